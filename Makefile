@@ -1,0 +1,37 @@
+# raftcmp: see README.md. Every Go build here is CGO_ENABLED=0 (DESIGN.md:
+# pebble would otherwise link C, and static plugins start anywhere).
+export CGO_ENABLED := 0
+GO ?= go
+BIN := bin
+PLUGINS := $(notdir $(patsubst %/,%,$(dir $(wildcard plugins/*/plugin/main.go))))
+PLUGIN_BINS := $(foreach p,$(PLUGINS),$(BIN)/raftcmp-plugin-$(p))
+
+.PHONY: all build run test bench proto vet clean FORCE
+
+all: build
+
+build: $(BIN)/raftcmp $(PLUGIN_BINS)
+
+$(BIN)/raftcmp: FORCE
+	$(GO) build -o $@ ./cmd/raftcmp
+
+$(BIN)/raftcmp-plugin-%: FORCE
+	$(GO) build -o $@ ./plugins/$*/plugin
+
+# The built-in default experiment: every backend, a short sweep.
+run: build
+	$(BIN)/raftcmp run --plugin-dir $(BIN) --out results/default
+
+test: build
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 20m ./...
+
+proto:
+	protoc --go_out=. --go_opt=paths=source_relative \
+	       --go-grpc_out=. --go-grpc_opt=paths=source_relative \
+	       core/adapter/adapterpb/adapter.proto
+
+clean:
+	rm -rf $(BIN) results
+
+FORCE:

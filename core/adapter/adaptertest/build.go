@@ -1,0 +1,62 @@
+// Package adaptertest is the conformance kit for raftcmp backends: test
+// helpers that start a backend's real plugin processes and check that it
+// keeps the adapter.Node contract.
+package adaptertest
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/raftcmp/raftcmp/core/cluster"
+)
+
+var (
+	buildMu  sync.Mutex
+	buildDir string
+	built    = map[string]string{}
+)
+
+// BuildPlugin compiles the plugin main package pkg (an import path such as
+// "github.com/raftcmp/raftcmp/plugins/hashicorp/plugin") as backend name and
+// returns the binary's path. Each binary is built once per test process (the
+// Go build cache makes it quick after the first time), with CGO disabled as
+// the Makefile builds it. The directory is removed when the process exits
+// through TestMain's RemoveBuilds, or left in the OS temp dir otherwise.
+func BuildPlugin(t testing.TB, name, pkg string) cluster.Plugin {
+	t.Helper()
+	buildMu.Lock()
+	defer buildMu.Unlock()
+	if path, ok := built[pkg]; ok {
+		return cluster.Plugin{Name: name, Path: path}
+	}
+	if buildDir == "" {
+		dir, err := os.MkdirTemp("", "raftcmp-test-plugins-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		buildDir = dir
+	}
+	path := filepath.Join(buildDir, cluster.PluginPrefix+name)
+	cmd := exec.Command("go", "build", "-o", path, pkg)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build plugin %s: %v\n%s", pkg, err, out)
+	}
+	built[pkg] = path
+	return cluster.Plugin{Name: name, Path: path}
+}
+
+// RemoveBuilds deletes the binaries BuildPlugin made. Call it from TestMain
+// after m.Run.
+func RemoveBuilds() {
+	buildMu.Lock()
+	defer buildMu.Unlock()
+	if buildDir != "" {
+		os.RemoveAll(buildDir)
+		buildDir = ""
+		built = map[string]string{}
+	}
+}

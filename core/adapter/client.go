@@ -1,0 +1,102 @@
+package adapter
+
+import (
+	"context"
+	"fmt"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/raftcmp/raftcmp/core/adapter/adapterpb"
+	"github.com/raftcmp/raftcmp/core/load"
+)
+
+// Client is raftcmp's handle on one plugin process. Its methods mirror Node
+// over gRPC, mapping the contract's errors back (*NotLeaderError,
+// ErrUnsupported), and add RunLoad, the embedded load generator.
+type Client struct {
+	rpc adapterpb.NodeClient
+}
+
+// Describe returns the plugin's description, completed by the plugin
+// process with its PID and library version.
+func (c *Client) Describe(ctx context.Context) (Description, error) {
+	pb, err := c.rpc.Describe(ctx, &adapterpb.DescribeRequest{})
+	if err != nil {
+		return Description{}, fromStatus(err)
+	}
+	if v := pb.GetProtocolVersion(); v != ProtocolVersion {
+		return Description{}, fmt.Errorf("plugin speaks raftcmp protocol %d, raftcmp speaks %d: rebuild the plugin", v, ProtocolVersion)
+	}
+	return descriptionFromPB(pb), nil
+}
+
+// Start starts the node; see Node.Start.
+func (c *Client) Start(ctx context.Context, cfg Config) error {
+	req := &adapterpb.StartRequest{Id: cfg.ID, DataDir: cfg.DataDir, Storage: string(cfg.Storage), Options: cfg.Options}
+	for _, p := range cfg.Peers {
+		req.Peers = append(req.Peers, &adapterpb.Peer{Id: p.ID, Addr: p.Addr})
+	}
+	_, err := c.rpc.Start(ctx, req)
+	return fromStatus(err)
+}
+
+// Propose proposes payload; see Node.Propose.
+func (c *Client) Propose(ctx context.Context, payload []byte) error {
+	resp, err := c.rpc.Propose(ctx, &adapterpb.ProposeRequest{Payload: payload})
+	if err != nil {
+		return fromStatus(err)
+	}
+	if resp.GetNotLeader() {
+		return &NotLeaderError{Leader: resp.GetLeaderHint()}
+	}
+	return nil
+}
+
+// Status returns the node's status; see Node.Status.
+func (c *Client) Status(ctx context.Context) (Status, error) {
+	pb, err := c.rpc.Status(ctx, &adapterpb.StatusRequest{})
+	if err != nil {
+		return Status{}, fromStatus(err)
+	}
+	return Status{
+		ID: pb.GetId(), Role: Role(pb.GetRole()), Leader: pb.GetLeader(), Term: pb.GetTerm(),
+		Commit: pb.GetCommit(), Applied: pb.GetApplied(), AppliedPayloads: pb.GetAppliedPayloads(), Digest: pb.GetDigest(),
+	}, nil
+}
+
+// Stop stops the node; see Node.Stop.
+func (c *Client) Stop(ctx context.Context) error {
+	_, err := c.rpc.Stop(ctx, &adapterpb.StopRequest{})
+	return fromStatus(err)
+}
+
+// RunLoad runs the load generator inside the plugin process against its
+// local node (the embedded client) and returns what it measured.
+func (c *Client) RunLoad(ctx context.Context, spec load.Spec) (*load.Result, error) {
+	pb, err := c.rpc.RunLoad(ctx, loadSpecToPB(spec))
+	if err != nil {
+		return nil, fromStatus(err)
+	}
+	return loadResultFromPB(pb)
+}
+
+// fromStatus maps gRPC codes set by toStatus back to the contract's errors.
+func fromStatus(err error) error {
+	if err == nil {
+		return nil
+	}
+	st, ok := status.FromError(err)
+	if !ok {
+		return err
+	}
+	switch st.Code() {
+	case codes.Unimplemented:
+		return fmt.Errorf("%s: %w", st.Message(), ErrUnsupported)
+	case codes.DeadlineExceeded:
+		return fmt.Errorf("%s: %w", st.Message(), context.DeadlineExceeded)
+	case codes.Canceled:
+		return fmt.Errorf("%s: %w", st.Message(), context.Canceled)
+	}
+	return fmt.Errorf("%s", st.Message())
+}

@@ -1,0 +1,68 @@
+// Package adapter is the contract between raftcmp and a Raft backend.
+//
+// A backend is one small program: a type that implements Node for one Raft
+// library, and a main that calls Serve. raftcmp starts that program once per
+// cluster member (a hashicorp/go-plugin subprocess speaking gRPC), so each
+// node is its own OS process that a fault can slow, pause or kill, and all
+// harness logic (launching, waiting, load, faults, safety checks, reports)
+// stays in raftcmp. The smallest correct main is:
+//
+//	package main
+//
+//	import "github.com/raftcmp/raftcmp/core/adapter"
+//
+//	func main() { adapter.Serve(mybackend.New()) }
+//
+// # Lifecycle
+//
+// raftcmp calls Describe at any time, then Start exactly once, then any
+// number of concurrent Propose and Status calls, then Stop. Status must keep
+// answering while proposals are in flight; Stop may be called with proposals
+// in flight and must make them return.
+//
+// # What each method promises
+//
+// Start creates the node described by Config, or recovers it from
+// Config.DataDir if that holds state from an earlier Start, and joins the
+// cluster of Config.Peers. A fresh cluster's membership is exactly Peers
+// (every node is given the same list). Start returns once the node runs; it
+// need not wait for an election: raftcmp waits, with a deadline, for Status
+// to show a leader.
+//
+// Propose replicates one payload. It returns nil only once the payload's
+// entry is committed and applied to this node's state machine, so a nil
+// return is an acknowledged write that must survive. A node that does not
+// accept proposals returns a *NotLeaderError carrying the id of the leader
+// it believes in (0 if none), unless its Description says it forwards
+// proposals, in which case it forwards and still returns only after the
+// entry is applied locally. The node may keep payload; the caller never
+// reuses it.
+//
+// Status is the node's own view: its role, the leader it follows, its term,
+// commit index and applied index in the library's own numbering, and the
+// count and Digest of the user payloads its state machine has applied, in
+// order. The digest covers only payloads given to Propose (never the
+// library's no-op, configuration or bootstrap entries), so two nodes that
+// applied the same proposals in the same order have equal digests whatever
+// the library logged around them. raftcmp's safety check compares these
+// across nodes after every point.
+//
+// Stop shuts the node down and releases its ports, files and goroutines. The
+// process itself is ended by raftcmp afterwards.
+//
+// # Storage modes
+//
+// Config.Storage is one of StorageDisk (the library's standard durable store
+// in DataDir, syncing as it does by default), StorageTmpfs (the same store;
+// raftcmp places DataDir on a RAM file system) and StorageMemory (the
+// library's in-memory log). A backend lists the modes it supports in its
+// Description and returns ErrUnsupported from Start for the others; raftcmp
+// records such a point as unsupported, never substitutes another mode.
+//
+// # Options
+//
+// Config.Options carries backend-specific tuning from the experiment
+// (--opt hashicorp.max_append_entries=64 arrives as max_append_entries=64).
+// Read them with Options.Reader, which rejects unknown keys and bad values
+// with an error naming the option, so a typo never silently runs defaults.
+package adapter

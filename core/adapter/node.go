@@ -1,0 +1,157 @@
+package adapter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// Node is one member of a Raft cluster, hosted in its own plugin process.
+// The package documentation states the contract of each method.
+type Node interface {
+	// Describe says what this backend is. It is called before Start and
+	// must not block.
+	Describe() Description
+	// Start creates or recovers the node described by cfg and joins its
+	// cluster.
+	Start(ctx context.Context, cfg Config) error
+	// Propose returns nil once payload is committed and applied on this
+	// node, or a *NotLeaderError if this node does not take proposals.
+	Propose(ctx context.Context, payload []byte) error
+	// Status is this node's current view; see Status.
+	Status(ctx context.Context) (Status, error)
+	// Stop shuts the node down and releases everything it holds.
+	Stop(ctx context.Context) error
+}
+
+// Storage names where a node keeps its log; see the package documentation.
+type Storage string
+
+// The storage modes every backend interprets the same way.
+const (
+	StorageDisk   Storage = "disk"
+	StorageTmpfs  Storage = "tmpfs"
+	StorageMemory Storage = "memory"
+)
+
+// StorageModes lists the valid modes in the order reports show them.
+var StorageModes = []Storage{StorageDisk, StorageTmpfs, StorageMemory}
+
+// Durable reports whether the mode keeps the log in files under DataDir.
+func (s Storage) Durable() bool { return s == StorageDisk || s == StorageTmpfs }
+
+// Peer is one cluster member: its node id (1-based, unique) and the address
+// its Raft transport listens on.
+type Peer struct {
+	ID   uint64
+	Addr string
+}
+
+// Config is everything a node needs to start.
+type Config struct {
+	// ID is this node's id; it appears in Peers.
+	ID uint64
+	// Peers is the whole cluster, this node included, in id order.
+	Peers []Peer
+	// DataDir is this node's own directory; it exists and is empty on a
+	// fresh start. Durable storage lives here, nowhere else.
+	DataDir string
+	// Storage is the storage mode.
+	Storage Storage
+	// Options is backend-specific tuning; see Options.
+	Options Options
+}
+
+// Self returns the Peer entry of this node.
+func (c Config) Self() (Peer, error) {
+	for _, p := range c.Peers {
+		if p.ID == c.ID {
+			return p, nil
+		}
+	}
+	return Peer{}, fmt.Errorf("node %d is not among its peers", c.ID)
+}
+
+// Role is a node's part in the cluster as the library reports it.
+type Role string
+
+// The roles raftcmp distinguishes. A library's other states (pre-candidate,
+// learner, shutdown) map to the nearest of these or RoleUnknown.
+const (
+	RoleLeader    Role = "leader"
+	RoleFollower  Role = "follower"
+	RoleCandidate Role = "candidate"
+	RoleUnknown   Role = "unknown"
+)
+
+// Status is a node's view of itself and its cluster.
+type Status struct {
+	ID     uint64
+	Role   Role
+	Leader uint64 // 0 when no leader is known
+	Term   uint64
+	Commit uint64 // highest index known committed
+	// Applied is the highest log index applied to the state machine.
+	Applied uint64
+	// AppliedPayloads counts user payloads applied; Digest chains them.
+	AppliedPayloads uint64
+	Digest          uint64
+}
+
+// Capabilities are the things backends legitimately differ in; reports show
+// them beside the numbers.
+type Capabilities struct {
+	// ForwardsProposals: a follower's Propose forwards to the leader instead
+	// of returning *NotLeaderError.
+	ForwardsProposals bool
+	// Storage lists the supported storage modes.
+	Storage []Storage
+}
+
+// Supports reports whether the backend supports storage mode s.
+func (c Capabilities) Supports(s Storage) bool {
+	for _, m := range c.Storage {
+		if m == s {
+			return true
+		}
+	}
+	return false
+}
+
+// Description says what a plugin is. A backend fills Name, Module and
+// Capabilities; Serve fills the rest from the running process.
+type Description struct {
+	// Name is the backend's short name, as used by --impl ("hashicorp").
+	Name string
+	// Module is the Go module path of the Raft library the backend wraps;
+	// Serve looks its version up in the plugin's build info.
+	Module string
+	// Version is Module's version as built into the plugin.
+	Version string
+	// PID is the plugin process's id.
+	PID int
+	// GoVersion is the Go toolchain that built the plugin.
+	GoVersion string
+	// Capabilities are what the backend can do.
+	Capabilities Capabilities
+}
+
+// NotLeaderError is returned by Propose on a node that does not accept
+// proposals. Leader is the node it believes leads, or 0 if it knows none.
+type NotLeaderError struct {
+	Leader uint64
+}
+
+func (e *NotLeaderError) Error() string {
+	if e.Leader == 0 {
+		return "not the leader; no leader known"
+	}
+	return fmt.Sprintf("not the leader; leader is node %d", e.Leader)
+}
+
+// ErrorKind classifies the error for load reports.
+func (e *NotLeaderError) ErrorKind() string { return "not_leader" }
+
+// ErrUnsupported is returned (wrapped) by Start for a storage mode or option
+// the backend does not support.
+var ErrUnsupported = errors.New("not supported by this backend")

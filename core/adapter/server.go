@@ -1,0 +1,168 @@
+package adapter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/raftcmp/raftcmp/core/adapter/adapterpb"
+	"github.com/raftcmp/raftcmp/core/load"
+)
+
+// server exposes a Node over gRPC inside the plugin process, and runs the
+// embedded load generator against it.
+type server struct {
+	adapterpb.UnimplementedNodeServer
+	impl Node
+	desc Description
+}
+
+func (s *server) Describe(context.Context, *adapterpb.DescribeRequest) (*adapterpb.Description, error) {
+	return descriptionToPB(s.desc), nil
+}
+
+func (s *server) Start(ctx context.Context, req *adapterpb.StartRequest) (*adapterpb.StartResponse, error) {
+	cfg := Config{
+		ID:      req.GetId(),
+		DataDir: req.GetDataDir(),
+		Storage: Storage(req.GetStorage()),
+		Options: Options(req.GetOptions()),
+	}
+	for _, p := range req.GetPeers() {
+		cfg.Peers = append(cfg.Peers, Peer{ID: p.GetId(), Addr: p.GetAddr()})
+	}
+	if err := s.impl.Start(ctx, cfg); err != nil {
+		return nil, toStatus(err)
+	}
+	return &adapterpb.StartResponse{}, nil
+}
+
+func (s *server) Propose(ctx context.Context, req *adapterpb.ProposeRequest) (*adapterpb.ProposeResponse, error) {
+	err := s.impl.Propose(ctx, req.GetPayload())
+	var nl *NotLeaderError
+	if errors.As(err, &nl) {
+		return &adapterpb.ProposeResponse{NotLeader: true, LeaderHint: nl.Leader}, nil
+	}
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &adapterpb.ProposeResponse{}, nil
+}
+
+func (s *server) Status(ctx context.Context, _ *adapterpb.StatusRequest) (*adapterpb.NodeStatus, error) {
+	st, err := s.impl.Status(ctx)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &adapterpb.NodeStatus{
+		Id: st.ID, Role: string(st.Role), Leader: st.Leader, Term: st.Term,
+		Commit: st.Commit, Applied: st.Applied, AppliedPayloads: st.AppliedPayloads, Digest: st.Digest,
+	}, nil
+}
+
+func (s *server) Stop(ctx context.Context, _ *adapterpb.StopRequest) (*adapterpb.StopResponse, error) {
+	if err := s.impl.Stop(ctx); err != nil {
+		return nil, toStatus(err)
+	}
+	return &adapterpb.StopResponse{}, nil
+}
+
+func (s *server) RunLoad(ctx context.Context, spec *adapterpb.LoadSpec) (*adapterpb.LoadResult, error) {
+	res, err := load.Run(ctx, loadSpecFromPB(spec), s.impl.Propose)
+	if err != nil {
+		return nil, status.Error(codes.Aborted, err.Error())
+	}
+	return loadResultToPB(res)
+}
+
+// toStatus maps the contract's sentinel errors onto gRPC codes that the
+// client maps back; everything else crosses as its message.
+func toStatus(err error) error {
+	switch {
+	case errors.Is(err, ErrUnsupported):
+		return status.Error(codes.Unimplemented, err.Error())
+	case errors.Is(err, context.DeadlineExceeded):
+		return status.Error(codes.DeadlineExceeded, err.Error())
+	case errors.Is(err, context.Canceled):
+		return status.Error(codes.Canceled, err.Error())
+	}
+	return status.Error(codes.Unknown, err.Error())
+}
+
+func descriptionToPB(d Description) *adapterpb.Description {
+	pb := &adapterpb.Description{
+		Name: d.Name, Module: d.Module, Version: d.Version, Pid: int64(d.PID), GoVersion: d.GoVersion,
+		ForwardsProposals: d.Capabilities.ForwardsProposals, ProtocolVersion: ProtocolVersion,
+	}
+	for _, m := range d.Capabilities.Storage {
+		pb.StorageModes = append(pb.StorageModes, string(m))
+	}
+	return pb
+}
+
+func descriptionFromPB(pb *adapterpb.Description) Description {
+	d := Description{
+		Name: pb.GetName(), Module: pb.GetModule(), Version: pb.GetVersion(), PID: int(pb.GetPid()), GoVersion: pb.GetGoVersion(),
+		Capabilities: Capabilities{ForwardsProposals: pb.GetForwardsProposals()},
+	}
+	for _, m := range pb.GetStorageModes() {
+		d.Capabilities.Storage = append(d.Capabilities.Storage, Storage(m))
+	}
+	return d
+}
+
+// LoadSpecToPB converts a load spec for the wire.
+func loadSpecToPB(s load.Spec) *adapterpb.LoadSpec {
+	return &adapterpb.LoadSpec{
+		Threads: uint32(s.Threads), Rate: s.Rate, PayloadBytes: uint32(s.PayloadBytes),
+		WarmupNs: int64(s.Warmup), DurationNs: int64(s.Duration), IntervalNs: int64(s.Interval), OpTimeoutNs: int64(s.OpTimeout),
+	}
+}
+
+func loadSpecFromPB(pb *adapterpb.LoadSpec) load.Spec {
+	return load.Spec{
+		Threads: int(pb.GetThreads()), Rate: pb.GetRate(), PayloadBytes: int(pb.GetPayloadBytes()),
+		Warmup: time.Duration(pb.GetWarmupNs()), Duration: time.Duration(pb.GetDurationNs()),
+		Interval: time.Duration(pb.GetIntervalNs()), OpTimeout: time.Duration(pb.GetOpTimeoutNs()),
+	}
+}
+
+func loadResultToPB(r *load.Result) (*adapterpb.LoadResult, error) {
+	hist, err := r.Latency.Encode(hdrhistogram.V2CompressedEncodingCookieBase)
+	if err != nil {
+		return nil, fmt.Errorf("encode latency histogram: %w", err)
+	}
+	pb := &adapterpb.LoadResult{Ops: r.Ops, Acked: r.Acked, Errors: r.Errors, MeasuredNs: int64(r.Measured), Histogram: hist}
+	for _, iv := range r.Intervals {
+		pb.Intervals = append(pb.Intervals, &adapterpb.Interval{
+			StartNs: int64(iv.Start), Ops: iv.Ops, Errors: iv.Errors, P50Us: iv.P50Micros, P99Us: iv.P99Micros,
+		})
+	}
+	return pb, nil
+}
+
+func loadResultFromPB(pb *adapterpb.LoadResult) (*load.Result, error) {
+	hist, err := hdrhistogram.Decode(pb.GetHistogram())
+	if err != nil {
+		return nil, fmt.Errorf("decode latency histogram: %w", err)
+	}
+	r := &load.Result{
+		Ops: pb.GetOps(), Acked: pb.GetAcked(), Errors: pb.GetErrors(),
+		Measured: time.Duration(pb.GetMeasuredNs()), Latency: hist,
+	}
+	if r.Errors == nil {
+		r.Errors = map[string]uint64{}
+	}
+	for _, iv := range pb.GetIntervals() {
+		r.Intervals = append(r.Intervals, load.Interval{
+			Start: time.Duration(iv.GetStartNs()), Ops: iv.GetOps(), Errors: iv.GetErrors(),
+			P50Micros: iv.GetP50Us(), P99Micros: iv.GetP99Us(),
+		})
+	}
+	return r, nil
+}

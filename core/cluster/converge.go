@@ -1,0 +1,71 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/raftcmp/raftcmp/core/adapter"
+)
+
+// Converge waits until every member has applied the same log: equal applied
+// index, equal count of applied payloads and equal digest, with the applied
+// index at least the highest commit index any member reported. It returns
+// the agreeing statuses, or, when ctx ends first, a *DivergenceError with
+// what each node last reported. Call it once the load has stopped.
+//
+// Nodes briefly disagree while the last entries replicate, so only a
+// disagreement that outlasts ctx's deadline is reported: a digest mismatch
+// at equal applied index is the signature of a lost or reordered write.
+func (c *Cluster) Converge(ctx context.Context) ([]adapter.Status, error) {
+	var last []adapter.Status
+	var lastErrs []error
+	err := Poll(ctx, "every node to apply the same log", func(ctx context.Context) (bool, string, error) {
+		last, lastErrs = c.Statuses(ctx)
+		if err := errors.Join(lastErrs...); err != nil {
+			return false, err.Error(), exitedError(c, err)
+		}
+		var commit uint64
+		for _, s := range last {
+			commit = max(commit, s.Commit)
+		}
+		first := last[0]
+		for _, s := range last {
+			if s.Applied < commit {
+				return false, fmt.Sprintf("node %d applied %d of commit %d", s.ID, s.Applied, commit), nil
+			}
+			if s.Applied != first.Applied || s.AppliedPayloads != first.AppliedPayloads || s.Digest != first.Digest {
+				return false, "nodes differ", nil
+			}
+		}
+		return true, "", nil
+	})
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) && last != nil {
+			return last, &DivergenceError{Statuses: last, Errs: lastErrs}
+		}
+		return last, err
+	}
+	return last, nil
+}
+
+// DivergenceError says that the nodes did not converge on one applied log:
+// the safety check's failure.
+type DivergenceError struct {
+	Statuses []adapter.Status
+	Errs     []error
+}
+
+func (e *DivergenceError) Error() string {
+	var b strings.Builder
+	b.WriteString("safety: nodes did not converge:")
+	for i, s := range e.Statuses {
+		if i < len(e.Errs) && e.Errs[i] != nil {
+			fmt.Fprintf(&b, " node %d: %v;", i+1, e.Errs[i])
+			continue
+		}
+		fmt.Fprintf(&b, " node %d applied index %d, %d payloads, digest %016x;", s.ID, s.Applied, s.AppliedPayloads, s.Digest)
+	}
+	return strings.TrimSuffix(b.String(), ";")
+}

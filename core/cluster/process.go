@@ -1,0 +1,154 @@
+package cluster
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/go-plugin"
+
+	"github.com/raftcmp/raftcmp/core/adapter"
+)
+
+// Process is one running plugin process and raftcmp's gRPC handle on it.
+type Process struct {
+	// Node is the gRPC client of the plugin's adapter.Node.
+	Node *adapter.Client
+	// Desc is the plugin's own description (name, library version, PID).
+	Desc adapter.Description
+
+	client *plugin.Client
+	tail   *tailWriter
+	log    io.Closer
+}
+
+// LaunchOptions tune how a plugin process is started.
+type LaunchOptions struct {
+	// LogPath, if set, receives the plugin's stderr and go-plugin's own
+	// messages about it. The last lines are kept in memory either way.
+	LogPath string
+	// StartTimeout bounds the plugin's start-up handshake (default 30 s).
+	StartTimeout time.Duration
+}
+
+// Launch starts the plugin binary at path and connects to it. The caller
+// must Kill the process, whatever happens afterwards.
+func Launch(ctx context.Context, path string, opts LaunchOptions) (*Process, error) {
+	p := &Process{tail: newTailWriter(tailLines)}
+	var sink io.Writer = p.tail
+	if opts.LogPath != "" {
+		f, err := os.OpenFile(opts.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		if err != nil {
+			return nil, fmt.Errorf("open plugin log: %w", err)
+		}
+		p.log = f
+		sink = io.MultiWriter(f, p.tail)
+	}
+	if opts.StartTimeout == 0 {
+		opts.StartTimeout = 30 * time.Second
+	}
+	cmd := exec.Command(path)
+	// If raftcmp dies without reaping (SIGKILL), the kernel kills the plugin
+	// too, so no node outlives its harness.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	p.client = plugin.NewClient(&plugin.ClientConfig{
+		HandshakeConfig:  adapter.Handshake,
+		VersionedPlugins: adapter.ClientPlugins(),
+		Cmd:              cmd,
+		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
+		StartTimeout:     opts.StartTimeout,
+		Stderr:           sink,
+		Logger:           hclog.New(&hclog.LoggerOptions{Name: "go-plugin", Level: hclog.Info, Output: sink}),
+		GRPCDialOptions:  adapter.GRPCDialOptions(),
+	})
+	rpc, err := p.client.Client()
+	if err != nil {
+		p.Kill()
+		return nil, fmt.Errorf("start plugin %s: %w%s", path, err, p.StderrTail())
+	}
+	raw, err := rpc.Dispense(adapter.PluginName)
+	if err != nil {
+		p.Kill()
+		return nil, fmt.Errorf("dispense plugin %s: %w", path, err)
+	}
+	p.Node = raw.(*adapter.Client)
+	if p.Desc, err = p.Node.Describe(ctx); err != nil {
+		p.Kill()
+		return nil, fmt.Errorf("describe plugin %s: %w", path, err)
+	}
+	return p, nil
+}
+
+// Exited reports whether the plugin process has ended.
+func (p *Process) Exited() bool { return p.client.Exited() }
+
+// Kill ends the process (gracefully if it answers, with SIGKILL after two
+// seconds otherwise) and waits until it is reaped. Safe to call twice.
+func (p *Process) Kill() {
+	p.client.Kill()
+	if p.log != nil {
+		p.log.Close()
+		p.log = nil
+	}
+}
+
+// StderrTail returns the last lines the plugin wrote to stderr, formatted to
+// be appended to an error message, or "" if it wrote nothing.
+func (p *Process) StderrTail() string {
+	lines := p.tail.lines()
+	if len(lines) == 0 {
+		return ""
+	}
+	return "; plugin stderr: " + strings.Join(lines, " | ")
+}
+
+// tailLines is how many stderr lines a Process keeps for error messages.
+const tailLines = 8
+
+// tailWriter keeps the last n lines written to it.
+type tailWriter struct {
+	mu      sync.Mutex
+	n       int
+	partial []byte
+	buf     []string
+}
+
+func newTailWriter(n int) *tailWriter { return &tailWriter{n: n} }
+
+func (t *tailWriter) Write(b []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.partial = append(t.partial, b...)
+	for {
+		i := bytes.IndexByte(t.partial, '\n')
+		if i < 0 {
+			break
+		}
+		if line := strings.TrimSpace(string(t.partial[:i])); line != "" {
+			t.buf = append(t.buf, line)
+			if len(t.buf) > t.n {
+				t.buf = t.buf[len(t.buf)-t.n:]
+			}
+		}
+		t.partial = t.partial[i+1:]
+	}
+	return len(b), nil
+}
+
+func (t *tailWriter) lines() []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := append([]string(nil), t.buf...)
+	if s := strings.TrimSpace(string(t.partial)); s != "" {
+		out = append(out, s)
+	}
+	return out
+}

@@ -1,0 +1,348 @@
+// Package hashicorp adapts github.com/hashicorp/raft to raftcmp's
+// adapter.Node. It is the adapter and nothing else: one raft.Raft per
+// process with its TCP transport, a state machine that keeps the applied
+// digest, and the library's own stores.
+//
+// # Choices a reader of a report should know
+//
+//   - Durable log store (storage disk and tmpfs): raft-boltdb/v2, the store
+//     Consul, Nomad and Vault ship by default; it syncs every append batch.
+//     raft-wal, which HashiCorp built as its faster successor, is one option
+//     away (log_store=wal) so the two can be compared.
+//   - Storage memory: raft.InmemStore for the log and stable store.
+//   - Every timing is the library's default (raft.DefaultConfig) unless the
+//     experiment sets an option, so the backend is measured as shipped.
+//   - Snapshots: a snapshot in the middle of a measured window would measure
+//     the snapshot, not replication, so the threshold and interval are set
+//     out of reach of a run (snapshot_threshold, snapshot_interval bring
+//     them back). The log then grows for the length of a point; with storage
+//     memory that is payload × ops in RAM per node.
+//   - Propose on a follower returns adapter.NotLeaderError with the leader's
+//     id: hashicorp/raft does not forward.
+package hashicorp
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	raftwal "github.com/hashicorp/raft-wal"
+
+	"github.com/raftcmp/raftcmp/core/adapter"
+)
+
+// Node is one hashicorp/raft cluster member.
+type Node struct {
+	mu        sync.Mutex
+	raft      *raft.Raft
+	transport *raft.NetworkTransport
+	closers   []io.Closer
+	fsm       *fsm
+	id        uint64
+}
+
+// New returns an unstarted node.
+func New() *Node { return &Node{} }
+
+// Describe implements adapter.Node.
+func (n *Node) Describe() adapter.Description {
+	return adapter.Description{
+		Name:   "hashicorp",
+		Module: "github.com/hashicorp/raft",
+		Capabilities: adapter.Capabilities{
+			ForwardsProposals: false,
+			Storage:           []adapter.Storage{adapter.StorageDisk, adapter.StorageTmpfs, adapter.StorageMemory},
+		},
+	}
+}
+
+// settings are the options this backend reads, with their defaults.
+type settings struct {
+	conf     *raft.Config
+	logStore string
+	maxPool  int
+	ioTimout time.Duration
+}
+
+func readSettings(opts adapter.Options) (settings, error) {
+	def := raft.DefaultConfig()
+	r := opts.Reader()
+	c := *def
+	c.HeartbeatTimeout = r.Duration("heartbeat_timeout", def.HeartbeatTimeout, time.Millisecond)
+	c.ElectionTimeout = r.Duration("election_timeout", def.ElectionTimeout, time.Millisecond)
+	c.LeaderLeaseTimeout = r.Duration("leader_lease_timeout", def.LeaderLeaseTimeout, time.Millisecond)
+	c.CommitTimeout = r.Duration("commit_timeout", def.CommitTimeout, time.Millisecond)
+	c.MaxAppendEntries = r.Int("max_append_entries", def.MaxAppendEntries, 1, 1024)
+	c.BatchApplyCh = r.Bool("batch_apply", def.BatchApplyCh)
+	c.TrailingLogs = uint64(r.Int("trailing_logs", int(def.TrailingLogs), 0, math.MaxInt32))
+	c.SnapshotThreshold = uint64(r.Int("snapshot_threshold", math.MaxInt64, 1, math.MaxInt64))
+	c.SnapshotInterval = r.Duration("snapshot_interval", 1000*time.Hour, time.Second)
+	s := settings{
+		conf:     &c,
+		logStore: r.Enum("log_store", "boltdb", "boltdb", "wal"),
+		maxPool:  r.Int("max_pool", 3, 1, 64),
+		ioTimout: r.Duration("transport_timeout", 10*time.Second, time.Millisecond),
+	}
+	return s, r.Err()
+}
+
+// Start implements adapter.Node.
+func (n *Node) Start(ctx context.Context, cfg adapter.Config) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.raft != nil {
+		return errors.New("already started")
+	}
+	s, err := readSettings(cfg.Options)
+	if err != nil {
+		return err
+	}
+	self, err := cfg.Self()
+	if err != nil {
+		return err
+	}
+	logger := hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Warn, Output: os.Stderr})
+	s.conf.LocalID = serverID(cfg.ID)
+	s.conf.Logger = logger
+
+	logs, stable, snaps, err := n.openStores(cfg, s.logStore, logger)
+	if err != nil {
+		n.closeAll()
+		return err
+	}
+	addr, err := net.ResolveTCPAddr("tcp", self.Addr)
+	if err != nil {
+		n.closeAll()
+		return fmt.Errorf("resolve %s: %w", self.Addr, err)
+	}
+	trans, err := raft.NewTCPTransportWithLogger(self.Addr, addr, s.maxPool, s.ioTimout, logger)
+	if err != nil {
+		n.closeAll()
+		return fmt.Errorf("listen on %s: %w", self.Addr, err)
+	}
+	n.transport = trans
+
+	existing, err := raft.HasExistingState(logs, stable, snaps)
+	if err != nil {
+		n.closeAll()
+		return fmt.Errorf("inspect existing state: %w", err)
+	}
+	if !existing {
+		var servers []raft.Server
+		for _, p := range cfg.Peers {
+			servers = append(servers, raft.Server{Suffrage: raft.Voter, ID: serverID(p.ID), Address: raft.ServerAddress(p.Addr)})
+		}
+		// Every member bootstraps with the same configuration, which
+		// hashicorp/raft documents as safe.
+		if err := raft.BootstrapCluster(s.conf, logs, stable, snaps, trans, raft.Configuration{Servers: servers}); err != nil {
+			n.closeAll()
+			return fmt.Errorf("bootstrap: %w", err)
+		}
+	}
+	n.fsm = &fsm{}
+	r, err := raft.NewRaft(s.conf, n.fsm, logs, stable, snaps, trans)
+	if err != nil {
+		n.closeAll()
+		return fmt.Errorf("start raft: %w", err)
+	}
+	n.raft = r
+	n.id = cfg.ID
+	return nil
+}
+
+// openStores opens the log, stable and snapshot stores for cfg.Storage and
+// remembers what must be closed.
+func (n *Node) openStores(cfg adapter.Config, kind string, logger hclog.Logger) (raft.LogStore, raft.StableStore, raft.SnapshotStore, error) {
+	switch cfg.Storage {
+	case adapter.StorageMemory:
+		mem := raft.NewInmemStore()
+		return mem, mem, raft.NewInmemSnapshotStore(), nil
+	case adapter.StorageDisk, adapter.StorageTmpfs:
+	default:
+		return nil, nil, nil, fmt.Errorf("storage %q: %w", cfg.Storage, adapter.ErrUnsupported)
+	}
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(filepath.Join(cfg.DataDir, "snapshots"), 2, logger)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("open snapshot store: %w", err)
+	}
+	if kind == "wal" {
+		dir := filepath.Join(cfg.DataDir, "wal")
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, nil, nil, fmt.Errorf("create wal dir: %w", err)
+		}
+		w, err := raftwal.Open(dir, raftwal.WithLogger(logger))
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("open raft-wal: %w", err)
+		}
+		n.closers = append(n.closers, w)
+		return w, w, snaps, nil
+	}
+	b, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(cfg.DataDir, "raft.db")})
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("open raft-boltdb: %w", err)
+	}
+	n.closers = append(n.closers, b)
+	return b, b, snaps, nil
+}
+
+func (n *Node) closeAll() {
+	if n.transport != nil {
+		n.transport.Close()
+		n.transport = nil
+	}
+	for _, c := range n.closers {
+		c.Close()
+	}
+	n.closers = nil
+}
+
+func (n *Node) started() (*raft.Raft, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.raft == nil {
+		return nil, errors.New("node not started")
+	}
+	return n.raft, nil
+}
+
+// Propose implements adapter.Node. hashicorp/raft resolves an ApplyFuture
+// only after the entry is applied to this node's FSM, or with an error when
+// leadership is lost or the node shuts down, so the wait always ends.
+func (n *Node) Propose(ctx context.Context, payload []byte) error {
+	r, err := n.started()
+	if err != nil {
+		return err
+	}
+	var enqueue time.Duration // 0: wait for the apply queue as long as it takes
+	if dl, ok := ctx.Deadline(); ok {
+		enqueue = max(time.Until(dl), time.Microsecond)
+	}
+	err = r.Apply(payload, enqueue).Error()
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, raft.ErrNotLeader):
+		_, id := r.LeaderWithID()
+		return &adapter.NotLeaderError{Leader: parseID(id)}
+	case errors.Is(err, raft.ErrEnqueueTimeout):
+		return fmt.Errorf("apply: %w (%w)", err, context.DeadlineExceeded)
+	}
+	return fmt.Errorf("apply: %w", err)
+}
+
+// Status implements adapter.Node.
+func (n *Node) Status(ctx context.Context) (adapter.Status, error) {
+	r, err := n.started()
+	if err != nil {
+		return adapter.Status{}, err
+	}
+	_, leader := r.LeaderWithID()
+	sum, count := n.fsm.digest()
+	return adapter.Status{
+		ID:              n.id,
+		Role:            role(r.State()),
+		Leader:          parseID(leader),
+		Term:            r.CurrentTerm(),
+		Commit:          r.CommitIndex(),
+		Applied:         r.AppliedIndex(),
+		AppliedPayloads: count,
+		Digest:          sum,
+	}, nil
+}
+
+// Stop implements adapter.Node.
+func (n *Node) Stop(ctx context.Context) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var err error
+	if n.raft != nil {
+		err = n.raft.Shutdown().Error()
+		n.raft = nil
+	}
+	n.closeAll()
+	return err
+}
+
+func serverID(id uint64) raft.ServerID { return raft.ServerID(strconv.FormatUint(id, 10)) }
+
+func parseID(id raft.ServerID) uint64 {
+	v, _ := strconv.ParseUint(string(id), 10, 64)
+	return v
+}
+
+func role(s raft.RaftState) adapter.Role {
+	switch s {
+	case raft.Leader:
+		return adapter.RoleLeader
+	case raft.Follower:
+		return adapter.RoleFollower
+	case raft.Candidate:
+		return adapter.RoleCandidate
+	}
+	return adapter.RoleUnknown
+}
+
+// fsm is the replicated state machine: the digest of applied payloads.
+type fsm struct {
+	mu sync.Mutex
+	d  adapter.Digest
+}
+
+func (f *fsm) Apply(l *raft.Log) any {
+	if l.Type == raft.LogCommand {
+		f.mu.Lock()
+		f.d.Add(l.Data)
+		f.mu.Unlock()
+	}
+	return nil
+}
+
+func (f *fsm) digest() (sum, count uint64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.d.Sum(), f.d.Count()
+}
+
+func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
+	sum, count := f.digest()
+	return snapshot{sum: sum, count: count}, nil
+}
+
+func (f *fsm) Restore(rc io.ReadCloser) error {
+	defer rc.Close()
+	var b [16]byte
+	if _, err := io.ReadFull(rc, b[:]); err != nil {
+		return fmt.Errorf("read snapshot: %w", err)
+	}
+	f.mu.Lock()
+	f.d.Restore(binary.LittleEndian.Uint64(b[0:]), binary.LittleEndian.Uint64(b[8:]))
+	f.mu.Unlock()
+	return nil
+}
+
+type snapshot struct{ sum, count uint64 }
+
+func (s snapshot) Persist(sink raft.SnapshotSink) error {
+	var b [16]byte
+	binary.LittleEndian.PutUint64(b[0:], s.sum)
+	binary.LittleEndian.PutUint64(b[8:], s.count)
+	if _, err := sink.Write(b[:]); err != nil {
+		sink.Cancel()
+		return err
+	}
+	return sink.Close()
+}
+
+func (snapshot) Release() {}

@@ -3,7 +3,7 @@
 export CGO_ENABLED := 0
 GO ?= go
 BIN := bin
-PLUGINS := $(notdir $(patsubst %/,%,$(dir $(wildcard plugins/*/plugin/main.go))))
+PLUGINS := $(patsubst plugins/%/plugin/main.go,%,$(wildcard plugins/*/plugin/main.go))
 PLUGIN_BINS := $(foreach p,$(PLUGINS),$(BIN)/raftcmp-plugin-$(p))
 
 .PHONY: all build run test bench proto vet clean FORCE
@@ -18,9 +18,12 @@ $(BIN)/raftcmp: FORCE
 $(BIN)/raftcmp-plugin-%: FORCE
 	$(GO) build -o $@ ./plugins/$*/plugin
 
-# The built-in default experiment: every backend, a short sweep.
+# The built-in default experiment: every backend found, a short sweep of
+# the original workload (40000 ops/s target, 2 KiB payloads), a few seconds
+# per point. The full original experiment is `bin/raftcmp run` with no flags.
 run: build
-	$(BIN)/raftcmp run --plugin-dir $(BIN) --out results/default
+	$(BIN)/raftcmp run --plugin-dir $(BIN) --threads 2,8,16 --warmup 1s --duration 3s \
+		--out results/default --overwrite
 
 test: build
 	$(GO) vet ./...

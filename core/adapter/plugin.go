@@ -59,8 +59,8 @@ func GRPCDialOptions() []grpc.DialOption {
 // MaxPayloadBytes) or a load result with its histogram and time series.
 const maxMessageBytes = 64 << 20
 
-// MaxPayloadBytes is the largest proposal raftcmp sends.
-const MaxPayloadBytes = 16 << 20
+// MaxPayloadBytes is the largest proposal raftcmp sends (experiment.MaxPayloadBytes).
+const MaxPayloadBytes = 1 << 20
 
 // nodePlugin is the go-plugin glue: server side it hosts impl, client side
 // it returns a *Client.

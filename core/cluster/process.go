@@ -152,3 +152,13 @@ func (t *tailWriter) lines() []string {
 	}
 	return out
 }
+
+// Describe starts the plugin just long enough to ask for its description.
+func Describe(ctx context.Context, p Plugin) (adapter.Description, error) {
+	proc, err := Launch(ctx, p.Path, LaunchOptions{})
+	if err != nil {
+		return adapter.Description{}, err
+	}
+	defer proc.Kill()
+	return proc.Desc, nil
+}

@@ -1,0 +1,67 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/raftcmp/raftcmp/core/cluster"
+	"github.com/raftcmp/raftcmp/reports"
+)
+
+func listCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "list",
+		Usage: "show the backend plugins found, their library versions and capabilities",
+		Flags: []cli.Flag{
+			&cli.StringSliceFlag{Name: "plugin-dir", Usage: "directory to look for raftcmp-plugin-* binaries in first"},
+		},
+		Action: func(c *cli.Context) error {
+			dirs := cluster.SearchPath(c.StringSlice("plugin-dir")...)
+			plugins := cluster.Discover(dirs)
+			if len(plugins) == 0 {
+				return cli.Exit(fmt.Sprintf("no plugins found (looked in %s); run make", strings.Join(dirs, ", ")), 1)
+			}
+			tw := tabwriter.NewWriter(c.App.Writer, 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "IMPL\tLIBRARY\tVERSION\tSTORAGE\tFOLLOWER PROPOSE\tPATH")
+			for _, p := range plugins {
+				d, err := cluster.Describe(c.Context, p)
+				if err != nil {
+					fmt.Fprintf(tw, "%s\t(broken: %v)\t\t\t\t%s\n", p.Name, err, p.Path)
+					continue
+				}
+				var storage []string
+				for _, s := range d.Capabilities.Storage {
+					storage = append(storage, string(s))
+				}
+				follower := "refuses (not leader)"
+				if d.Capabilities.ForwardsProposals {
+					follower = "forwards to leader"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", p.Name, d.Module, d.Version, strings.Join(storage, ","), follower, p.Path)
+			}
+			return tw.Flush()
+		},
+	}
+}
+
+func reportCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "report",
+		Usage:     "rebuild DIR/report.md from DIR's results.csv and meta.json",
+		ArgsUsage: "DIR",
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 1 {
+				return usageError(fmt.Errorf("report takes one results directory, got %d arguments", c.NArg()))
+			}
+			dir := c.Args().First()
+			if err := reports.Build(dir); err != nil {
+				return cli.Exit(err.Error(), 1)
+			}
+			fmt.Fprintf(c.App.Writer, "%s/%s\n", dir, reports.ReportFile)
+			return nil
+		},
+	}
+}

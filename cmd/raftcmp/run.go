@@ -1,0 +1,228 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/raftcmp/raftcmp/core/adapter"
+	"github.com/raftcmp/raftcmp/core/cluster"
+	"github.com/raftcmp/raftcmp/core/experiment"
+	"github.com/raftcmp/raftcmp/core/runner"
+	"github.com/raftcmp/raftcmp/reports"
+)
+
+func runCommand() *cli.Command {
+	def := experiment.Default()
+	return &cli.Command{
+		Name:  "run",
+		Usage: "run an experiment and write its results directory",
+		Description: "Starts a fresh cluster of each backend for every point (backend x thread count x repeat),\n" +
+			"runs the load in the leader's process, checks that every node applied the same log,\n" +
+			"and writes results.csv, timeseries.csv, meta.json and report.md to --out.\n" +
+			"The defaults are the original experiment: 3 nodes, threads 2:20:2, 40000 ops/s, 2048 B, 20 s.",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "impl", Usage: "backends, comma-separated (default: every plugin found)"},
+			&cli.IntFlag{Name: "nodes", Value: def.Nodes, Usage: "cluster size"},
+			&cli.StringFlag{Name: "threads", Value: "2:20:2", Usage: "client threads: N, a list N,M or a range FROM:TO:STEP"},
+			&cli.Float64Flag{Name: "rate", Value: def.Rate, Usage: "total target ops/s shared by the threads; 0 = unthrottled"},
+			&cli.IntFlag{Name: "payload", Value: def.PayloadBytes, Usage: fmt.Sprintf("bytes per proposal (1 to %d)", experiment.MaxPayloadBytes)},
+			&cli.DurationFlag{Name: "duration", Value: def.Duration, Usage: "measured window per point"},
+			&cli.DurationFlag{Name: "warmup", Value: def.Warmup, Usage: "load before the measured window, not measured"},
+			&cli.DurationFlag{Name: "interval", Value: def.Interval, Usage: "time-series bucket width"},
+			&cli.DurationFlag{Name: "op-timeout", Value: def.OpTimeout, Usage: "deadline of one proposal"},
+			&cli.IntFlag{Name: "repeat", Value: def.Repeat, Usage: "runs of each point, interleaved across backends"},
+			&cli.StringFlag{Name: "storage", Value: string(def.Storage), Usage: "disk, tmpfs (data on /dev/shm) or memory (in-memory log)"},
+			&cli.StringSliceFlag{Name: "opt", Usage: "backend option IMPL.KEY=VALUE (repeatable), e.g. hashicorp.log_store=wal"},
+			&cli.StringFlag{Name: "cpus", Usage: "pin node i to the i-th CPU of this list, e.g. 0,1,1 (as taskset did in the original)"},
+			&cli.StringFlag{Name: "out", Usage: "results directory (default results/run-<time>)"},
+			&cli.BoolFlag{Name: "overwrite", Usage: "replace the results already in --out"},
+			&cli.StringSliceFlag{Name: "plugin-dir", Usage: "directory to look for raftcmp-plugin-* binaries in first"},
+			&cli.StringFlag{Name: "data-dir", Usage: "where node data directories go (default: system temp dir; /dev/shm for tmpfs)"},
+			&cli.BoolFlag{Name: "keep-data", Usage: "keep node data directories after each point"},
+		},
+		Action: runAction,
+	}
+}
+
+// specFromFlags reads and validates the experiment, resolving plugins.
+func specFromFlags(c *cli.Context) (experiment.Spec, map[string]cluster.Plugin, error) {
+	s := experiment.Default()
+	var err error
+	if s.Threads, err = experiment.ParseThreads(c.String("threads")); err != nil {
+		return s, nil, err
+	}
+	s.Nodes = c.Int("nodes")
+	s.Rate = c.Float64("rate")
+	s.PayloadBytes = c.Int("payload")
+	s.Duration = c.Duration("duration")
+	s.Warmup = c.Duration("warmup")
+	s.Interval = c.Duration("interval")
+	s.OpTimeout = c.Duration("op-timeout")
+	s.Repeat = c.Int("repeat")
+	s.Storage = adapter.Storage(c.String("storage"))
+	for _, o := range c.StringSlice("opt") {
+		if err := experiment.ParseOption(s.Options, o); err != nil {
+			return s, nil, err
+		}
+	}
+	if c.IsSet("cpus") {
+		if s.CPUs, err = experiment.ParseCPUs(c.String("cpus")); err != nil {
+			return s, nil, err
+		}
+	}
+	dirs := cluster.SearchPath(c.StringSlice("plugin-dir")...)
+	if c.IsSet("impl") {
+		s.Impls = experiment.ParseImpls(c.String("impl"))
+	} else {
+		for _, p := range cluster.Discover(dirs) {
+			s.Impls = append(s.Impls, p.Name)
+		}
+		if len(s.Impls) == 0 {
+			return s, nil, fmt.Errorf("--impl: no plugins found (looked in %s); run make, or pass --plugin-dir", strings.Join(dirs, ", "))
+		}
+	}
+	if err := s.Validate(); err != nil {
+		return s, nil, err
+	}
+	plugins := map[string]cluster.Plugin{}
+	for _, impl := range s.Impls {
+		p, err := cluster.Find(impl, dirs)
+		if err != nil {
+			return s, nil, fmt.Errorf("--impl: %w", err)
+		}
+		plugins[impl] = p
+	}
+	return s, plugins, nil
+}
+
+func runAction(c *cli.Context) error {
+	if c.Args().Present() {
+		return usageError(fmt.Errorf("run takes no arguments (got %q); flags start with --", c.Args().First()))
+	}
+	spec, plugins, err := specFromFlags(c)
+	if err != nil {
+		return usageError(err)
+	}
+	out := c.String("out")
+	if out == "" {
+		out = filepath.Join("results", "run-"+time.Now().Format("20060102-150405"))
+	}
+	if _, err := os.Stat(filepath.Join(out, reports.ResultsFile)); err == nil {
+		if !c.Bool("overwrite") {
+			return usageError(fmt.Errorf("--out %q: already holds %s; choose another directory or pass --overwrite", out, reports.ResultsFile))
+		}
+		if err := reports.RemoveResults(out); err != nil {
+			return cli.Exit(fmt.Sprintf("clear %s: %v", out, err), 1)
+		}
+	}
+	dataRoot := c.String("data-dir")
+	if dataRoot == "" {
+		dataRoot = cluster.DataRoot(spec.Storage)
+	}
+	if fi, err := os.Stat(dataRoot); err != nil || !fi.IsDir() {
+		return usageError(fmt.Errorf("--data-dir %q: must be an existing directory", dataRoot))
+	}
+
+	soft, hard, stopSignals := interrupts(c.App.ErrWriter)
+	defer stopSignals()
+	obs := &progress{w: c.App.ErrWriter, started: time.Now()}
+	fmt.Fprintf(c.App.ErrWriter, "raftcmp: %d points (%s; threads %v; %d nodes; storage %s), results in %s\n",
+		len(spec.Points()), strings.Join(spec.Impls, ", "), spec.Threads, spec.Nodes, spec.Storage, out)
+	sum, err := runner.Run(hard, runner.Config{
+		Spec: spec, Plugins: plugins, OutDir: out, DataRoot: dataRoot, KeepData: c.Bool("keep-data"),
+		Command: os.Args, Observer: obs, Soft: soft,
+	})
+	if sum != nil {
+		printTable(c.App.Writer, sum.Rows)
+		fmt.Fprintf(c.App.ErrWriter, "raftcmp: report in %s\n", filepath.Join(out, reports.ReportFile))
+	}
+	switch {
+	case err != nil:
+		return cli.Exit(err.Error(), 1)
+	case sum.Interrupted:
+		return cli.Exit(fmt.Sprintf("interrupted after %d of %d points; finished points are in %s", len(sum.Rows), len(spec.Points()), out), exitInterrupted)
+	case sum.Failed > 0:
+		return cli.Exit(fmt.Sprintf("%d of %d points failed; reasons in %s", sum.Failed, len(sum.Rows), filepath.Join(out, reports.ReportFile)), exitFailedPoints)
+	}
+	return nil
+}
+
+// interrupts returns two contexts: soft ends at the first SIGINT/SIGTERM
+// (no new point starts, the current one finishes), hard at the second (the
+// current point is cut short; clusters are still torn down).
+func interrupts(w io.Writer) (soft, hard context.Context, stop func()) {
+	soft, softCancel := context.WithCancel(context.Background())
+	hard, hardCancel := context.WithCancel(context.Background())
+	ch := make(chan os.Signal, 2)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		n := 0
+		for {
+			select {
+			case <-ch:
+				n++
+				if n == 1 {
+					fmt.Fprintln(w, "raftcmp: interrupt: finishing the current point, then writing the report (interrupt again to cut it short)")
+					softCancel()
+				} else {
+					fmt.Fprintln(w, "raftcmp: interrupt: cutting the current point short; tearing down")
+					hardCancel()
+				}
+			case <-done:
+				return
+			}
+		}
+	}()
+	return soft, hard, func() {
+		signal.Stop(ch)
+		close(done)
+		softCancel()
+		hardCancel()
+	}
+}
+
+// progress prints one plain line per point.
+type progress struct {
+	w       io.Writer
+	started time.Time
+}
+
+func (p *progress) PointStarted(pt experiment.Point, total int) {
+	fmt.Fprintf(p.w, "[%d/%d] %s: threads %d, repeat %d ...\n", pt.Index, total, pt.Impl, pt.Threads, pt.Repeat)
+}
+
+func (p *progress) PointFinished(pt experiment.Point, total int, r reports.Row) {
+	if r.Status != reports.StatusOK {
+		fmt.Fprintf(p.w, "[%d/%d] %s: %s: %s\n", pt.Index, total, pt.ID, r.Status, r.Error)
+		return
+	}
+	fmt.Fprintf(p.w, "[%d/%d] %s: %.2f Kops/s, avg %.0f µs, p99 %d µs, %d errors (%.1fs)\n",
+		pt.Index, total, pt.ID, r.ThroughputOps/1000, r.LatAvgUs, r.LatP99Us, r.Errors, r.WallS)
+}
+
+// printTable prints the original experiment's table (threads, Kops/s, avg
+// latency) with p99, errors and status added, one row per point.
+func printTable(w io.Writer, rows []reports.Row) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "impl\tthreads\trepeat\tKops/s\tavg µs\tp99 µs\terrors\tstatus\t")
+	for _, r := range rows {
+		if r.Status != reports.StatusOK {
+			fmt.Fprintf(tw, "%s\t%d\t%d\t-\t-\t-\t-\t%s\t\n", r.Impl, r.Threads, r.Repeat, r.Status)
+			continue
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%.2f\t%.0f\t%d\t%d\t%s\t\n", r.Impl, r.Threads, r.Repeat, r.ThroughputOps/1000, r.LatAvgUs, r.LatP99Us, r.Errors, r.Status)
+	}
+	tw.Flush()
+}
+

@@ -1,0 +1,263 @@
+// Package runner executes an experiment point by point: for each point it
+// starts a fresh cluster, runs the load, checks safety, records the row and
+// tears the cluster down, whatever happened. A failed point is recorded as
+// failed with its reason and the sweep goes on; nothing measured is lost,
+// because every row is on disk before the next point starts.
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/raftcmp/raftcmp/core/adapter"
+	"github.com/raftcmp/raftcmp/core/cluster"
+	"github.com/raftcmp/raftcmp/core/experiment"
+	"github.com/raftcmp/raftcmp/core/load"
+	"github.com/raftcmp/raftcmp/reports"
+)
+
+// Config is one run.
+type Config struct {
+	// Spec is the validated experiment.
+	Spec experiment.Spec
+	// Plugins maps each backend of Spec.Impls to its binary.
+	Plugins map[string]cluster.Plugin
+	// OutDir receives results.csv, timeseries.csv, meta.json, report.md and
+	// logs/. It must not hold results of another run.
+	OutDir string
+	// DataRoot is where clusters keep their data (default per storage mode:
+	// cluster.DataRoot).
+	DataRoot string
+	// KeepData keeps each point's data directories.
+	KeepData bool
+	// Command is recorded in meta.json.
+	Command []string
+	// Observer is told about progress; nil means silent.
+	Observer Observer
+	// Soft, when done, stops the run from starting new points; the point
+	// in progress finishes normally. The ctx given to Run, when done,
+	// interrupts the point in progress too (it is recorded as failed).
+	Soft context.Context
+	// ReadyTimeout bounds each cluster's start-up (default 60 s);
+	// ConvergeTimeout the safety check (default 30 s).
+	ReadyTimeout, ConvergeTimeout time.Duration
+}
+
+// Observer follows a run's progress.
+type Observer interface {
+	// PointStarted is called before point p (of total) starts.
+	PointStarted(p experiment.Point, total int)
+	// PointFinished is called once p's row is on disk.
+	PointFinished(p experiment.Point, total int, row reports.Row)
+}
+
+// Summary is what a run did.
+type Summary struct {
+	Rows        []reports.Row
+	Failed      int
+	Interrupted bool
+}
+
+// Run executes every point of cfg.Spec and writes the results directory.
+// It returns an error only when the run itself cannot proceed (the output
+// directory cannot be written); failed points are in the Summary.
+func Run(ctx context.Context, cfg Config) (*Summary, error) {
+	if cfg.Soft == nil {
+		cfg.Soft = ctx
+	}
+	if cfg.DataRoot == "" {
+		cfg.DataRoot = cluster.DataRoot(cfg.Spec.Storage)
+	}
+	if cfg.ReadyTimeout == 0 {
+		cfg.ReadyTimeout = 60 * time.Second
+	}
+	if cfg.ConvergeTimeout == 0 {
+		cfg.ConvergeTimeout = 30 * time.Second
+	}
+	if err := os.MkdirAll(cfg.OutDir, 0o755); err != nil {
+		return nil, fmt.Errorf("create output dir: %w", err)
+	}
+	meta := &reports.Meta{
+		Command: cfg.Command, Experiment: cfg.Spec, Raftcmp: reports.SelfBuild(), Host: reports.ProbeHost(),
+		DataRoot: cfg.DataRoot, DataFS: reports.FSType(cfg.DataRoot), Started: time.Now().UTC(),
+	}
+	for _, impl := range cfg.Spec.Impls {
+		pm := reports.PluginMeta{Name: impl, Path: cfg.Plugins[impl].Path}
+		if d, err := cluster.Describe(ctx, cfg.Plugins[impl]); err == nil {
+			pm.Module, pm.Version, pm.GoVersion, pm.ForwardsProposals = d.Module, d.Version, d.GoVersion, d.Capabilities.ForwardsProposals
+			for _, s := range d.Capabilities.Storage {
+				pm.Storage = append(pm.Storage, string(s))
+			}
+		}
+		meta.Plugins = append(meta.Plugins, pm)
+	}
+	if err := reports.WriteMeta(cfg.OutDir, meta); err != nil {
+		return nil, err
+	}
+	w, err := reports.NewWriter(cfg.OutDir)
+	if err != nil {
+		return nil, err
+	}
+	defer w.Close()
+
+	sum := &Summary{}
+	points := cfg.Spec.Points()
+	for _, p := range points {
+		if cfg.Soft.Err() != nil || ctx.Err() != nil {
+			sum.Interrupted = true
+			break
+		}
+		if cfg.Observer != nil {
+			cfg.Observer.PointStarted(p, len(points))
+		}
+		row, series := runPoint(ctx, cfg, meta.DataFS, p)
+		if err := w.Write(row, series); err != nil {
+			return sum, fmt.Errorf("record point %s: %w", p.ID, err)
+		}
+		sum.Rows = append(sum.Rows, row)
+		if row.Status == reports.StatusFailed {
+			sum.Failed++
+		}
+		if cfg.Observer != nil {
+			cfg.Observer.PointFinished(p, len(points), row)
+		}
+	}
+	meta.Ended = time.Now().UTC()
+	meta.Interrupted = sum.Interrupted
+	if err := reports.WriteMeta(cfg.OutDir, meta); err != nil {
+		return sum, err
+	}
+	if err := reports.Build(cfg.OutDir); err != nil {
+		return sum, fmt.Errorf("build report: %w", err)
+	}
+	return sum, nil
+}
+
+// runPoint runs one point on a fresh cluster and returns its row, failed
+// with the reason if anything went wrong. The cluster is always stopped.
+func runPoint(ctx context.Context, cfg Config, dataFS string, p experiment.Point) (reports.Row, []reports.Sample) {
+	s := cfg.Spec
+	started := time.Now()
+	row := reports.Row{
+		Point: p.ID, Impl: p.Impl, Nodes: s.Nodes, Storage: string(s.Storage), DataFS: dataFS,
+		Client: "embedded", Loop: "closed", Fault: "none", Threads: p.Threads, RateOps: s.Rate,
+		PayloadBytes: s.PayloadBytes, WarmupS: s.Warmup.Seconds(), DurationS: s.Duration.Seconds(),
+		Repeat: p.Repeat, Status: reports.StatusOK, Started: started.UTC(),
+	}
+	series, err := measure(ctx, cfg, p, &row)
+	row.WallS = time.Since(started).Seconds()
+	switch {
+	case err == nil:
+	case errors.Is(err, adapter.ErrUnsupported):
+		row.Status, row.Error = reports.StatusUnsupported, oneLine(err)
+	default:
+		row.Status, row.Error = reports.StatusFailed, oneLine(err)
+	}
+	if row.Status != reports.StatusOK {
+		series = nil
+	}
+	return row, series
+}
+
+// measure does the work of one point, filling row's figures.
+func measure(ctx context.Context, cfg Config, p experiment.Point, row *reports.Row) (series []reports.Sample, err error) {
+	s := cfg.Spec
+	logDir := filepath.Join(cfg.OutDir, "logs", strings.ReplaceAll(p.ID, "/", "-"))
+	if err := os.MkdirAll(logDir, 0o755); err != nil {
+		return nil, fmt.Errorf("create log dir: %w", err)
+	}
+	c, err := cluster.Start(ctx, cluster.Spec{
+		Plugin: cfg.Plugins[p.Impl], Nodes: s.Nodes, Storage: s.Storage, Options: s.Options[p.Impl],
+		DataRoot: cfg.DataRoot, KeepData: cfg.KeepData, LogDir: logDir, CPUs: s.CPUs, ReadyTimeout: cfg.ReadyTimeout,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("start cluster: %w", err)
+	}
+	defer func() {
+		if stopErr := c.Stop(ctx); stopErr != nil && err == nil {
+			err = fmt.Errorf("teardown: %w", stopErr)
+		}
+	}()
+	d := c.Description()
+	row.ImplModule, row.ImplVersion = d.Module, d.Version
+
+	lctx, cancel := context.WithTimeout(ctx, cfg.ReadyTimeout)
+	leader, err := c.Leader(lctx)
+	cancel()
+	if err != nil {
+		return nil, err
+	}
+	row.LeaderID, row.LeaderPID = leader.ID, leader.PID()
+
+	// The load ends by itself after warm-up + window; the deadline only
+	// catches a plugin that hangs, allowing for proposals in flight.
+	budget := s.Warmup + s.Duration + s.OpTimeout + time.Minute
+	lctx, cancel = context.WithTimeout(ctx, budget)
+	res, err := leader.Node.RunLoad(lctx, s.LoadSpec(p.Threads))
+	cancel()
+	if err != nil {
+		if leader.Exited() {
+			return nil, fmt.Errorf("load on leader node %d (pid %d): plugin process exited: %w%s", leader.ID, leader.PID(), err, leader.StderrTail())
+		}
+		return nil, fmt.Errorf("load on leader node %d: %w", leader.ID, err)
+	}
+	fillFigures(row, res)
+
+	cctx, cancel := context.WithTimeout(ctx, cfg.ConvergeTimeout)
+	statuses, err := c.Converge(cctx)
+	cancel()
+	if err != nil {
+		return nil, err
+	}
+	for _, st := range statuses {
+		if st.AppliedPayloads < res.Acked {
+			return nil, fmt.Errorf("safety: %d proposals were acknowledged but node %d applied only %d payloads (log index %d)", res.Acked, st.ID, st.AppliedPayloads, st.Applied)
+		}
+	}
+	row.AppliedPayl, row.AppliedIndex = statuses[0].AppliedPayloads, statuses[0].Applied
+	return samples(p, res), nil
+}
+
+func fillFigures(row *reports.Row, res *load.Result) {
+	h := res.Latency
+	row.Ops, row.Acked = res.Ops, res.Acked
+	row.ThroughputOps = res.Throughput()
+	if h.TotalCount() > 0 {
+		row.LatAvgUs = h.Mean()
+		row.LatP50Us = h.ValueAtQuantile(50)
+		row.LatP90Us = h.ValueAtQuantile(90)
+		row.LatP99Us = h.ValueAtQuantile(99)
+		row.LatP999Us = h.ValueAtQuantile(99.9)
+		row.LatMaxUs = h.Max()
+	}
+	row.Errors = res.ErrorCount()
+	row.ErrNotLeader = res.Errors["not_leader"]
+	row.ErrTimeout = res.Errors[load.ErrKindTimeout]
+	row.ErrOther = row.Errors - row.ErrNotLeader - row.ErrTimeout
+}
+
+func samples(p experiment.Point, res *load.Result) []reports.Sample {
+	out := make([]reports.Sample, 0, len(res.Intervals))
+	for i, iv := range res.Intervals {
+		width := res.Measured - iv.Start
+		if i+1 < len(res.Intervals) {
+			width = res.Intervals[i+1].Start - iv.Start
+		}
+		out = append(out, reports.Sample{
+			Point: p.ID, Impl: p.Impl, Threads: p.Threads, Repeat: p.Repeat, TS: iv.Start.Seconds(),
+			Ops: iv.Ops, Errors: iv.Errors, ThroughputOps: float64(iv.Ops) / width.Seconds(),
+			P50Us: iv.P50Micros, P99Us: iv.P99Micros,
+		})
+	}
+	return out
+}
+
+// oneLine keeps a reason on one CSV-friendly line.
+func oneLine(err error) string {
+	return strings.Join(strings.Fields(err.Error()), " ")
+}

@@ -1,0 +1,181 @@
+package reports
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Meta is meta.json: everything needed to know how a run was made.
+type Meta struct {
+	// Command is raftcmp's argv.
+	Command []string `json:"command"`
+	// Experiment is the resolved experiment spec.
+	Experiment any `json:"experiment"`
+	// Raftcmp is the harness's own build.
+	Raftcmp BuildInfo `json:"raftcmp"`
+	// Plugins are the backends as their plugin processes described them.
+	Plugins []PluginMeta `json:"plugins"`
+	// Host describes the machine.
+	Host Host `json:"host"`
+	// DataRoot is where node data directories were created; DataFS its
+	// file system type.
+	DataRoot string `json:"data_root"`
+	DataFS   string `json:"data_fs"`
+	// Started and Ended bound the run (Ended is zero while it runs).
+	Started time.Time `json:"started"`
+	Ended   time.Time `json:"ended"`
+	// Interrupted is set when the run was stopped before its last point.
+	Interrupted bool `json:"interrupted"`
+}
+
+// BuildInfo identifies a binary.
+type BuildInfo struct {
+	Version   string `json:"version"`
+	Commit    string `json:"commit"`
+	Modified  bool   `json:"modified"`
+	GoVersion string `json:"go_version"`
+}
+
+// PluginMeta describes one backend's plugin.
+type PluginMeta struct {
+	Name              string   `json:"name"`
+	Path              string   `json:"path"`
+	Module            string   `json:"module"`
+	Version           string   `json:"version"`
+	GoVersion         string   `json:"go_version"`
+	ForwardsProposals bool     `json:"forwards_proposals"`
+	Storage           []string `json:"storage"`
+}
+
+// Host describes the machine a run used.
+type Host struct {
+	Kernel      string `json:"kernel"`
+	CPUModel    string `json:"cpu_model"`
+	CPUs        int    `json:"cpus"`
+	MemoryBytes uint64 `json:"memory_bytes"`
+	CgroupMode  string `json:"cgroup_mode"`
+}
+
+// SelfBuild describes the running raftcmp binary from its build info.
+func SelfBuild() BuildInfo {
+	b := BuildInfo{Version: "unknown", GoVersion: runtime.Version()}
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return b
+	}
+	b.Version = info.Main.Version
+	for _, s := range info.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			b.Commit = s.Value
+		case "vcs.modified":
+			b.Modified = s.Value == "true"
+		}
+	}
+	return b
+}
+
+// ProbeHost reads the machine's description from the kernel.
+func ProbeHost() Host {
+	h := Host{CPUs: runtime.NumCPU(), CgroupMode: CgroupMode("/sys/fs/cgroup")}
+	var u unix.Utsname
+	if unix.Uname(&u) == nil {
+		h.Kernel = unix.ByteSliceToString(u.Sysname[:]) + " " + unix.ByteSliceToString(u.Release[:])
+	}
+	var si unix.Sysinfo_t
+	if unix.Sysinfo(&si) == nil {
+		h.MemoryBytes = uint64(si.Totalram) * uint64(si.Unit)
+	}
+	if f, err := os.Open("/proc/cpuinfo"); err == nil {
+		defer f.Close()
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
+				h.CPUModel = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	return h
+}
+
+// CgroupMode says how cgroups are mounted at root: "v2" (unified), "v1"
+// (legacy or hybrid) or "none".
+func CgroupMode(root string) string {
+	var st unix.Statfs_t
+	if unix.Statfs(root, &st) != nil {
+		return "none"
+	}
+	if st.Type == unix.CGROUP2_SUPER_MAGIC {
+		return "v2"
+	}
+	return "v1"
+}
+
+// FSType names the file system holding path, for the record: a "disk"
+// result measured on tmpfs is not a disk result.
+func FSType(path string) string {
+	var st unix.Statfs_t
+	if err := unix.Statfs(path, &st); err != nil {
+		return "unknown"
+	}
+	switch st.Type {
+	case unix.TMPFS_MAGIC:
+		return "tmpfs"
+	case unix.EXT4_SUPER_MAGIC:
+		return "ext4"
+	case unix.XFS_SUPER_MAGIC:
+		return "xfs"
+	case unix.BTRFS_SUPER_MAGIC:
+		return "btrfs"
+	case unix.OVERLAYFS_SUPER_MAGIC:
+		return "overlay"
+	case unix.NFS_SUPER_MAGIC:
+		return "nfs"
+	}
+	return fmt.Sprintf("0x%x", st.Type)
+}
+
+// WriteMeta writes meta.json in dir, replacing it atomically.
+func WriteMeta(dir string, m *Meta) error {
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode meta: %w", err)
+	}
+	return writeFileAtomic(dir+"/"+MetaFile, append(b, '\n'))
+}
+
+// ReadMeta reads meta.json from dir.
+func ReadMeta(dir string) (*Meta, error) {
+	b, err := os.ReadFile(dir + "/" + MetaFile)
+	if err != nil {
+		return nil, err
+	}
+	var m Meta
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("%s/%s: %w", dir, MetaFile, err)
+	}
+	return &m, nil
+}
+
+// writeFileAtomic writes via a temporary file and rename, so a reader never
+// sees half a file.
+func writeFileAtomic(path string, data []byte) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}

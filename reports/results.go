@@ -1,0 +1,296 @@
+// Package reports writes and reads raftcmp's results directory: results.csv
+// (one row per point), timeseries.csv (one row per point and interval),
+// meta.json (how the run was made) and report.md (the tables a reader wants).
+// Reports are built from these files alone, so they can be rebuilt later.
+package reports
+
+import (
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"time"
+)
+
+// Point status values.
+const (
+	StatusOK          = "ok"
+	StatusFailed      = "failed"
+	StatusUnsupported = "unsupported"
+)
+
+// Row is one point's outcome: one line of results.csv. Column names carry
+// their units. A failed or unsupported point has a row too, with its reason
+// in Error and no figures.
+type Row struct {
+	Point         string    // stable point id, e.g. "hashicorp/t8/r1"
+	Impl          string    // backend name
+	ImplModule    string    // Raft library module
+	ImplVersion   string    // its version as built into the plugin
+	Nodes         int       // cluster size
+	Storage       string    // disk, tmpfs or memory
+	DataFS        string    // file system type holding the data dirs
+	Client        string    // embedded (in the leader's process) or external
+	Loop          string    // closed or open
+	Fault         string    // fault applied, "none" for the baseline
+	Threads       int       // client threads
+	RateOps       float64   // target ops/s, 0 = unthrottled
+	PayloadBytes  int       // proposal size
+	WarmupS       float64   // warm-up seconds
+	DurationS     float64   // measured window seconds
+	Repeat        int       // 1-based repeat number
+	Status        string    // ok, failed or unsupported
+	Error         string    // why a point failed; empty if ok
+	Ops           uint64    // proposals applied inside the measured window
+	ThroughputOps float64   // Ops per second of the window
+	LatAvgUs      float64   // mean latency, µs
+	LatP50Us      int64     // latency percentiles, µs
+	LatP90Us      int64     //
+	LatP99Us      int64     //
+	LatP999Us     int64     //
+	LatMaxUs      int64     //
+	Errors        uint64    // failed proposals inside the window
+	ErrNotLeader  uint64    // of which refused as not leader
+	ErrTimeout    uint64    // of which timed out
+	ErrOther      uint64    // of which failed otherwise
+	Acked         uint64    // proposals acknowledged over the whole load
+	AppliedPayl   uint64    // payloads applied on every node at the end
+	AppliedIndex  uint64    // log index every node reached
+	LeaderID      uint64    // leader when the load started
+	LeaderPID     int       // its process id
+	Started       time.Time // when the point started (UTC)
+	WallS         float64   // seconds the whole point took, start-up to teardown
+}
+
+// Columns is the header of results.csv, in order. Adding a column at the end
+// is compatible; renaming or removing one is not.
+var Columns = []string{
+	"point", "impl", "impl_module", "impl_version", "nodes", "storage", "data_fs", "client", "loop", "fault",
+	"threads", "rate_ops", "payload_bytes", "warmup_s", "duration_s", "repeat", "status", "error",
+	"ops", "throughput_ops", "lat_avg_us", "lat_p50_us", "lat_p90_us", "lat_p99_us", "lat_p999_us", "lat_max_us",
+	"errors", "errors_not_leader", "errors_timeout", "errors_other",
+	"acked", "applied_payloads", "applied_index", "leader_id", "leader_pid", "started_at", "wall_s",
+}
+
+func (r Row) record() []string {
+	u := func(v uint64) string { return strconv.FormatUint(v, 10) }
+	i := func(v int64) string { return strconv.FormatInt(v, 10) }
+	f := func(v float64, prec int) string { return strconv.FormatFloat(v, 'f', prec, 64) }
+	return []string{
+		r.Point, r.Impl, r.ImplModule, r.ImplVersion, strconv.Itoa(r.Nodes), r.Storage, r.DataFS, r.Client, r.Loop, r.Fault,
+		strconv.Itoa(r.Threads), f(r.RateOps, -1), strconv.Itoa(r.PayloadBytes), f(r.WarmupS, -1), f(r.DurationS, -1), strconv.Itoa(r.Repeat), r.Status, r.Error,
+		u(r.Ops), f(r.ThroughputOps, 1), f(r.LatAvgUs, 1), i(r.LatP50Us), i(r.LatP90Us), i(r.LatP99Us), i(r.LatP999Us), i(r.LatMaxUs),
+		u(r.Errors), u(r.ErrNotLeader), u(r.ErrTimeout), u(r.ErrOther),
+		u(r.Acked), u(r.AppliedPayl), u(r.AppliedIndex), u(r.LeaderID), strconv.Itoa(r.LeaderPID), r.Started.UTC().Format(time.RFC3339Nano), f(r.WallS, 3),
+	}
+}
+
+// parseRow is the inverse of record; line is for error messages.
+func parseRow(rec []string, col map[string]int, path string, line int) (Row, error) {
+	var firstErr error
+	get := func(name string) string {
+		i, ok := col[name]
+		if !ok || i >= len(rec) {
+			return ""
+		}
+		return rec[i]
+	}
+	fail := func(name string, err error) {
+		if firstErr == nil {
+			firstErr = fmt.Errorf("%s:%d: column %s: %w", path, line, name, err)
+		}
+	}
+	u := func(name string) uint64 {
+		v, err := strconv.ParseUint(get(name), 10, 64)
+		if err != nil {
+			fail(name, err)
+		}
+		return v
+	}
+	i := func(name string) int64 {
+		v, err := strconv.ParseInt(get(name), 10, 64)
+		if err != nil {
+			fail(name, err)
+		}
+		return v
+	}
+	f := func(name string) float64 {
+		v, err := strconv.ParseFloat(get(name), 64)
+		if err != nil {
+			fail(name, err)
+		}
+		return v
+	}
+	r := Row{
+		Point: get("point"), Impl: get("impl"), ImplModule: get("impl_module"), ImplVersion: get("impl_version"),
+		Nodes: int(i("nodes")), Storage: get("storage"), DataFS: get("data_fs"), Client: get("client"), Loop: get("loop"), Fault: get("fault"),
+		Threads: int(i("threads")), RateOps: f("rate_ops"), PayloadBytes: int(i("payload_bytes")), WarmupS: f("warmup_s"), DurationS: f("duration_s"),
+		Repeat: int(i("repeat")), Status: get("status"), Error: get("error"),
+		Ops: u("ops"), ThroughputOps: f("throughput_ops"), LatAvgUs: f("lat_avg_us"),
+		LatP50Us: i("lat_p50_us"), LatP90Us: i("lat_p90_us"), LatP99Us: i("lat_p99_us"), LatP999Us: i("lat_p999_us"), LatMaxUs: i("lat_max_us"),
+		Errors: u("errors"), ErrNotLeader: u("errors_not_leader"), ErrTimeout: u("errors_timeout"), ErrOther: u("errors_other"),
+		Acked: u("acked"), AppliedPayl: u("applied_payloads"), AppliedIndex: u("applied_index"), LeaderID: u("leader_id"),
+		LeaderPID: int(i("leader_pid")), WallS: f("wall_s"),
+	}
+	ts, err := time.Parse(time.RFC3339Nano, get("started_at"))
+	if err != nil {
+		fail("started_at", err)
+	}
+	r.Started = ts
+	switch r.Status {
+	case StatusOK, StatusFailed, StatusUnsupported:
+	default:
+		fail("status", fmt.Errorf("%q is not ok, failed or unsupported", r.Status))
+	}
+	return r, firstErr
+}
+
+// Sample is one time-series interval of one point: a line of timeseries.csv.
+type Sample struct {
+	Point         string
+	Impl          string
+	Threads       int
+	Repeat        int
+	TS            float64 // interval start, seconds from the start of the window
+	Ops           uint64
+	Errors        uint64
+	ThroughputOps float64
+	P50Us, P99Us  int64
+}
+
+// SeriesColumns is the header of timeseries.csv.
+var SeriesColumns = []string{"point", "impl", "threads", "repeat", "t_s", "ops", "errors", "throughput_ops", "p50_us", "p99_us"}
+
+func (s Sample) record() []string {
+	return []string{
+		s.Point, s.Impl, strconv.Itoa(s.Threads), strconv.Itoa(s.Repeat), strconv.FormatFloat(s.TS, 'f', -1, 64),
+		strconv.FormatUint(s.Ops, 10), strconv.FormatUint(s.Errors, 10), strconv.FormatFloat(s.ThroughputOps, 'f', 1, 64),
+		strconv.FormatInt(s.P50Us, 10), strconv.FormatInt(s.P99Us, 10),
+	}
+}
+
+// csvAppender appends records to a CSV file, writing the header when the
+// file is new and flushing and syncing after every write, so an interrupted
+// run keeps every row it reported.
+type csvAppender struct {
+	f *os.File
+	w *csv.Writer
+}
+
+func openAppender(path string, header []string) (*csvAppender, error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	a := &csvAppender{f: f, w: csv.NewWriter(f)}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("stat %s: %w", path, err)
+	}
+	if fi.Size() == 0 {
+		if err := a.write(header); err != nil {
+			f.Close()
+			return nil, err
+		}
+	}
+	return a, nil
+}
+
+func (a *csvAppender) write(recs ...[]string) error {
+	if err := a.w.WriteAll(recs); err != nil { // WriteAll flushes
+		return fmt.Errorf("write %s: %w", a.f.Name(), err)
+	}
+	return a.f.Sync()
+}
+
+// Writer appends points to results.csv and timeseries.csv in a directory.
+type Writer struct {
+	results, series *csvAppender
+}
+
+// File names inside a results directory.
+const (
+	ResultsFile    = "results.csv"
+	TimeseriesFile = "timeseries.csv"
+	MetaFile       = "meta.json"
+	ReportFile     = "report.md"
+)
+
+// NewWriter opens (creating or appending to) the CSV files in dir.
+func NewWriter(dir string) (*Writer, error) {
+	r, err := openAppender(dir+"/"+ResultsFile, Columns)
+	if err != nil {
+		return nil, err
+	}
+	s, err := openAppender(dir+"/"+TimeseriesFile, SeriesColumns)
+	if err != nil {
+		r.f.Close()
+		return nil, err
+	}
+	return &Writer{results: r, series: s}, nil
+}
+
+// Write records one point: its row and its time series. The series is
+// written first, so a row in results.csv always has its series on disk.
+func (w *Writer) Write(row Row, series []Sample) error {
+	recs := make([][]string, len(series))
+	for i, s := range series {
+		recs[i] = s.record()
+	}
+	if len(recs) > 0 {
+		if err := w.series.write(recs...); err != nil {
+			return err
+		}
+	}
+	return w.results.write(row.record())
+}
+
+// Close closes both files.
+func (w *Writer) Close() error {
+	return errors.Join(w.results.f.Close(), w.series.f.Close())
+}
+
+// ReadResults reads a results.csv. Errors name the file and line.
+func ReadResults(path string) ([]Row, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	cr := csv.NewReader(f)
+	header, err := cr.Read()
+	if err == io.EOF {
+		return nil, fmt.Errorf("%s:1: empty file, want a header", path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	col := map[string]int{}
+	for i, h := range header {
+		col[h] = i
+	}
+	for _, c := range Columns {
+		if _, ok := col[c]; !ok {
+			return nil, fmt.Errorf("%s:1: header lacks column %q", path, c)
+		}
+	}
+	var rows []Row
+	for {
+		rec, err := cr.Read()
+		if err == io.EOF {
+			return rows, nil
+		}
+		line, _ := cr.FieldPos(0)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		r, err := parseRow(rec, col, path, line)
+		if err != nil {
+			return nil, err
+		}
+		rows = append(rows, r)
+	}
+}

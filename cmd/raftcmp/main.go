@@ -40,6 +40,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			runCommand(),
 			listCommand(),
 			reportCommand(),
+			conformanceCommand(),
 		},
 		OnUsageError:   onUsageError,
 		ExitErrHandler: exitErrHandler(stderr),

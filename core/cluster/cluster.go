@@ -15,8 +15,10 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/raftcmp/raftcmp/core/adapter"
@@ -56,16 +58,46 @@ func DataRoot(s adapter.Storage) string {
 	return os.TempDir()
 }
 
-// Member is one node of a running cluster.
+// Member is one node of a running cluster. Its process can be stopped,
+// killed and restarted on the same data directory and address.
 type Member struct {
 	ID      uint64
 	Addr    string
 	DataDir string
-	*Process
+
+	cfg  adapter.Config
+	mu   sync.Mutex
+	proc *Process
+	down bool // stopped or killed on purpose
 }
 
-// PID is the member's OS process id.
-func (m *Member) PID() int { return m.Desc.PID }
+// Process is the member's current plugin process (nil before launch).
+func (m *Member) Process() *Process {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.proc
+}
+
+// Node is the gRPC client of the member's current process.
+func (m *Member) Node() *adapter.Client { return m.Process().Node }
+
+// PID is the member's current OS process id.
+func (m *Member) PID() int { return m.Process().Desc.PID }
+
+// Live reports whether the member is meant to be running: it was not
+// stopped or killed on purpose. (A live member's process may still have
+// crashed; Exited says so.)
+func (m *Member) Live() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return !m.down && m.proc != nil
+}
+
+// Exited reports whether the member's process has ended.
+func (m *Member) Exited() bool {
+	p := m.Process()
+	return p == nil || p.Exited()
+}
 
 // Cluster is a running cluster. Its methods are safe for concurrent use.
 type Cluster struct {
@@ -99,7 +131,7 @@ func Start(ctx context.Context, spec Spec) (c *Cluster, err error) {
 	if err != nil {
 		return c, fmt.Errorf("create data dir: %w", err)
 	}
-	addrs, err := freeAddrs(spec.Nodes)
+	addrs, err := FreeAddrs(spec.Nodes)
 	if err != nil {
 		return c, err
 	}
@@ -113,13 +145,10 @@ func Start(ctx context.Context, spec Spec) (c *Cluster, err error) {
 	if err := c.each(func(m *Member) error { return c.launch(ctx, m) }); err != nil {
 		return c, err
 	}
-	if err := c.each(func(m *Member) error {
-		cfg := adapter.Config{ID: m.ID, Peers: peers, DataDir: m.DataDir, Storage: spec.Storage, Options: spec.Options}
-		if err := m.Node.Start(ctx, cfg); err != nil {
-			return fmt.Errorf("start node %d: %w%s", m.ID, err, m.StderrTail())
-		}
-		return nil
-	}); err != nil {
+	for _, m := range c.members {
+		m.cfg = adapter.Config{ID: m.ID, Peers: peers, DataDir: m.DataDir, Storage: spec.Storage, Options: spec.Options}
+	}
+	if err := c.each(func(m *Member) error { return c.startNode(ctx, m) }); err != nil {
 		return c, err
 	}
 	if err := c.pin(); err != nil {
@@ -131,6 +160,15 @@ func Start(ctx context.Context, spec Spec) (c *Cluster, err error) {
 		return c, err
 	}
 	return c, nil
+}
+
+// startNode starts the Raft node in m's process.
+func (c *Cluster) startNode(ctx context.Context, m *Member) error {
+	p := m.Process()
+	if err := p.Node.Start(ctx, m.cfg); err != nil {
+		return fmt.Errorf("start node %d: %w%s", m.ID, err, p.StderrTail())
+	}
+	return nil
 }
 
 // launch starts m's plugin process and checks it can run the spec.
@@ -146,7 +184,9 @@ func (c *Cluster) launch(ctx context.Context, m *Member) error {
 	if err != nil {
 		return fmt.Errorf("launch node %d: %w", m.ID, err)
 	}
-	m.Process = p
+	m.mu.Lock()
+	m.proc, m.down = p, false
+	m.mu.Unlock()
 	if !p.Desc.Capabilities.Supports(c.spec.Storage) {
 		return fmt.Errorf("storage %q: %w by %s (supports %v)", c.spec.Storage, adapter.ErrUnsupported, c.spec.Plugin.Name, p.Desc.Capabilities.Storage)
 	}
@@ -176,24 +216,37 @@ func (c *Cluster) Member(id uint64) *Member {
 }
 
 // Description is the backend's description as its first node reported it.
-func (c *Cluster) Description() adapter.Description { return c.members[0].Desc }
+func (c *Cluster) Description() adapter.Description { return c.members[0].Process().Desc }
 
 // DataDir is the directory holding every node's data directory.
 func (c *Cluster) DataDir() string { return c.dataDir }
 
-// Statuses polls every member once, in id order. A member that cannot
-// answer has a nil-free zero Status and its error in errs.
+// Live returns the members meant to be running, in id order.
+func (c *Cluster) Live() []*Member {
+	var live []*Member
+	for _, m := range c.members {
+		if m.Live() {
+			live = append(live, m)
+		}
+	}
+	return live
+}
+
+// Statuses polls every live member once, in id order. For a member that
+// cannot answer, errs holds the reason (and its Status is zero).
 func (c *Cluster) Statuses(ctx context.Context) ([]adapter.Status, []error) {
-	st := make([]adapter.Status, len(c.members))
-	errs := make([]error, len(c.members))
+	live := c.Live()
+	st := make([]adapter.Status, len(live))
+	errs := make([]error, len(live))
 	var wg sync.WaitGroup
-	for i, m := range c.members {
+	for i, m := range live {
 		wg.Go(func() {
 			sctx, cancel := context.WithTimeout(ctx, statusTimeout)
 			defer cancel()
-			st[i], errs[i] = m.Node.Status(sctx)
+			st[i], errs[i] = m.Node().Status(sctx)
 			if errs[i] != nil {
-				errs[i] = c.describeFailure(m, errs[i])
+				st[i].ID = m.ID
+				errs[i] = describeFailure(m, errs[i])
 			}
 		})
 	}
@@ -202,9 +255,9 @@ func (c *Cluster) Statuses(ctx context.Context) ([]adapter.Status, []error) {
 }
 
 // describeFailure adds what raftcmp knows about a failed member to err.
-func (c *Cluster) describeFailure(m *Member, err error) error {
+func describeFailure(m *Member, err error) error {
 	if m.Exited() {
-		return fmt.Errorf("node %d (pid %d): plugin process exited: %w%s", m.ID, m.PID(), err, m.StderrTail())
+		return fmt.Errorf("node %d (pid %d): plugin process exited: %w%s", m.ID, m.PID(), err, m.Process().StderrTail())
 	}
 	return fmt.Errorf("node %d (pid %d): %w", m.ID, m.PID(), err)
 }
@@ -213,40 +266,51 @@ func (c *Cluster) describeFailure(m *Member, err error) error {
 // long is treated as failing that poll.
 const statusTimeout = 2 * time.Second
 
-// WaitReady waits until every member answers, all name the same leader, that
-// leader says it leads, and every member has applied at least the leader's
-// commit index (so the bootstrap and the new leader's first entry are
-// applied everywhere).
+// WaitReady waits until every member answers and Ready holds.
 func (c *Cluster) WaitReady(ctx context.Context) error {
 	return Poll(ctx, "a leader elected and its first entries applied on every node", func(ctx context.Context) (bool, string, error) {
 		st, errs := c.Statuses(ctx)
 		if err := errors.Join(errs...); err != nil {
 			return false, err.Error(), exitedError(c, err)
 		}
-		leader := st[0].Leader
-		if leader == 0 || c.Member(leader) == nil {
-			return false, "no leader known to node 1", nil
-		}
-		ls := st[leader-1]
-		if ls.Role != adapter.RoleLeader || ls.Commit == 0 {
-			return false, fmt.Sprintf("node %d is named leader but reports role %s, commit %d", leader, ls.Role, ls.Commit), nil
-		}
-		for _, s := range st {
-			if s.Leader != leader {
-				return false, fmt.Sprintf("node %d follows %d, node 1 follows %d", s.ID, s.Leader, leader), nil
-			}
-			if s.Applied < ls.Commit {
-				return false, fmt.Sprintf("node %d applied %d of the leader's commit %d", s.ID, s.Applied, ls.Commit), nil
-			}
-		}
-		return true, "", nil
+		ok, why := Ready(st)
+		return ok, why, nil
 	})
 }
 
-// exitedError turns a status failure into a final error if a member's
+// Ready reports whether a cluster whose live nodes report st is ready for
+// load: all name the same leader, that leader is among them and says it
+// leads, and every node has applied at least the leader's commit index (so
+// the bootstrap and the new leader's first entry are applied everywhere).
+// When not, it says what is missing.
+func Ready(st []adapter.Status) (bool, string) {
+	leader := st[0].Leader
+	if leader == 0 {
+		return false, fmt.Sprintf("no leader known to node %d", st[0].ID)
+	}
+	i := slices.IndexFunc(st, func(s adapter.Status) bool { return s.ID == leader })
+	if i < 0 {
+		return false, fmt.Sprintf("node %d follows node %d, which is not running", st[0].ID, leader)
+	}
+	ls := st[i]
+	if ls.Role != adapter.RoleLeader || ls.Commit == 0 {
+		return false, fmt.Sprintf("node %d is named leader but reports role %s, commit %d", leader, ls.Role, ls.Commit)
+	}
+	for _, s := range st {
+		if s.Leader != leader {
+			return false, fmt.Sprintf("node %d follows %d, node %d follows %d", s.ID, s.Leader, st[0].ID, leader)
+		}
+		if s.Applied < ls.Commit {
+			return false, fmt.Sprintf("node %d applied %d of the leader's commit %d", s.ID, s.Applied, ls.Commit)
+		}
+	}
+	return true, ""
+}
+
+// exitedError turns a status failure into a final error if a live member's
 // process has ended (waiting longer cannot help), or nil to keep waiting.
 func exitedError(c *Cluster, err error) error {
-	for _, m := range c.members {
+	for _, m := range c.Live() {
 		if m.Exited() {
 			return err
 		}
@@ -262,7 +326,7 @@ func (c *Cluster) Leader(ctx context.Context) (*Member, error) {
 		st, errs := c.Statuses(ctx)
 		for i, s := range st {
 			if errs[i] == nil && s.Role == adapter.RoleLeader {
-				leader = c.members[i]
+				leader = c.Member(s.ID)
 				return true, "", nil
 			}
 		}
@@ -283,21 +347,13 @@ func (c *Cluster) Stop(ctx context.Context) error {
 		var mu sync.Mutex
 		var wg sync.WaitGroup
 		for _, m := range c.members {
-			if m == nil || m.Process == nil {
+			if m == nil || m.Process() == nil {
 				continue
 			}
 			wg.Go(func() {
-				sctx, cancel := context.WithTimeout(ctx, stopTimeout)
-				defer cancel()
-				if !m.Exited() {
-					if err := m.Node.Stop(sctx); err != nil {
-						slog.Warn("stop node", "node", m.ID, "pid", m.PID(), "err", err)
-					}
-				}
-				m.Kill()
-				if isAlive(m.PID()) {
+				if err := m.stopProcess(ctx); err != nil {
 					mu.Lock()
-					errs = append(errs, fmt.Errorf("node %d: process %d still alive after kill", m.ID, m.PID()))
+					errs = append(errs, err)
 					mu.Unlock()
 				}
 			})
@@ -313,14 +369,87 @@ func (c *Cluster) Stop(ctx context.Context) error {
 	return c.stopErr
 }
 
+// stopProcess stops m's node cleanly if it answers, then ends and reaps its
+// process.
+func (m *Member) stopProcess(ctx context.Context) error {
+	p := m.Process()
+	if !p.Exited() {
+		sctx, cancel := context.WithTimeout(ctx, stopTimeout)
+		defer cancel()
+		if err := p.Node.Stop(sctx); err != nil {
+			slog.Warn("stop node", "node", m.ID, "pid", p.Desc.PID, "err", err)
+		}
+	}
+	p.Kill()
+	if isAlive(p.Desc.PID) {
+		return fmt.Errorf("node %d: process %d still alive after kill", m.ID, p.Desc.PID)
+	}
+	return nil
+}
+
+// StopMember stops node id cleanly and ends its process; the member is no
+// longer live until RestartMember.
+func (c *Cluster) StopMember(ctx context.Context, id uint64) error {
+	m := c.Member(id)
+	if m == nil {
+		return fmt.Errorf("no node %d", id)
+	}
+	m.mu.Lock()
+	m.down = true
+	m.mu.Unlock()
+	return m.stopProcess(context.WithoutCancel(ctx))
+}
+
+// KillMember ends node id's process with SIGKILL, as a crash would, and
+// reaps it; the member is no longer live until RestartMember.
+func (c *Cluster) KillMember(id uint64) error {
+	m := c.Member(id)
+	if m == nil {
+		return fmt.Errorf("no node %d", id)
+	}
+	m.mu.Lock()
+	m.down = true
+	p := m.proc
+	m.mu.Unlock()
+	if err := syscall.Kill(p.Desc.PID, syscall.SIGKILL); err != nil && err != syscall.ESRCH {
+		return fmt.Errorf("kill node %d (pid %d): %w", id, p.Desc.PID, err)
+	}
+	p.Kill() // reaps
+	return nil
+}
+
+// RestartMember starts a new process for a stopped or killed node id on the
+// same data directory and address, and starts its node with the same
+// configuration (recovering from its data, if its storage is durable). It
+// does not wait for the node to catch up.
+func (c *Cluster) RestartMember(ctx context.Context, id uint64) error {
+	m := c.Member(id)
+	if m == nil {
+		return fmt.Errorf("no node %d", id)
+	}
+	if m.Live() {
+		return fmt.Errorf("node %d is running", id)
+	}
+	if err := c.launch(ctx, m); err != nil {
+		return err
+	}
+	if err := c.startNode(ctx, m); err != nil {
+		return err
+	}
+	if len(c.spec.CPUs) >= int(id) && c.spec.CPUs[id-1] >= 0 {
+		return PinProcess(m.PID(), c.spec.CPUs[id-1])
+	}
+	return nil
+}
+
 // stopTimeout bounds a node's clean shutdown before its process is killed.
 const stopTimeout = 5 * time.Second
 
-// freeAddrs returns n distinct loopback addresses with ports that were free
+// FreeAddrs returns n distinct loopback addresses with ports that were free
 // a moment ago. The ports are released before the plugins bind them, so
 // another program could take one in between; a plugin that cannot bind then
 // fails Start with a clear error rather than the run hanging.
-func freeAddrs(n int) ([]string, error) {
+func FreeAddrs(n int) ([]string, error) {
 	addrs := make([]string, n)
 	var ls []net.Listener
 	defer func() {

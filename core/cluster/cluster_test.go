@@ -57,7 +57,7 @@ func TestClusterLoadSafetyAndTeardown(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			res, err := leader.Node.RunLoad(ctx, load.Spec{Threads: 4, PayloadBytes: 256, Warmup: 100 * time.Millisecond, Duration: 500 * time.Millisecond})
+			res, err := leader.Node().RunLoad(ctx, load.Spec{Threads: 4, PayloadBytes: 256, Warmup: 100 * time.Millisecond, Duration: 500 * time.Millisecond})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -82,7 +82,7 @@ func TestClusterLoadSafetyAndTeardown(t *testing.T) {
 				if m.ID == leader.ID {
 					continue
 				}
-				err := m.Node.Propose(ctx, []byte("x"))
+				err := m.Node().Propose(ctx, []byte("x"))
 				var nl *adapter.NotLeaderError
 				if !errors.As(err, &nl) || nl.Leader != leader.ID {
 					t.Errorf("propose on follower %d: %v, want NotLeaderError naming %d", m.ID, err, leader.ID)

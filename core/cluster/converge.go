@@ -26,20 +26,8 @@ func (c *Cluster) Converge(ctx context.Context) ([]adapter.Status, error) {
 		if err := errors.Join(lastErrs...); err != nil {
 			return false, err.Error(), exitedError(c, err)
 		}
-		var commit uint64
-		for _, s := range last {
-			commit = max(commit, s.Commit)
-		}
-		first := last[0]
-		for _, s := range last {
-			if s.Applied < commit {
-				return false, fmt.Sprintf("node %d applied %d of commit %d", s.ID, s.Applied, commit), nil
-			}
-			if s.Applied != first.Applied || s.AppliedPayloads != first.AppliedPayloads || s.Digest != first.Digest {
-				return false, "nodes differ", nil
-			}
-		}
-		return true, "", nil
+		ok, why := Converged(last)
+		return ok, why, nil
 	})
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) && last != nil {
@@ -48,6 +36,25 @@ func (c *Cluster) Converge(ctx context.Context) ([]adapter.Status, error) {
 		return last, err
 	}
 	return last, nil
+}
+
+// Converged reports whether nodes reporting st have applied the same log:
+// equal applied index, payload count and digest, and nobody behind the
+// highest commit index any of them reported.
+func Converged(st []adapter.Status) (bool, string) {
+	var commit uint64
+	for _, s := range st {
+		commit = max(commit, s.Commit)
+	}
+	for _, s := range st {
+		if s.Applied < commit {
+			return false, fmt.Sprintf("node %d applied %d of commit %d", s.ID, s.Applied, commit)
+		}
+		if s.Applied != st[0].Applied || s.AppliedPayloads != st[0].AppliedPayloads || s.Digest != st[0].Digest {
+			return false, fmt.Sprintf("node %d differs from node %d", s.ID, st[0].ID)
+		}
+	}
+	return true, ""
 }
 
 // DivergenceError says that the nodes did not converge on one applied log:

@@ -198,11 +198,11 @@ func measure(ctx context.Context, cfg Config, p experiment.Point, row *reports.R
 	// catches a plugin that hangs, allowing for proposals in flight.
 	budget := s.Warmup + s.Duration + s.OpTimeout + time.Minute
 	lctx, cancel = context.WithTimeout(ctx, budget)
-	res, err := leader.Node.RunLoad(lctx, s.LoadSpec(p.Threads))
+	res, err := leader.Node().RunLoad(lctx, s.LoadSpec(p.Threads))
 	cancel()
 	if err != nil {
 		if leader.Exited() {
-			return nil, fmt.Errorf("load on leader node %d (pid %d): plugin process exited: %w%s", leader.ID, leader.PID(), err, leader.StderrTail())
+			return nil, fmt.Errorf("load on leader node %d (pid %d): plugin process exited: %w%s", leader.ID, leader.PID(), err, leader.Process().StderrTail())
 		}
 		return nil, fmt.Errorf("load on leader node %d: %w", leader.ID, err)
 	}

@@ -39,6 +39,7 @@ import (
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	raftwal "github.com/hashicorp/raft-wal"
+	"github.com/hashicorp/raft-wal/metadb"
 
 	"github.com/raftcmp/raftcmp/core/adapter"
 )
@@ -182,11 +183,15 @@ func (n *Node) openStores(cfg adapter.Config, kind string, logger hclog.Logger) 
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, nil, nil, fmt.Errorf("create wal dir: %w", err)
 		}
-		w, err := raftwal.Open(dir, raftwal.WithLogger(logger))
+		// raft-wal v0.4.0's Close does not close its meta store (a bolt
+		// file), so the adapter opens that store itself to close it on Stop.
+		meta := &metadb.BoltMetaDB{}
+		w, err := raftwal.Open(dir, raftwal.WithLogger(logger), raftwal.WithMetaStore(meta))
 		if err != nil {
+			meta.Close()
 			return nil, nil, nil, fmt.Errorf("open raft-wal: %w", err)
 		}
-		n.closers = append(n.closers, w)
+		n.closers = append(n.closers, w, meta)
 		return w, w, snaps, nil
 	}
 	b, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(cfg.DataDir, "raft.db")})

@@ -1,0 +1,149 @@
+// Command raftcmp-bench measures what raftcmp's architecture costs: for
+// each backend it runs the same load on the same adapter code twice, once
+// as raftcmp runs it (three plugin processes, the embedded client in the
+// leader's process) and once with all three nodes in this one process
+// (core/inproc), and prints both throughputs and their ratio. Rounds
+// alternate the order so drift of a shared machine hits both alike.
+//
+// It links every backend in, which raftcmp itself never does.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"slices"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/raftcmp/raftcmp/core/adapter"
+	"github.com/raftcmp/raftcmp/core/cluster"
+	"github.com/raftcmp/raftcmp/core/inproc"
+	"github.com/raftcmp/raftcmp/core/load"
+	"github.com/raftcmp/raftcmp/plugins/hashicorp"
+)
+
+// backends are the adapters linked into this binary.
+var backends = map[string]func() adapter.Node{
+	"hashicorp": func() adapter.Node { return hashicorp.New() },
+}
+
+func main() {
+	impls := flag.String("impl", "", "backends, comma-separated (default: all linked in)")
+	storage := flag.String("storage", "memory", "storage mode")
+	threads := flag.Int("threads", 8, "client threads")
+	payload := flag.Int("payload", 2048, "payload bytes")
+	warmup := flag.Duration("warmup", time.Second, "warm-up")
+	duration := flag.Duration("duration", 5*time.Second, "measured window")
+	rounds := flag.Int("rounds", 2, "rounds per backend; each round runs both modes")
+	pluginDir := flag.String("plugin-dir", "bin", "where the raftcmp-plugin-* binaries are")
+	flag.Parse()
+	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+
+	names := slices.Sorted(func(yield func(string) bool) {
+		for k := range backends {
+			if !yield(k) {
+				return
+			}
+		}
+	})
+	if *impls != "" {
+		names = strings.Split(*impls, ",")
+	}
+	spec := load.Spec{Threads: *threads, PayloadBytes: *payload, Warmup: *warmup, Duration: *duration}
+	ctx := context.Background()
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "impl\tstorage\tthreads\tplugins ops/s\tin-process ops/s\tratio\t\n")
+	for _, name := range names {
+		newNode, ok := backends[name]
+		if !ok {
+			fmt.Fprintf(os.Stderr, "raftcmp-bench: unknown backend %q\n", name)
+			os.Exit(2)
+		}
+		plugin, err := cluster.Find(name, []string{*pluginDir})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "raftcmp-bench:", err)
+			os.Exit(2)
+		}
+		var viaPlugins, inProcess []float64
+		for r := 0; r < *rounds; r++ {
+			modes := []func() (float64, error){
+				func() (float64, error) { return runPlugins(ctx, plugin, adapter.Storage(*storage), spec) },
+				func() (float64, error) { return runInProcess(ctx, newNode, adapter.Storage(*storage), spec) },
+			}
+			if r%2 == 1 {
+				slices.Reverse(modes)
+			}
+			for i, m := range modes {
+				v, err := m()
+				if err != nil {
+					fmt.Fprintf(os.Stderr, "raftcmp-bench: %s: %v\n", name, err)
+					os.Exit(1)
+				}
+				if (i == 0) == (r%2 == 0) {
+					viaPlugins = append(viaPlugins, v)
+				} else {
+					inProcess = append(inProcess, v)
+				}
+			}
+		}
+		p, q := median(viaPlugins), median(inProcess)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%.0f\t%.0f\t%.2f\t\n", name, *storage, *threads, p, q, p/q)
+	}
+	tw.Flush()
+}
+
+func runPlugins(ctx context.Context, p cluster.Plugin, storage adapter.Storage, spec load.Spec) (float64, error) {
+	c, err := cluster.Start(ctx, cluster.Spec{Plugin: p, Nodes: 3, Storage: storage})
+	if err != nil {
+		return 0, err
+	}
+	defer c.Stop(ctx)
+	leader, err := c.Leader(ctx)
+	if err != nil {
+		return 0, err
+	}
+	res, err := leader.Node().RunLoad(ctx, spec)
+	if err != nil {
+		return 0, err
+	}
+	return checked(res)
+}
+
+func runInProcess(ctx context.Context, newNode func() adapter.Node, storage adapter.Storage, spec load.Spec) (float64, error) {
+	rctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	c, err := inproc.Start(rctx, newNode, 3, storage, nil, cluster.DataRoot(storage))
+	if err != nil {
+		return 0, err
+	}
+	defer c.Stop(ctx)
+	leader, err := c.Leader(ctx)
+	if err != nil {
+		return 0, err
+	}
+	res, err := load.Run(ctx, spec, leader.Propose)
+	if err != nil {
+		return 0, err
+	}
+	return checked(res)
+}
+
+func checked(res *load.Result) (float64, error) {
+	if res.ErrorCount() > 0 {
+		return 0, fmt.Errorf("load had errors: %v", res.Errors)
+	}
+	return res.Throughput(), nil
+}
+
+func median(v []float64) float64 {
+	sort.Float64s(v)
+	if len(v)%2 == 1 {
+		return v[len(v)/2]
+	}
+	return (v[len(v)/2-1] + v[len(v)/2]) / 2
+}

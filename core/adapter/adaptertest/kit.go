@@ -1,0 +1,498 @@
+package adaptertest
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/raftcmp/raftcmp/core/adapter"
+	"github.com/raftcmp/raftcmp/core/cluster"
+	"github.com/raftcmp/raftcmp/core/load"
+)
+
+// Config says which plugin the kit checks and how.
+type Config struct {
+	// Plugin is the backend's binary.
+	Plugin cluster.Plugin
+	// Options is backend tuning passed to every node.
+	Options adapter.Options
+	// DataRoot is where clusters keep data (default: system temp dir).
+	DataRoot string
+	// Timeout bounds each check (default 90 s).
+	Timeout time.Duration
+	// ConvergeTimeout bounds each wait for the nodes to apply the same log
+	// (default 30 s); only a disagreement that outlasts it fails a check.
+	ConvergeTimeout time.Duration
+	// Only, if set, names the checks to run; the others are not run.
+	Only []string
+}
+
+func (c *Config) defaults() {
+	if c.Timeout == 0 {
+		c.Timeout = 90 * time.Second
+	}
+	if c.ConvergeTimeout == 0 {
+		c.ConvergeTimeout = 30 * time.Second
+	}
+}
+
+// selected returns the checks cfg asks for.
+func (c *Config) selected() []Check {
+	var out []Check
+	for _, ch := range Checks() {
+		if len(c.Only) == 0 || slices.Contains(c.Only, ch.Name) {
+			out = append(out, ch)
+		}
+	}
+	return out
+}
+
+// Check is one conformance check: it starts its own cluster(s) and returns
+// nil if the backend kept the contract, or what it did wrong. ErrSkipped
+// (wrapped) means the check does not apply to this backend.
+type Check struct {
+	Name string
+	Doc  string
+	Run  func(ctx context.Context, k *Kit) error
+}
+
+// ErrSkipped is returned (wrapped, with the reason) by a check that does not
+// apply to the backend, e.g. recovery for a backend without durable storage.
+var ErrSkipped = errors.New("skipped")
+
+// Kit is the state a check works with.
+type Kit struct {
+	cfg  Config
+	desc adapter.Description
+	seq  uint64
+	mu   sync.Mutex
+}
+
+// Checks are the conformance checks, in the order they run.
+func Checks() []Check {
+	return []Check{
+		{"leader-elected", "a leader is elected and every node applies its first entries within the deadline", checkLeaderElected},
+		{"replicated-in-order", "proposals are applied in the same order on every node: equal applied index, payload count and digest, equal to the proposer's own digest", checkReplicatedInOrder},
+		{"follower-propose", "Propose on a follower forwards, or returns NotLeaderError naming the leader, as the plugin declares", checkFollowerPropose},
+		{"leader-failover", "killing the leader yields a new leader and proposals continue", checkLeaderFailover},
+		{"restart-recovers", "with durable storage, a node stopped and restarted recovers its log and catches up", checkRestartRecovers},
+		{"status-consistent", "Status stays consistent under load: commit >= applied, term, applied index and payload count never decrease", checkStatusConsistent},
+		{"stop-releases", "Stop releases the node's Raft port and closes its files, while the process lives on", checkStopReleases},
+	}
+}
+
+// Result is the outcome of one check.
+type Result struct {
+	Check Check
+	Err   error // nil: passed
+}
+
+// Passed reports whether the check passed (a skipped check did not fail).
+func (r Result) Passed() bool { return r.Err == nil || errors.Is(r.Err, ErrSkipped) }
+
+// RunAll runs every check against cfg.Plugin and calls report after each.
+func RunAll(ctx context.Context, cfg Config, report func(Result)) ([]Result, error) {
+	cfg.defaults()
+	desc, err := cluster.Describe(ctx, cfg.Plugin)
+	if err != nil {
+		return nil, err
+	}
+	k := &Kit{cfg: cfg, desc: desc}
+	var results []Result
+	for _, c := range cfg.selected() {
+		cctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+		r := Result{Check: c, Err: c.Run(cctx, k)}
+		cancel()
+		results = append(results, r)
+		if report != nil {
+			report(r)
+		}
+	}
+	return results, nil
+}
+
+// Run runs every check as a subtest of t: the one call a backend's test
+// makes.
+func Run(t *testing.T, cfg Config) {
+	t.Helper()
+	cfg.defaults()
+	desc, err := cluster.Describe(context.Background(), cfg.Plugin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := &Kit{cfg: cfg, desc: desc}
+	for _, c := range cfg.selected() {
+		t.Run(c.Name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), cfg.Timeout)
+			defer cancel()
+			err := c.Run(ctx, k)
+			switch {
+			case errors.Is(err, ErrSkipped):
+				t.Skip(err)
+			case err != nil:
+				t.Fatalf("%s: %v", c.Doc, err)
+			}
+		})
+	}
+}
+
+// start starts a 3-node cluster, preferring memory storage (fastest) unless
+// durable is asked for. The caller must Stop it.
+func (k *Kit) start(ctx context.Context, durable bool) (*cluster.Cluster, error) {
+	storage := adapter.StorageDisk
+	if !durable && k.desc.Capabilities.Supports(adapter.StorageMemory) {
+		storage = adapter.StorageMemory
+	}
+	if !k.desc.Capabilities.Supports(storage) {
+		return nil, fmt.Errorf("%w: the plugin supports no %s storage", ErrSkipped, storage)
+	}
+	return cluster.Start(ctx, cluster.Spec{
+		Plugin: k.cfg.Plugin, Nodes: 3, Storage: storage, Options: k.cfg.Options,
+		DataRoot: k.cfg.DataRoot, ReadyTimeout: 30 * time.Second,
+	})
+}
+
+// payload returns a fresh payload unique within the kit's run.
+func (k *Kit) payload() []byte {
+	k.mu.Lock()
+	k.seq++
+	n := k.seq
+	k.mu.Unlock()
+	p := make([]byte, 64)
+	binary.LittleEndian.PutUint64(p, n)
+	copy(p[8:], "raftcmp conformance payload")
+	return p
+}
+
+// proposeN proposes n fresh payloads one at a time through m, folding each
+// acknowledged one into d.
+func (k *Kit) proposeN(ctx context.Context, m *cluster.Member, n int, d *adapter.Digest) error {
+	for i := 0; i < n; i++ {
+		p := k.payload()
+		if err := m.Node().Propose(ctx, p); err != nil {
+			return fmt.Errorf("proposal %d of %d through node %d: %w", i+1, n, m.ID, err)
+		}
+		d.Add(p)
+	}
+	return nil
+}
+
+// converge waits for every live node to apply the same log and checks it is
+// the one the kit proposed: want payloads with digest sum.
+func (k *Kit) converge(ctx context.Context, c *cluster.Cluster, want adapter.Digest) error {
+	cctx, cancel := context.WithTimeout(ctx, k.cfg.ConvergeTimeout)
+	defer cancel()
+	st, err := c.Converge(cctx)
+	if err != nil {
+		return err
+	}
+	for _, s := range st {
+		if s.AppliedPayloads != want.Count() || s.Digest != want.Sum() {
+			return fmt.Errorf("node %d applied %d payloads with digest %016x; %d were acknowledged, in an order whose digest is %016x",
+				s.ID, s.AppliedPayloads, s.Digest, want.Count(), want.Sum())
+		}
+	}
+	return nil
+}
+
+func checkLeaderElected(ctx context.Context, k *Kit) error {
+	c, err := k.start(ctx, false)
+	if err != nil {
+		return err
+	}
+	defer c.Stop(ctx)
+	st, errs := c.Statuses(ctx)
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	leaders := 0
+	for _, s := range st {
+		if s.Role == adapter.RoleLeader {
+			leaders++
+		}
+		if s.ID == 0 {
+			return fmt.Errorf("a node reports id 0")
+		}
+	}
+	if leaders != 1 {
+		return fmt.Errorf("%d nodes report themselves leader right after election, want 1", leaders)
+	}
+	return nil
+}
+
+func checkReplicatedInOrder(ctx context.Context, k *Kit) error {
+	c, err := k.start(ctx, false)
+	if err != nil {
+		return err
+	}
+	defer c.Stop(ctx)
+	leader, err := c.Leader(ctx)
+	if err != nil {
+		return err
+	}
+	var d adapter.Digest
+	if err := k.proposeN(ctx, leader, 200, &d); err != nil {
+		return err
+	}
+	if err := k.converge(ctx, c, d); err != nil {
+		return fmt.Errorf("after 200 sequential proposals: %w", err)
+	}
+	// Then a concurrent burst, long enough to pass a thousand entries.
+	res, err := leader.Node().RunLoad(ctx, load.Spec{Threads: 4, PayloadBytes: 128, Duration: time.Second})
+	if err != nil {
+		return fmt.Errorf("concurrent load: %w", err)
+	}
+	cctx, cancel := context.WithTimeout(ctx, k.cfg.ConvergeTimeout)
+	defer cancel()
+	st, err := c.Converge(cctx)
+	if err != nil {
+		return fmt.Errorf("after a concurrent load of %d proposals: %w", res.Acked, err)
+	}
+	// A failed proposal may still have been applied; an acknowledged one
+	// must have been.
+	lo, hi := d.Count()+res.Acked, d.Count()+res.Acked+res.ErrorCount()
+	for _, s := range st {
+		if s.AppliedPayloads < lo || s.AppliedPayloads > hi {
+			return fmt.Errorf("node %d applied %d payloads; want %d..%d (%d sequential + %d acknowledged + up to %d failed)",
+				s.ID, s.AppliedPayloads, lo, hi, d.Count(), res.Acked, res.ErrorCount())
+		}
+	}
+	return nil
+}
+
+func checkFollowerPropose(ctx context.Context, k *Kit) error {
+	c, err := k.start(ctx, false)
+	if err != nil {
+		return err
+	}
+	defer c.Stop(ctx)
+	leader, err := c.Leader(ctx)
+	if err != nil {
+		return err
+	}
+	var follower *cluster.Member
+	for _, m := range c.Members() {
+		if m.ID != leader.ID {
+			follower = m
+			break
+		}
+	}
+	before, err := follower.Node().Status(ctx)
+	if err != nil {
+		return err
+	}
+	err = follower.Node().Propose(ctx, k.payload())
+	if k.desc.Capabilities.ForwardsProposals {
+		if err != nil {
+			return fmt.Errorf("plugin declares it forwards proposals, but Propose on follower %d failed: %w", follower.ID, err)
+		}
+		after, err := follower.Node().Status(ctx)
+		if err != nil {
+			return err
+		}
+		if after.AppliedPayloads <= before.AppliedPayloads {
+			return fmt.Errorf("Propose on follower %d returned before the entry was applied there (%d payloads before and after)", follower.ID, after.AppliedPayloads)
+		}
+		return nil
+	}
+	var nl *adapter.NotLeaderError
+	switch {
+	case err == nil:
+		return fmt.Errorf("plugin declares it does not forward, but Propose on follower %d succeeded", follower.ID)
+	case !errors.As(err, &nl):
+		return fmt.Errorf("Propose on follower %d: %v; want NotLeaderError", follower.ID, err)
+	case nl.Leader != leader.ID:
+		return fmt.Errorf("follower %d's NotLeaderError names node %d as leader; the leader is node %d", follower.ID, nl.Leader, leader.ID)
+	}
+	return nil
+}
+
+func checkLeaderFailover(ctx context.Context, k *Kit) error {
+	c, err := k.start(ctx, false)
+	if err != nil {
+		return err
+	}
+	defer c.Stop(ctx)
+	old, err := c.Leader(ctx)
+	if err != nil {
+		return err
+	}
+	var d adapter.Digest
+	if err := k.proposeN(ctx, old, 50, &d); err != nil {
+		return err
+	}
+	if err := c.KillMember(old.ID); err != nil {
+		return err
+	}
+	if err := c.WaitReady(ctx); err != nil {
+		return fmt.Errorf("after killing leader node %d: %w", old.ID, err)
+	}
+	leader, err := c.Leader(ctx)
+	if err != nil {
+		return err
+	}
+	if leader.ID == old.ID {
+		return fmt.Errorf("killed node %d is still reported leader", old.ID)
+	}
+	if err := k.proposeN(ctx, leader, 50, &d); err != nil {
+		return fmt.Errorf("after failover to node %d: %w", leader.ID, err)
+	}
+	return k.converge(ctx, c, d)
+}
+
+func checkRestartRecovers(ctx context.Context, k *Kit) error {
+	c, err := k.start(ctx, true)
+	if err != nil {
+		return err
+	}
+	defer c.Stop(ctx)
+	leader, err := c.Leader(ctx)
+	if err != nil {
+		return err
+	}
+	var d adapter.Digest
+	if err := k.proposeN(ctx, leader, 100, &d); err != nil {
+		return err
+	}
+	var follower *cluster.Member
+	for _, m := range c.Members() {
+		if m.ID != leader.ID {
+			follower = m
+			break
+		}
+	}
+	if err := k.converge(ctx, c, d); err != nil {
+		return err
+	}
+	if err := c.StopMember(ctx, follower.ID); err != nil {
+		return err
+	}
+	if err := k.proposeN(ctx, leader, 100, &d); err != nil {
+		return fmt.Errorf("with follower %d stopped: %w", follower.ID, err)
+	}
+	if err := c.RestartMember(ctx, follower.ID); err != nil {
+		return fmt.Errorf("restart follower %d: %w", follower.ID, err)
+	}
+	if err := k.converge(ctx, c, d); err != nil {
+		return fmt.Errorf("after restarting follower %d: %w", follower.ID, err)
+	}
+	return nil
+}
+
+func checkStatusConsistent(ctx context.Context, k *Kit) error {
+	c, err := k.start(ctx, false)
+	if err != nil {
+		return err
+	}
+	defer c.Stop(ctx)
+	leader, err := c.Leader(ctx)
+	if err != nil {
+		return err
+	}
+	lctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var loadErr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer cancel()
+		_, loadErr = leader.Node().RunLoad(lctx, load.Spec{Threads: 4, PayloadBytes: 128, Duration: time.Second})
+	}()
+	prev := map[uint64]adapter.Status{}
+	var violation error
+	polls := 0
+	for lctx.Err() == nil && violation == nil {
+		st, errs := c.Statuses(lctx)
+		polls++
+		for i, s := range st {
+			if errs[i] != nil {
+				continue
+			}
+			p, seen := prev[s.ID]
+			switch {
+			case s.Commit < s.Applied:
+				violation = fmt.Errorf("node %d reports commit %d below applied %d", s.ID, s.Commit, s.Applied)
+			case seen && s.Term < p.Term:
+				violation = fmt.Errorf("node %d's term went from %d to %d", s.ID, p.Term, s.Term)
+			case seen && s.Applied < p.Applied:
+				violation = fmt.Errorf("node %d's applied index went from %d to %d", s.ID, p.Applied, s.Applied)
+			case seen && s.AppliedPayloads < p.AppliedPayloads:
+				violation = fmt.Errorf("node %d's applied payload count went from %d to %d", s.ID, p.AppliedPayloads, s.AppliedPayloads)
+			case s.ID != c.Live()[i].ID:
+				violation = fmt.Errorf("node %d reports id %d", c.Live()[i].ID, s.ID)
+			}
+			prev[s.ID] = s
+		}
+	}
+	cancel()
+	<-done
+	if violation != nil {
+		return violation
+	}
+	if loadErr != nil && !errors.Is(loadErr, context.Canceled) {
+		return fmt.Errorf("load: %w", loadErr)
+	}
+	if polls < 2 {
+		return fmt.Errorf("status was polled only %d times during the load", polls)
+	}
+	return nil
+}
+
+func checkStopReleases(ctx context.Context, k *Kit) error {
+	c, err := k.start(ctx, true)
+	if err != nil {
+		return err
+	}
+	defer c.Stop(ctx)
+	leader, err := c.Leader(ctx)
+	if err != nil {
+		return err
+	}
+	var d adapter.Digest
+	if err := k.proposeN(ctx, leader, 20, &d); err != nil {
+		return err
+	}
+	m := c.Member(leader.ID%3 + 1) // a follower
+	if err := m.Node().Stop(ctx); err != nil {
+		return fmt.Errorf("stop node %d: %w", m.ID, err)
+	}
+	if m.Exited() {
+		return fmt.Errorf("node %d's process exited on Stop; it must stay up until raftcmp ends it", m.ID)
+	}
+	l, err := net.Listen("tcp", m.Addr)
+	if err != nil {
+		return fmt.Errorf("node %d's Raft address %s still in use after Stop: %w", m.ID, m.Addr, err)
+	}
+	l.Close()
+	if open := openFilesUnder(m.PID(), m.DataDir); len(open) > 0 {
+		return fmt.Errorf("node %d still holds %d files in its data dir after Stop: %s", m.ID, len(open), strings.Join(open, ", "))
+	}
+	return nil
+}
+
+// openFilesUnder lists the files process pid holds open below dir.
+func openFilesUnder(pid int, dir string) []string {
+	fdDir := "/proc/" + strconv.Itoa(pid) + "/fd"
+	entries, err := os.ReadDir(fdDir)
+	if err != nil {
+		return nil
+	}
+	var open []string
+	for _, e := range entries {
+		target, err := os.Readlink(filepath.Join(fdDir, e.Name()))
+		if err == nil && strings.HasPrefix(target, dir+"/") {
+			open = append(open, target)
+		}
+	}
+	return open
+}

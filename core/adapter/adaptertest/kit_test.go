@@ -1,0 +1,53 @@
+package adaptertest
+
+import (
+	"context"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/raftcmp/raftcmp/core/adapter"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	RemoveBuilds()
+	os.Exit(code)
+}
+
+// The kit must fail a broken adapter, naming what is wrong, and pass the
+// rest of the checks that the fault does not touch.
+func TestKitCatchesBrokenAdapters(t *testing.T) {
+	plugin := BuildPlugin(t, "broken", "github.com/raftcmp/raftcmp/core/adapter/adaptertest/testdata/brokenplugin")
+	tests := []struct {
+		mode      string
+		only      []string // checks to run; nil = all
+		wantFail  string   // the check that must fail
+		wantInErr string
+	}{
+		{"lossy", []string{"replicated-in-order"}, "replicated-in-order", "did not converge"},
+		{"wrong-hint", nil, "follower-propose", "names node"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.mode, func(t *testing.T) {
+			results, err := RunAll(context.Background(), Config{
+				Plugin: plugin, Options: adapter.Options{"broken": tc.mode}, Only: tc.only, ConvergeTimeout: 5 * time.Second,
+			}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range results {
+				if r.Check.Name == tc.wantFail {
+					if r.Passed() || !strings.Contains(r.Err.Error(), tc.wantInErr) {
+						t.Errorf("check %s: err %v, want a failure mentioning %q", r.Check.Name, r.Err, tc.wantInErr)
+					}
+					continue
+				}
+				if tc.mode == "wrong-hint" && !r.Passed() {
+					t.Errorf("check %s failed on a fault it does not cover: %v", r.Check.Name, r.Err)
+				}
+			}
+		})
+	}
+}

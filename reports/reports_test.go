@@ -93,9 +93,9 @@ func TestMarkdownDeterministicAndComplete(t *testing.T) {
 	s := string(a)
 	for _, want := range []string{
 		"| threads | etcd | hashicorp |", // backends side by side, sorted
-		"| 2 | 2.00 | 2.00 |",             // Kops/s
-		"| 4 | failed | – |",              // failed point shown as failed, missing as –
-		"| 2 | 6400 | 6400 |",             // p99
+		"| 2 | 2.00 | 2.00 |",            // Kops/s
+		"| 4 | failed | – |",             // failed point shown as failed, missing as –
+		"| 2 | 6400 | 6400 |",            // p99
 		"`etcd/t4/r1` failed: start cluster: boom, with a comma",
 	} {
 		if !strings.Contains(s, want) {

@@ -225,4 +225,3 @@ func printTable(w io.Writer, rows []reports.Row) {
 	}
 	tw.Flush()
 }
-

@@ -91,12 +91,15 @@ func fromStatus(err error) error {
 		return err
 	}
 	switch st.Code() {
+	case codes.Canceled:
+		if st.Message() == context.Canceled.Error() {
+			return context.Canceled
+		}
+		return fmt.Errorf("%s: %w", st.Message(), context.Canceled)
 	case codes.Unimplemented:
 		return fmt.Errorf("%s: %w", st.Message(), ErrUnsupported)
 	case codes.DeadlineExceeded:
 		return fmt.Errorf("%s: %w", st.Message(), context.DeadlineExceeded)
-	case codes.Canceled:
-		return fmt.Errorf("%s: %w", st.Message(), context.Canceled)
 	}
 	return fmt.Errorf("%s", st.Message())
 }

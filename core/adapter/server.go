@@ -116,7 +116,7 @@ func descriptionFromPB(pb *adapterpb.Description) Description {
 	return d
 }
 
-// LoadSpecToPB converts a load spec for the wire.
+// loadSpecToPB converts a load spec for the wire.
 func loadSpecToPB(s load.Spec) *adapterpb.LoadSpec {
 	return &adapterpb.LoadSpec{
 		Threads: uint32(s.Threads), Rate: s.Rate, PayloadBytes: uint32(s.PayloadBytes),

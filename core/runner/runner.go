@@ -153,6 +153,8 @@ func runPoint(ctx context.Context, cfg Config, dataFS string, p experiment.Point
 	row.WallS = time.Since(started).Seconds()
 	switch {
 	case err == nil:
+	case ctx.Err() != nil:
+		row.Status, row.Error = reports.StatusFailed, "interrupted: "+oneLine(err)
 	case errors.Is(err, adapter.ErrUnsupported):
 		row.Status, row.Error = reports.StatusUnsupported, oneLine(err)
 	default:

@@ -33,7 +33,7 @@ func (c *Client) Describe(ctx context.Context) (Description, error) {
 
 // Start starts the node; see Node.Start.
 func (c *Client) Start(ctx context.Context, cfg Config) error {
-	req := &adapterpb.StartRequest{Id: cfg.ID, DataDir: cfg.DataDir, Storage: string(cfg.Storage), Options: cfg.Options}
+	req := &adapterpb.StartRequest{Id: cfg.ID, Listen: cfg.Listen, DataDir: cfg.DataDir, Storage: string(cfg.Storage), Options: cfg.Options}
 	for _, p := range cfg.Peers {
 		req.Peers = append(req.Peers, &adapterpb.Peer{Id: p.ID, Addr: p.Addr})
 	}

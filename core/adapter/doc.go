@@ -23,11 +23,15 @@
 // # What each method promises
 //
 // Start creates the node described by Config, or recovers it from
-// Config.DataDir if that holds state from an earlier Start, and joins the
-// cluster of Config.Peers. A fresh cluster's membership is exactly Peers
-// (every node is given the same list). Start returns once the node runs; it
-// need not wait for an election: raftcmp waits, with a deadline, for Status
-// to show a leader.
+// Config.DataDir if that holds state from an earlier Start, binds
+// Config.Listen and joins the cluster of Config.Peers. A fresh cluster's
+// membership is exactly the ids in Peers (every node is given the same ids).
+// The address of a peer in Peers is how this node reaches it, which may
+// differ per node (raftcmp proxies each directed link for network faults):
+// dial peers by id through Peers, never by an address learnt from another
+// node or from the replicated configuration. Start returns once the node
+// runs; it need not wait for an election: raftcmp waits, with a deadline,
+// for Status to show a leader.
 //
 // Propose replicates one payload. It returns nil only once the payload's
 // entry is committed and applied to this node's state machine, so a nil

@@ -40,8 +40,8 @@ var StorageModes = []Storage{StorageDisk, StorageTmpfs, StorageMemory}
 // Durable reports whether the mode keeps the log in files under DataDir.
 func (s Storage) Durable() bool { return s == StorageDisk || s == StorageTmpfs }
 
-// Peer is one cluster member: its node id (1-based, unique) and the address
-// its Raft transport listens on.
+// Peer is one cluster member as seen from the node being configured: its id
+// (1-based, unique) and the address this node dials to reach it.
 type Peer struct {
 	ID   uint64
 	Addr string
@@ -51,7 +51,15 @@ type Peer struct {
 type Config struct {
 	// ID is this node's id; it appears in Peers.
 	ID uint64
-	// Peers is the whole cluster, this node included, in id order.
+	// Listen is the address this node's Raft transport binds.
+	Listen string
+	// Peers is the whole cluster, this node included, in id order, with the
+	// address this node must dial to reach each peer. That address may
+	// differ from the peer's Listen address and from one node to another:
+	// raftcmp's network faults put a proxy on every directed link. A
+	// backend must therefore dial peers by id through this list, never by
+	// an address learnt from another node. This node's own entry holds its
+	// Listen address.
 	Peers []Peer
 	// DataDir is this node's own directory; it exists and is empty on a
 	// fresh start. Durable storage lives here, nowhere else.

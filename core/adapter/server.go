@@ -29,6 +29,7 @@ func (s *server) Describe(context.Context, *adapterpb.DescribeRequest) (*adapter
 func (s *server) Start(ctx context.Context, req *adapterpb.StartRequest) (*adapterpb.StartResponse, error) {
 	cfg := Config{
 		ID:      req.GetId(),
+		Listen:  req.GetListen(),
 		DataDir: req.GetDataDir(),
 		Storage: Storage(req.GetStorage()),
 		Options: Options(req.GetOptions()),

@@ -146,7 +146,7 @@ func Start(ctx context.Context, spec Spec) (c *Cluster, err error) {
 		return c, err
 	}
 	for _, m := range c.members {
-		m.cfg = adapter.Config{ID: m.ID, Peers: peers, DataDir: m.DataDir, Storage: spec.Storage, Options: spec.Options}
+		m.cfg = adapter.Config{ID: m.ID, Listen: m.Addr, Peers: peers, DataDir: m.DataDir, Storage: spec.Storage, Options: spec.Options}
 	}
 	if err := c.each(func(m *Member) error { return c.startNode(ctx, m) }); err != nil {
 		return c, err

@@ -54,7 +54,7 @@ func (c *Cluster) start(ctx context.Context, peers []adapter.Peer, storage adapt
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return err
 		}
-		cfg := adapter.Config{ID: peers[i].ID, Peers: peers, DataDir: dir, Storage: storage, Options: opts}
+		cfg := adapter.Config{ID: peers[i].ID, Listen: peers[i].Addr, Peers: peers, DataDir: dir, Storage: storage, Options: opts}
 		if err := node.Start(ctx, cfg); err != nil {
 			return fmt.Errorf("start node %d: %w", cfg.ID, err)
 		}

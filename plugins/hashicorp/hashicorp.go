@@ -110,9 +110,13 @@ func (n *Node) Start(ctx context.Context, cfg adapter.Config) error {
 	if err != nil {
 		return err
 	}
-	self, err := cfg.Self()
-	if err != nil {
-		return err
+	listen := cfg.Listen
+	if listen == "" {
+		self, err := cfg.Self()
+		if err != nil {
+			return err
+		}
+		listen = self.Addr
 	}
 	logger := hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Warn, Output: os.Stderr})
 	s.conf.LocalID = serverID(cfg.ID)
@@ -123,15 +127,20 @@ func (n *Node) Start(ctx context.Context, cfg adapter.Config) error {
 		n.closeAll()
 		return err
 	}
-	addr, err := net.ResolveTCPAddr("tcp", self.Addr)
+	addr, err := net.ResolveTCPAddr("tcp", listen)
 	if err != nil {
 		n.closeAll()
-		return fmt.Errorf("resolve %s: %w", self.Addr, err)
+		return fmt.Errorf("resolve %s: %w", listen, err)
 	}
-	trans, err := raft.NewTCPTransportWithLogger(self.Addr, addr, s.maxPool, s.ioTimout, logger)
+	// Peers are dialled by id through this node's own peer list (the
+	// contract: addresses may differ per node when raftcmp proxies links),
+	// never by an address from the replicated configuration.
+	trans, err := raft.NewTCPTransportWithConfig(listen, addr, &raft.NetworkTransportConfig{
+		ServerAddressProvider: peerAddrs(cfg.Peers), MaxPool: s.maxPool, Timeout: s.ioTimout, Logger: logger,
+	})
 	if err != nil {
 		n.closeAll()
-		return fmt.Errorf("listen on %s: %w", self.Addr, err)
+		return fmt.Errorf("listen on %s: %w", listen, err)
 	}
 	n.transport = trans
 
@@ -278,6 +287,19 @@ func (n *Node) Stop(ctx context.Context) error {
 	}
 	n.closeAll()
 	return err
+}
+
+// peerAddrs resolves a server id to the address this node dials.
+type peerAddrs []adapter.Peer
+
+func (p peerAddrs) ServerAddr(id raft.ServerID) (raft.ServerAddress, error) {
+	n := parseID(id)
+	for _, peer := range p {
+		if peer.ID == n {
+			return raft.ServerAddress(peer.Addr), nil
+		}
+	}
+	return "", fmt.Errorf("no peer with id %s", id)
 }
 
 func serverID(id uint64) raft.ServerID { return raft.ServerID(strconv.FormatUint(id, 10)) }

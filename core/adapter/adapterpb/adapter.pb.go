@@ -223,6 +223,7 @@ type StartRequest struct {
 	DataDir       string                 `protobuf:"bytes,3,opt,name=data_dir,json=dataDir,proto3" json:"data_dir,omitempty"`
 	Storage       string                 `protobuf:"bytes,4,opt,name=storage,proto3" json:"storage,omitempty"`
 	Options       map[string]string      `protobuf:"bytes,5,rep,name=options,proto3" json:"options,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Listen        string                 `protobuf:"bytes,6,opt,name=listen,proto3" json:"listen,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -290,6 +291,13 @@ func (x *StartRequest) GetOptions() map[string]string {
 		return x.Options
 	}
 	return nil
+}
+
+func (x *StartRequest) GetListen() string {
+	if x != nil {
+		return x.Listen
+	}
+	return ""
 }
 
 type StartResponse struct {
@@ -906,13 +914,14 @@ const file_core_adapter_adapterpb_adapter_proto_rawDesc = "" +
 	"\x10protocol_version\x18\b \x01(\rR\x0fprotocolVersion\"*\n" +
 	"\x04Peer\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x12\n" +
-	"\x04addr\x18\x02 \x01(\tR\x04addr\"\x88\x02\n" +
+	"\x04addr\x18\x02 \x01(\tR\x04addr\"\xa0\x02\n" +
 	"\fStartRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12.\n" +
 	"\x05peers\x18\x02 \x03(\v2\x18.raftcmp.adapter.v1.PeerR\x05peers\x12\x19\n" +
 	"\bdata_dir\x18\x03 \x01(\tR\adataDir\x12\x18\n" +
 	"\astorage\x18\x04 \x01(\tR\astorage\x12G\n" +
-	"\aoptions\x18\x05 \x03(\v2-.raftcmp.adapter.v1.StartRequest.OptionsEntryR\aoptions\x1a:\n" +
+	"\aoptions\x18\x05 \x03(\v2-.raftcmp.adapter.v1.StartRequest.OptionsEntryR\aoptions\x12\x16\n" +
+	"\x06listen\x18\x06 \x01(\tR\x06listen\x1a:\n" +
 	"\fOptionsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x0f\n" +

@@ -13,6 +13,7 @@ import (
 
 	"github.com/raftcmp/raftcmp/core/adapter"
 	"github.com/raftcmp/raftcmp/core/load"
+	"github.com/raftcmp/raftcmp/faults"
 )
 
 // Limits on the inputs, stated in the errors that enforce them.
@@ -52,6 +53,9 @@ type Spec struct {
 	Repeat int
 	// CPUs pins node i to CPUs[i] (empty: no pinning).
 	CPUs []int
+	// Faults are swept like threads: every backend runs every thread count
+	// under each fault. faults.None is the baseline.
+	Faults []faults.Spec
 }
 
 // Default is the original experiment: 3 nodes, threads 2..20 step 2, a
@@ -69,6 +73,7 @@ func Default() Spec {
 		Interval:     time.Second,
 		OpTimeout:    10 * time.Second,
 		Repeat:       1,
+		Faults:       []faults.Spec{faults.None},
 	}
 }
 
@@ -125,6 +130,28 @@ func (s Spec) Validate() error {
 			return fieldErr("--threads", t, "each thread count must be from 1 to %d", MaxThreads)
 		}
 	}
+	if len(s.Faults) == 0 {
+		return fieldErr("--fault", "", "name at least one fault, or none for the baseline")
+	}
+	seenFault := map[string]bool{}
+	for _, f := range s.Faults {
+		if err := f.Validate(); err != nil {
+			return fieldErr("--fault", f.String(), "%v", err)
+		}
+		if seenFault[f.String()] {
+			return fieldErr("--fault", f.String(), "given twice")
+		}
+		seenFault[f.String()] = true
+		if f.Target.Role == faults.RoleNode && f.Target.Node > uint64(s.Nodes) {
+			return fieldErr("--fault", f.String(), "names node %d of a %d-node cluster", f.Target.Node, s.Nodes)
+		}
+		if f.At+f.For > s.Duration {
+			return fieldErr("--fault", f.String(), "at+for (%v) must fit in the measured window (--duration %v)", f.At+f.For, s.Duration)
+		}
+		if (f.Target.Role == faults.RoleFollower || f.Target.Role == faults.RoleFollowers) && s.Nodes < 2 {
+			return fieldErr("--fault", f.String(), "targets a follower, but a %d-node cluster has none", s.Nodes)
+		}
+	}
 	for impl := range s.Options {
 		if !seen[impl] {
 			return fieldErr("--opt", impl, "names a backend not in --impl (%s)", strings.Join(s.Impls, ","))
@@ -167,14 +194,16 @@ func (s Spec) LoadSpec(threads int) load.Spec {
 	}
 }
 
-// Point is one measurement: a backend at a thread count, one repeat.
+// Point is one measurement: a backend under a fault at a thread count, one
+// repeat.
 type Point struct {
 	// Index is the point's 1-based position in the plan.
 	Index int
 	// ID names the point stably across runs of the same spec, e.g.
-	// "hashicorp/t8/r1": the key results are resumed and compared by.
+	// "hashicorp/none/t8/r1": the key results are resumed and compared by.
 	ID      string
 	Impl    string
+	Fault   faults.Spec
 	Threads int
 	Repeat  int
 }
@@ -186,12 +215,14 @@ type Point struct {
 func (s Spec) Points() []Point {
 	var pts []Point
 	for r := 1; r <= s.Repeat; r++ {
-		for _, t := range s.Threads {
-			for _, impl := range s.Impls {
-				pts = append(pts, Point{
-					Index: len(pts) + 1, ID: fmt.Sprintf("%s/t%d/r%d", impl, t, r),
-					Impl: impl, Threads: t, Repeat: r,
-				})
+		for _, f := range s.Faults {
+			for _, t := range s.Threads {
+				for _, impl := range s.Impls {
+					pts = append(pts, Point{
+						Index: len(pts) + 1, ID: fmt.Sprintf("%s/%s/t%d/r%d", impl, f, t, r),
+						Impl: impl, Fault: f, Threads: t, Repeat: r,
+					})
+				}
 			}
 		}
 	}

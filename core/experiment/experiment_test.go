@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/raftcmp/raftcmp/core/adapter"
+	"github.com/raftcmp/raftcmp/faults"
 )
 
 func TestParseThreads(t *testing.T) {
@@ -95,6 +96,12 @@ func TestValidate(t *testing.T) {
 		{"option for absent impl", func(s *Spec) { s.Options = map[string]adapter.Options{"dragonboat": {"a": "b"}} }, "--opt"},
 		{"cpus per node", func(s *Spec) { s.CPUs = []int{0, 0} }, "--cpus"},
 		{"cpu out of range", func(s *Spec) { s.CPUs = []int{0, 0, 4096} }, "--cpus"},
+		{"no fault", func(s *Spec) { s.Faults = nil }, "--fault"},
+		{"fault twice", func(s *Spec) { s.Faults = []faults.Spec{faults.None, faults.None} }, "--fault"},
+		{"fault on absent node", func(s *Spec) { s.Faults = []faults.Spec{mustFault("pause:node:4")} }, "--fault"},
+		{"fault window too long", func(s *Spec) { s.Faults = []faults.Spec{mustFault("pause,at=15s,for=10s")} }, "--fault"},
+		{"fault on a follower of one node", func(s *Spec) { s.Nodes = 1; s.Faults = []faults.Spec{mustFault("pause")} }, "--fault"},
+		{"faults", func(s *Spec) { s.Faults = []faults.Spec{faults.None, mustFault("cpu-slow")} }, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -130,8 +137,16 @@ func TestPointsInterleaveBackends(t *testing.T) {
 		}
 		got = append(got, p.ID)
 	}
-	want := []string{"a/t2/r1", "b/t2/r1", "a/t8/r1", "b/t8/r1", "a/t2/r2", "b/t2/r2", "a/t8/r2", "b/t8/r2"}
+	want := []string{"a/none/t2/r1", "b/none/t2/r1", "a/none/t8/r1", "b/none/t8/r1", "a/none/t2/r2", "b/none/t2/r2", "a/none/t8/r2", "b/none/t8/r2"}
 	if !slices.Equal(got, want) {
 		t.Fatalf("points %v, want %v", got, want)
 	}
+}
+
+func mustFault(s string) faults.Spec {
+	f, err := faults.Parse(s)
+	if err != nil {
+		panic(err)
+	}
+	return f
 }

@@ -145,7 +145,7 @@ func runPoint(ctx context.Context, cfg Config, dataFS string, p experiment.Point
 	started := time.Now()
 	row := reports.Row{
 		Point: p.ID, Impl: p.Impl, Nodes: s.Nodes, Storage: string(s.Storage), DataFS: dataFS,
-		Client: "embedded", Loop: "closed", Fault: "none", Threads: p.Threads, RateOps: s.Rate,
+		Client: "embedded", Loop: "closed", Fault: p.Fault.String(), Threads: p.Threads, RateOps: s.Rate,
 		PayloadBytes: s.PayloadBytes, WarmupS: s.Warmup.Seconds(), DurationS: s.Duration.Seconds(),
 		Repeat: p.Repeat, Status: reports.StatusOK, Started: started.UTC(),
 	}

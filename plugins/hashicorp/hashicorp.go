@@ -262,15 +262,18 @@ func (n *Node) Status(ctx context.Context) (adapter.Status, error) {
 	if err != nil {
 		return adapter.Status{}, err
 	}
-	_, leader := r.LeaderWithID()
+	// Applied first, commit after: the commit index only grows, so read in
+	// this order it is never below applied.
 	sum, count := n.fsm.digest()
+	applied := r.AppliedIndex()
+	_, leader := r.LeaderWithID()
 	return adapter.Status{
 		ID:              n.id,
 		Role:            role(r.State()),
 		Leader:          parseID(leader),
 		Term:            r.CurrentTerm(),
 		Commit:          r.CommitIndex(),
-		Applied:         r.AppliedIndex(),
+		Applied:         applied,
 		AppliedPayloads: count,
 		Digest:          sum,
 	}, nil

@@ -1,0 +1,208 @@
+package faults
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Kind describes one fault kind: its parameters and defaults. The effect
+// of each kind is implemented in its own file.
+type Kind struct {
+	Name string
+	// Doc says what the fault does, for `raftcmp faults` and docs.
+	Doc string
+	// DefaultTarget applies when the spec names none.
+	DefaultTarget Role
+	// SingleTarget kinds act on one node only.
+	SingleTarget bool
+	// NeedsCgroups and NeedsProxies say what the runner must set up.
+	NeedsCgroups, NeedsProxies bool
+	Params                     []Param
+}
+
+// Param is one parameter of a kind.
+type Param struct {
+	Name, Default, Doc string
+	// Type is one of "percent", "duration", "bytes", "int", "bool",
+	// "fraction".
+	Type string
+}
+
+func (k Kind) param(name string) (Param, bool) {
+	i := slices.IndexFunc(k.Params, func(p Param) bool { return p.Name == name })
+	if i < 0 {
+		return Param{}, false
+	}
+	return k.Params[i], true
+}
+
+func (k Kind) paramNames() string {
+	var names []string
+	for _, p := range k.Params {
+		names = append(names, p.Name)
+	}
+	names = append(names, "at", "for")
+	return strings.Join(names, ", ")
+}
+
+func (p Param) check(v string) error {
+	var err error
+	switch p.Type {
+	case "percent":
+		_, err = ParsePercent(v)
+	case "duration":
+		var d time.Duration
+		if d, err = time.ParseDuration(v); err == nil && d < 0 {
+			err = errors.New("must not be negative")
+		}
+	case "bytes":
+		_, err = ParseBytes(v)
+	case "int":
+		var n int64
+		if n, err = strconv.ParseInt(v, 10, 64); err == nil && n < 0 {
+			err = errors.New("must not be negative")
+		}
+	case "bool":
+		_, err = strconv.ParseBool(v)
+	case "fraction":
+		_, err = ParsePercent(v)
+	}
+	if err != nil {
+		return fmt.Errorf("%s (%s)", err, p.Doc)
+	}
+	return nil
+}
+
+// ParsePercent reads "5%" or "0.05" as a fraction in (0, 1].
+func ParsePercent(v string) (float64, error) {
+	s, pct := strings.CutSuffix(v, "%")
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		return 0, errors.New("want a percentage such as 5% or a fraction such as 0.05")
+	}
+	if pct {
+		f /= 100
+	}
+	if f <= 0 || f > 1 {
+		return 0, errors.New("must be above 0% and at most 100%")
+	}
+	return f, nil
+}
+
+// ParseBytes reads a size: 512, 64k, 64KiB, 1MB, 2GiB (powers of 1024).
+func ParseBytes(v string) (int64, error) {
+	s := strings.ToLower(strings.TrimSpace(v))
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"gib", 1 << 30}, {"mib", 1 << 20}, {"kib", 1 << 10}, {"gb", 1 << 30}, {"mb", 1 << 20}, {"kb", 1 << 10}, {"g", 1 << 30}, {"m", 1 << 20}, {"k", 1 << 10}, {"b", 1}} {
+		if rest, ok := strings.CutSuffix(s, u.suffix); ok {
+			s, mult = rest, u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+	if err != nil || n <= 0 {
+		return 0, errors.New("want a positive size such as 64MiB or 512k")
+	}
+	return n * mult, nil
+}
+
+// Kinds is every fault kind raftcmp knows, by name.
+var Kinds = map[string]Kind{
+	KindNone: {Name: KindNone, Doc: "no fault: the baseline"},
+	"cpu-slow": {
+		Name: "cpu-slow", Doc: "hold the target's CPU to a quota of each period (CFS bandwidth control)",
+		DefaultTarget: RoleFollower, NeedsCgroups: true,
+		Params: []Param{
+			{Name: "quota", Default: "5%", Type: "percent", Doc: "share of one CPU per period, e.g. 5%"},
+			{Name: "period", Default: "1s", Type: "duration", Doc: "CFS period, 1ms to 1s; the original experiment used 1s"},
+		},
+	},
+	"cpu-contention": {
+		Name: "cpu-contention", Doc: "a busy loop competes for the target's CPU, the target at lower cpu shares",
+		DefaultTarget: RoleFollower, SingleTarget: true, NeedsCgroups: true,
+		Params: []Param{
+			{Name: "shares", Default: "64", Type: "int", Doc: "the target's cpu.shares against the busy loop's 1024"},
+			{Name: "cpu", Default: "0", Type: "int", Doc: "the CPU both are confined to"},
+		},
+	},
+	"memory": {
+		Name: "memory", Doc: "limit the target's memory; with oom_kill=false the node stalls at the limit instead of dying",
+		DefaultTarget: RoleFollower, NeedsCgroups: true,
+		Params: []Param{
+			{Name: "limit", Default: "64MiB", Type: "bytes", Doc: "memory limit, e.g. 64MiB"},
+			{Name: "oom_kill", Default: "true", Type: "bool", Doc: "let the kernel kill the node at the limit"},
+		},
+	},
+	"disk-slow": {
+		Name: "disk-slow", Doc: "throttle the target's I/O on the device holding its data dir",
+		DefaultTarget: RoleFollower, NeedsCgroups: true,
+		Params: []Param{
+			{Name: "write_iops", Default: "100", Type: "int", Doc: "write operations per second, 0 = no limit"},
+			{Name: "write_bps", Default: "0", Type: "int", Doc: "write bytes per second, 0 = no limit"},
+			{Name: "read_iops", Default: "0", Type: "int", Doc: "read operations per second, 0 = no limit"},
+			{Name: "read_bps", Default: "0", Type: "int", Doc: "read bytes per second, 0 = no limit"},
+		},
+	},
+	"disk-contention": {
+		Name: "disk-contention", Doc: "a competing writer does write+fdatasync on the device holding the target's data dir",
+		DefaultTarget: RoleFollower, SingleTarget: true,
+		Params: []Param{
+			{Name: "block", Default: "4KiB", Type: "bytes", Doc: "bytes per write"},
+			{Name: "writers", Default: "1", Type: "int", Doc: "competing writers"},
+		},
+	},
+	"pause": {
+		Name: "pause", Doc: "freeze every thread of the target (cgroup freezer), then thaw it",
+		DefaultTarget: RoleFollower, NeedsCgroups: true,
+	},
+	"kill": {
+		Name: "kill", Doc: "SIGKILL the target; optionally restart it on its data and measure recovery",
+		DefaultTarget: RoleFollower, SingleTarget: true,
+		Params: []Param{
+			{Name: "restart_after", Default: "0s", Type: "duration", Doc: "restart this long after the kill; 0 = stay down"},
+		},
+	},
+	"net-delay": {
+		Name: "net-delay", Doc: "add delay to every link of the target (proxied)",
+		DefaultTarget: RoleFollower, NeedsProxies: true,
+		Params: []Param{
+			{Name: "delay", Default: "10ms", Type: "duration", Doc: "added to each round trip between the target and a peer"},
+			{Name: "jitter", Default: "0s", Type: "duration", Doc: "random variation of the delay"},
+		},
+	},
+	"net-loss": {
+		Name: "net-loss", Doc: "lose traffic on the target's links (emulated at the proxy, see docs/faults.md)",
+		DefaultTarget: RoleFollower, NeedsProxies: true,
+		Params: []Param{
+			{Name: "loss", Default: "1%", Type: "fraction", Doc: "fraction lost, e.g. 1%"},
+		},
+	},
+	"net-bandwidth": {
+		Name: "net-bandwidth", Doc: "cap the bandwidth of every link of the target (proxied)",
+		DefaultTarget: RoleFollower, NeedsProxies: true,
+		Params: []Param{
+			{Name: "rate", Default: "1MiB", Type: "bytes", Doc: "bytes per second per link and direction"},
+		},
+	},
+	"partition": {
+		Name: "partition", Doc: "cut the target off from every peer (proxied)",
+		DefaultTarget: RoleFollower, NeedsProxies: true,
+	},
+}
+
+// KindNames lists the kinds in name order.
+func KindNames() []string {
+	var names []string
+	for n := range Kinds {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}

@@ -1,0 +1,378 @@
+package etcd_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/raftcmp/raftcmp/core/adapter"
+	"github.com/raftcmp/raftcmp/core/adapter/adaptertest"
+	"github.com/raftcmp/raftcmp/core/cluster"
+	"github.com/raftcmp/raftcmp/core/load"
+	"github.com/raftcmp/raftcmp/plugins/etcd"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	adaptertest.RemoveBuilds()
+	os.Exit(code)
+}
+
+func plugin(t *testing.T) cluster.Plugin {
+	return adaptertest.BuildPlugin(t, "etcd", "github.com/raftcmp/raftcmp/plugins/etcd/plugin")
+}
+
+// A real 3-node etcd raft cluster, three plugin processes: a short embedded
+// load on the leader, then every acknowledged proposal must be applied on
+// every node, a follower must refuse proposals naming the leader, and after
+// Stop nothing may remain.
+func TestClusterLoadSafetyAndTeardown(t *testing.T) {
+	for _, storage := range []adapter.Storage{adapter.StorageDisk, adapter.StorageMemory} {
+		t.Run(string(storage), func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			c, err := cluster.Start(ctx, cluster.Spec{Plugin: plugin(t), Nodes: 3, Storage: storage, DataRoot: t.TempDir()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Stop(ctx)
+
+			pids := map[int]bool{}
+			for _, m := range c.Members() {
+				if m.PID() == os.Getpid() || m.PID() <= 0 {
+					t.Fatalf("node %d has pid %d", m.ID, m.PID())
+				}
+				pids[m.PID()] = true
+			}
+			if len(pids) != 3 {
+				t.Fatalf("want 3 distinct plugin processes, got pids %v", pids)
+			}
+			d := c.Description()
+			if d.Name != "etcd" || d.Module != "go.etcd.io/raft/v3" || !strings.HasPrefix(d.Version, "v3.") {
+				t.Errorf("description %+v: want go.etcd.io/raft/v3 with its version", d)
+			}
+			if d.Capabilities.ForwardsProposals {
+				t.Errorf("description says the backend forwards proposals")
+			}
+
+			leader, err := c.Leader(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := leader.Node().RunLoad(ctx, load.Spec{Threads: 4, PayloadBytes: 256, Warmup: 100 * time.Millisecond, Duration: 500 * time.Millisecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Ops == 0 || res.ErrorCount() != 0 {
+				t.Fatalf("load: %d ops, errors %v", res.Ops, res.Errors)
+			}
+
+			cctx, ccancel := context.WithTimeout(ctx, 30*time.Second)
+			defer ccancel()
+			st, err := c.Converge(cctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range st {
+				if s.AppliedPayloads != res.Acked {
+					t.Errorf("node %d applied %d payloads; the load had %d acknowledged (and no failures)", s.ID, s.AppliedPayloads, res.Acked)
+				}
+			}
+
+			for _, m := range c.Members() {
+				if m.ID == leader.ID {
+					continue
+				}
+				err := m.Node().Propose(ctx, []byte("x"))
+				var nl *adapter.NotLeaderError
+				if !errors.As(err, &nl) || nl.Leader != leader.ID {
+					t.Errorf("propose on follower %d: %v, want NotLeaderError naming %d", m.ID, err, leader.ID)
+				}
+			}
+
+			dataDir := c.DataDir()
+			if err := c.Stop(ctx); err != nil {
+				t.Fatal(err)
+			}
+			for pid := range pids {
+				if _, err := os.Stat("/proc/" + strconv.Itoa(pid)); err == nil {
+					t.Errorf("plugin process %d still exists after Stop", pid)
+				}
+			}
+			if _, err := os.Stat(dataDir); !os.IsNotExist(err) {
+				t.Errorf("data dir %s remains after Stop (err %v)", dataDir, err)
+			}
+		})
+	}
+}
+
+func TestStartRejectsBadOptionsAndStorage(t *testing.T) {
+	cfg := adapter.Config{ID: 1, Peers: []adapter.Peer{{ID: 1, Addr: "127.0.0.1:0"}}, DataDir: t.TempDir(), Storage: adapter.StorageMemory}
+	for _, tc := range []struct {
+		opts adapter.Options
+		want string
+	}{
+		{adapter.Options{"tick_intervall": "10ms"}, "unknown option tick_intervall"},
+		{adapter.Options{"election_tick": "x"}, "option election_tick"},
+		{adapter.Options{"election_tick": "3", "heartbeat_tick": "3"}, "greater than heartbeat_tick"},
+		{adapter.Options{"pre_vote": "maybe"}, "option pre_vote"},
+	} {
+		c := cfg
+		c.Options = tc.opts
+		err := etcd.New().Start(context.Background(), c)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("options %v: err %v, want one containing %q", tc.opts, err, tc.want)
+		}
+	}
+	c := cfg
+	c.Storage = "floppy"
+	if err := etcd.New().Start(context.Background(), c); !errors.Is(err, adapter.ErrUnsupported) {
+		t.Errorf("storage floppy: err %v, want ErrUnsupported", err)
+	}
+}
+
+// group is a cluster of etcd.Nodes inside the test process, so that a node
+// can be stopped and started again on its data directory.
+type group struct {
+	t     *testing.T
+	cfgs  []adapter.Config
+	nodes []*etcd.Node
+}
+
+func newGroup(t *testing.T, n int, storage adapter.Storage, opts adapter.Options) *group {
+	t.Helper()
+	g := &group{t: t}
+	peers := make([]adapter.Peer, n)
+	var ls []net.Listener
+	for i := range peers {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ls = append(ls, l)
+		peers[i] = adapter.Peer{ID: uint64(i + 1), Addr: l.Addr().String()}
+	}
+	for _, l := range ls {
+		l.Close()
+	}
+	for i := range n {
+		g.cfgs = append(g.cfgs, adapter.Config{ID: uint64(i + 1), Peers: peers, DataDir: t.TempDir(), Storage: storage, Options: opts})
+		g.nodes = append(g.nodes, nil)
+	}
+	for i := range n {
+		g.start(i)
+	}
+	t.Cleanup(func() {
+		for _, nd := range g.nodes {
+			if nd != nil {
+				nd.Stop(context.Background())
+			}
+		}
+	})
+	return g
+}
+
+func (g *group) start(i int) {
+	g.t.Helper()
+	nd := etcd.New()
+	if err := nd.Start(context.Background(), g.cfgs[i]); err != nil {
+		g.t.Fatalf("start node %d: %v", i+1, err)
+	}
+	g.nodes[i] = nd
+}
+
+func (g *group) stop(i int) {
+	g.t.Helper()
+	if err := g.nodes[i].Stop(context.Background()); err != nil {
+		g.t.Fatalf("stop node %d: %v", i+1, err)
+	}
+	g.nodes[i] = nil
+}
+
+func (g *group) statuses(ctx context.Context) ([]adapter.Status, error) {
+	var st []adapter.Status
+	for i, nd := range g.nodes {
+		if nd == nil {
+			continue
+		}
+		s, err := nd.Status(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("node %d: %w", i+1, err)
+		}
+		st = append(st, s)
+	}
+	return st, nil
+}
+
+// leader waits for a running node that says it leads.
+func (g *group) leader(ctx context.Context) int {
+	g.t.Helper()
+	idx := -1
+	err := cluster.Poll(ctx, "a leader", func(ctx context.Context) (bool, string, error) {
+		st, err := g.statuses(ctx)
+		if err != nil {
+			return false, "", err
+		}
+		for _, s := range st {
+			if s.Role == adapter.RoleLeader {
+				idx = int(s.ID - 1)
+				return true, "", nil
+			}
+		}
+		return false, fmt.Sprintf("%+v", st), nil
+	})
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	return idx
+}
+
+// propose makes n proposals through the leader from 8 goroutines and
+// returns how many were acknowledged; it fails the test on any error.
+func (g *group) propose(ctx context.Context, n int) int {
+	g.t.Helper()
+	leader := g.nodes[g.leader(ctx)]
+	var acked atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for w := range 8 {
+		wg.Go(func() {
+			for i := w; i < n; i += 8 {
+				if err := leader.Propose(ctx, []byte(fmt.Sprintf("payload %d of worker %d", i, w))); err != nil {
+					errs <- err
+					continue
+				}
+				acked.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		g.t.Fatalf("propose: %v", err)
+	}
+	return int(acked.Load())
+}
+
+// converge waits until every running node has applied the same log, with
+// want payloads, and returns the agreed status.
+func (g *group) converge(ctx context.Context, want int) adapter.Status {
+	g.t.Helper()
+	var last []adapter.Status
+	err := cluster.Poll(ctx, "every node to apply the same log", func(ctx context.Context) (bool, string, error) {
+		st, err := g.statuses(ctx)
+		if err != nil {
+			return false, "", err
+		}
+		last = st
+		var commit uint64
+		for _, s := range st {
+			commit = max(commit, s.Commit)
+		}
+		for _, s := range st {
+			if s.Applied < commit || s.Applied != st[0].Applied || s.Digest != st[0].Digest || s.AppliedPayloads != uint64(want) {
+				return false, fmt.Sprintf("%+v", st), nil
+			}
+		}
+		return true, "", nil
+	})
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	return last[0]
+}
+
+// A follower stopped and started again on its WAL recovers its log and
+// digest and catches up; then the whole cluster is stopped and restarted
+// and must come back with the digest it had. With snapshots on, the
+// follower falls further behind than the leader keeps, so it catches up
+// from a snapshot sent over the transport, and restarts load snapshots
+// from disk.
+func TestRestartRecoversLogAndDigest(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opts adapter.Options
+	}{
+		{"wal", adapter.Options{"tick_interval": "20ms"}},
+		{"wal+snapshots", adapter.Options{"tick_interval": "20ms", "snapshot_entries": "40", "snapshot_catchup_entries": "10"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			g := newGroup(t, 3, adapter.StorageDisk, tc.opts)
+			acked := g.propose(ctx, 200)
+			g.converge(ctx, acked)
+
+			follower := (g.leader(ctx) + 1) % 3
+			g.stop(follower)
+			acked += g.propose(ctx, 200)
+			g.start(follower)
+			acked += g.propose(ctx, 20)
+			before := g.converge(ctx, acked)
+
+			for i := range g.nodes {
+				g.stop(i)
+			}
+			for i := range g.nodes {
+				g.start(i)
+			}
+			g.leader(ctx)
+			after := g.converge(ctx, acked)
+			if after.Digest != before.Digest || after.AppliedPayloads != before.AppliedPayloads {
+				t.Errorf("after restarting every node: %d payloads, digest %016x; before: %d, %016x",
+					after.AppliedPayloads, after.Digest, before.AppliedPayloads, before.Digest)
+			}
+			acked += g.propose(ctx, 20)
+			g.converge(ctx, acked)
+		})
+	}
+}
+
+// Stop makes a proposal that can never commit return, and a stopped node
+// refuses further calls.
+func TestStopReleasesWaitingProposals(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	g := newGroup(t, 3, adapter.StorageMemory, adapter.Options{"tick_interval": "20ms", "check_quorum": "false"})
+	l := g.leader(ctx)
+	for i := range g.nodes {
+		if i != l {
+			g.stop(i)
+		}
+	}
+	done := make(chan error, 1)
+	go func() { done <- g.nodes[l].Propose(ctx, []byte("never committed")) }()
+	err := cluster.Poll(ctx, "the proposal to wait for its entry", func(context.Context) (bool, string, error) {
+		select {
+		case err := <-done:
+			return false, "", fmt.Errorf("proposal returned %v without a quorum", err)
+		default:
+		}
+		return g.nodes[l].Waiting() == 1, "not yet", nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.stop(l)
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("proposal without a quorum succeeded")
+		}
+	case <-ctx.Done():
+		t.Fatal("proposal still waiting after Stop")
+	}
+}
+
+// The conformance kit, through real plugin processes.
+func TestConformance(t *testing.T) {
+	adaptertest.Run(t, adaptertest.Config{Plugin: adaptertest.BuildPlugin(t, "etcd", "github.com/raftcmp/raftcmp/plugins/etcd/plugin")})
+}

@@ -19,6 +19,7 @@ func sampleRow(impl string, threads int, status string) Row {
 		r.Ops, r.ThroughputOps, r.LatAvgUs = 40000, 2000, 3999.5
 		r.LatP50Us, r.LatP90Us, r.LatP99Us, r.LatP999Us, r.LatMaxUs = 3900, 5100, 6400, 7100, 7900
 		r.Acked, r.AppliedPayl, r.AppliedIndex, r.LeaderID, r.LeaderPID = 44000, 44000, 44003, 2, 4242
+		r.Fault, r.FaultTargets, r.FaultEffect, r.Proxied = "cpu-slow:follower", "3", "n3_cpu_share=0.0502;window_s=20.000", true
 	} else {
 		r.Error = "start cluster: boom, with a comma"
 	}

@@ -62,6 +62,10 @@ type Row struct {
 	LeaderPID     int       // its process id
 	Started       time.Time // when the point started (UTC)
 	WallS         float64   // seconds the whole point took, start-up to teardown
+	FaultTargets  string    // node ids the fault acted on, "3" or "2,3"
+	FaultEffect   string    // what the fault was measured to do, name=value;...
+	Proxied       bool      // Raft traffic went through raftcmp's proxies
+	GOMAXPROCS    int       // of each node process; 0 = Go's default
 }
 
 // Columns is the header of results.csv, in order. Adding a column at the end
@@ -72,6 +76,7 @@ var Columns = []string{
 	"ops", "throughput_ops", "lat_avg_us", "lat_p50_us", "lat_p90_us", "lat_p99_us", "lat_p999_us", "lat_max_us",
 	"errors", "errors_not_leader", "errors_timeout", "errors_other",
 	"acked", "applied_payloads", "applied_index", "leader_id", "leader_pid", "started_at", "wall_s",
+	"fault_targets", "fault_effect", "proxied", "gomaxprocs",
 }
 
 func (r Row) record() []string {
@@ -84,6 +89,7 @@ func (r Row) record() []string {
 		u(r.Ops), f(r.ThroughputOps, 1), f(r.LatAvgUs, 1), i(r.LatP50Us), i(r.LatP90Us), i(r.LatP99Us), i(r.LatP999Us), i(r.LatMaxUs),
 		u(r.Errors), u(r.ErrNotLeader), u(r.ErrTimeout), u(r.ErrOther),
 		u(r.Acked), u(r.AppliedPayl), u(r.AppliedIndex), u(r.LeaderID), strconv.Itoa(r.LeaderPID), r.Started.UTC().Format(time.RFC3339Nano), f(r.WallS, 3),
+		r.FaultTargets, r.FaultEffect, strconv.FormatBool(r.Proxied), strconv.Itoa(r.GOMAXPROCS),
 	}
 }
 
@@ -133,7 +139,13 @@ func parseRow(rec []string, col map[string]int, path string, line int) (Row, err
 		Errors: u("errors"), ErrNotLeader: u("errors_not_leader"), ErrTimeout: u("errors_timeout"), ErrOther: u("errors_other"),
 		Acked: u("acked"), AppliedPayl: u("applied_payloads"), AppliedIndex: u("applied_index"), LeaderID: u("leader_id"),
 		LeaderPID: int(i("leader_pid")), WallS: f("wall_s"),
+		FaultTargets: get("fault_targets"), FaultEffect: get("fault_effect"), GOMAXPROCS: int(i("gomaxprocs")),
 	}
+	proxied, perr := strconv.ParseBool(get("proxied"))
+	if perr != nil {
+		fail("proxied", perr)
+	}
+	r.Proxied = proxied
 	ts, err := time.Parse(time.RFC3339Nano, get("started_at"))
 	if err != nil {
 		fail("started_at", err)

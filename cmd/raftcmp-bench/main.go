@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
@@ -24,12 +25,17 @@ import (
 	"github.com/raftcmp/raftcmp/core/cluster"
 	"github.com/raftcmp/raftcmp/core/inproc"
 	"github.com/raftcmp/raftcmp/core/load"
+	"github.com/raftcmp/raftcmp/plugins/etcd"
 	"github.com/raftcmp/raftcmp/plugins/hashicorp"
 )
+
+// gomaxprocs is the plugin processes' GOMAXPROCS.
+var gomaxprocs int
 
 // backends are the adapters linked into this binary.
 var backends = map[string]func() adapter.Node{
 	"hashicorp": func() adapter.Node { return hashicorp.New() },
+	"etcd":      func() adapter.Node { return etcd.New() },
 }
 
 func main() {
@@ -41,6 +47,7 @@ func main() {
 	duration := flag.Duration("duration", 5*time.Second, "measured window")
 	rounds := flag.Int("rounds", 2, "rounds per backend; each round runs both modes")
 	pluginDir := flag.String("plugin-dir", "bin", "where the raftcmp-plugin-* binaries are")
+	flag.IntVar(&gomaxprocs, "gomaxprocs", cluster.GOMAXPROCSFor(3, runtime.NumCPU()), "GOMAXPROCS of each plugin process (0: Go's default); the in-process run keeps this process's")
 	flag.Parse()
 	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 
@@ -98,7 +105,7 @@ func main() {
 }
 
 func runPlugins(ctx context.Context, p cluster.Plugin, storage adapter.Storage, spec load.Spec) (float64, error) {
-	c, err := cluster.Start(ctx, cluster.Spec{Plugin: p, Nodes: 3, Storage: storage})
+	c, err := cluster.Start(ctx, cluster.Spec{Plugin: p, Nodes: 3, Storage: storage, GOMAXPROCS: gomaxprocs})
 	if err != nil {
 		return 0, err
 	}

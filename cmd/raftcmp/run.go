@@ -43,6 +43,7 @@ func runCommand() *cli.Command {
 			&cli.IntFlag{Name: "repeat", Value: def.Repeat, Usage: "runs of each point, interleaved across backends"},
 			&cli.StringFlag{Name: "storage", Value: string(def.Storage), Usage: "disk, tmpfs (data on /dev/shm) or memory (in-memory log)"},
 			&cli.StringSliceFlag{Name: "opt", Usage: "backend option IMPL.KEY=VALUE (repeatable), e.g. hashicorp.log_store=wal"},
+			&cli.StringFlag{Name: "gomaxprocs", Value: "auto", Usage: "GOMAXPROCS of each node: auto (its share of the CPUs, CPUs/nodes, at least 1), go (Go's default: all CPUs) or N"},
 			&cli.StringFlag{Name: "cpus", Usage: "pin node i to the i-th CPU of this list, e.g. 0,1,1 (as taskset did in the original)"},
 			&cli.StringFlag{Name: "out", Usage: "results directory (default results/run-<time>)"},
 			&cli.BoolFlag{Name: "overwrite", Usage: "replace the results already in --out"},
@@ -70,6 +71,9 @@ func specFromFlags(c *cli.Context) (experiment.Spec, map[string]cluster.Plugin, 
 	s.OpTimeout = c.Duration("op-timeout")
 	s.Repeat = c.Int("repeat")
 	s.Storage = adapter.Storage(c.String("storage"))
+	if s.GOMAXPROCS, err = experiment.ParseGOMAXPROCS(c.String("gomaxprocs"), s.Nodes); err != nil {
+		return s, nil, err
+	}
 	for _, o := range c.StringSlice("opt") {
 		if err := experiment.ParseOption(s.Options, o); err != nil {
 			return s, nil, err

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -37,6 +38,8 @@ type LaunchOptions struct {
 	LogPath string
 	// StartTimeout bounds the plugin's start-up handshake (default 30 s).
 	StartTimeout time.Duration
+	// GOMAXPROCS, if positive, is set in the plugin's environment.
+	GOMAXPROCS int
 }
 
 // Launch starts the plugin binary at path and connects to it. The caller
@@ -56,6 +59,10 @@ func Launch(ctx context.Context, path string, opts LaunchOptions) (*Process, err
 		opts.StartTimeout = 30 * time.Second
 	}
 	cmd := exec.Command(path)
+	cmd.Env = os.Environ()
+	if opts.GOMAXPROCS > 0 {
+		cmd.Env = append(cmd.Env, "GOMAXPROCS="+strconv.Itoa(opts.GOMAXPROCS))
+	}
 	// If raftcmp dies without reaping (SIGKILL), the kernel kills the plugin
 	// too, so no node outlives its harness.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}

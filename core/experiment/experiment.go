@@ -53,6 +53,9 @@ type Spec struct {
 	Repeat int
 	// CPUs pins node i to CPUs[i] (empty: no pinning).
 	CPUs []int
+	// GOMAXPROCS of each plugin process; 0 leaves it to Go. Default and
+	// the flag's "auto": cluster.GOMAXPROCSFor(Nodes, NumCPU).
+	GOMAXPROCS int
 	// Faults are swept like threads: every backend runs every thread count
 	// under each fault. faults.None is the baseline.
 	Faults []faults.Spec
@@ -115,6 +118,8 @@ func (s Spec) Validate() error {
 		return fieldErr("--interval", s.Interval, "must be positive and at most --duration (%v)", s.Duration)
 	case s.OpTimeout <= 0:
 		return fieldErr("--op-timeout", s.OpTimeout, "must be positive")
+	case s.GOMAXPROCS < 0 || s.GOMAXPROCS > 1024:
+		return fieldErr("--gomaxprocs", s.GOMAXPROCS, "must be auto, go, or from 1 to 1024")
 	case s.Repeat < 1 || s.Repeat > MaxRepeat:
 		return fieldErr("--repeat", s.Repeat, "must be from 1 to %d", MaxRepeat)
 	}

@@ -1,10 +1,12 @@
 package experiment
 
 import (
+	"runtime"
 	"strconv"
 	"strings"
 
 	"github.com/raftcmp/raftcmp/core/adapter"
+	"github.com/raftcmp/raftcmp/core/cluster"
 )
 
 const threadsAllowed = "want a count (8), a list (2,4,8) or a range FROM:TO:STEP (2:20:2) of positive integers"
@@ -91,4 +93,21 @@ func ParseCPUs(s string) ([]int, error) {
 		out = append(out, n)
 	}
 	return out, nil
+}
+
+// ParseGOMAXPROCS reads --gomaxprocs: "auto" (each node its share of the
+// CPUs, cluster.GOMAXPROCSFor), "go" (Go's own default: every CPU, which
+// oversubscribes a machine shared by several nodes) or a count.
+func ParseGOMAXPROCS(s string, nodes int) (int, error) {
+	switch s {
+	case "auto", "":
+		return cluster.GOMAXPROCSFor(nodes, runtime.NumCPU()), nil
+	case "go":
+		return 0, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 {
+		return 0, fieldErr("--gomaxprocs", s, "must be auto, go, or a positive count")
+	}
+	return n, nil
 }

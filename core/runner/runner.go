@@ -147,7 +147,7 @@ func runPoint(ctx context.Context, cfg Config, dataFS string, p experiment.Point
 		Point: p.ID, Impl: p.Impl, Nodes: s.Nodes, Storage: string(s.Storage), DataFS: dataFS,
 		Client: "embedded", Loop: "closed", Fault: p.Fault.String(), Threads: p.Threads, RateOps: s.Rate,
 		PayloadBytes: s.PayloadBytes, WarmupS: s.Warmup.Seconds(), DurationS: s.Duration.Seconds(),
-		Repeat: p.Repeat, Status: reports.StatusOK, Started: started.UTC(),
+		Repeat: p.Repeat, Status: reports.StatusOK, Started: started.UTC(), GOMAXPROCS: s.GOMAXPROCS,
 	}
 	series, err := measure(ctx, cfg, p, &row)
 	row.WallS = time.Since(started).Seconds()
@@ -176,6 +176,7 @@ func measure(ctx context.Context, cfg Config, p experiment.Point, row *reports.R
 	c, err := cluster.Start(ctx, cluster.Spec{
 		Plugin: cfg.Plugins[p.Impl], Nodes: s.Nodes, Storage: s.Storage, Options: s.Options[p.Impl],
 		DataRoot: cfg.DataRoot, KeepData: cfg.KeepData, LogDir: logDir, CPUs: s.CPUs, ReadyTimeout: cfg.ReadyTimeout,
+		GOMAXPROCS: s.GOMAXPROCS,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("start cluster: %w", err)

@@ -22,6 +22,8 @@ import (
 	"time"
 
 	"github.com/raftcmp/raftcmp/core/adapter"
+	"github.com/raftcmp/raftcmp/faults/cgroup"
+	"github.com/raftcmp/raftcmp/faults/netproxy"
 )
 
 // Spec describes a cluster to start.
@@ -49,6 +51,15 @@ type Spec struct {
 	// GOMAXPROCS is each plugin process's GOMAXPROCS: 0 leaves it to Go
 	// (every CPU), a positive value sets it. See GOMAXPROCSFor.
 	GOMAXPROCS int
+	// Cgroups, if set, puts every node process into a cgroup of its own
+	// from the moment it starts (so a fault changes limits only, covering
+	// every thread), named CgroupPrefix + "-n<id>", removed on Stop.
+	Cgroups      *cgroup.Manager
+	CgroupPrefix string
+	// Proxied puts a TCP proxy on every directed link between nodes
+	// (faults/netproxy), through which network faults act. Each node is
+	// then given its own peer addresses.
+	Proxied bool
 }
 
 // GOMAXPROCSFor is raftcmp's default GOMAXPROCS for the nodes of a cluster
@@ -80,11 +91,15 @@ type Member struct {
 	Addr    string
 	DataDir string
 
-	cfg  adapter.Config
-	mu   sync.Mutex
-	proc *Process
-	down bool // stopped or killed on purpose
+	cfg    adapter.Config
+	cgroup *cgroup.Group
+	mu     sync.Mutex
+	proc   *Process
+	down   bool // stopped or killed on purpose
 }
+
+// Cgroup is the member's own cgroup, or nil if the cluster has none.
+func (m *Member) Cgroup() *cgroup.Group { return m.cgroup }
 
 // Process is the member's current plugin process (nil before launch).
 func (m *Member) Process() *Process {
@@ -119,8 +134,31 @@ type Cluster struct {
 	spec    Spec
 	dataDir string
 	members []*Member
+	mesh    *netproxy.Mesh
 	stop    sync.Once
 	stopErr error
+
+	mu     sync.Mutex
+	extras []*cgroup.Group // made by NewCgroup
+}
+
+// Mesh is the cluster's link proxies, or nil if it is not proxied.
+func (c *Cluster) Mesh() *netproxy.Mesh { return c.mesh }
+
+// NewCgroup creates an extra cgroup named after the cluster's (for a
+// fault's competing process); it is deleted on Stop if not before.
+func (c *Cluster) NewCgroup(suffix string) (*cgroup.Group, error) {
+	if c.spec.Cgroups == nil {
+		return nil, errors.New("the cluster was started without cgroups")
+	}
+	g, err := c.spec.Cgroups.Create(c.spec.CgroupPrefix + "-" + suffix)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	c.extras = append(c.extras, g)
+	c.mu.Unlock()
+	return g, nil
 }
 
 // Start launches spec.Nodes plugin processes, starts a Raft node in each
@@ -136,6 +174,9 @@ func Start(ctx context.Context, spec Spec) (c *Cluster, err error) {
 	if spec.DataRoot == "" {
 		spec.DataRoot = DataRoot(spec.Storage)
 	}
+	if spec.Cgroups != nil && spec.CgroupPrefix == "" {
+		spec.CgroupPrefix = fmt.Sprintf("%s%d-%d", cgroup.Prefix, os.Getpid(), time.Now().UnixNano()%1e9)
+	}
 	c = &Cluster{spec: spec}
 	defer func() {
 		if err != nil {
@@ -150,17 +191,31 @@ func Start(ctx context.Context, spec Spec) (c *Cluster, err error) {
 	if err != nil {
 		return c, err
 	}
-	peers := make([]adapter.Peer, spec.Nodes)
 	c.members = make([]*Member, spec.Nodes)
+	var meshNodes []netproxy.Node
 	for i := range c.members {
 		id := uint64(i + 1)
-		peers[i] = adapter.Peer{ID: id, Addr: addrs[i]}
 		c.members[i] = &Member{ID: id, Addr: addrs[i], DataDir: filepath.Join(c.dataDir, "node-"+strconv.FormatUint(id, 10))}
+		meshNodes = append(meshNodes, netproxy.Node{ID: id, Addr: addrs[i]})
+	}
+	if spec.Proxied {
+		if c.mesh, err = netproxy.NewMesh(meshNodes); err != nil {
+			return c, fmt.Errorf("start link proxies: %w", err)
+		}
 	}
 	if err := c.each(func(m *Member) error { return c.launch(ctx, m) }); err != nil {
 		return c, err
 	}
 	for _, m := range c.members {
+		// Each node reaches its peers directly, or through its own proxies.
+		var peers []adapter.Peer
+		for _, p := range c.members {
+			addr := p.Addr
+			if c.mesh != nil {
+				addr = c.mesh.PeerAddr(m.ID, p.ID)
+			}
+			peers = append(peers, adapter.Peer{ID: p.ID, Addr: addr})
+		}
 		m.cfg = adapter.Config{ID: m.ID, Listen: m.Addr, Peers: peers, DataDir: m.DataDir, Storage: spec.Storage, Options: spec.Options}
 	}
 	if err := c.each(func(m *Member) error { return c.startNode(ctx, m) }); err != nil {
@@ -202,6 +257,18 @@ func (c *Cluster) launch(ctx context.Context, m *Member) error {
 	m.mu.Lock()
 	m.proc, m.down = p, false
 	m.mu.Unlock()
+	if c.spec.Cgroups != nil {
+		if m.cgroup == nil {
+			g, err := c.spec.Cgroups.Create(fmt.Sprintf("%s-n%d", c.spec.CgroupPrefix, m.ID))
+			if err != nil {
+				return fmt.Errorf("cgroup of node %d: %w", m.ID, err)
+			}
+			m.cgroup = g
+		}
+		if err := m.cgroup.AddProcess(p.Desc.PID); err != nil {
+			return fmt.Errorf("put node %d (pid %d) in its cgroup: %w", m.ID, p.Desc.PID, err)
+		}
+	}
 	if !p.Desc.Capabilities.Supports(c.spec.Storage) {
 		return fmt.Errorf("storage %q: %w by %s (supports %v)", c.spec.Storage, adapter.ErrUnsupported, c.spec.Plugin.Name, p.Desc.Capabilities.Storage)
 	}
@@ -295,9 +362,11 @@ func (c *Cluster) WaitReady(ctx context.Context) error {
 
 // Ready reports whether a cluster whose live nodes report st is ready for
 // load: all name the same leader, that leader is among them and says it
-// leads, and every node has applied at least the leader's commit index (so
-// the bootstrap and the new leader's first entry are applied everywhere).
-// When not, it says what is missing.
+// leads, and every node has applied at least what the leader reports
+// committed. (A new leader's commit index may still be its predecessor's
+// until its own first entry commits, so this does not promise that entry
+// is applied; proposals made then simply queue behind it.) When not, it
+// says what is missing.
 func Ready(st []adapter.Status) (bool, string) {
 	leader := st[0].Leader
 	if leader == 0 {
@@ -374,6 +443,27 @@ func (c *Cluster) Stop(ctx context.Context) error {
 			})
 		}
 		wg.Wait()
+		// Processes are gone; now their cgroups and proxies can go too.
+		c.mu.Lock()
+		extras := c.extras
+		c.mu.Unlock()
+		for _, g := range extras {
+			if err := g.Delete(); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		for _, m := range c.members {
+			if m != nil && m.cgroup != nil {
+				if err := m.cgroup.Delete(); err != nil {
+					errs = append(errs, fmt.Errorf("delete cgroup of node %d: %w", m.ID, err))
+				}
+			}
+		}
+		if c.mesh != nil {
+			if err := c.mesh.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("close link proxies: %w", err))
+			}
+		}
 		if c.dataDir != "" && !c.spec.KeepData {
 			if err := os.RemoveAll(c.dataDir); err != nil {
 				errs = append(errs, fmt.Errorf("remove data dir: %w", err))

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/raftcmp/raftcmp/core/adapter"
 )
@@ -12,31 +13,52 @@ import (
 // Converge waits until every member has applied the same log: equal applied
 // index, equal count of applied payloads and equal digest, with the applied
 // index at least the highest commit index any member reported. It returns
-// the agreeing statuses, or, when ctx ends first, a *DivergenceError with
-// what each node last reported. Call it once the load has stopped.
+// the agreeing statuses, or a *DivergenceError with what each node last
+// reported. Call it once the load has stopped.
 //
-// Nodes briefly disagree while the last entries replicate, so only a
-// disagreement that outlasts ctx's deadline is reported: a digest mismatch
-// at equal applied index is the signature of a lost or reordered write.
-func (c *Cluster) Converge(ctx context.Context) ([]adapter.Status, error) {
+// A node that a fault slowed may be far behind and catch up slowly (some
+// libraries send a lagging follower one batch per heartbeat once the load
+// stops), so the wait lasts as long as some node's applied index keeps
+// advancing: it fails when no node has advanced for stall, or when ctx
+// ends. Only a disagreement that outlasts that is reported; a digest
+// mismatch at equal applied index is the signature of a lost or reordered
+// write.
+func (c *Cluster) Converge(ctx context.Context, stall time.Duration) ([]adapter.Status, error) {
 	var last []adapter.Status
 	var lastErrs []error
+	progress := map[uint64]uint64{}
+	lastProgress := time.Now()
 	err := Poll(ctx, "every node to apply the same log", func(ctx context.Context) (bool, string, error) {
-		last, lastErrs = c.Statuses(ctx)
+		st, errs := c.Statuses(ctx)
+		if ctx.Err() != nil {
+			return false, "", nil // keep what the last complete poll saw
+		}
+		last, lastErrs = st, errs
 		if err := errors.Join(lastErrs...); err != nil {
 			return false, err.Error(), exitedError(c, err)
 		}
-		ok, why := Converged(last)
+		for _, s := range st {
+			if s.Applied > progress[s.ID] {
+				progress[s.ID] = s.Applied
+				lastProgress = time.Now()
+			}
+		}
+		ok, why := Converged(st)
+		if !ok && time.Since(lastProgress) > stall {
+			return false, why, errStalled
+		}
 		return ok, why, nil
 	})
 	if err != nil {
-		if errors.Is(err, context.DeadlineExceeded) && last != nil {
+		if (errors.Is(err, context.DeadlineExceeded) || errors.Is(err, errStalled)) && last != nil {
 			return last, &DivergenceError{Statuses: last, Errs: lastErrs}
 		}
 		return last, err
 	}
 	return last, nil
 }
+
+var errStalled = errors.New("no node advanced")
 
 // Converged reports whether nodes reporting st have applied the same log:
 // equal applied index, payload count and digest, and nobody behind the

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/raftcmp/raftcmp/core/adapter"
+	"github.com/raftcmp/raftcmp/core/cluster"
 	"github.com/raftcmp/raftcmp/core/load"
 	"github.com/raftcmp/raftcmp/faults"
 )
@@ -53,8 +54,8 @@ type Spec struct {
 	Repeat int
 	// CPUs pins node i to CPUs[i] (empty: no pinning).
 	CPUs []int
-	// GOMAXPROCS of each plugin process; 0 leaves it to Go. Default and
-	// the flag's "auto": cluster.GOMAXPROCSFor(Nodes, NumCPU).
+	// GOMAXPROCS of each plugin process: 0 is auto (NodeGOMAXPROCS), -1
+	// leaves it to Go, N sets it.
 	GOMAXPROCS int
 	// Faults are swept like threads: every backend runs every thread count
 	// under each fault. faults.None is the baseline.
@@ -118,7 +119,7 @@ func (s Spec) Validate() error {
 		return fieldErr("--interval", s.Interval, "must be positive and at most --duration (%v)", s.Duration)
 	case s.OpTimeout <= 0:
 		return fieldErr("--op-timeout", s.OpTimeout, "must be positive")
-	case s.GOMAXPROCS < 0 || s.GOMAXPROCS > 1024:
+	case s.GOMAXPROCS < -1 || s.GOMAXPROCS > 1024:
 		return fieldErr("--gomaxprocs", s.GOMAXPROCS, "must be auto, go, or from 1 to 1024")
 	case s.Repeat < 1 || s.Repeat > MaxRepeat:
 		return fieldErr("--repeat", s.Repeat, "must be from 1 to %d", MaxRepeat)
@@ -189,6 +190,18 @@ func joinInts(v []int) string {
 		parts = append(parts, strconv.Itoa(n))
 	}
 	return strings.Join(parts, ",")
+}
+
+// NodeGOMAXPROCS is the GOMAXPROCS to give each node process, 0 meaning
+// leave it to Go: auto is each node's share of this machine's CPUs.
+func (s Spec) NodeGOMAXPROCS() int {
+	switch {
+	case s.GOMAXPROCS == 0:
+		return cluster.GOMAXPROCSFor(s.Nodes, runtime.NumCPU())
+	case s.GOMAXPROCS < 0:
+		return 0
+	}
+	return s.GOMAXPROCS
 }
 
 // LoadSpec is the load every point of s runs, for a thread count.

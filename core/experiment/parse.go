@@ -1,12 +1,10 @@
 package experiment
 
 import (
-	"runtime"
 	"strconv"
 	"strings"
 
 	"github.com/raftcmp/raftcmp/core/adapter"
-	"github.com/raftcmp/raftcmp/core/cluster"
 )
 
 const threadsAllowed = "want a count (8), a list (2,4,8) or a range FROM:TO:STEP (2:20:2) of positive integers"
@@ -95,15 +93,15 @@ func ParseCPUs(s string) ([]int, error) {
 	return out, nil
 }
 
-// ParseGOMAXPROCS reads --gomaxprocs: "auto" (each node its share of the
-// CPUs, cluster.GOMAXPROCSFor), "go" (Go's own default: every CPU, which
-// oversubscribes a machine shared by several nodes) or a count.
-func ParseGOMAXPROCS(s string, nodes int) (int, error) {
+// ParseGOMAXPROCS reads --gomaxprocs: "auto" (0: each node its share of
+// the CPUs, see Spec.NodeGOMAXPROCS), "go" (-1: Go's own default, every
+// CPU) or a positive count.
+func ParseGOMAXPROCS(s string) (int, error) {
 	switch s {
 	case "auto", "":
-		return cluster.GOMAXPROCSFor(nodes, runtime.NumCPU()), nil
-	case "go":
 		return 0, nil
+	case "go":
+		return -1, nil
 	}
 	n, err := strconv.Atoi(s)
 	if err != nil || n < 1 {

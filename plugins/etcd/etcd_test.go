@@ -77,7 +77,7 @@ func TestClusterLoadSafetyAndTeardown(t *testing.T) {
 
 			cctx, ccancel := context.WithTimeout(ctx, 30*time.Second)
 			defer ccancel()
-			st, err := c.Converge(cctx)
+			st, err := c.Converge(cctx, 10*time.Second)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -192,7 +192,7 @@ func (k *Kit) proposeN(ctx context.Context, m *cluster.Member, n int, d *adapter
 func (k *Kit) converge(ctx context.Context, c *cluster.Cluster, want adapter.Digest) error {
 	cctx, cancel := context.WithTimeout(ctx, k.cfg.ConvergeTimeout)
 	defer cancel()
-	st, err := c.Converge(cctx)
+	st, err := c.Converge(cctx, k.cfg.ConvergeTimeout)
 	if err != nil {
 		return err
 	}
@@ -254,7 +254,7 @@ func checkReplicatedInOrder(ctx context.Context, k *Kit) error {
 	}
 	cctx, cancel := context.WithTimeout(ctx, k.cfg.ConvergeTimeout)
 	defer cancel()
-	st, err := c.Converge(cctx)
+	st, err := c.Converge(cctx, k.cfg.ConvergeTimeout)
 	if err != nil {
 		return fmt.Errorf("after a concurrent load of %d proposals: %w", res.Acked, err)
 	}

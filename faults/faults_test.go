@@ -1,0 +1,301 @@
+package faults_test
+
+import (
+	"context"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/raftcmp/raftcmp/core/adapter"
+	"github.com/raftcmp/raftcmp/core/adapter/adaptertest"
+	"github.com/raftcmp/raftcmp/core/cluster"
+	"github.com/raftcmp/raftcmp/core/load"
+	"github.com/raftcmp/raftcmp/faults"
+	"github.com/raftcmp/raftcmp/faults/cgroup"
+)
+
+func TestMain(m *testing.M) {
+	faults.MaybeRunHog()
+	code := m.Run()
+	adaptertest.RemoveBuilds()
+	os.Exit(code)
+}
+
+// env is a real 3-node hashicorp cluster set up for one fault kind.
+type env struct {
+	t      *testing.T
+	c      *cluster.Cluster
+	leader *cluster.Member
+	prefix string
+}
+
+// start starts a cluster with what spec's kind needs, skipping (with the
+// reason) where cgroups cannot be made.
+func start(t *testing.T, kind string, storage adapter.Storage) *env {
+	t.Helper()
+	k := faults.Kinds[kind]
+	spec := cluster.Spec{
+		Plugin:  adaptertest.BuildPlugin(t, "hashicorp", "github.com/raftcmp/raftcmp/plugins/hashicorp/plugin"),
+		Nodes:   3,
+		Storage: storage,
+		Proxied: k.NeedsProxies,
+	}
+	e := &env{t: t}
+	if k.NeedsCgroups {
+		if err := cgroup.Available(); err != nil {
+			t.Skipf("needs cgroups (run as root): %v", err)
+		}
+		m, err := cgroup.NewManager(cgroup.DefaultRoot)
+		if err != nil {
+			t.Fatal(err)
+		}
+		spec.Cgroups = m
+		spec.CgroupPrefix = "raftcmp-faultstest-" + strconv.Itoa(os.Getpid())
+		e.prefix = spec.CgroupPrefix
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c, err := cluster.Start(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.c = c
+	t.Cleanup(func() {
+		if err := c.Stop(context.Background()); err != nil {
+			t.Errorf("stop: %v", err)
+		}
+		e.checkNothingLeft()
+	})
+	if e.leader, err = c.Leader(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// checkNothingLeft: no cgroup, process or data dir of this cluster remains.
+func (e *env) checkNothingLeft() {
+	t := e.t
+	if e.prefix != "" {
+		filepath.WalkDir(cgroup.DefaultRoot, func(p string, d fs.DirEntry, err error) error {
+			if err == nil && d.IsDir() && strings.HasPrefix(d.Name(), e.prefix) {
+				t.Errorf("cgroup left behind: %s", p)
+				return fs.SkipDir
+			}
+			return nil
+		})
+	}
+	for _, m := range e.c.Members() {
+		if p := m.Process(); p != nil && !p.Exited() {
+			t.Errorf("node %d's process %d still runs", m.ID, p.Desc.PID)
+		}
+	}
+	if _, err := os.Stat(e.c.DataDir()); !os.IsNotExist(err) {
+		t.Errorf("data dir %s left behind", e.c.DataDir())
+	}
+}
+
+// inject binds and injects the fault given in --fault syntax and schedules
+// its revert at the end of the test.
+func (e *env) inject(s string) (faults.Fault, []*cluster.Member) {
+	e.t.Helper()
+	spec, err := faults.Parse(s)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	targets, err := faults.Targets(spec.Target, e.c, e.leader)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	f, err := faults.New(spec, e.c, targets)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if err := f.Inject(context.Background()); err != nil {
+		f.Revert(context.Background())
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { f.Revert(context.Background()) })
+	return f, targets
+}
+
+func (e *env) load(threads int, d time.Duration) *load.Result {
+	e.t.Helper()
+	res, err := e.leader.Node().RunLoad(context.Background(), load.Spec{Threads: threads, PayloadBytes: 256, Duration: d})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return res
+}
+
+func (e *env) converge() {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := e.c.Converge(ctx, 10*time.Second); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func effectFloat(t *testing.T, eff faults.Effect, key string) float64 {
+	t.Helper()
+	v, err := strconv.ParseFloat(eff[key], 64)
+	if err != nil {
+		t.Fatalf("effect %v lacks %s", eff, key)
+	}
+	return v
+}
+
+// cpu-slow at 5% holds a busy follower to 4-6% of a CPU, as measured from
+// its cgroup's CPU usage over the fault's window.
+func TestCPUSlow(t *testing.T) {
+	e := start(t, "cpu-slow", adapter.StorageMemory)
+	f, targets := e.inject("cpu-slow:follower,quota=5%,period=100ms")
+	// A rate ceiling keeps the backlog the slowed follower must catch up
+	// on small, so the safety check below stays quick.
+	if _, err := e.leader.Node().RunLoad(context.Background(), load.Spec{Threads: 8, Rate: 3000, PayloadBytes: 256, Duration: 3 * time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Revert(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	share := effectFloat(t, f.Effect(), "n"+strconv.FormatUint(targets[0].ID, 10)+"_cpu_share")
+	if share < 0.04 || share > 0.06 {
+		t.Errorf("follower got %.2f%% of a CPU under a 5%% quota; want 4-6%% (effect %v)", share*100, f.Effect())
+	}
+	e.converge()
+}
+
+// pause freezes a follower: its CPU use stops while the others go on; thaw
+// lets it catch up.
+func TestPause(t *testing.T) {
+	e := start(t, "pause", adapter.StorageMemory)
+	f, targets := e.inject("pause:follower")
+	g := targets[0].Cgroup()
+	before, err := g.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := e.load(4, time.Second)
+	after, err := g.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if used := after.CPUUsage - before.CPUUsage; used > 5*time.Millisecond {
+		t.Errorf("frozen node used %v of CPU while %d proposals committed without it", used, res.Ops)
+	}
+	if res.Ops == 0 {
+		t.Fatal("the two live nodes made no progress")
+	}
+	if err := f.Revert(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	e.converge() // the thawed node catches up
+}
+
+// memory: a follower limited below what its in-memory log needs is killed
+// by the kernel; the effect records it.
+func TestMemoryLimit(t *testing.T) {
+	e := start(t, "memory", adapter.StorageMemory)
+	f, targets := e.inject("memory:follower,limit=40MiB")
+	id := targets[0].ID
+	// Each proposal is kept in the follower's in-memory log: 4 KiB payloads
+	// for two seconds outgrow 40 MiB.
+	res, err := e.leader.Node().RunLoad(context.Background(), load.Spec{Threads: 8, PayloadBytes: 4096, Duration: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = cluster.Poll(context.Background(), "the follower to be OOM-killed", func(ctx context.Context) (bool, string, error) {
+		return targets[0].Exited(), "still running", nil
+	})
+	if err != nil {
+		t.Fatalf("after %d ops of 4 KiB: %v", res.Ops, err)
+	}
+	f.Revert(context.Background())
+	eff := f.Effect()
+	if eff["n"+strconv.FormatUint(id, 10)+"_oom_kills"] == "0" && eff["n"+strconv.FormatUint(id, 10)+"_oom_events"] == "0" {
+		t.Errorf("node exited but the cgroup counted no OOM: %v", eff)
+	}
+	peak := effectFloat(t, eff, "n"+strconv.FormatUint(id, 10)+"_mem_peak_bytes")
+	if peak > 41<<20 {
+		t.Errorf("memory peak %.0f MiB above the 40 MiB limit", peak/(1<<20))
+	}
+}
+
+// disk-slow: a follower's writes are held to the IOPS limit.
+func TestDiskSlow(t *testing.T) {
+	e := start(t, "disk-slow", adapter.StorageDisk)
+	f, targets := e.inject("disk-slow:follower,write_iops=20")
+	e.load(4, 3*time.Second)
+	if err := f.Revert(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	id := strconv.FormatUint(targets[0].ID, 10)
+	ops := effectFloat(t, f.Effect(), "n"+id+"_write_ops")
+	window := effectFloat(t, f.Effect(), "window_s")
+	if rate := ops / window; rate > 30 || ops == 0 {
+		t.Errorf("follower wrote %.0f ops in %.1f s (%.1f/s); want 1..30/s under write_iops=20 (effect %v)", ops, window, rate, f.Effect())
+	}
+}
+
+// net-delay of 10 ms on the leader adds about 10 ms to each commit, which
+// needs a round trip to a follower.
+func TestNetDelay(t *testing.T) {
+	e := start(t, "net-delay", adapter.StorageMemory)
+	base := e.load(1, time.Second).Latency.ValueAtQuantile(50)
+	e.inject("net-delay:leader,delay=10ms")
+	slow := e.load(1, time.Second).Latency.ValueAtQuantile(50)
+	if added := time.Duration(slow-base) * time.Microsecond; added < 7*time.Millisecond || added > 20*time.Millisecond {
+		t.Errorf("median commit latency went from %d to %d µs (+%v); want about +10ms", base, slow, added)
+	}
+}
+
+// partition: the leader cut off from its peers is replaced by a leader
+// among the other two, which go on committing.
+func TestPartition(t *testing.T) {
+	e := start(t, "partition", adapter.StorageMemory)
+	old := e.leader
+	f, _ := e.inject("partition:leader")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var next *cluster.Member
+	err := cluster.Poll(ctx, "a new leader among the majority", func(ctx context.Context) (bool, string, error) {
+		st, errs := e.c.Statuses(ctx)
+		for i, s := range st {
+			if errs[i] == nil && s.ID != old.ID && s.Role == adapter.RoleLeader {
+				next = e.c.Member(s.ID)
+				return true, "", nil
+			}
+		}
+		return false, "no new leader yet", nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := next.Node().Propose(ctx, []byte("after the partition")); err != nil {
+		t.Fatalf("propose on new leader %d: %v", next.ID, err)
+	}
+	if err := f.Revert(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	e.converge()
+}
+
+// kill with restart: the node comes back on its data and catches up; the
+// effect has the recovery times.
+func TestKillRestart(t *testing.T) {
+	e := start(t, "kill", adapter.StorageDisk)
+	f, _ := e.inject("kill:follower,restart_after=500ms")
+	e.load(2, 2*time.Second)
+	if err := f.Revert(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	eff := f.Effect()
+	if eff["catch_up_s"] == "" || eff["leader_back_s"] == "" {
+		t.Errorf("effect %v lacks recovery times", eff)
+	}
+	e.converge()
+}

@@ -18,12 +18,11 @@ $(BIN)/raftcmp: FORCE
 $(BIN)/raftcmp-plugin-%: FORCE
 	$(GO) build -o $@ ./plugins/$*/plugin
 
-# The built-in default experiment: every backend found, a short sweep of
-# the original workload (40000 ops/s target, 2 KiB payloads), a few seconds
-# per point. The full original experiment is `bin/raftcmp run` with no flags.
+# The built-in default experiment (examples/quick.yaml): every backend
+# found, the baseline and a follower held to 5% CPU, a short sweep. The full
+# original experiment is examples/follower-slow-cpu.yaml.
 run: build
-	$(BIN)/raftcmp run --plugin-dir $(BIN) --threads 2,8,16 --warmup 1s --duration 3s \
-		--out results/default --overwrite
+	$(BIN)/raftcmp run -f examples/quick.yaml --plugin-dir $(BIN) --overwrite
 
 test: build
 	$(GO) vet ./...

@@ -60,7 +60,7 @@ func (f *netFault) apply(id uint64) error {
 		return f.mesh.Loss(id, loss)
 	case "net-bandwidth":
 		rate, _ := ParseBytes(s.Param("rate"))
-		return f.mesh.Bandwidth(id, max(rate/1024, 1))
+		return f.mesh.Bandwidth(id, max(rate/1000, 1)) // the mesh counts kilobytes of 1000 bytes
 	case "partition":
 		return f.mesh.Partition(id)
 	}

@@ -3,136 +3,472 @@ package reports
 import (
 	"bytes"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"time"
+
+	"github.com/raftcmp/raftcmp/faults"
 )
 
-// Build reads dir's results.csv and meta.json and writes dir/report.md. It
-// depends on nothing but those files, so a report can be rebuilt at any
-// time (raftcmp report DIR).
+// Build reads dir's results.csv, timeseries.csv and meta.json and writes
+// dir/report.md and its figures in dir/plots. It depends on nothing but
+// those files, so a report can be rebuilt at any time (raftcmp report DIR).
 func Build(dir string) error {
-	rows, err := ReadResults(filepath.Join(dir, ResultsFile))
-	if err != nil {
-		return err
-	}
-	meta, err := ReadMeta(dir)
-	if err != nil {
-		return err
-	}
-	return writeFileAtomic(filepath.Join(dir, ReportFile), Markdown(meta, rows))
+	_, err := BuildFormats(dir, []Format{FormatMarkdown})
+	return err
 }
 
-// Markdown renders the report. The output depends only on its inputs.
-func Markdown(meta *Meta, rows []Row) []byte {
+// Markdown renders report.md. The output depends only on the analysis;
+// the figures it embeds are the ones WritePlots writes.
+func (a *Analysis) Markdown() []byte {
 	var b bytes.Buffer
-	impls := implsOf(rows)
-	threads := threadsOf(rows)
 	b.WriteString("# raftcmp report\n\n")
-	writeSetup(&b, meta, rows)
-
-	fmt.Fprintf(&b, "## Throughput (Kops/s)\n\n")
-	writeMatrix(&b, rows, impls, threads, func(rs []Row) string {
-		return fmt.Sprintf("%.2f", mean(rs, func(r Row) float64 { return r.ThroughputOps })/1000)
-	})
-	fmt.Fprintf(&b, "## p99 latency (µs)\n\n")
-	writeMatrix(&b, rows, impls, threads, func(rs []Row) string {
-		return fmt.Sprintf("%.0f", mean(rs, func(r Row) float64 { return float64(r.LatP99Us) }))
-	})
-	for _, impl := range impls {
-		writeBackend(&b, impl, rows)
+	a.writeSetup(&b)
+	a.writeHowToRead(&b)
+	a.writeHeadline(&b)
+	a.writeImpact(&b)
+	for _, s := range a.Scenarios {
+		a.writeScenario(&b, s)
 	}
-	writeFailures(&b, rows)
+	a.writeStats(&b)
+	a.writeFailures(&b)
+	a.writeRows(&b)
 	return b.Bytes()
 }
 
-func writeSetup(b *bytes.Buffer, meta *Meta, rows []Row) {
-	if len(rows) == 0 {
-		b.WriteString("No point finished.\n\n")
-	}
-	var first Row
-	if len(rows) > 0 {
-		first = rows[0]
-	}
-	b.WriteString("| | |\n|---|---|\n")
-	var backends []string
-	for _, impl := range implsOf(rows) {
-		for _, r := range rows {
-			if r.Impl == impl && r.ImplModule != "" {
-				backends = append(backends, fmt.Sprintf("%s (%s %s)", impl, r.ImplModule, r.ImplVersion))
-				break
-			}
+// distinct lists f's distinct values over rows, in first-seen order.
+func distinct[T comparable](rows []Row, f func(Row) T) []T {
+	var out []T
+	for _, r := range rows {
+		if v := f(r); !slices.Contains(out, v) {
+			out = append(out, v)
 		}
 	}
-	row := func(k, v string) { fmt.Fprintf(b, "| %s | %s |\n", k, v) }
-	row("Backends", strings.Join(backends, ", "))
-	row("Cluster", fmt.Sprintf("%d nodes, storage %s on %s", first.Nodes, first.Storage, first.DataFS))
-	row("Client", fmt.Sprintf("%s client, %s loop", first.Client, first.Loop))
-	var ts []string
-	for _, t := range threadsOf(rows) {
-		ts = append(ts, strconv.Itoa(t))
-	}
-	rate := "unthrottled"
-	if first.RateOps > 0 {
-		rate = fmt.Sprintf("%g ops/s target", first.RateOps)
-	}
-	row("Workload", fmt.Sprintf("threads %s; %s; %d-byte payloads", strings.Join(ts, ", "), rate, first.PayloadBytes))
-	row("Timing", fmt.Sprintf("%gs warm-up, %gs measured per point", first.WarmupS, first.DurationS))
-	if meta != nil {
-		row("Host", fmt.Sprintf("%s; %d × %s", meta.Host.Kernel, meta.Host.CPUs, meta.Host.CPUModel))
-		row("raftcmp", fmt.Sprintf("%s %s, %s", meta.Raftcmp.Version, shortCommit(meta.Raftcmp.Commit), meta.Raftcmp.GoVersion))
-		span := meta.Started.UTC().Format(time.RFC3339)
-		if !meta.Ended.IsZero() {
-			span += " to " + meta.Ended.UTC().Format(time.RFC3339)
-		}
-		if meta.Interrupted {
-			span += " (interrupted)"
-		}
-		row("Run", span)
-		row("Command", "`"+strings.Join(meta.Command, " ")+"`")
-	}
-	b.WriteString("\nFigures are from `results.csv`; a cell is the mean over repeats of the points that succeeded.\n\n")
+	return out
 }
 
+func joinAny[T any](vs []T, f func(T) string) string {
+	ss := make([]string, len(vs))
+	for i, v := range vs {
+		ss[i] = f(v)
+	}
+	return strings.Join(ss, ", ")
+}
+
+// backends describes each backend's Raft library, from meta.json's plugins
+// or, failing that, the rows.
+func (a *Analysis) backends() []string {
+	var out []string
+	for _, impl := range a.Impls {
+		module, version := "", ""
+		if a.Meta != nil {
+			for _, p := range a.Meta.Plugins {
+				if p.Name == impl && p.Module != "" {
+					module, version = p.Module, p.Version
+				}
+			}
+		}
+		for _, r := range a.Rows {
+			if module == "" && r.Impl == impl && r.ImplModule != "" {
+				module, version = r.ImplModule, r.ImplVersion
+			}
+		}
+		if module == "" {
+			out = append(out, impl)
+			continue
+		}
+		out = append(out, fmt.Sprintf("%s: %s %s", impl, module, version))
+	}
+	return out
+}
+
+func rateText(r float64) string {
+	if r <= 0 {
+		return "unthrottled (closed loop as fast as acknowledged)"
+	}
+	return strconv.FormatFloat(r, 'f', -1, 64) + " ops/s target"
+}
+
+func (a *Analysis) writeSetup(b *bytes.Buffer) {
+	b.WriteString("## Setup\n\n")
+	if len(a.Rows) == 0 {
+		b.WriteString("No point finished: results.csv has no rows.\n\n")
+	}
+	rows := a.Rows
+	b.WriteString("| | |\n|---|---|\n")
+	row := func(k, v string) { fmt.Fprintf(b, "| %s | %s |\n", k, cellEscape(v)) }
+	row("Backends", strings.Join(a.backends(), "; "))
+	nodes := joinAny(distinct(rows, func(r Row) int { return r.Nodes }), strconv.Itoa)
+	storage := joinAny(distinct(rows, func(r Row) string { return r.Storage + " on " + r.DataFS }), func(s string) string { return s })
+	procs := joinAny(distinct(rows, func(r Row) int { return r.GOMAXPROCS }), func(n int) string {
+		if n == 0 {
+			return "Go's default"
+		}
+		return strconv.Itoa(n)
+	})
+	row("Cluster", fmt.Sprintf("%s nodes, storage %s, GOMAXPROCS %s per node", nodes, storage, procs))
+	row("Client", joinAny(distinct(rows, func(r Row) string { return r.Client + " client, " + r.Loop + " loop" }), func(s string) string { return s }))
+	row("Workload", fmt.Sprintf("threads %s; %s; %s-byte payloads",
+		joinAny(a.Threads, strconv.Itoa),
+		joinAny(distinct(rows, func(r Row) float64 { return r.RateOps }), rateText),
+		joinAny(distinct(rows, func(r Row) int { return r.PayloadBytes }), strconv.Itoa)))
+	var fs []string
+	for _, s := range a.Scenarios {
+		if !slices.Contains(fs, s.Fault) {
+			fs = append(fs, s.Fault)
+		}
+	}
+	row("Faults", "`"+strings.Join(fs, "`, `")+"`")
+	row("Timing", fmt.Sprintf("%s s warm-up, %s s measured per point; up to %d repeats per point, interleaved across backends",
+		joinAny(distinct(rows, func(r Row) float64 { return r.WarmupS }), fmtG),
+		joinAny(distinct(rows, func(r Row) float64 { return r.DurationS }), fmtG), a.Repeats))
+	if m := a.Meta; m != nil {
+		h := m.Host
+		row("Host", fmt.Sprintf("%s; %d × %s; %.1f GiB; cgroup %s", h.Kernel, h.CPUs, h.CPUModel, float64(h.MemoryBytes)/(1<<30), h.CgroupMode))
+		row("Data directories", fmt.Sprintf("%s (%s)", m.DataRoot, m.DataFS))
+		build := fmt.Sprintf("%s, commit %s", m.Raftcmp.Version, shortCommit(m.Raftcmp.Commit))
+		if m.Raftcmp.Modified {
+			build += " (with uncommitted changes)"
+		}
+		row("raftcmp", build+", "+m.Raftcmp.GoVersion)
+		row("Run", a.span())
+		if len(m.Command) > 0 {
+			row("Reproduce", "`"+strings.Join(m.Command, " ")+"`")
+		}
+	}
+	row("Rebuild this report", "`raftcmp report DIR` (reads results.csv, timeseries.csv and meta.json only)")
+	b.WriteString("\n")
+}
+
+func fmtG(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
+
 func shortCommit(c string) string {
+	if c == "" {
+		return "unknown"
+	}
 	if len(c) > 12 {
 		return c[:12]
 	}
 	return c
 }
 
-// writeMatrix writes a threads × backend table whose cells cell renders
-// from the successful rows of that backend and thread count.
-func writeMatrix(b *bytes.Buffer, rows []Row, impls []string, threads []int, cell func([]Row) string) {
-	b.WriteString("| threads |")
-	for _, impl := range impls {
-		fmt.Fprintf(b, " %s |", impl)
+func (a *Analysis) writeHowToRead(b *bytes.Buffer) {
+	b.WriteString("## How to read this report\n\n")
+	fmt.Fprintf(b, "- Every figure comes from `results.csv`. A table cell is the mean over the rows with status `ok` for that backend, fault and thread count (n rows: %d unless marked `(n=…)`); `±` is the half-width of the 95%% confidence interval of that mean (Student's t, n−1 degrees of freedom), shown when n > 1.\n", a.Repeats)
+	b.WriteString("- Latency percentiles are each row's own percentile (`lat_p99_us` …), averaged over the repeats, not pooled. Throughput is in thousands of proposals applied per second of the measured window.\n")
+	fmt.Fprintf(b, "- † marks a noisy point: the coefficient of variation (sd/mean) of its throughput or p99 over the repeats exceeds %.0f%%.\n", NoisyCV*100)
+	fmt.Fprintf(b, "- Differences are tested with Welch's t-test over the repeats: `~` marks a difference within noise (p ≥ %.2f, or fewer than 2 repeats on a side).\n", Alpha)
+	b.WriteString("- Plots are in `plots/` (SVG, PNG alongside); the time series come from `timeseries.csv`, joined to `results.csv` by the `point` column.\n\n")
+}
+
+// fmtPct formats a fraction as a signed percentage: -3.1%, +240%.
+func fmtPct(x float64) string {
+	switch {
+	case math.IsNaN(x) || math.IsInf(x, 0):
+		return "–"
+	case math.Abs(x) >= 1:
+		return fmt.Sprintf("%+.0f%%", x*100)
 	}
-	b.WriteString("\n|---:|")
-	b.WriteString(strings.Repeat("---:|", len(impls)))
+	return fmt.Sprintf("%+.1f%%", x*100)
+}
+
+// fmtP formats a p-value with the sample sizes.
+func fmtP(t TTest) string {
+	if !t.OK {
+		return fmt.Sprintf("n=%d+%d, too few repeats to test", t.NA, t.NB)
+	}
+	if t.P < 0.001 {
+		return fmt.Sprintf("p<0.001, n=%d+%d", t.NA, t.NB)
+	}
+	return fmt.Sprintf("p=%.3f, n=%d+%d", t.P, t.NA, t.NB)
+}
+
+// tilde is " ~" for a difference within noise.
+func tilde(t TTest) string {
+	if t.Significant() {
+		return ""
+	}
+	return " ~"
+}
+
+func kops(v float64) string { return fmt.Sprintf("%.2f", v/1000) }
+func us(v float64) string   { return fmt.Sprintf("%.0f", v) }
+
+// cell renders a Summary scaled by scale with prec decimals: "12.34 ±
+// 0.56", "†" when noisy, "(n=2)" when short of the usual repeats.
+func (a *Analysis) cell(s Summary, noisy bool, scale float64, prec int) string {
+	v := strconv.FormatFloat(s.Mean/scale, 'f', prec, 64)
+	if s.N > 1 {
+		v += " ± " + strconv.FormatFloat(s.CIHalf/scale, 'f', prec, 64)
+	}
+	if noisy {
+		v += " †"
+	}
+	if s.N < a.Repeats {
+		v += fmt.Sprintf(" (n=%d)", s.N)
+	}
+	return v
+}
+
+// statusCell is what a table shows for a point without figures.
+func statusCell(p *PointStats) string {
+	if p == nil {
+		return "–"
+	}
+	return p.Rows[0].Status
+}
+
+func (a *Analysis) writeHeadline(b *bytes.Buffer) {
+	b.WriteString("## Headline\n\n")
+	if len(a.Points) == 0 {
+		b.WriteString("No data.\n\n")
+		return
+	}
+	b.WriteString("Per fault, at the highest thread count at which every backend has data; figures are means over repeats, the first two backends tested against each other with Welch's t-test:\n\n")
+	for _, s := range a.Scenarios {
+		r, ok := a.Rank(s)
+		if !ok {
+			fmt.Fprintf(b, "- `%s`: no thread count with data for every backend.\n", a.Label(s))
+			continue
+		}
+		fmt.Fprintf(b, "- `%s`, %d threads: %s\n", a.Label(s), r.Threads, headlineText(r))
+	}
+	var worstThr, worstP99, worstWin *Impact
+	anyImpact := false
+	for _, s := range a.Scenarios {
+		for _, impl := range a.Impls {
+			im, ok := a.HeadlineImpact(s, impl)
+			if !ok {
+				continue
+			}
+			anyImpact = true
+			if im.ThroughputChange < 0 && (worstThr == nil || im.ThroughputChange < worstThr.ThroughputChange) {
+				worstThr = &im
+			}
+			if im.P99Change > 0 && (worstP99 == nil || im.P99Change > worstP99.P99Change) {
+				worstP99 = &im
+			}
+			if im.InWindow.N > 0 && im.WindowChange < 0 && (worstWin == nil || im.WindowChange < worstWin.WindowChange) {
+				worstWin = &im
+			}
+		}
+	}
+	switch {
+	case worstThr != nil:
+		fmt.Fprintf(b, "- Largest throughput degradation: **%s** under `%s`: %s (%s → %s Kops/s at %d threads; %s%s).\n",
+			worstThr.Impl, a.Label(worstThr.Scenario), fmtPct(worstThr.ThroughputChange),
+			kops(worstThr.Base.Throughput.Mean), kops(worstThr.Hit.Throughput.Mean), worstThr.Threads,
+			fmtP(worstThr.ThroughputTest), sigWord(worstThr.ThroughputTest))
+	case anyImpact:
+		b.WriteString("- No fault lowered any backend's mean throughput.\n")
+	}
+	if worstWin != nil {
+		fmt.Fprintf(b, "- Largest throughput degradation inside a fault window (faults covering part of the measured window): **%s** under `%s`: %s (%s → %s Kops/s at %d threads; %s%s).\n",
+			worstWin.Impl, a.Label(worstWin.Scenario), fmtPct(worstWin.WindowChange),
+			kops(worstWin.Base.Throughput.Mean), kops(worstWin.InWindow.Mean), worstWin.Threads,
+			fmtP(worstWin.WindowTest), sigWord(worstWin.WindowTest))
+	}
+	switch {
+	case worstP99 != nil:
+		fmt.Fprintf(b, "- Largest p99 increase: **%s** under `%s`: %s (%s → %s µs at %d threads; %s%s).\n",
+			worstP99.Impl, a.Label(worstP99.Scenario), fmtPct(worstP99.P99Change),
+			us(worstP99.Base.P99.Mean), us(worstP99.Hit.P99.Mean), worstP99.Threads,
+			fmtP(worstP99.P99Test), sigWord(worstP99.P99Test))
+	case anyImpact:
+		b.WriteString("- No fault raised any backend's mean p99.\n")
+	}
 	b.WriteString("\n")
-	for _, t := range threads {
-		fmt.Fprintf(b, "| %d |", t)
-		for _, impl := range impls {
-			var ok, all []Row
-			for _, r := range rows {
-				if r.Impl == impl && r.Threads == t {
-					all = append(all, r)
-					if r.Status == StatusOK {
-						ok = append(ok, r)
-					}
+}
+
+func sigWord(t TTest) string {
+	if t.Significant() {
+		return ""
+	}
+	return "; within noise"
+}
+
+func headlineText(r Ranking) string {
+	if len(r.ByThroughput) == 1 {
+		p := r.ByThroughput[0]
+		return fmt.Sprintf("only **%s** has data: %s Kops/s, p99 %s µs.", p.Impl, kops(p.Throughput.Mean), us(p.P99.Mean))
+	}
+	t0, t1 := r.ByThroughput[0], r.ByThroughput[1]
+	l0, l1 := r.ByP99[0], r.ByP99[1]
+	thr := fmt.Sprintf("%s vs %s %s Kops/s (%s", kops(t0.Throughput.Mean), t1.Impl, kops(t1.Throughput.Mean),
+		fmtPct(relChange(t1.Throughput.Mean, t0.Throughput.Mean)))
+	if r.ThroughputTest.Significant() {
+		thr = fmt.Sprintf("throughput highest for **%s**, %s, %s)", t0.Impl, thr, fmtP(r.ThroughputTest))
+	} else {
+		thr = fmt.Sprintf("throughput %s %s), within noise (%s)", t0.Impl, thr, fmtP(r.ThroughputTest))
+	}
+	lat := fmt.Sprintf("%s vs %s %s µs (%s", us(l0.P99.Mean), l1.Impl, us(l1.P99.Mean), fmtPct(relChange(l1.P99.Mean, l0.P99.Mean)))
+	if r.P99Test.Significant() {
+		lat = fmt.Sprintf("p99 lowest for **%s**, %s, %s)", l0.Impl, lat, fmtP(r.P99Test))
+	} else {
+		lat = fmt.Sprintf("p99 %s %s), within noise (%s)", l0.Impl, lat, fmtP(r.P99Test))
+	}
+	return thr + "; " + lat + "."
+}
+
+func (a *Analysis) writeImpact(b *bytes.Buffer) {
+	var faulted []Scenario
+	for _, s := range a.Scenarios {
+		if !s.IsBaseline() {
+			faulted = append(faulted, s)
+		}
+	}
+	if len(faulted) == 0 {
+		return
+	}
+	b.WriteString("## Fault impact\n\n")
+	b.WriteString("Each backend under each fault against its own no-fault baseline at the same thread count: the highest thread count at which every backend has ok points both under the fault and in the baseline (a backend falls back to its own highest when there is none). Change = faulted mean / baseline mean − 1; `~` = within noise. Every thread count is in the fault's own section.\n\n")
+	window := slices.ContainsFunc(faulted, a.partialWindow)
+	if window {
+		b.WriteString("For a fault that covers part of the measured window, *in window* is the throughput over the `timeseries.csv` intervals inside the fault window only, against the baseline's whole-window throughput; the whole-window figures dilute such a fault.\n\n")
+	}
+	b.WriteString("| backend | fault | threads | Kops/s baseline → faulted | throughput |")
+	if window {
+		b.WriteString(" in window |")
+	}
+	b.WriteString(" p99 µs baseline → faulted | p99 |\n|---|---|---:|---:|---:|")
+	if window {
+		b.WriteString("---:|")
+	}
+	b.WriteString("---:|---:|\n")
+	for _, impl := range a.Impls {
+		for _, s := range faulted {
+			im, ok := a.HeadlineImpact(s, impl)
+			if !ok {
+				why := "no baseline"
+				if _, hasBase := a.Baseline(s); hasBase {
+					why = "no common thread count with data"
+				}
+				cols := " |"
+				if window {
+					cols = " | |"
+				}
+				fmt.Fprintf(b, "| %s | `%s` | – | %s |%s | |\n", impl, a.Label(s), why, cols)
+				continue
+			}
+			fmt.Fprintf(b, "| %s | `%s` | %d | %s → %s | %s%s |", impl, a.Label(s), im.Threads,
+				kops(im.Base.Throughput.Mean), kops(im.Hit.Throughput.Mean), fmtPct(im.ThroughputChange), tilde(im.ThroughputTest))
+			if window {
+				if im.InWindow.N > 0 {
+					fmt.Fprintf(b, " %s%s |", fmtPct(im.WindowChange), tilde(im.WindowTest))
+				} else {
+					b.WriteString(" – |")
 				}
 			}
-			switch {
-			case len(ok) > 0:
-				fmt.Fprintf(b, " %s |", cell(ok))
-			case len(all) > 0:
-				fmt.Fprintf(b, " %s |", all[0].Status)
-			default:
-				b.WriteString(" – |")
+			fmt.Fprintf(b, " %s → %s | %s%s |\n", us(im.Base.P99.Mean), us(im.Hit.P99.Mean), fmtPct(im.P99Change), tilde(im.P99Test))
+		}
+	}
+	b.WriteString("\n")
+}
+
+func (a *Analysis) writeScenario(b *bytes.Buffer, s Scenario) {
+	if s.IsBaseline() {
+		fmt.Fprintf(b, "## Fault: `%s` (baseline)\n\n", a.Label(s))
+	} else {
+		fmt.Fprintf(b, "## Fault: `%s`\n\n", a.Label(s))
+		spec, err := faults.Parse(s.Fault)
+		if err == nil {
+			fmt.Fprintf(b, "Kind `%s`, target %s", spec.Kind, spec.Target)
+			if k, ok := faults.Kinds[spec.Kind]; ok && k.Doc != "" {
+				fmt.Fprintf(b, ": %s", k.Doc)
+			}
+			b.WriteString(".")
+		}
+		if w, ok := FaultWindow(s.Fault, a.durationOf(s)); ok {
+			fmt.Fprintf(b, " Fault window: %s.", w.describe())
+		}
+		b.WriteString("\n\n")
+	}
+	figs := a.figuresOf(s)
+	embed := func(kind figureKind) {
+		for _, f := range figs {
+			if f.kind == kind && f.primary {
+				fmt.Fprintf(b, "![%s](%s/%s.svg)\n\n", f.title, PlotsDir, f.name)
+			}
+		}
+	}
+	b.WriteString("### Throughput (Kops/s)\n\n")
+	a.writeMatrix(b, s, func(p *PointStats) string { return a.cell(p.Throughput, p.Throughput.Noisy(), 1000, 2) })
+	embed(figThroughput)
+	b.WriteString("### p99 latency (µs)\n\n")
+	a.writeMatrix(b, s, func(p *PointStats) string { return a.cell(p.P99, p.P99.Noisy(), 1, 0) })
+	embed(figP99)
+	if t, ok := a.CommonThreads(s); ok {
+		fmt.Fprintf(b, "### Latency percentiles at %d threads (µs)\n\n", t)
+		b.WriteString("| backend | p50 | p90 | p99 | p99.9 | max |\n|---|---:|---:|---:|---:|---:|\n")
+		for _, impl := range a.Impls {
+			if p := a.okPoint(s, impl, t); p != nil {
+				fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s |\n", impl,
+					a.cell(p.P50, false, 1, 0), a.cell(p.P90, false, 1, 0), a.cell(p.P99, false, 1, 0),
+					a.cell(p.P999, false, 1, 0), a.cell(p.Max, false, 1, 0))
+			}
+		}
+		b.WriteString("\n")
+		embed(figLatency)
+	}
+	var others []string
+	for _, f := range figs {
+		if f.kind == figTimeseries && !f.primary {
+			others = append(others, fmt.Sprintf("[%d threads](%s/%s.svg)", f.threads, PlotsDir, f.name))
+		}
+	}
+	if slices.ContainsFunc(figs, func(f figure) bool { return f.kind == figTimeseries }) {
+		b.WriteString("### Throughput over time\n\n")
+		b.WriteString("Per interval of `timeseries.csv`: the line is the mean over repeats, the band their range")
+		if !s.IsBaseline() {
+			b.WriteString(", the grey area the fault window")
+		}
+		b.WriteString(".\n\n")
+		embed(figTimeseries)
+		if len(others) > 0 {
+			fmt.Fprintf(b, "Other thread counts: %s.\n\n", strings.Join(others, ", "))
+		}
+	}
+	if !s.IsBaseline() {
+		a.writeImpactByThreads(b, s)
+		if a.partialWindow(s) {
+			b.WriteString("### Throughput inside the fault window (Kops/s)\n\n")
+			b.WriteString("Mean over repeats of each repeat's throughput over the `timeseries.csv` intervals wholly inside the fault window, and its change against the baseline's whole-window throughput.\n\n")
+			a.writeMatrix(b, s, func(p *PointStats) string {
+				im, ok := a.ImpactAt(s, p.Impl, p.Threads)
+				switch {
+				case ok && im.InWindow.N > 0:
+					return fmt.Sprintf("%s (%s%s)", a.cell(im.InWindow, im.InWindow.Noisy(), 1000, 2), fmtPct(im.WindowChange), tilde(im.WindowTest))
+				case ok:
+					return "no interval inside"
+				}
+				if in := Summarize(a.WindowThroughput(p)); in.N > 0 {
+					return a.cell(in, in.Noisy(), 1000, 2) + " (no baseline)"
+				}
+				return "–"
+			})
+		}
+		a.writeEffects(b, s)
+	}
+}
+
+// writeMatrix writes a threads × backend table whose cells cell renders
+// from each point with ok rows.
+func (a *Analysis) writeMatrix(b *bytes.Buffer, s Scenario, cell func(*PointStats) string) {
+	b.WriteString("| threads |")
+	for _, impl := range a.Impls {
+		fmt.Fprintf(b, " %s |", impl)
+	}
+	b.WriteString("\n|---:|" + strings.Repeat("---:|", len(a.Impls)) + "\n")
+	for _, t := range a.Threads {
+		fmt.Fprintf(b, "| %d |", t)
+		for _, impl := range a.Impls {
+			if p := a.okPoint(s, impl, t); p != nil {
+				fmt.Fprintf(b, " %s |", cell(p))
+			} else {
+				fmt.Fprintf(b, " %s |", statusCell(a.Point(s, impl, t)))
 			}
 		}
 		b.WriteString("\n")
@@ -140,87 +476,143 @@ func writeMatrix(b *bytes.Buffer, rows []Row, impls []string, threads []int, cel
 	b.WriteString("\n")
 }
 
-func writeBackend(b *bytes.Buffer, impl string, rows []Row) {
-	var mine []Row
-	for _, r := range rows {
-		if r.Impl == impl {
-			mine = append(mine, r)
-		}
+func (a *Analysis) writeImpactByThreads(b *bytes.Buffer, s Scenario) {
+	if _, ok := a.Baseline(s); !ok {
+		return
 	}
-	slices.SortStableFunc(mine, func(a, c Row) int {
-		if a.Threads != c.Threads {
-			return a.Threads - c.Threads
+	b.WriteString("### Impact by thread count\n\n")
+	b.WriteString("Throughput / p99 change against the backend's own baseline at the same thread count.\n\n")
+	a.writeMatrix(b, s, func(p *PointStats) string {
+		im, ok := a.ImpactAt(s, p.Impl, p.Threads)
+		if !ok {
+			return "no baseline"
 		}
-		return a.Repeat - c.Repeat
+		return fmt.Sprintf("%s%s / %s%s", fmtPct(im.ThroughputChange), tilde(im.ThroughputTest), fmtPct(im.P99Change), tilde(im.P99Test))
 	})
-	fmt.Fprintf(b, "## %s (%s %s)\n\n", impl, mine[0].ImplModule, mine[0].ImplVersion)
-	b.WriteString("| threads | repeat | Kops/s | avg µs | p50 µs | p90 µs | p99 µs | p99.9 µs | max µs | errors | status |\n")
-	b.WriteString("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
-	for _, r := range mine {
-		if r.Status != StatusOK {
-			fmt.Fprintf(b, "| %d | %d | | | | | | | | | %s |\n", r.Threads, r.Repeat, r.Status)
+}
+
+func (a *Analysis) writeEffects(b *bytes.Buffer, s Scenario) {
+	b.WriteString("### Fault effect\n\n")
+	b.WriteString("What the fault was measured to do (`fault_targets`, `fault_effect`), per repeat.\n\n")
+	b.WriteString("| backend | threads | repeat | targets | observed effect |\n|---|---:|---:|---|---|\n")
+	for _, p := range a.Points {
+		if p.Scenario != s {
 			continue
 		}
-		fmt.Fprintf(b, "| %d | %d | %.2f | %.0f | %d | %d | %d | %d | %d | %d | ok |\n",
-			r.Threads, r.Repeat, r.ThroughputOps/1000, r.LatAvgUs, r.LatP50Us, r.LatP90Us, r.LatP99Us, r.LatP999Us, r.LatMaxUs, r.Errors)
+		for _, r := range p.OK {
+			effect := "(not recorded)"
+			if r.FaultEffect != "" {
+				effect = "`" + r.FaultEffect + "`"
+			}
+			targets := r.FaultTargets
+			if targets == "" {
+				targets = "–"
+			}
+			fmt.Fprintf(b, "| %s | %d | %d | %s | %s |\n", p.Impl, p.Threads, r.Repeat, cellEscape(targets), cellEscape(effect))
+		}
 	}
 	b.WriteString("\n")
 }
 
-func writeFailures(b *bytes.Buffer, rows []Row) {
-	var bad []Row
-	for _, r := range rows {
-		if r.Status != StatusOK {
-			bad = append(bad, r)
-		}
+func fmtOpt(v float64, prec int, scale float64) string {
+	if math.IsNaN(v) {
+		return "–"
 	}
+	return strconv.FormatFloat(v/scale, 'f', prec, 64)
+}
+
+func fmtCV(s Summary) string {
+	cv := s.CV()
+	if math.IsNaN(cv) {
+		return "–"
+	}
+	v := fmt.Sprintf("%.1f%%", cv*100)
+	if s.Noisy() {
+		v += " †"
+	}
+	return v
+}
+
+func (a *Analysis) writeStats(b *bytes.Buffer) {
+	if len(a.Points) == 0 {
+		return
+	}
+	b.WriteString("## Statistics per point\n\n")
+	b.WriteString("Over the ok repeats of each point: n, mean, sample standard deviation, 95% confidence interval of the mean and coefficient of variation.\n\n")
+	b.WriteString("| backend | fault | threads | n | Kops/s | sd | 95% CI | CV | p99 µs | sd | 95% CI | CV | errors/repeat |\n")
+	b.WriteString("|---|---|---:|---:|---:|---:|---|---:|---:|---:|---|---:|---:|\n")
+	for _, p := range a.Points {
+		n := strconv.Itoa(len(p.OK))
+		if len(p.OK) < len(p.Rows) {
+			n += fmt.Sprintf(" of %d", len(p.Rows))
+		}
+		if len(p.OK) == 0 {
+			fmt.Fprintf(b, "| %s | `%s` | %d | %s | %s | | | | | | | | |\n", p.Impl, a.Label(p.Scenario), p.Threads, n, p.Rows[0].Status)
+			continue
+		}
+		ci := func(s Summary, scale float64, prec int) string {
+			if s.N < 2 {
+				return "–"
+			}
+			return "[" + fmtOpt(s.CILow(), prec, scale) + ", " + fmtOpt(s.CIHigh(), prec, scale) + "]"
+		}
+		fmt.Fprintf(b, "| %s | `%s` | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
+			p.Impl, a.Label(p.Scenario), p.Threads, n,
+			kops(p.Throughput.Mean), fmtOpt(p.Throughput.SD, 2, 1000), ci(p.Throughput, 1000, 2), fmtCV(p.Throughput),
+			us(p.P99.Mean), fmtOpt(p.P99.SD, 0, 1), ci(p.P99, 1, 0), fmtCV(p.P99),
+			fmtOpt(p.Errors.Mean, 1, 1))
+	}
+	b.WriteString("\n")
+}
+
+func (a *Analysis) writeFailures(b *bytes.Buffer) {
+	bad := a.failures()
 	if len(bad) == 0 {
 		return
 	}
 	b.WriteString("## Points without figures\n\n")
 	for _, r := range bad {
-		fmt.Fprintf(b, "- `%s` %s: %s\n", r.Point, r.Status, strings.ReplaceAll(r.Error, "\n", " "))
+		fmt.Fprintf(b, "- `%s` %s: %s\n", r.Point, r.Status, strings.Join(strings.Fields(r.Error), " "))
 	}
 	b.WriteString("\n")
 }
 
-func implsOf(rows []Row) []string {
-	var out []string
-	for _, r := range rows {
-		if !slices.Contains(out, r.Impl) {
-			out = append(out, r.Impl)
+// writeRows lists every row, so each figure above can be traced.
+func (a *Analysis) writeRows(b *bytes.Buffer) {
+	if len(a.Rows) == 0 {
+		return
+	}
+	b.WriteString("## Appendix: every row of results.csv\n\n")
+	b.WriteString("| point | status | Kops/s | avg µs | p50 µs | p90 µs | p99 µs | p99.9 µs | max µs | errors |\n")
+	b.WriteString("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, p := range a.Points {
+		for _, r := range p.Rows {
+			if r.Status != StatusOK {
+				fmt.Fprintf(b, "| `%s` | %s | | | | | | | | |\n", r.Point, r.Status)
+				continue
+			}
+			fmt.Fprintf(b, "| `%s` | ok | %s | %.0f | %d | %d | %d | %d | %d | %d |\n",
+				r.Point, kops(r.ThroughputOps), r.LatAvgUs, r.LatP50Us, r.LatP90Us, r.LatP99Us, r.LatP999Us, r.LatMaxUs, r.Errors)
 		}
 	}
-	slices.Sort(out)
-	return out
+	b.WriteString("\n")
 }
 
-func threadsOf(rows []Row) []int {
-	var out []int
-	for _, r := range rows {
-		if !slices.Contains(out, r.Threads) {
-			out = append(out, r.Threads)
-		}
-	}
-	slices.Sort(out)
-	return out
-}
-
-func mean(rows []Row, f func(Row) float64) float64 {
-	var s float64
-	for _, r := range rows {
-		s += f(r)
-	}
-	return s / float64(len(rows))
+// cellEscape keeps s inside one Markdown table cell.
+func cellEscape(s string) string {
+	return strings.ReplaceAll(strings.Join(strings.Fields(s), " "), "|", `\|`)
 }
 
 // RemoveResults deletes the files a run writes in dir (not the directory or
 // anything else in it), for a run told to overwrite.
 func RemoveResults(dir string) error {
-	for _, name := range []string{ResultsFile, TimeseriesFile, MetaFile, ReportFile} {
+	for _, name := range []string{ResultsFile, TimeseriesFile, MetaFile, ReportFile, LaTeXFile, SummaryFile} {
 		if err := os.Remove(filepath.Join(dir, name)); err != nil && !os.IsNotExist(err) {
 			return err
 		}
+	}
+	if err := removePlots(dir); err != nil {
+		return err
 	}
 	return os.RemoveAll(filepath.Join(dir, "logs"))
 }

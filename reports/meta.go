@@ -2,9 +2,12 @@ package reports
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"strings"
@@ -153,17 +156,37 @@ func WriteMeta(dir string, m *Meta) error {
 	return writeFileAtomic(dir+"/"+MetaFile, append(b, '\n'))
 }
 
-// ReadMeta reads meta.json from dir.
+// ReadMeta reads meta.json from dir. Errors name the file and, for bad
+// JSON, the line.
 func ReadMeta(dir string) (*Meta, error) {
-	b, err := os.ReadFile(dir + "/" + MetaFile)
+	path := filepath.Join(dir, MetaFile)
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
 	var m Meta
 	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, fmt.Errorf("%s/%s: %w", dir, MetaFile, err)
+		return nil, jsonError(path, b, err)
 	}
 	return &m, nil
+}
+
+// jsonError names the file and the line of a JSON decoding error.
+func jsonError(path string, data []byte, err error) error {
+	var offset int64 = -1
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &se):
+		offset = se.Offset
+	case errors.As(err, &te):
+		offset = te.Offset
+	}
+	if offset < 0 || offset > int64(len(data)) {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	line := 1 + bytes.Count(data[:offset], []byte("\n"))
+	return fmt.Errorf("%s:%d: %w", path, line, err)
 }
 
 // writeFileAtomic writes via a temporary file and rename, so a reader never

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -25,7 +26,7 @@ const (
 // their units. A failed or unsupported point has a row too, with its reason
 // in Error and no figures.
 type Row struct {
-	Point         string    // stable point id, e.g. "hashicorp/t8/r1"
+	Point         string    // stable point id, e.g. "hashicorp/none/t8/r1"
 	Impl          string    // backend name
 	ImplModule    string    // Raft library module
 	ImplVersion   string    // its version as built into the plugin
@@ -66,6 +67,7 @@ type Row struct {
 	FaultEffect   string    // what the fault was measured to do, name=value;...
 	Proxied       bool      // Raft traffic went through raftcmp's proxies
 	GOMAXPROCS    int       // of each node process; 0 = Go's default
+	ConvergeS     float64   // seconds after the load until every node applied the same log
 }
 
 // Columns is the header of results.csv, in order. Adding a column at the end
@@ -76,8 +78,13 @@ var Columns = []string{
 	"ops", "throughput_ops", "lat_avg_us", "lat_p50_us", "lat_p90_us", "lat_p99_us", "lat_p999_us", "lat_max_us",
 	"errors", "errors_not_leader", "errors_timeout", "errors_other",
 	"acked", "applied_payloads", "applied_index", "leader_id", "leader_pid", "started_at", "wall_s",
-	"fault_targets", "fault_effect", "proxied", "gomaxprocs",
+	"fault_targets", "fault_effect", "proxied", "gomaxprocs", "converge_s",
 }
+
+// requiredColumns is how many of Columns every results.csv has: the
+// first published schema ended with gomaxprocs. Columns added since may
+// be missing from older files, and then read as zero values.
+var requiredColumns = slices.Index(Columns, "gomaxprocs") + 1
 
 func (r Row) record() []string {
 	u := func(v uint64) string { return strconv.FormatUint(v, 10) }
@@ -89,7 +96,7 @@ func (r Row) record() []string {
 		u(r.Ops), f(r.ThroughputOps, 1), f(r.LatAvgUs, 1), i(r.LatP50Us), i(r.LatP90Us), i(r.LatP99Us), i(r.LatP999Us), i(r.LatMaxUs),
 		u(r.Errors), u(r.ErrNotLeader), u(r.ErrTimeout), u(r.ErrOther),
 		u(r.Acked), u(r.AppliedPayl), u(r.AppliedIndex), u(r.LeaderID), strconv.Itoa(r.LeaderPID), r.Started.UTC().Format(time.RFC3339Nano), f(r.WallS, 3),
-		r.FaultTargets, r.FaultEffect, strconv.FormatBool(r.Proxied), strconv.Itoa(r.GOMAXPROCS),
+		r.FaultTargets, r.FaultEffect, strconv.FormatBool(r.Proxied), strconv.Itoa(r.GOMAXPROCS), f(r.ConvergeS, 3),
 	}
 }
 
@@ -104,6 +111,9 @@ func parseRow(rec []string, col map[string]int, path string, line int) (Row, err
 		return rec[i]
 	}
 	fail := func(name string, err error) {
+		if _, ok := col[name]; !ok {
+			return // a column newer than the file: it reads as zero
+		}
 		if firstErr == nil {
 			firstErr = fmt.Errorf("%s:%d: column %s: %w", path, line, name, err)
 		}
@@ -139,7 +149,7 @@ func parseRow(rec []string, col map[string]int, path string, line int) (Row, err
 		Errors: u("errors"), ErrNotLeader: u("errors_not_leader"), ErrTimeout: u("errors_timeout"), ErrOther: u("errors_other"),
 		Acked: u("acked"), AppliedPayl: u("applied_payloads"), AppliedIndex: u("applied_index"), LeaderID: u("leader_id"),
 		LeaderPID: int(i("leader_pid")), WallS: f("wall_s"),
-		FaultTargets: get("fault_targets"), FaultEffect: get("fault_effect"), GOMAXPROCS: int(i("gomaxprocs")),
+		FaultTargets: get("fault_targets"), FaultEffect: get("fault_effect"), GOMAXPROCS: int(i("gomaxprocs")), ConvergeS: f("converge_s"),
 	}
 	proxied, perr := strconv.ParseBool(get("proxied"))
 	if perr != nil {
@@ -194,7 +204,7 @@ type csvAppender struct {
 func openAppender(path string, header []string) (*csvAppender, error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", path, err)
+		return nil, err // an *os.PathError names the file
 	}
 	a := &csvAppender{f: f, w: csv.NewWriter(f)}
 	fi, err := f.Stat()
@@ -278,13 +288,13 @@ func ReadResults(path string) ([]Row, error) {
 		return nil, fmt.Errorf("%s:1: empty file, want a header", path)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, csvError(path, err)
 	}
 	col := map[string]int{}
 	for i, h := range header {
 		col[h] = i
 	}
-	for _, c := range Columns {
+	for _, c := range Columns[:requiredColumns] {
 		if _, ok := col[c]; !ok {
 			return nil, fmt.Errorf("%s:1: header lacks column %q", path, c)
 		}
@@ -297,7 +307,7 @@ func ReadResults(path string) ([]Row, error) {
 		}
 		line, _ := cr.FieldPos(0)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
+			return nil, csvError(path, err)
 		}
 		r, err := parseRow(rec, col, path, line)
 		if err != nil {
@@ -305,4 +315,95 @@ func ReadResults(path string) ([]Row, error) {
 		}
 		rows = append(rows, r)
 	}
+}
+
+// ReadTimeseries reads a timeseries.csv. Errors name the file and line.
+func ReadTimeseries(path string) ([]Sample, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	cr := csv.NewReader(f)
+	header, err := cr.Read()
+	if err == io.EOF {
+		return nil, fmt.Errorf("%s:1: empty file, want a header", path)
+	}
+	if err != nil {
+		return nil, csvError(path, err)
+	}
+	col := map[string]int{}
+	for i, h := range header {
+		col[h] = i
+	}
+	for _, c := range SeriesColumns {
+		if _, ok := col[c]; !ok {
+			return nil, fmt.Errorf("%s:1: header lacks column %q", path, c)
+		}
+	}
+	var out []Sample
+	for {
+		rec, err := cr.Read()
+		if err == io.EOF {
+			return out, nil
+		}
+		if err != nil {
+			return nil, csvError(path, err)
+		}
+		line, _ := cr.FieldPos(0)
+		s, err := parseSample(rec, col, path, line)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+}
+
+// parseSample is the inverse of Sample.record; line is for errors.
+func parseSample(rec []string, col map[string]int, path string, line int) (Sample, error) {
+	var firstErr error
+	get := func(name string) string { return rec[col[name]] } // csv.Reader keeps the field count
+	fail := func(name string, err error) {
+		if firstErr == nil {
+			firstErr = fmt.Errorf("%s:%d: column %s: %w", path, line, name, err)
+		}
+	}
+	i := func(name string) int64 {
+		v, err := strconv.ParseInt(get(name), 10, 64)
+		if err != nil {
+			fail(name, err)
+		}
+		return v
+	}
+	u := func(name string) uint64 {
+		v, err := strconv.ParseUint(get(name), 10, 64)
+		if err != nil {
+			fail(name, err)
+		}
+		return v
+	}
+	f := func(name string) float64 {
+		v, err := strconv.ParseFloat(get(name), 64)
+		if err != nil {
+			fail(name, err)
+		}
+		return v
+	}
+	s := Sample{
+		Point: get("point"), Impl: get("impl"), Threads: int(i("threads")), Repeat: int(i("repeat")), TS: f("t_s"),
+		Ops: u("ops"), Errors: u("errors"), ThroughputOps: f("throughput_ops"), P50Us: i("p50_us"), P99Us: i("p99_us"),
+	}
+	return s, firstErr
+}
+
+// csvError names the file and line of a CSV syntax error.
+func csvError(path string, err error) error {
+	var pe *csv.ParseError
+	if errors.As(err, &pe) {
+		if pe.Column > 0 && !errors.Is(pe.Err, csv.ErrFieldCount) {
+			return fmt.Errorf("%s:%d:%d: %w", path, pe.Line, pe.Column, pe.Err)
+		}
+		return fmt.Errorf("%s:%d: %w", path, pe.Line, pe.Err)
+	}
+	return fmt.Errorf("%s: %w", path, err)
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/raftcmp/raftcmp/core/cluster"
 	"github.com/raftcmp/raftcmp/core/inproc"
 	"github.com/raftcmp/raftcmp/core/load"
+	"github.com/raftcmp/raftcmp/plugins/dragonboat"
 	"github.com/raftcmp/raftcmp/plugins/etcd"
 	"github.com/raftcmp/raftcmp/plugins/hashicorp"
 )
@@ -34,8 +35,9 @@ var gomaxprocs int
 
 // backends are the adapters linked into this binary.
 var backends = map[string]func() adapter.Node{
-	"hashicorp": func() adapter.Node { return hashicorp.New() },
-	"etcd":      func() adapter.Node { return etcd.New() },
+	"hashicorp":  func() adapter.Node { return hashicorp.New() },
+	"etcd":       func() adapter.Node { return etcd.New() },
+	"dragonboat": func() adapter.Node { return dragonboat.New() },
 }
 
 func main() {

@@ -8,7 +8,6 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/raftcmp/raftcmp/core/cluster"
-	"github.com/raftcmp/raftcmp/reports"
 )
 
 func listCommand() *cli.Command {
@@ -43,25 +42,6 @@ func listCommand() *cli.Command {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", p.Name, d.Module, d.Version, strings.Join(storage, ","), follower, p.Path)
 			}
 			return tw.Flush()
-		},
-	}
-}
-
-func reportCommand() *cli.Command {
-	return &cli.Command{
-		Name:      "report",
-		Usage:     "rebuild DIR/report.md from DIR's results.csv and meta.json",
-		ArgsUsage: "DIR",
-		Action: func(c *cli.Context) error {
-			if c.NArg() != 1 {
-				return usageError(fmt.Errorf("report takes one results directory, got %d arguments", c.NArg()))
-			}
-			dir := c.Args().First()
-			if err := reports.Build(dir); err != nil {
-				return cli.Exit(err.Error(), 1)
-			}
-			fmt.Fprintf(c.App.Writer, "%s/%s\n", dir, reports.ReportFile)
-			return nil
 		},
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"os"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/raftcmp/raftcmp/faults"
 )
 
 // Exit statuses.
@@ -20,6 +22,8 @@ const (
 )
 
 func main() {
+	// A fault's competing load is raftcmp re-executed (faults.HogEnv).
+	faults.MaybeRunHog()
 	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	app := newApp(os.Stdout, os.Stderr)
 	if err := app.Run(os.Args); err != nil {
@@ -40,10 +44,15 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			runCommand(),
 			listCommand(),
 			reportCommand(),
+			compareCommand(),
 			conformanceCommand(),
+			planCommand(),
+			cleanupCommand(),
 		},
-		OnUsageError:   onUsageError,
-		ExitErrHandler: exitErrHandler(stderr),
+		OnUsageError: onUsageError,
+		// --fault and --opt values contain commas; never split them.
+		DisableSliceFlagSeparator: true,
+		ExitErrHandler:            exitErrHandler(stderr),
 	}
 	for _, c := range app.Commands {
 		c.OnUsageError = onUsageError

@@ -18,11 +18,12 @@ import (
 	"github.com/raftcmp/raftcmp/core/cluster"
 	"github.com/raftcmp/raftcmp/core/experiment"
 	"github.com/raftcmp/raftcmp/core/runner"
+	"github.com/raftcmp/raftcmp/faults"
+	"github.com/raftcmp/raftcmp/faults/cgroup"
 	"github.com/raftcmp/raftcmp/reports"
 )
 
 func runCommand() *cli.Command {
-	def := experiment.Default()
 	return &cli.Command{
 		Name:  "run",
 		Usage: "run an experiment and write its results directory",
@@ -30,94 +31,158 @@ func runCommand() *cli.Command {
 			"runs the load in the leader's process, checks that every node applied the same log,\n" +
 			"and writes results.csv, timeseries.csv, meta.json and report.md to --out.\n" +
 			"The defaults are the original experiment: 3 nodes, threads 2:20:2, 40000 ops/s, 2048 B, 20 s.",
-		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "impl", Usage: "backends, comma-separated (default: every plugin found)"},
-			&cli.IntFlag{Name: "nodes", Value: def.Nodes, Usage: "cluster size"},
-			&cli.StringFlag{Name: "threads", Value: "2:20:2", Usage: "client threads: N, a list N,M or a range FROM:TO:STEP"},
-			&cli.Float64Flag{Name: "rate", Value: def.Rate, Usage: "total target ops/s shared by the threads; 0 = unthrottled"},
-			&cli.IntFlag{Name: "payload", Value: def.PayloadBytes, Usage: fmt.Sprintf("bytes per proposal (1 to %d)", experiment.MaxPayloadBytes)},
-			&cli.DurationFlag{Name: "duration", Value: def.Duration, Usage: "measured window per point"},
-			&cli.DurationFlag{Name: "warmup", Value: def.Warmup, Usage: "load before the measured window, not measured"},
-			&cli.DurationFlag{Name: "interval", Value: def.Interval, Usage: "time-series bucket width"},
-			&cli.DurationFlag{Name: "op-timeout", Value: def.OpTimeout, Usage: "deadline of one proposal"},
-			&cli.IntFlag{Name: "repeat", Value: def.Repeat, Usage: "runs of each point, interleaved across backends"},
-			&cli.StringFlag{Name: "storage", Value: string(def.Storage), Usage: "disk, tmpfs (data on /dev/shm) or memory (in-memory log)"},
-			&cli.StringSliceFlag{Name: "opt", Usage: "backend option IMPL.KEY=VALUE (repeatable), e.g. hashicorp.log_store=wal"},
-			&cli.StringFlag{Name: "gomaxprocs", Value: "auto", Usage: "GOMAXPROCS of each node: auto (its share of the CPUs, CPUs/nodes, at least 1), go (Go's default: all CPUs) or N"},
-			&cli.StringFlag{Name: "cpus", Usage: "pin node i to the i-th CPU of this list, e.g. 0,1,1 (as taskset did in the original)"},
-			&cli.StringFlag{Name: "out", Usage: "results directory (default results/run-<time>)"},
+		Flags: append([]cli.Flag{
+			&cli.StringFlag{Name: "out", Usage: "results directory (default results/run-<time>, or the file's out)"},
 			&cli.BoolFlag{Name: "overwrite", Usage: "replace the results already in --out"},
-			&cli.StringSliceFlag{Name: "plugin-dir", Usage: "directory to look for raftcmp-plugin-* binaries in first"},
-			&cli.StringFlag{Name: "data-dir", Usage: "where node data directories go (default: system temp dir; /dev/shm for tmpfs)"},
 			&cli.BoolFlag{Name: "keep-data", Usage: "keep node data directories after each point"},
-		},
+			&cli.StringFlag{Name: "data-dir", Usage: "where node data directories go (default: system temp dir; /dev/shm for tmpfs)"},
+		}, experimentFlags()...),
 		Action: runAction,
 	}
 }
 
-// specFromFlags reads and validates the experiment, resolving plugins.
-func specFromFlags(c *cli.Context) (experiment.Spec, map[string]cluster.Plugin, error) {
-	s := experiment.Default()
-	var err error
-	if s.Threads, err = experiment.ParseThreads(c.String("threads")); err != nil {
-		return s, nil, err
+// experimentFlags are the flags that state an experiment, shared by run and
+// plan. Their defaults are the original experiment's.
+func experimentFlags() []cli.Flag {
+	def := experiment.Default()
+	return []cli.Flag{
+		&cli.StringFlag{Name: "file", Aliases: []string{"f"}, Usage: "experiment file (YAML, docs/experiment-format.md); flags override it"},
+		&cli.StringFlag{Name: "impl", Usage: "backends, comma-separated (default: every plugin found)"},
+		&cli.IntFlag{Name: "nodes", Value: def.Nodes, Usage: "cluster size"},
+		&cli.StringFlag{Name: "threads", Value: "2:20:2", Usage: "client threads: N, a list N,M or a range FROM:TO:STEP"},
+		&cli.Float64Flag{Name: "rate", Value: def.Rate, Usage: "total target ops/s shared by the threads; 0 = unthrottled"},
+		&cli.IntFlag{Name: "payload", Value: def.PayloadBytes, Usage: fmt.Sprintf("bytes per proposal (1 to %d)", experiment.MaxPayloadBytes)},
+		&cli.DurationFlag{Name: "duration", Value: def.Duration, Usage: "measured window per point"},
+		&cli.DurationFlag{Name: "warmup", Value: def.Warmup, Usage: "load before the measured window, not measured"},
+		&cli.DurationFlag{Name: "interval", Value: def.Interval, Usage: "time-series bucket width"},
+		&cli.DurationFlag{Name: "op-timeout", Value: def.OpTimeout, Usage: "deadline of one proposal"},
+		&cli.IntFlag{Name: "repeat", Value: def.Repeat, Usage: "runs of each point, interleaved across backends"},
+		&cli.StringFlag{Name: "storage", Value: string(def.Storage), Usage: "disk, tmpfs (data on /dev/shm) or memory (in-memory log)"},
+		&cli.StringSliceFlag{Name: "opt", Usage: "backend option IMPL.KEY=VALUE (repeatable), e.g. hashicorp.log_store=wal"},
+		&cli.StringFlag{Name: "gomaxprocs", Value: "auto", Usage: "GOMAXPROCS of each node: auto (its share of the CPUs, CPUs/nodes, at least 1), go (Go's default: all CPUs) or N"},
+		&cli.StringFlag{Name: "cpus", Usage: "pin node i to the i-th CPU of this list, e.g. 0,1,1 (as taskset did in the original)"},
+		&cli.StringSliceFlag{Name: "fault", Usage: "fault KIND[:TARGET][,param=value...] (repeatable; each its own set of points; none = baseline), e.g. cpu-slow:follower,quota=5%"},
+		&cli.StringSliceFlag{Name: "plugin-dir", Usage: "directory to look for raftcmp-plugin-* binaries in first"},
 	}
-	s.Nodes = c.Int("nodes")
-	s.Rate = c.Float64("rate")
-	s.PayloadBytes = c.Int("payload")
-	s.Duration = c.Duration("duration")
-	s.Warmup = c.Duration("warmup")
-	s.Interval = c.Duration("interval")
-	s.OpTimeout = c.Duration("op-timeout")
-	s.Repeat = c.Int("repeat")
-	s.Storage = adapter.Storage(c.String("storage"))
-	if s.GOMAXPROCS, err = experiment.ParseGOMAXPROCS(c.String("gomaxprocs"), s.Nodes); err != nil {
-		return s, nil, err
+}
+
+// specFromFlags reads the experiment: the defaults (the original
+// experiment), then the file given with -f, then every flag the user set.
+// It validates the result and resolves each backend's plugin. It also
+// returns the output directory the file names, if any.
+func specFromFlags(c *cli.Context) (experiment.Spec, map[string]cluster.Plugin, string, error) {
+	s := experiment.Default()
+	var outFromFile string
+	if path := c.String("file"); path != "" {
+		f, err := experiment.LoadFile(path)
+		if err != nil {
+			return s, nil, "", err
+		}
+		if err := f.Apply(&s, c.IsSet); err != nil {
+			return s, nil, "", err
+		}
+		outFromFile = f.OutDir()
+	}
+	var err error
+	if c.IsSet("threads") {
+		if s.Threads, err = experiment.ParseThreads(c.String("threads")); err != nil {
+			return s, nil, "", err
+		}
+	}
+	if c.IsSet("nodes") {
+		s.Nodes = c.Int("nodes")
+	}
+	if c.IsSet("rate") {
+		s.Rate = c.Float64("rate")
+	}
+	if c.IsSet("payload") {
+		s.PayloadBytes = c.Int("payload")
+	}
+	if c.IsSet("duration") {
+		s.Duration = c.Duration("duration")
+	}
+	if c.IsSet("warmup") {
+		s.Warmup = c.Duration("warmup")
+	}
+	if c.IsSet("interval") {
+		s.Interval = c.Duration("interval")
+	}
+	if c.IsSet("op-timeout") {
+		s.OpTimeout = c.Duration("op-timeout")
+	}
+	if c.IsSet("repeat") {
+		s.Repeat = c.Int("repeat")
+	}
+	if c.IsSet("storage") {
+		s.Storage = adapter.Storage(c.String("storage"))
+	}
+	if c.IsSet("gomaxprocs") {
+		if s.GOMAXPROCS, err = experiment.ParseGOMAXPROCS(c.String("gomaxprocs")); err != nil {
+			return s, nil, "", err
+		}
 	}
 	for _, o := range c.StringSlice("opt") {
 		if err := experiment.ParseOption(s.Options, o); err != nil {
-			return s, nil, err
+			return s, nil, "", err
 		}
 	}
 	if c.IsSet("cpus") {
 		if s.CPUs, err = experiment.ParseCPUs(c.String("cpus")); err != nil {
-			return s, nil, err
+			return s, nil, "", err
+		}
+	}
+	if c.IsSet("fault") {
+		s.Faults = nil
+		for _, f := range c.StringSlice("fault") {
+			spec, err := faults.Parse(f)
+			if err != nil {
+				return s, nil, "", err
+			}
+			s.Faults = append(s.Faults, spec)
 		}
 	}
 	dirs := cluster.SearchPath(c.StringSlice("plugin-dir")...)
 	if c.IsSet("impl") {
 		s.Impls = experiment.ParseImpls(c.String("impl"))
-	} else {
+	}
+	if len(s.Impls) == 0 || len(s.Impls) == 1 && s.Impls[0] == "all" {
+		s.Impls = nil
 		for _, p := range cluster.Discover(dirs) {
-			s.Impls = append(s.Impls, p.Name)
+			// noop measures raftcmp itself; it runs only when named.
+			if p.Name != "noop" {
+				s.Impls = append(s.Impls, p.Name)
+			}
 		}
 		if len(s.Impls) == 0 {
-			return s, nil, fmt.Errorf("--impl: no plugins found (looked in %s); run make, or pass --plugin-dir", strings.Join(dirs, ", "))
+			return s, nil, "", fmt.Errorf("--impl: no plugins found (looked in %s); run make, or pass --plugin-dir", strings.Join(dirs, ", "))
 		}
 	}
 	if err := s.Validate(); err != nil {
-		return s, nil, err
+		return s, nil, "", err
 	}
 	plugins := map[string]cluster.Plugin{}
 	for _, impl := range s.Impls {
 		p, err := cluster.Find(impl, dirs)
 		if err != nil {
-			return s, nil, fmt.Errorf("--impl: %w", err)
+			return s, nil, "", fmt.Errorf("--impl: %w", err)
 		}
 		plugins[impl] = p
 	}
-	return s, plugins, nil
+	return s, plugins, outFromFile, nil
 }
 
 func runAction(c *cli.Context) error {
 	if c.Args().Present() {
 		return usageError(fmt.Errorf("run takes no arguments (got %q); flags start with --", c.Args().First()))
 	}
-	spec, plugins, err := specFromFlags(c)
+	spec, plugins, fileOut, err := specFromFlags(c)
 	if err != nil {
 		return usageError(err)
 	}
 	out := c.String("out")
+	if out == "" {
+		out = fileOut
+	}
 	if out == "" {
 		out = filepath.Join("results", "run-"+time.Now().Format("20060102-150405"))
 	}
@@ -137,14 +202,29 @@ func runAction(c *cli.Context) error {
 		return usageError(fmt.Errorf("--data-dir %q: must be an existing directory", dataRoot))
 	}
 
+	var cgroups *cgroup.Manager
+	if runner.NeedsCgroups(spec) {
+		// Checked before anything starts: a cgroup fault cannot be faked.
+		if err := cgroup.Available(); err != nil {
+			return usageError(fmt.Errorf("--fault: this experiment's faults need cgroups: %v", err))
+		}
+		if cgroups, err = cgroup.NewManager(cgroup.DefaultRoot); err != nil {
+			return usageError(fmt.Errorf("--fault: %v", err))
+		}
+	}
+
 	soft, hard, stopSignals := interrupts(c.App.ErrWriter)
 	defer stopSignals()
 	obs := &progress{w: c.App.ErrWriter, started: time.Now()}
-	fmt.Fprintf(c.App.ErrWriter, "raftcmp: %d points (%s; threads %v; %d nodes; storage %s), results in %s\n",
-		len(spec.Points()), strings.Join(spec.Impls, ", "), spec.Threads, spec.Nodes, spec.Storage, out)
+	var faultNames []string
+	for _, f := range spec.Faults {
+		faultNames = append(faultNames, f.String())
+	}
+	fmt.Fprintf(c.App.ErrWriter, "raftcmp: %d points (%s; faults %s; threads %v; %d nodes; storage %s), results in %s\n",
+		len(spec.Points()), strings.Join(spec.Impls, ", "), strings.Join(faultNames, " | "), spec.Threads, spec.Nodes, spec.Storage, out)
 	sum, err := runner.Run(hard, runner.Config{
 		Spec: spec, Plugins: plugins, OutDir: out, DataRoot: dataRoot, KeepData: c.Bool("keep-data"),
-		Command: os.Args, Observer: obs, Soft: soft,
+		Command: os.Args, Observer: obs, Soft: soft, Cgroups: cgroups,
 	})
 	if sum != nil {
 		printTable(c.App.Writer, sum.Rows)
@@ -203,7 +283,7 @@ type progress struct {
 }
 
 func (p *progress) PointStarted(pt experiment.Point, total int) {
-	fmt.Fprintf(p.w, "[%d/%d] %s: threads %d, repeat %d ...\n", pt.Index, total, pt.Impl, pt.Threads, pt.Repeat)
+	fmt.Fprintf(p.w, "[%d/%d] %s: fault %s, threads %d, repeat %d ...\n", pt.Index, total, pt.Impl, pt.Fault, pt.Threads, pt.Repeat)
 }
 
 func (p *progress) PointFinished(pt experiment.Point, total int, r reports.Row) {
@@ -211,21 +291,25 @@ func (p *progress) PointFinished(pt experiment.Point, total int, r reports.Row) 
 		fmt.Fprintf(p.w, "[%d/%d] %s: %s: %s\n", pt.Index, total, pt.ID, r.Status, r.Error)
 		return
 	}
-	fmt.Fprintf(p.w, "[%d/%d] %s: %.2f Kops/s, avg %.0f µs, p99 %d µs, %d errors (%.1fs)\n",
-		pt.Index, total, pt.ID, r.ThroughputOps/1000, r.LatAvgUs, r.LatP99Us, r.Errors, r.WallS)
+	effect := ""
+	if r.FaultEffect != "" {
+		effect = "; fault on node " + r.FaultTargets + ": " + r.FaultEffect
+	}
+	fmt.Fprintf(p.w, "[%d/%d] %s: %.2f Kops/s, avg %.0f µs, p99 %d µs, %d errors (%.1fs)%s\n",
+		pt.Index, total, pt.ID, r.ThroughputOps/1000, r.LatAvgUs, r.LatP99Us, r.Errors, r.WallS, effect)
 }
 
 // printTable prints the original experiment's table (threads, Kops/s, avg
 // latency) with p99, errors and status added, one row per point.
 func printTable(w io.Writer, rows []reports.Row) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "impl\tthreads\trepeat\tKops/s\tavg µs\tp99 µs\terrors\tstatus\t")
+	fmt.Fprintln(tw, "impl\tfault\tthreads\trepeat\tKops/s\tavg µs\tp99 µs\terrors\tstatus\t")
 	for _, r := range rows {
 		if r.Status != reports.StatusOK {
-			fmt.Fprintf(tw, "%s\t%d\t%d\t-\t-\t-\t-\t%s\t\n", r.Impl, r.Threads, r.Repeat, r.Status)
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t-\t-\t-\t-\t%s\t\n", r.Impl, r.Fault, r.Threads, r.Repeat, r.Status)
 			continue
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%.2f\t%.0f\t%d\t%d\t%s\t\n", r.Impl, r.Threads, r.Repeat, r.ThroughputOps/1000, r.LatAvgUs, r.LatP99Us, r.Errors, r.Status)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%.2f\t%.0f\t%d\t%d\t%s\t\n", r.Impl, r.Fault, r.Threads, r.Repeat, r.ThroughputOps/1000, r.LatAvgUs, r.LatP99Us, r.Errors, r.Status)
 	}
 	tw.Flush()
 }

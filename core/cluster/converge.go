@@ -34,16 +34,21 @@ func (c *Cluster) Converge(ctx context.Context, stall time.Duration) ([]adapter.
 			return false, "", nil // keep what the last complete poll saw
 		}
 		last, lastErrs = st, errs
-		if err := errors.Join(lastErrs...); err != nil {
-			return false, err.Error(), exitedError(c, err)
-		}
-		for _, s := range st {
-			if s.Applied > progress[s.ID] {
+		for i, s := range st {
+			if errs[i] == nil && s.Applied > progress[s.ID] {
 				progress[s.ID] = s.Applied
 				lastProgress = time.Now()
 			}
 		}
-		ok, why := Converged(st)
+		ok, why := false, ""
+		if err := errors.Join(lastErrs...); err != nil {
+			if err := exitedError(c, err); err != nil {
+				return false, "", err
+			}
+			why = err.Error()
+		} else {
+			ok, why = Converged(st)
+		}
 		if !ok && time.Since(lastProgress) > stall {
 			return false, why, errStalled
 		}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -73,8 +74,12 @@ func Launch(ctx context.Context, path string, opts LaunchOptions) (*Process, err
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		StartTimeout:     opts.StartTimeout,
 		Stderr:           sink,
-		Logger:           hclog.New(&hclog.LoggerOptions{Name: "go-plugin", Level: hclog.Info, Output: sink}),
-		GRPCDialOptions:  adapter.GRPCDialOptions(),
+		// The plugin's os.Stdout/os.Stderr (go-plugin swaps them for pipes
+		// to these) end up in the log and the tail too.
+		SyncStdout:      sink,
+		SyncStderr:      sink,
+		Logger:          hclog.New(&hclog.LoggerOptions{Name: "go-plugin", Level: hclog.Info, Output: sink}),
+		GRPCDialOptions: adapter.GRPCDialOptions(),
 	})
 	rpc, err := p.client.Client()
 	if err != nil {
@@ -107,8 +112,23 @@ func (p *Process) Kill() {
 	}
 }
 
-// StderrTail returns the last lines the plugin wrote to stderr, formatted to
-// be appended to an error message, or "" if it wrote nothing.
+// WaitExit waits up to d for the process to end (a failed RPC often
+// arrives just before the exit is noticed) and, if it ended, reaps it so
+// that everything it wrote is in StderrTail. It reports whether it ended.
+func (p *Process) WaitExit(d time.Duration) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	if Poll(ctx, "plugin exit", func(context.Context) (bool, string, error) { return p.Exited(), "running", nil }) != nil {
+		return false
+	}
+	p.Kill()
+	return true
+}
+
+// StderrTail returns the last lines the plugin wrote to stderr (and the
+// line that started a panic or fatal error, however long the trace after
+// it), formatted to be appended to an error message, or "" if it wrote
+// nothing.
 func (p *Process) StderrTail() string {
 	lines := p.tail.lines()
 	if len(lines) == 0 {
@@ -120,12 +140,14 @@ func (p *Process) StderrTail() string {
 // tailLines is how many stderr lines a Process keeps for error messages.
 const tailLines = 8
 
-// tailWriter keeps the last n lines written to it.
+// tailWriter keeps the last n lines written to it, and the first line
+// that announced a crash.
 type tailWriter struct {
 	mu      sync.Mutex
 	n       int
 	partial []byte
 	buf     []string
+	crash   string
 }
 
 func newTailWriter(n int) *tailWriter { return &tailWriter{n: n} }
@@ -140,6 +162,9 @@ func (t *tailWriter) Write(b []byte) (int, error) {
 			break
 		}
 		if line := strings.TrimSpace(string(t.partial[:i])); line != "" {
+			if t.crash == "" && (strings.HasPrefix(line, "panic: ") || strings.HasPrefix(line, "fatal error: ")) {
+				t.crash = line
+			}
 			t.buf = append(t.buf, line)
 			if len(t.buf) > t.n {
 				t.buf = t.buf[len(t.buf)-t.n:]
@@ -153,7 +178,11 @@ func (t *tailWriter) Write(b []byte) (int, error) {
 func (t *tailWriter) lines() []string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	out := append([]string(nil), t.buf...)
+	var out []string
+	if t.crash != "" && !slices.Contains(t.buf, t.crash) {
+		out = append(out, t.crash, "...")
+	}
+	out = append(out, t.buf...)
 	if s := strings.TrimSpace(string(t.partial)); s != "" {
 		out = append(out, s)
 	}

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -18,6 +19,8 @@ import (
 	"github.com/raftcmp/raftcmp/core/cluster"
 	"github.com/raftcmp/raftcmp/core/experiment"
 	"github.com/raftcmp/raftcmp/core/load"
+	"github.com/raftcmp/raftcmp/faults"
+	"github.com/raftcmp/raftcmp/faults/cgroup"
 	"github.com/raftcmp/raftcmp/reports"
 )
 
@@ -43,9 +46,36 @@ type Config struct {
 	// in progress finishes normally. The ctx given to Run, when done,
 	// interrupts the point in progress too (it is recorded as failed).
 	Soft context.Context
-	// ReadyTimeout bounds each cluster's start-up (default 60 s);
-	// ConvergeTimeout the safety check (default 30 s).
-	ReadyTimeout, ConvergeTimeout time.Duration
+	// ReadyTimeout bounds each cluster's start-up (default 60 s).
+	ReadyTimeout time.Duration
+	// ConvergeTimeout bounds the safety check's wait for every node to
+	// apply the same log (default 5 min); ConvergeStall fails it sooner
+	// when no node advances for that long (default 15 s). A follower that a
+	// fault left far behind may need a while to catch up, and that time is
+	// recorded (converge_s).
+	ConvergeTimeout, ConvergeStall time.Duration
+	// HangGrace is how long past its planned end (warm-up + window +
+	// op timeout) a load may run before the plugin is declared hung and
+	// the point failed (default 1 min).
+	HangGrace time.Duration
+	// Cgroups places every node in a cgroup of its own; required when a
+	// fault of the spec needs cgroups (see NeedsCgroups).
+	Cgroups *cgroup.Manager
+	// RunID names the run's cgroups (raftcmp-<RunID>-p<point>-n<node>), so
+	// `raftcmp cleanup` can find what a killed run left.
+	RunID string
+}
+
+// NeedsCgroups reports whether any fault of s acts through cgroups.
+func NeedsCgroups(s experiment.Spec) bool {
+	return slices.ContainsFunc(s.Faults, func(f faults.Spec) bool { return faults.Kinds[f.Kind].NeedsCgroups })
+}
+
+// NeedsProxies reports whether any fault of s acts through link proxies. If
+// so, every point of the run, the baseline too, goes through the proxies,
+// so that the comparison stays fair.
+func NeedsProxies(s experiment.Spec) bool {
+	return slices.ContainsFunc(s.Faults, func(f faults.Spec) bool { return faults.Kinds[f.Kind].NeedsProxies })
 }
 
 // Observer follows a run's progress.
@@ -77,7 +107,19 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 		cfg.ReadyTimeout = 60 * time.Second
 	}
 	if cfg.ConvergeTimeout == 0 {
-		cfg.ConvergeTimeout = 30 * time.Second
+		cfg.ConvergeTimeout = 5 * time.Minute
+	}
+	if cfg.ConvergeStall == 0 {
+		cfg.ConvergeStall = 15 * time.Second
+	}
+	if cfg.HangGrace == 0 {
+		cfg.HangGrace = time.Minute
+	}
+	if NeedsCgroups(cfg.Spec) && cfg.Cgroups == nil {
+		return nil, errors.New("a fault of this experiment needs cgroups, but the run has no cgroup manager")
+	}
+	if cfg.RunID == "" {
+		cfg.RunID = time.Now().UTC().Format("20060102t150405")
 	}
 	if err := os.MkdirAll(cfg.OutDir, 0o755); err != nil {
 		return nil, fmt.Errorf("create output dir: %w", err)
@@ -147,7 +189,8 @@ func runPoint(ctx context.Context, cfg Config, dataFS string, p experiment.Point
 		Point: p.ID, Impl: p.Impl, Nodes: s.Nodes, Storage: string(s.Storage), DataFS: dataFS,
 		Client: "embedded", Loop: "closed", Fault: p.Fault.String(), Threads: p.Threads, RateOps: s.Rate,
 		PayloadBytes: s.PayloadBytes, WarmupS: s.Warmup.Seconds(), DurationS: s.Duration.Seconds(),
-		Repeat: p.Repeat, Status: reports.StatusOK, Started: started.UTC(), GOMAXPROCS: s.GOMAXPROCS,
+		Repeat: p.Repeat, Status: reports.StatusOK, Started: started.UTC(), GOMAXPROCS: s.NodeGOMAXPROCS(),
+		Proxied: NeedsProxies(s),
 	}
 	series, err := measure(ctx, cfg, p, &row)
 	row.WallS = time.Since(started).Seconds()
@@ -173,11 +216,16 @@ func measure(ctx context.Context, cfg Config, p experiment.Point, row *reports.R
 	if err := os.MkdirAll(logDir, 0o755); err != nil {
 		return nil, fmt.Errorf("create log dir: %w", err)
 	}
-	c, err := cluster.Start(ctx, cluster.Spec{
+	cs := cluster.Spec{
 		Plugin: cfg.Plugins[p.Impl], Nodes: s.Nodes, Storage: s.Storage, Options: s.Options[p.Impl],
 		DataRoot: cfg.DataRoot, KeepData: cfg.KeepData, LogDir: logDir, CPUs: s.CPUs, ReadyTimeout: cfg.ReadyTimeout,
-		GOMAXPROCS: s.GOMAXPROCS,
-	})
+		GOMAXPROCS: s.NodeGOMAXPROCS(), Proxied: NeedsProxies(s),
+	}
+	if NeedsCgroups(s) {
+		cs.Cgroups = cfg.Cgroups
+		cs.CgroupPrefix = fmt.Sprintf("%s%s-p%d", cgroup.Prefix, cfg.RunID, p.Index)
+	}
+	c, err := cluster.Start(ctx, cs)
 	if err != nil {
 		return nil, fmt.Errorf("start cluster: %w", err)
 	}
@@ -197,23 +245,28 @@ func measure(ctx context.Context, cfg Config, p experiment.Point, row *reports.R
 	}
 	row.LeaderID, row.LeaderPID = leader.ID, leader.PID()
 
-	// The load ends by itself after warm-up + window; the deadline only
-	// catches a plugin that hangs, allowing for proposals in flight.
-	budget := s.Warmup + s.Duration + s.OpTimeout + time.Minute
-	lctx, cancel = context.WithTimeout(ctx, budget)
-	res, err := leader.Node().RunLoad(lctx, s.LoadSpec(p.Threads))
-	cancel()
+	fault, err := bindFault(p.Fault, c, leader, row)
 	if err != nil {
-		if leader.Exited() {
+		return nil, err
+	}
+	res, err := runLoad(ctx, s, p, leader, fault, cfg.HangGrace)
+	row.FaultEffect = fault.Effect().String()
+	if err != nil {
+		if leader.Process().WaitExit(2 * time.Second) {
 			return nil, fmt.Errorf("load on leader node %d (pid %d): plugin process exited: %w%s", leader.ID, leader.PID(), err, leader.Process().StderrTail())
+		}
+		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+			return nil, fmt.Errorf("load on leader node %d (pid %d): no answer %v after the load's planned end: plugin hung%s", leader.ID, leader.PID(), cfg.HangGrace, leader.Process().StderrTail())
 		}
 		return nil, fmt.Errorf("load on leader node %d: %w", leader.ID, err)
 	}
 	fillFigures(row, res)
 
 	cctx, cancel := context.WithTimeout(ctx, cfg.ConvergeTimeout)
-	statuses, err := c.Converge(cctx)
+	convergeStart := time.Now()
+	statuses, err := c.Converge(cctx, cfg.ConvergeStall)
 	cancel()
+	row.ConvergeS = time.Since(convergeStart).Seconds()
 	if err != nil {
 		return nil, err
 	}
@@ -224,6 +277,85 @@ func measure(ctx context.Context, cfg Config, p experiment.Point, row *reports.R
 	}
 	row.AppliedPayl, row.AppliedIndex = statuses[0].AppliedPayloads, statuses[0].Applied
 	return samples(p, res), nil
+}
+
+// bindFault resolves the point's fault to its target nodes.
+func bindFault(spec faults.Spec, c *cluster.Cluster, leader *cluster.Member, row *reports.Row) (faults.Fault, error) {
+	if spec.IsNone() {
+		return faults.New(spec, c, nil)
+	}
+	targets, err := faults.Targets(spec.Target, c, leader)
+	if err != nil {
+		return nil, err
+	}
+	row.FaultTargets = faults.IDs(targets)
+	return faults.New(spec, c, targets)
+}
+
+// runLoad runs the embedded load on the leader and, on schedule, the fault:
+// injected at warm-up + At into the load, reverted after For, or when the
+// load ends. The fault is reverted on every path; a fault that fails to
+// apply or to revert fails the point.
+func runLoad(ctx context.Context, s experiment.Spec, p experiment.Point, leader *cluster.Member, fault faults.Fault, grace time.Duration) (*load.Result, error) {
+	// The load ends by itself after warm-up + window; the deadline only
+	// catches a plugin that hangs, allowing for proposals in flight.
+	lctx, cancel := context.WithTimeout(ctx, s.Warmup+s.Duration+s.OpTimeout+grace)
+	defer cancel()
+	type outcome struct {
+		res *load.Result
+		err error
+	}
+	done := make(chan outcome, 1)
+	start := time.Now()
+	go func() {
+		res, err := leader.Node().RunLoad(lctx, s.LoadSpec(p.Threads))
+		done <- outcome{res, err}
+	}()
+
+	// Timers schedule the fault against the load's clock; they are not
+	// used to wait for anything.
+	injectAt := time.NewTimer(time.Until(start.Add(s.Warmup + p.Fault.At)))
+	defer injectAt.Stop()
+	var revertAt <-chan time.Time
+	var faultErr error
+	injected := false
+	revert := func() {
+		if injected {
+			injected = false
+			if err := fault.Revert(context.WithoutCancel(ctx)); err != nil && faultErr == nil {
+				faultErr = fmt.Errorf("revert fault %s: %w", p.Fault, err)
+			}
+		}
+	}
+	defer revert()
+	for {
+		select {
+		case <-injectAt.C:
+			if p.Fault.IsNone() {
+				continue
+			}
+			injected = true
+			if err := fault.Inject(lctx); err != nil {
+				faultErr = fmt.Errorf("apply fault %s: %w", p.Fault, err)
+				revert()
+				cancel()
+				continue
+			}
+			if p.Fault.For > 0 {
+				t := time.NewTimer(p.Fault.For)
+				defer t.Stop()
+				revertAt = t.C
+			}
+		case <-revertAt:
+			revert()
+		case o := <-done:
+			revert()
+			if faultErr != nil {
+				return nil, faultErr
+			}
+			return o.res, o.err
+		}
+	}
 }
 
 func fillFigures(row *reports.Row, res *load.Result) {

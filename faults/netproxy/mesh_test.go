@@ -307,6 +307,11 @@ func TestPartition(t *testing.T) {
 	// Established connections in both directions get no answer.
 	expectStalled(t, c21, []byte("stalled-21"), wait)
 	expectStalled(t, c12, []byte("stalled-12"), wait)
+	// Partitioning again changes nothing (and releases nothing).
+	if err := m.Partition(1); err != nil {
+		t.Fatalf("second Partition: %v", err)
+	}
+	expectStalled(t, c21, []byte("stalled-21b"), wait)
 	// A new connection is accepted by the proxy but carries nothing.
 	cNew := cl.dial(t, 2, 1)
 	expectStalled(t, cNew, []byte("stalled-new"), wait)
@@ -332,7 +337,7 @@ func TestPartition(t *testing.T) {
 	for _, tc := range []struct {
 		c   net.Conn
 		msg string
-	}{{c21, "stalled-21"}, {c12, "stalled-12"}, {cNew, "stalled-new"}} {
+	}{{c21, "stalled-21stalled-21b"}, {c12, "stalled-12"}, {cNew, "stalled-new"}} {
 		if err := readEcho(tc.c, []byte(tc.msg), 5*time.Second); err != nil {
 			t.Fatalf("after Heal, queued %q: %v", tc.msg, err)
 		}
@@ -585,8 +590,8 @@ func TestStats(t *testing.T) {
 				t.Errorf("Stats(%d) lists %d toxics, want %d: %+v", tc.node, len(st.Toxics), tc.toxics, st.Toxics)
 			}
 			for _, ti := range st.Toxics {
-				if ti.Owner != 1 || ti.Fault != FaultDelay || ti.Type != "latency" ||
-					ti.Attributes != `{"latency":5,"jitter":0}` || (ti.From != 1 && ti.To != 1) {
+				if ti.Owner != 1 || ti.Fault != FaultDelay ||
+					ti.Attributes != `{"jitter_ns":0,"latency_ns":5000000}` || (ti.From != 1 && ti.To != 1) {
 					t.Errorf("unexpected toxic %+v", ti)
 				}
 			}
@@ -732,7 +737,7 @@ func TestCloseReleasesPortsAndGoroutines(t *testing.T) {
 func TestFaultChurnKeepsStreamsIntact(t *testing.T) {
 	cl := newCluster(t, echo)
 	m := cl.mesh
-	const total = 2 << 20
+	const total = 4 << 20
 	payload := make([]byte, total)
 	for i := range payload {
 		payload[i] = byte(i * 7)
@@ -767,18 +772,32 @@ func TestFaultChurnKeepsStreamsIntact(t *testing.T) {
 		func() error { return m.Delay(1, 4*time.Millisecond, 2*time.Millisecond) },
 		func() error { return m.Bandwidth(1, 2000) },
 		func() error { return m.Partition(1) },
+		func() error { return m.Partition(3) }, // two partitions on 1<->3
 		func() error { return m.Delay(1, 2*time.Millisecond, 0) },
+		func() error { return m.Partition(1) },
 		func() error { return m.Heal(1) },
 		func() error { return m.Loss(1, 0.001) },
+		func() error { return m.Heal(3) },
 		func() error { return m.Partition(3) },
 		func() error { return m.Bandwidth(1, 0) },
 		func() error { return m.HealAll() },
+	}
+	progress := func() uint64 {
+		st, err := m.Stats(1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.Sent + st.Received
 	}
 	for round := 0; round < 3; round++ {
 		for i, step := range steps {
 			if err := step(); err != nil {
 				t.Fatalf("round %d step %d: %v", round, i, err)
 			}
+			// Let some data move under this fault (partitioned streams
+			// still count what the proxy reads), but never wait long.
+			from := progress()
+			waitFor(100*time.Millisecond, func() bool { return progress() >= from+64<<10 })
 		}
 	}
 	for i := 0; i < 2; i++ {
@@ -795,4 +814,106 @@ func TestFaultChurnKeepsStreamsIntact(t *testing.T) {
 	if got := (ByteCount{Sent: st.Sent, Received: st.Received}); got != want {
 		t.Errorf("Stats(1) = %+v, want %+v", got, want)
 	}
+}
+
+// TestEndpointResetLeavesNoGoroutines resets connections at the destination
+// while a delay holds data for them (a node crashing mid-transfer), changes
+// faults afterwards, and checks that Close leaves no goroutine behind.
+func TestEndpointResetLeavesNoGoroutines(t *testing.T) {
+	before := runtime.NumGoroutine()
+	reset := func(c net.Conn) {
+		buf := make([]byte, 1000)
+		_, _ = c.Read(buf)
+		_ = c.(*net.TCPConn).SetLinger(0) // Close sends RST
+	}
+	var servers []*server
+	var nodes []Node
+	for id := uint64(1); id <= 3; id++ {
+		s := startServer(t, reset)
+		servers = append(servers, s)
+		nodes = append(nodes, Node{ID: id, Addr: s.addr()})
+	}
+	m, err := NewMesh(nodes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Delay(1, 50*time.Millisecond, 0); err != nil {
+		t.Fatal(err)
+	}
+	writersDone := make(chan struct{}, 5)
+	var conns []net.Conn
+	for i := 0; i < 5; i++ {
+		c, err := net.DialTimeout("tcp", m.PeerAddr(2, 1), 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+		if err := c.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			defer func() { writersDone <- struct{}{} }()
+			buf := make([]byte, 64<<10)
+			for {
+				if _, err := c.Write(buf); err != nil {
+					return // the proxy closed us after node 1 reset
+				}
+			}
+		}()
+	}
+	for range conns {
+		select {
+		case <-writersDone:
+		case <-time.After(15 * time.Second):
+			t.Fatal("writers were not cut off after the destination reset")
+		}
+	}
+	changed := make(chan error, 1)
+	go func() {
+		changed <- errors.Join(m.Heal(1), m.Delay(1, 5*time.Millisecond, 0), m.Bandwidth(1, 100), m.HealAll())
+	}()
+	select {
+	case err := <-changed:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		pprof.Lookup("goroutine").WriteTo(os.Stderr, 2)
+		t.Fatal("fault changes hung after destinations reset")
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range conns {
+		c.Close()
+	}
+	for _, s := range servers {
+		s.close()
+	}
+	if !waitFor(5*time.Second, func() bool { return runtime.NumGoroutine() <= before }) {
+		pprof.Lookup("goroutine").WriteTo(os.Stderr, 1)
+		t.Fatalf("%d goroutines left, %d before the mesh", runtime.NumGoroutine(), before)
+	}
+}
+
+// TestDeadNode checks that a connection to a node that is down is closed by
+// its proxy, as a refused connection would be.
+func TestDeadNode(t *testing.T) {
+	cl := newCluster(t, echo)
+	cl.servers[3].close()
+	c := cl.dial(t, 2, 3) // the proxy itself accepts
+	if err := c.SetReadDeadline(time.Now().Add(5 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Read(make([]byte, 1)); err == nil || isTimeout(err) {
+		t.Fatalf("read from a connection to a dead node: %v, want EOF or reset", err)
+	}
+	if err := exchange(cl.dial(t, 2, 1), []byte("alive"), 5*time.Second); err != nil {
+		t.Fatalf("2->1 with node 3 down: %v", err)
+	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"sort"
 	"sync"
@@ -17,16 +18,11 @@ import (
 	zlog "github.com/rs/zerolog/log"
 )
 
-// Toxic type names this package registers in toxiproxy's (process-global)
-// toxic registry. toxiproxy only builds toxics by registered type name (its
-// ToxicCollection.AddToxicJson is the only way to add one), so the custom
-// toxics below have to be registered there; the names are prefixed so they
-// cannot collide with toxiproxy's own.
-const (
-	toxicTypeCount     = "raftcmp_count"
-	toxicTypePartition = "raftcmp_partition"
-	toxicTypeLoss      = "raftcmp_loss"
-)
+// toxicTypeLink is the toxic type this package registers in toxiproxy's
+// (process-global) toxic registry: toxiproxy builds toxics only by
+// registered type name (ToxicCollection.AddToxicJson is the only way to add
+// one). The name is prefixed so it cannot collide with toxiproxy's own.
+const toxicTypeLink = "raftcmp_link"
 
 // Loss emulation parameters. See Mesh.Loss for the model.
 const (
@@ -45,53 +41,243 @@ const (
 	LossMaxRetransmits = 15
 )
 
+// QueueMaxBytes is how much data a proxy holds per connection and
+// direction (for a delay, a loss retransmission wait or a partition)
+// before it stops reading from the sender, whose writes then block once
+// its socket buffers fill. Under a bandwidth limit the proxy holds much
+// less (see queueCap).
+const QueueMaxBytes = 8 << 20
+
 func init() {
-	// toxiproxy's bandwidth toxic logs through zerolog's global logger,
-	// which writes to stderr, and zerolog's own init lowers the global
-	// level to trace, so every interruption of a bandwidth toxic would
-	// print a line. Redirect that logger like the proxies' loggers: warn
-	// and above only, forwarded to slog (see slogWriter). Done here, before
-	// any toxic can run, because the variable is not synchronised.
+	// toxiproxy's bandwidth toxic (unused here, but linked in) logs through
+	// zerolog's global logger, which writes to stderr, and zerolog's own
+	// init lowers the global level to trace. Redirect that logger like the
+	// proxies' loggers: warn and above only, forwarded to slog (see
+	// slogWriter). Done here, before any toxic can run, because the
+	// variable is not synchronised.
 	zlog.Logger = zerolog.New(slogWriter{}).Level(zerolog.WarnLevel)
-	toxics.Register(toxicTypeCount, new(countToxic))
-	toxics.Register(toxicTypePartition, new(partitionToxic))
-	toxics.Register(toxicTypeLoss, new(lossToxic))
+	toxics.Register(toxicTypeLink, new(linkToxic))
 }
 
-// meshShared is the state custom toxics need from their Mesh. toxiproxy
-// creates a toxic from JSON (reflect.New of the registered type followed by
-// json.Decode), and starts running it on live connections before
-// AddToxicJson returns, so a toxic cannot be handed a Go pointer without a
-// data race; it carries the mesh id in its JSON attributes instead and looks
-// the shared state up here.
+// meshShared is the state every stream of a mesh shares.
 type meshShared struct {
-	// done is closed by Mesh.Close: every custom toxic then stops
-	// forwarding, closes its output and discards its input until the
-	// connection ends, so no toxic goroutine stays blocked after Close.
+	// done is closed by Mesh.Close: every stream then drops what it holds,
+	// closes its output and discards its input until the connection ends,
+	// so no goroutine stays blocked after Close.
 	done chan struct{}
-	// pipes counts running countToxic.Pipe calls (two per live proxied
-	// connection); Close waits for it to drop to zero before stopping the
-	// proxies so that data already past the counters is flushed.
+	// pipes counts running linkToxic.Pipe calls (two per live proxied
+	// connection); Close waits for it to drop to zero before it stops the
+	// proxies, so that every connection has wound down by itself.
 	pipes atomic.Int64
 }
 
-var (
-	meshRegistry sync.Map // mesh id (uint64) -> *meshShared
-	nextMeshID   atomic.Uint64
-	// closedShared is returned for unknown (closed) meshes: its done
-	// channel is already closed.
-	closedShared = func() *meshShared {
-		s := &meshShared{done: make(chan struct{})}
-		close(s.done)
-		return s
-	}()
-)
+// faultSet is what applies to one stream (one direction of one proxy) now:
+// the sum of the faults of the link's two end nodes.
+type faultSet struct {
+	latency, jitter time.Duration
+	loss            float64 // probability a segment is lost
+	rate            int64   // KB/s; 0 means unlimited
+	partition       bool
+}
 
-func sharedFor(id uint64) *meshShared {
-	if v, ok := meshRegistry.Load(id); ok {
-		return v.(*meshShared)
+// linkStream is the shared state of one stream of one proxy: every
+// connection through the proxy runs a linkToxic Pipe on it per direction.
+type linkStream struct {
+	bytes atomic.Uint64 // bytes read from senders since NewMesh
+
+	mu      sync.Mutex
+	faults  faultSet
+	changed chan struct{} // closed and replaced on every change
+}
+
+func newLinkStream() *linkStream {
+	return &linkStream{changed: make(chan struct{})}
+}
+
+func (s *linkStream) load() (faultSet, <-chan struct{}) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.faults, s.changed
+}
+
+// store sets the stream's faults; every connection re-evaluates what it
+// holds at once.
+func (s *linkStream) store(fs faultSet) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if fs == s.faults {
+		return
 	}
-	return closedShared
+	s.faults = fs
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
+// queueCap is how many bytes a connection holds under fs before it stops
+// reading: QueueMaxBytes, or under a bandwidth limit only what the emulated
+// wire can carry in 100 ms plus the delay (at least 64 KiB), so that a
+// limited sender is slowed by backpressure rather than buffered for
+// seconds.
+func queueCap(fs faultSet) int {
+	if fs.rate <= 0 || fs.partition {
+		return QueueMaxBytes
+	}
+	window := fs.latency + fs.jitter + 100*time.Millisecond
+	n := float64(fs.rate) * 1000 * window.Seconds()
+	return int(min(max(n, 64<<10), QueueMaxBytes))
+}
+
+// linkToxic is the one toxic on every stream of every proxy, installed
+// before the proxy starts. It counts the bytes it reads and applies the
+// stream's current faultSet. Faults are changed by updating the faultSet,
+// never by adding or removing toxics: toxiproxy's chain changes
+// (ToxicCollection.AddToxic/RemoveToxic) wait, under the proxy's collection
+// lock, for data in flight to be handed on, and deadlock or stall for 5 s
+// per buffered chunk when a connection's destination has died (its writer
+// waits for the same lock), and its built-in latency and bandwidth toxics
+// then stay blocked forever in a channel send, surviving Close.
+type linkToxic struct {
+	// Set by NewMesh after AddToxicJson and before the proxy starts; no
+	// link (and so no Pipe) exists before Start, so this is race-free.
+	s  *linkStream
+	sh *meshShared
+}
+
+// entry is a piece of data the toxic holds.
+type entry struct {
+	c        *stream.StreamChunk
+	arrival  time.Time     // when the proxy read it
+	u        float64       // jitter sample in [-1, 1)
+	lossHold time.Duration // retransmission wait, if it was "lost"
+	abort    bool          // the emulated connection gives up on it
+}
+
+// linkState is a connection's queue; kept in the stub so that it would
+// survive an interrupt (toxiproxy interrupts only on chain changes, which
+// this package never makes after Start).
+type linkState struct {
+	queue    []entry
+	queued   int       // bytes in queue
+	wireFree time.Time // bandwidth: when the emulated wire is free again
+	eof      bool      // the sender closed: end the stream once drained
+}
+
+func (t *linkToxic) NewState() interface{} { return new(linkState) }
+
+// releaseAt is when e may leave under fs, ignoring bandwidth.
+func (e *entry) releaseAt(fs faultSet) time.Time {
+	at := e.arrival.Add(fs.latency + time.Duration(e.u*float64(fs.jitter)))
+	if fs.loss > 0 {
+		at = at.Add(e.lossHold)
+	}
+	return at
+}
+
+func (t *linkToxic) Pipe(stub *toxics.ToxicStub) {
+	s, sh := t.s, t.sh
+	sh.pipes.Add(1)
+	defer sh.pipes.Add(-1)
+	st, _ := stub.State.(*linkState)
+	if st == nil {
+		st = new(linkState)
+		stub.State = st
+	}
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		fs, changed := s.load()
+		now := time.Now()
+		var (
+			out  chan<- *stream.StreamChunk
+			head *stream.StreamChunk
+			at   time.Time
+			wake <-chan time.Time
+			in   <-chan *stream.StreamChunk
+		)
+		if len(st.queue) > 0 && !fs.partition {
+			e := &st.queue[0]
+			at = e.releaseAt(fs)
+			if fs.rate > 0 {
+				if st.wireFree.After(at) {
+					at = st.wireFree
+				}
+				at = at.Add(time.Duration(len(e.c.Data)) * time.Millisecond / time.Duration(fs.rate))
+			}
+			switch {
+			case now.Before(at):
+				timer.Reset(at.Sub(now))
+				wake = timer.C
+			case e.abort && fs.loss > 0:
+				// Retransmissions exhausted: the connection is torn down
+				// (toxiproxy closes the destination socket).
+				st.queue = nil
+				discard(stub)
+				return
+			default:
+				out, head = stub.Output, e.c
+			}
+		}
+		if !st.eof && st.queued < queueCap(fs) {
+			in = stub.Input
+		}
+		select {
+		case c := <-in:
+			if c == nil {
+				st.eof = true
+				if len(st.queue) == 0 {
+					stub.Close()
+					return
+				}
+				continue
+			}
+			s.bytes.Add(uint64(len(c.Data)))
+			st.enqueue(c, fs)
+		case out <- head:
+			e := st.queue[0]
+			st.queue[0] = entry{}
+			st.queue = st.queue[1:]
+			st.queued -= len(e.c.Data)
+			if fs.rate > 0 {
+				st.wireFree = at
+			}
+			if st.eof && len(st.queue) == 0 {
+				stub.Close()
+				return
+			}
+		case <-wake:
+		case <-changed:
+		case <-stub.Interrupt:
+			return
+		case <-sh.done:
+			st.queue = nil
+			discard(stub)
+			return
+		}
+	}
+}
+
+// enqueue queues chunk c, read now under faults fs: under a bandwidth limit
+// it is split into slices of 100 ms worth of data (as toxiproxy's bandwidth
+// toxic does), and under loss each piece draws its retransmission wait.
+func (st *linkState) enqueue(c *stream.StreamChunk, fs faultSet) {
+	slice := len(c.Data)
+	if fs.rate > 0 {
+		slice = int(min(fs.rate*100, math.MaxInt32))
+	}
+	for data := c.Data; len(data) > 0; {
+		n := min(len(data), slice)
+		e := entry{
+			c:       &stream.StreamChunk{Data: data[:n], Timestamp: c.Timestamp},
+			arrival: c.Timestamp,
+			u:       rand.Float64()*2 - 1,
+		}
+		if fs.loss > 0 {
+			e.lossHold, e.abort = lossHold(fs.loss, n, rand.Float64)
+		}
+		st.queue = append(st.queue, e)
+		st.queued += n
+		data = data[n:]
+	}
 }
 
 // discard closes the stub's output (ending the link downstream of it, which
@@ -102,99 +288,6 @@ func discard(stub *toxics.ToxicStub) {
 	for range stub.Input {
 	}
 }
-
-// countToxic counts the bytes that enter a link. Every proxy gets one per
-// stream, installed before the proxy starts, so it always sits right after
-// toxiproxy's hidden noop toxic, before any fault toxic.
-type countToxic struct {
-	Mesh uint64 `json:"mesh"`
-	// bytes is set by NewMesh after AddToxicJson and before the proxy is
-	// started; no link (and so no Pipe) exists before Start, so this is
-	// race-free.
-	bytes *atomic.Uint64
-}
-
-// countState is the per-connection state of a countToxic: a chunk it has
-// counted but not yet handed on. Keeping it across interrupts lets the
-// counter give way to toxiproxy's chain rewiring even when the next stage
-// is not reading, instead of blocking the whole ToxicCollection.
-type countState struct {
-	pending *stream.StreamChunk
-}
-
-func (t *countToxic) NewState() interface{} { return new(countState) }
-
-func (t *countToxic) Pipe(stub *toxics.ToxicStub) {
-	sh := sharedFor(t.Mesh)
-	sh.pipes.Add(1)
-	defer sh.pipes.Add(-1)
-	st, _ := stub.State.(*countState)
-	if st == nil {
-		st = new(countState)
-		stub.State = st
-	}
-	for {
-		if st.pending != nil {
-			select {
-			case stub.Output <- st.pending:
-				st.pending = nil
-			case <-stub.Interrupt:
-				return // resent to the rewired output on the next Run
-			case <-sh.done:
-				st.pending = nil
-				discard(stub)
-				return
-			}
-			continue
-		}
-		select {
-		case <-stub.Interrupt:
-			return
-		case <-sh.done:
-			discard(stub)
-			return
-		case c := <-stub.Input:
-			if c == nil {
-				stub.Close()
-				return
-			}
-			t.bytes.Add(uint64(len(c.Data)))
-			st.pending = c
-		}
-	}
-}
-
-// partitionToxic stalls its stream: it reads nothing, so data backs up into
-// the proxy's read goroutine and then into the sender's socket buffers, as
-// over a network path that silently stopped delivering packets. When it is
-// removed, toxiproxy hands everything queued in front of it on, so the TCP
-// stream resumes intact.
-type partitionToxic struct {
-	Mesh uint64 `json:"mesh"`
-}
-
-func (t *partitionToxic) Pipe(stub *toxics.ToxicStub) {
-	sh := sharedFor(t.Mesh)
-	select {
-	case <-stub.Interrupt:
-	case <-sh.done:
-		discard(stub)
-	}
-}
-
-// lossToxic emulates what an application sees on a TCP connection whose
-// packets are lost with probability Fraction: no byte is ever dropped or
-// reordered (TCP retransmits), but a chunk with a lost segment, and every
-// chunk queued behind it, is held back for the retransmission timeouts.
-type lossToxic struct {
-	Mesh     uint64  `json:"mesh"`
-	Fraction float64 `json:"fraction"`
-}
-
-// GetBufferSize lets data queue up behind a held chunk (as in the
-// receiver's out-of-order queue) instead of pushing back on the sender at
-// once; it matches toxiproxy's latency toxic.
-func (t *lossToxic) GetBufferSize() int { return 1024 }
 
 // lossHold returns how long a chunk of n bytes is held, and whether the
 // emulated connection gives up on it (too many consecutive losses). rnd
@@ -227,60 +320,6 @@ func lossHold(fraction float64, n int, rnd func() float64) (time.Duration, bool)
 		hold += rto
 	}
 	return hold, false
-}
-
-func (t *lossToxic) Pipe(stub *toxics.ToxicStub) {
-	sh := sharedFor(t.Mesh)
-	// forward hands c on; false means the mesh closed meanwhile.
-	forward := func(c *stream.StreamChunk) bool {
-		select {
-		case stub.Output <- c:
-			return true
-		case <-sh.done:
-			discard(stub)
-			return false
-		}
-	}
-	for {
-		select {
-		case <-stub.Interrupt:
-			return
-		case <-sh.done:
-			discard(stub)
-			return
-		case c := <-stub.Input:
-			if c == nil {
-				stub.Close()
-				return
-			}
-			hold, abort := lossHold(t.Fraction, len(c.Data), rand.Float64)
-			if hold > 0 {
-				timer := time.NewTimer(hold)
-				select {
-				case <-timer.C:
-				case <-stub.Interrupt:
-					// Removed or rewired: release the chunk now (like
-					// toxiproxy's latency toxic), never drop it.
-					timer.Stop()
-					forward(c)
-					return
-				case <-sh.done:
-					timer.Stop()
-					discard(stub)
-					return
-				}
-			}
-			if abort {
-				// Retransmissions exhausted: the connection is torn down
-				// (the destination socket is closed by toxiproxy).
-				discard(stub)
-				return
-			}
-			if !forward(c) {
-				return
-			}
-		}
-	}
 }
 
 // slogWriter receives toxiproxy's zerolog JSON lines (only warn and above

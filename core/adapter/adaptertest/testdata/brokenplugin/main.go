@@ -9,6 +9,10 @@
 //     FSM, so the loss is simulated at the Status boundary, which is all a
 //     black-box check can observe anyway.)
 //   - "wrong-hint": a follower's NotLeaderError names the wrong leader.
+//   - "panic", "exit", "hang": after "broken_after" proposals (default
+//     200) the leader's Propose panics, exits the process with status 3, or
+//     blocks forever ignoring its context: a plugin crashing or hanging in
+//     the middle of a point, for the runner's crash-isolation tests.
 //
 // It is a test fixture only, never built by make.
 package main
@@ -16,6 +20,10 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"sync/atomic"
 
 	"github.com/raftcmp/raftcmp/core/adapter"
 	"github.com/raftcmp/raftcmp/plugins/hashicorp"
@@ -23,9 +31,11 @@ import (
 
 type broken struct {
 	*hashicorp.Node
-	mode  string
-	id    uint64
-	nodes uint64
+	mode      string
+	after     int64
+	proposals atomic.Int64
+	id        uint64
+	nodes     uint64
 }
 
 func (b *broken) Start(ctx context.Context, cfg adapter.Config) error {
@@ -33,6 +43,10 @@ func (b *broken) Start(ctx context.Context, cfg adapter.Config) error {
 	for k, v := range cfg.Options {
 		if k == "broken" {
 			b.mode = v
+			continue
+		}
+		if k == "broken_after" {
+			b.after, _ = strconv.ParseInt(v, 10, 64)
 			continue
 		}
 		opts[k] = v
@@ -43,6 +57,19 @@ func (b *broken) Start(ctx context.Context, cfg adapter.Config) error {
 }
 
 func (b *broken) Propose(ctx context.Context, payload []byte) error {
+	if n := b.proposals.Add(1); n > b.limit() {
+		switch b.mode {
+		case "panic":
+			panic(fmt.Sprintf("brokenplugin: deliberate panic after %d proposals", n-1))
+		case "exit":
+			// fd 2 itself: go-plugin swaps os.Stderr for a pipe whose
+			// contents may not reach raftcmp before the process is gone.
+			fmt.Fprintf(os.NewFile(2, "stderr"), "brokenplugin: deliberate exit after %d proposals\n", n-1)
+			os.Exit(3)
+		case "hang":
+			select {} // deliberately ignores ctx
+		}
+	}
 	err := b.Node.Propose(ctx, payload)
 	var nl *adapter.NotLeaderError
 	if b.mode == "wrong-hint" && errors.As(err, &nl) {
@@ -61,3 +88,11 @@ func (b *broken) Status(ctx context.Context) (adapter.Status, error) {
 }
 
 func main() { adapter.Serve(&broken{Node: hashicorp.New()}) }
+
+// limit is how many proposals pass before a crash mode strikes.
+func (b *broken) limit() int64 {
+	if b.after > 0 {
+		return b.after
+	}
+	return 200
+}

@@ -1,0 +1,41 @@
+package main
+
+import (
+	"fmt"
+	"path/filepath"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/raftcmp/raftcmp/reports"
+)
+
+// compareCommand compares two results directories point by point.
+func compareCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "compare",
+		Usage:     "compare two results directories point by point, with a significance test over the repeats",
+		ArgsUsage: "DIR_A DIR_B",
+		Description: "For every point in both (same backend, fault, threads, storage, nodes, payload and rate),\n" +
+			"prints the mean throughput and p99 of each side and the change from A to B with Welch's\n" +
+			"t-test over the repeats, or ~ when the change is within noise (p >= 0.05 or too few repeats).\n" +
+			"Reads each directory's results.csv only.",
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 2 {
+				return usageError(fmt.Errorf("compare takes two results directories, got %d arguments", c.NArg()))
+			}
+			dirA, dirB := c.Args().Get(0), c.Args().Get(1)
+			rowsA, err := reports.ReadResults(filepath.Join(dirA, reports.ResultsFile))
+			if err != nil {
+				return cli.Exit(err.Error(), 1)
+			}
+			rowsB, err := reports.ReadResults(filepath.Join(dirB, reports.ResultsFile))
+			if err != nil {
+				return cli.Exit(err.Error(), 1)
+			}
+			if err := reports.Compare(rowsA, rowsB).Write(c.App.Writer, dirA, dirB); err != nil {
+				return cli.Exit(fmt.Sprintf("write comparison: %v", err), 1)
+			}
+			return nil
+		},
+	}
+}

@@ -1,0 +1,533 @@
+package reports
+
+import (
+	"cmp"
+	"fmt"
+	"math"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/raftcmp/raftcmp/faults"
+)
+
+// Scenario is everything a point ran under besides its backend, thread
+// count and repeat: the fault and the cluster and workload configuration.
+// A results directory usually holds one configuration and several faults.
+type Scenario struct {
+	Fault        string
+	Storage      string
+	Nodes        int
+	PayloadBytes int
+	RateOps      float64
+}
+
+// IsBaseline reports whether s has no fault.
+func (s Scenario) IsBaseline() bool { return s.Fault == faults.KindNone || s.Fault == "" }
+
+// config is s without its fault.
+func (s Scenario) config() Scenario { s.Fault = faults.KindNone; return s }
+
+// PointKey identifies a point across its repeats: the same backend, thread
+// count and scenario.
+type PointKey struct {
+	Scenario
+	Impl    string
+	Threads int
+}
+
+// PointStats is one point over its repeats. Every figure is computed from
+// the rows with status ok only.
+type PointStats struct {
+	PointKey
+	// Rows are all of the point's rows, ok or not, by repeat; OK those
+	// with status ok.
+	Rows, OK []Row
+	// Throughput is in ops/s; the latencies in µs, each the Summary of
+	// the rows' own percentile (the mean of per-repeat p99s, not a pooled
+	// p99).
+	Throughput                  Summary
+	LatAvg, P50, P90, P99, P999 Summary
+	Max, Errors                 Summary
+	throughputs, p99s           []float64
+}
+
+func newPointStats(k PointKey, rows []Row) *PointStats {
+	p := &PointStats{PointKey: k, Rows: rows}
+	var avg, p50, p90, p99, p999, mx, errs []float64
+	for _, r := range rows {
+		if r.Status == StatusOK {
+			p.OK = append(p.OK, r)
+			p.throughputs = append(p.throughputs, r.ThroughputOps)
+			avg = append(avg, r.LatAvgUs)
+			p50 = append(p50, float64(r.LatP50Us))
+			p90 = append(p90, float64(r.LatP90Us))
+			p99 = append(p99, float64(r.LatP99Us))
+			p999 = append(p999, float64(r.LatP999Us))
+			mx = append(mx, float64(r.LatMaxUs))
+			errs = append(errs, float64(r.Errors))
+		}
+	}
+	p.p99s = p99
+	p.Throughput = Summarize(p.throughputs)
+	p.LatAvg, p.P50, p.P90, p.P99, p.P999, p.Max = Summarize(avg), Summarize(p50), Summarize(p90), Summarize(p99), Summarize(p999), Summarize(mx)
+	p.Errors = Summarize(errs)
+	return p
+}
+
+// Noisy reports whether throughput or p99 varies by more than NoisyCV
+// over the point's repeats.
+func (p *PointStats) Noisy() bool { return p.Throughput.Noisy() || p.P99.Noisy() }
+
+// Analysis is a results directory digested: its points over repeats, the
+// fault impacts and the headline comparisons. Every report format is
+// rendered from it, and it depends only on the files read.
+type Analysis struct {
+	Meta   *Meta
+	Rows   []Row
+	Series []Sample
+	// Impls are the backends, sorted; Threads the thread counts, sorted.
+	Impls   []string
+	Threads []int
+	// Scenarios are in the order results.csv first names them, except
+	// that each configuration's baseline comes first.
+	Scenarios []Scenario
+	// Points are by scenario, thread count and backend.
+	Points []*PointStats
+	// Repeats is the largest repeat count of any point.
+	Repeats int
+
+	byKey       map[PointKey]*PointStats
+	series      map[string][]Sample // by point id, in file order
+	slugs       map[Scenario]string
+	multiConfig bool
+}
+
+// Analyze digests a results directory's contents. meta may be nil.
+func Analyze(meta *Meta, rows []Row, series []Sample) *Analysis {
+	a := &Analysis{Meta: meta, Rows: rows, Series: series, byKey: map[PointKey]*PointStats{},
+		series: map[string][]Sample{}, slugs: map[Scenario]string{}}
+	var keys []PointKey
+	byKey := map[PointKey][]Row{}
+	var configs []Scenario
+	for _, r := range rows {
+		s := Scenario{Fault: r.Fault, Storage: r.Storage, Nodes: r.Nodes, PayloadBytes: r.PayloadBytes, RateOps: r.RateOps}
+		if s.Fault == "" {
+			s.Fault = faults.KindNone
+		}
+		k := PointKey{Scenario: s, Impl: r.Impl, Threads: r.Threads}
+		if _, seen := byKey[k]; !seen {
+			keys = append(keys, k)
+		}
+		byKey[k] = append(byKey[k], r)
+		if !slices.Contains(a.Impls, r.Impl) {
+			a.Impls = append(a.Impls, r.Impl)
+		}
+		if !slices.Contains(a.Threads, r.Threads) {
+			a.Threads = append(a.Threads, r.Threads)
+		}
+		if !slices.Contains(a.Scenarios, s) {
+			a.Scenarios = append(a.Scenarios, s)
+		}
+		if !slices.Contains(configs, s.config()) {
+			configs = append(configs, s.config())
+		}
+	}
+	slices.Sort(a.Impls)
+	slices.Sort(a.Threads)
+	a.multiConfig = len(configs) > 1
+	slices.SortStableFunc(a.Scenarios, func(x, y Scenario) int {
+		if c := cmp.Compare(slices.Index(configs, x.config()), slices.Index(configs, y.config())); c != 0 {
+			return c
+		}
+		return cmp.Compare(boolInt(!x.IsBaseline()), boolInt(!y.IsBaseline()))
+	})
+	slices.SortStableFunc(keys, func(x, y PointKey) int {
+		return cmp.Or(
+			cmp.Compare(slices.Index(a.Scenarios, x.Scenario), slices.Index(a.Scenarios, y.Scenario)),
+			cmp.Compare(x.Threads, y.Threads),
+			cmp.Compare(x.Impl, y.Impl))
+	})
+	for _, k := range keys {
+		rs := byKey[k]
+		slices.SortStableFunc(rs, func(x, y Row) int { return cmp.Compare(x.Repeat, y.Repeat) })
+		p := newPointStats(k, rs)
+		a.Points = append(a.Points, p)
+		a.byKey[k] = p
+		a.Repeats = max(a.Repeats, len(rs))
+	}
+	for _, s := range series {
+		a.series[s.Point] = append(a.series[s.Point], s)
+	}
+	used := map[string]bool{}
+	for _, s := range a.Scenarios {
+		base := slugify(a.Label(s))
+		slug := base
+		for i := 2; used[slug]; i++ {
+			slug = base + "-" + strconv.Itoa(i)
+		}
+		used[slug] = true
+		a.slugs[s] = slug
+	}
+	return a
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+var nonSlug = regexp.MustCompile(`[^a-z0-9.]+`)
+
+// slugify makes a file-name-safe name: "cpu-slow:follower,quota=5%" →
+// "cpu-slow-follower-quota-5".
+func slugify(s string) string {
+	s = strings.ReplaceAll(strings.ToLower(s), "%", "pct")
+	s = strings.Trim(nonSlug.ReplaceAllString(s, "-"), "-.")
+	if s == "" {
+		return "scenario"
+	}
+	return s
+}
+
+// Point returns the point of scenario s, backend impl and thread count t,
+// or nil.
+func (a *Analysis) Point(s Scenario, impl string, t int) *PointStats {
+	return a.byKey[PointKey{Scenario: s, Impl: impl, Threads: t}]
+}
+
+// okPoint is Point when it has at least one ok row, else nil.
+func (a *Analysis) okPoint(s Scenario, impl string, t int) *PointStats {
+	if p := a.Point(s, impl, t); p != nil && len(p.OK) > 0 {
+		return p
+	}
+	return nil
+}
+
+// Label names a scenario for readers: its fault, plus its configuration
+// when the directory holds more than one.
+func (a *Analysis) Label(s Scenario) string {
+	if !a.multiConfig {
+		return s.Fault
+	}
+	rate := "unthrottled"
+	if s.RateOps > 0 {
+		rate = strconv.FormatFloat(s.RateOps, 'f', -1, 64) + " ops/s"
+	}
+	return fmt.Sprintf("%s [%d nodes, %s, %d B, %s]", s.Fault, s.Nodes, s.Storage, s.PayloadBytes, rate)
+}
+
+// Slug is the scenario's name in plot file names.
+func (a *Analysis) Slug(s Scenario) string { return a.slugs[s] }
+
+// Baseline returns the no-fault scenario of s's configuration, if the
+// directory holds it.
+func (a *Analysis) Baseline(s Scenario) (Scenario, bool) {
+	b := s.config()
+	return b, slices.Contains(a.Scenarios, b)
+}
+
+// implsWithData are the backends with at least one ok point in s.
+func (a *Analysis) implsWithData(s Scenario) []string {
+	var out []string
+	for _, impl := range a.Impls {
+		for _, t := range a.Threads {
+			if a.okPoint(s, impl, t) != nil {
+				out = append(out, impl)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// CommonThreads is the highest thread count at which every backend with
+// data in each of the given scenarios has an ok point in all of them;
+// false if there is none.
+func (a *Analysis) CommonThreads(ss ...Scenario) (int, bool) {
+	var impls []string
+	for _, s := range ss {
+		for _, impl := range a.implsWithData(s) {
+			if !slices.Contains(impls, impl) {
+				impls = append(impls, impl)
+			}
+		}
+	}
+	if len(impls) == 0 {
+		return 0, false
+	}
+	for i := len(a.Threads) - 1; i >= 0; i-- {
+		t := a.Threads[i]
+		all := true
+		for _, impl := range impls {
+			for _, s := range ss {
+				if a.okPoint(s, impl, t) == nil {
+					all = false
+				}
+			}
+		}
+		if all {
+			return t, true
+		}
+	}
+	return 0, false
+}
+
+// Impact is a backend's change under a fault against its own no-fault
+// baseline at the same thread count: Change = faulted mean / baseline mean
+// - 1, with Welch's t-test over the two sets of repeats.
+type Impact struct {
+	Impl      string
+	Scenario  Scenario
+	Threads   int
+	Base, Hit *PointStats
+	// ThroughputChange and P99Change are fractions: -0.031 is -3.1%.
+	ThroughputChange, P99Change float64
+	ThroughputTest, P99Test     TTest
+	// InWindow is the faulted point's throughput over the time-series
+	// intervals inside the fault window only (see WindowThroughput), and
+	// WindowChange its change against the baseline's whole-window
+	// throughput; N == 0 and NaN when the fault covers the whole window or
+	// no interval lies inside it.
+	InWindow     Summary
+	WindowChange float64
+	WindowTest   TTest
+}
+
+// ImpactAt computes impl's impact under s at t threads; false when either
+// the faulted point or its baseline has no ok row.
+func (a *Analysis) ImpactAt(s Scenario, impl string, t int) (Impact, bool) {
+	b, ok := a.Baseline(s)
+	if !ok || s.IsBaseline() {
+		return Impact{}, false
+	}
+	base, hit := a.okPoint(b, impl, t), a.okPoint(s, impl, t)
+	if base == nil || hit == nil {
+		return Impact{}, false
+	}
+	return Impact{
+		Impl: impl, Scenario: s, Threads: t, Base: base, Hit: hit,
+		ThroughputChange: relChange(base.Throughput.Mean, hit.Throughput.Mean),
+		P99Change:        relChange(base.P99.Mean, hit.P99.Mean),
+		ThroughputTest:   WelchTest(base.throughputs, hit.throughputs),
+		P99Test:          WelchTest(base.p99s, hit.p99s),
+		WindowChange:     math.NaN(),
+	}.withWindow(a), true
+}
+
+func (im Impact) withWindow(a *Analysis) Impact {
+	in := a.WindowThroughput(im.Hit)
+	im.InWindow = Summarize(in)
+	if len(in) > 0 {
+		im.WindowChange = relChange(im.Base.Throughput.Mean, im.InWindow.Mean)
+		im.WindowTest = WelchTest(im.Base.throughputs, in)
+	}
+	return im
+}
+
+// WindowThroughput returns, per ok repeat of a point under a fault that
+// covers part of the measured window, its mean throughput (ops/s) over
+// the timeseries.csv intervals that lie wholly inside the fault window.
+// It is empty for a baseline, a whole-window fault, or when no interval
+// lies inside the window.
+func (a *Analysis) WindowThroughput(p *PointStats) []float64 {
+	w, ok := FaultWindow(p.Fault, a.durationOf(p.Scenario))
+	if !ok || w.Whole {
+		return nil
+	}
+	var out []float64
+	for _, r := range p.OK {
+		ss := a.seriesOf(r)
+		var sum float64
+		var n int
+		for i, smp := range ss {
+			end := r.DurationS
+			if i+1 < len(ss) {
+				end = ss[i+1].TS
+			}
+			if smp.TS >= w.From-1e-9 && end <= w.To+1e-9 {
+				sum += smp.ThroughputOps
+				n++
+			}
+		}
+		if n > 0 {
+			out = append(out, sum/float64(n))
+		}
+	}
+	return out
+}
+
+// partialWindow reports whether s's fault covers only part of the
+// measured window.
+func (a *Analysis) partialWindow(s Scenario) bool {
+	w, ok := FaultWindow(s.Fault, a.durationOf(s))
+	return ok && !w.Whole
+}
+
+func relChange(from, to float64) float64 {
+	if from == 0 {
+		return math.NaN()
+	}
+	return to/from - 1
+}
+
+// ImpactThreads is the thread count the fault-impact table uses for
+// scenario s: the highest at which every backend has ok points both under
+// s and in its baseline (CommonThreads of the two). When no count is
+// common to all backends, each backend falls back to its own highest
+// (perImpl reports that).
+func (a *Analysis) ImpactThreads(s Scenario) (t int, common bool) {
+	b, ok := a.Baseline(s)
+	if !ok {
+		return 0, false
+	}
+	return a.CommonThreads(s, b)
+}
+
+// HeadlineImpact is impl's impact under s at ImpactThreads(s), or at the
+// backend's own highest thread count with both points when no count is
+// common to all backends.
+func (a *Analysis) HeadlineImpact(s Scenario, impl string) (Impact, bool) {
+	if t, ok := a.ImpactThreads(s); ok {
+		return a.ImpactAt(s, impl, t)
+	}
+	for i := len(a.Threads) - 1; i >= 0; i-- {
+		if im, ok := a.ImpactAt(s, impl, a.Threads[i]); ok {
+			return im, true
+		}
+	}
+	return Impact{}, false
+}
+
+// Ranking compares the backends under one scenario at one thread count.
+type Ranking struct {
+	Scenario Scenario
+	Threads  int
+	// ByThroughput is by mean throughput, highest first; ByP99 by mean
+	// p99, lowest first. Both hold every backend with ok rows there.
+	ByThroughput, ByP99 []*PointStats
+	// ThroughputTest and P99Test compare the first with the second
+	// (Welch's t-test); not OK when fewer than two backends or repeats.
+	ThroughputTest, P99Test TTest
+}
+
+// Rank ranks the backends under s at CommonThreads(s); false if no thread
+// count has data for every backend.
+func (a *Analysis) Rank(s Scenario) (Ranking, bool) {
+	t, ok := a.CommonThreads(s)
+	if !ok {
+		return Ranking{}, false
+	}
+	r := Ranking{Scenario: s, Threads: t}
+	for _, impl := range a.Impls {
+		if p := a.okPoint(s, impl, t); p != nil {
+			r.ByThroughput = append(r.ByThroughput, p)
+			r.ByP99 = append(r.ByP99, p)
+		}
+	}
+	// Stable sorts over impl-sorted input: ties go to the name first in
+	// alphabetical order, deterministically.
+	slices.SortStableFunc(r.ByThroughput, func(x, y *PointStats) int { return cmp.Compare(y.Throughput.Mean, x.Throughput.Mean) })
+	slices.SortStableFunc(r.ByP99, func(x, y *PointStats) int { return cmp.Compare(x.P99.Mean, y.P99.Mean) })
+	if len(r.ByThroughput) > 1 {
+		r.ThroughputTest = WelchTest(r.ByThroughput[0].throughputs, r.ByThroughput[1].throughputs)
+		r.P99Test = WelchTest(r.ByP99[0].p99s, r.ByP99[1].p99s)
+	}
+	return r, true
+}
+
+// Window is when a fault acted, in seconds from the start of the measured
+// window.
+type Window struct {
+	From, To float64
+	// Whole is set for a fault without at/for: it covers the window.
+	Whole bool
+	// Err is set when the fault spec could not be parsed (a kind this
+	// build does not know); the window is then taken as whole.
+	Err error
+}
+
+// FaultWindow returns when fault acted inside a measured window of
+// durationS seconds; false for the baseline.
+func FaultWindow(fault string, durationS float64) (Window, bool) {
+	if fault == "" || fault == faults.KindNone {
+		return Window{}, false
+	}
+	spec, err := faults.Parse(fault)
+	if err != nil {
+		return Window{From: 0, To: durationS, Whole: true, Err: err}, true
+	}
+	w := Window{From: spec.At.Seconds(), To: durationS}
+	if spec.For > 0 {
+		w.To = math.Min(durationS, (spec.At + spec.For).Seconds())
+	}
+	w.Whole = spec.At == 0 && spec.For == 0
+	return w, true
+}
+
+// describe says the window in words.
+func (w Window) describe() string {
+	var s string
+	switch {
+	case w.Whole:
+		s = fmt.Sprintf("the whole measured window (0–%g s)", w.To)
+	default:
+		s = fmt.Sprintf("from %g s to %g s of the measured window", w.From, w.To)
+	}
+	if w.Err != nil {
+		s += fmt.Sprintf(" (spec not understood by this build: %v)", w.Err)
+	}
+	return s
+}
+
+// durationOf is the measured window of scenario s's rows (the longest, if
+// they differ).
+func (a *Analysis) durationOf(s Scenario) float64 {
+	var d float64
+	for _, p := range a.Points {
+		if p.Scenario == s {
+			for _, r := range p.Rows {
+				d = math.Max(d, r.DurationS)
+			}
+		}
+	}
+	return d
+}
+
+// seriesOf returns the time series of one ok row, in time order.
+func (a *Analysis) seriesOf(r Row) []Sample {
+	ss := slices.Clone(a.series[r.Point])
+	slices.SortStableFunc(ss, func(x, y Sample) int { return cmp.Compare(x.TS, y.TS) })
+	return ss
+}
+
+// failures are the rows without figures, in file order.
+func (a *Analysis) failures() []Row {
+	var out []Row
+	for _, r := range a.Rows {
+		if r.Status != StatusOK {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// span describes the run's start and end from meta.json.
+func (a *Analysis) span() string {
+	m := a.Meta
+	if m == nil || m.Started.IsZero() {
+		return "unknown"
+	}
+	s := m.Started.UTC().Format(time.RFC3339)
+	if !m.Ended.IsZero() {
+		s += " to " + m.Ended.UTC().Format(time.RFC3339) + fmt.Sprintf(" (%s)", m.Ended.Sub(m.Started).Round(time.Second))
+	}
+	if m.Interrupted {
+		s += ", interrupted before its last point"
+	}
+	return s
+}

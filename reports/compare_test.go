@@ -1,0 +1,111 @@
+package reports
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+	"testing"
+)
+
+// compareRows makes 5 repeats of hashicorp and etcd at 8 threads with
+// throughput level·(1 ± about 1%) and p99 near p99.
+func compareRows(hashicorpLevel, etcdLevel float64) []Row {
+	noise := []float64{-0.012, 0.004, 0.010, -0.003, 0.006}
+	var rows []Row
+	for rep := 1; rep <= 5; rep++ {
+		for _, im := range []struct {
+			name  string
+			level float64
+		}{{"hashicorp", hashicorpLevel}, {"etcd", etcdLevel}} {
+			r := sampleRow(im.name, 8, StatusOK)
+			r.Fault, r.FaultEffect, r.FaultTargets = "none", "", ""
+			r.Point = fmt.Sprintf("%s/none/t8/r%d", im.name, rep)
+			r.Repeat = rep
+			r.ThroughputOps = im.level * (1 + noise[rep-1])
+			r.LatP99Us = int64(6400 * (1 - noise[rep-1]))
+			rows = append(rows, r)
+		}
+	}
+	return rows
+}
+
+func TestCompare(t *testing.T) {
+	before := compareRows(10000, 10000)
+	after := compareRows(12000, 10000) // hashicorp +20%, etcd unchanged
+
+	c := Compare(before, after)
+	if len(c.Deltas) != 2 || len(c.OnlyA) != 0 || len(c.OnlyB) != 0 {
+		t.Fatalf("%d deltas, only A %v, only B %v", len(c.Deltas), c.OnlyA, c.OnlyB)
+	}
+	for _, d := range c.Deltas {
+		switch d.Key.Impl {
+		case "hashicorp":
+			if !d.ThroughputTest.Significant() || d.ThroughputTest.NA != 5 || d.ThroughputTest.NB != 5 || d.ThroughputChange < 0.199 || d.ThroughputChange > 0.201 {
+				t.Errorf("hashicorp +20%%: %+v change %v, want significant", d.ThroughputTest, d.ThroughputChange)
+			}
+		case "etcd":
+			if d.ThroughputTest.Significant() || d.ThroughputChange != 0 {
+				t.Errorf("etcd unchanged: %+v change %v, want within noise", d.ThroughputTest, d.ThroughputChange)
+			}
+		}
+	}
+	var out bytes.Buffer
+	if err := c.Write(&out, "old", "new"); err != nil {
+		t.Fatal(err)
+	}
+	s := out.String()
+	for _, want := range []string{"hashicorp none t=8", "+20.0% (p<0.001 n=5+5)", "etcd none t=8", "~ (p=1.000 n=5+5)", "Welch's t-test"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("output lacks %q:\n%s", want, s)
+		}
+	}
+
+	if len(c.Notes) != 0 {
+		t.Errorf("notes %v for runs of the same setup", c.Notes)
+	}
+	longer := compareRows(10000, 10000)
+	for i := range longer {
+		longer[i].DurationS = 30
+	}
+	if n := Compare(before, longer).Notes; len(n) != 1 || n[0] != "measured window (s) differ: A 20, B 30" {
+		t.Errorf("notes %q, want the differing window", n)
+	}
+
+	// The same data compared with itself: nothing is significant.
+	self := Compare(after, after)
+	if sig := self.Significant(); len(sig) != 0 {
+		t.Errorf("self-comparison found %d significant changes", len(sig))
+	}
+	out.Reset()
+	self.Write(&out, "a", "a")
+	if strings.Count(out.String(), "~ (p=1.000 n=5+5)") != 4 {
+		t.Errorf("self-comparison should print ~ for every point and figure:\n%s", out.String())
+	}
+}
+
+func TestCompareUnmatchedAndTooFewRepeats(t *testing.T) {
+	a := compareRows(10000, 10000)[:2] // one repeat each
+	b := compareRows(20000, 10000)
+	b = append(b, sampleRow("dragonboat", 8, StatusOK))
+	var failed []Row
+	for _, r := range compareRows(10000, 10000)[:2] {
+		r.Threads, r.Point = 2, strings.Replace(r.Point, "t8", "t2", 1)
+		failed = append(failed, r)
+	}
+	failed[0].Status, failed[0].ThroughputOps = StatusFailed, 0
+	a = append(a, failed...)
+	c := Compare(a, b)
+	var out bytes.Buffer
+	c.Write(&out, "A", "B")
+	s := out.String()
+	for _, want := range []string{"~ (n=1+5)", "Only in A (2)", "Only in B (1)", "dragonboat cpu-slow:follower t=8"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("output lacks %q:\n%s", want, s)
+		}
+	}
+	for _, d := range c.Deltas {
+		if d.ThroughputTest.Significant() {
+			t.Errorf("%v: a single repeat cannot be significant", d.Key)
+		}
+	}
+}

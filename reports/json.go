@@ -1,0 +1,248 @@
+package reports
+
+import (
+	"encoding/json"
+	"math"
+)
+
+// SummarySchema is summary.json's schema version. Fields are only ever
+// added; a change that breaks readers bumps it.
+const SummarySchema = 1
+
+// SummaryJSON is summary.json: what report.md says, for scripts.
+// Undefined figures (a standard deviation of one repeat, a change against
+// a zero baseline) are null.
+type SummaryJSON struct {
+	Schema int `json:"schema"`
+	// Confidence is the level of every interval, NoisyCV the coefficient
+	// of variation above which a point is noisy, Alpha the significance
+	// level of the tests, Test the test used.
+	Confidence float64 `json:"confidence"`
+	NoisyCV    float64 `json:"noisy_cv"`
+	Alpha      float64 `json:"alpha"`
+	Test       string  `json:"test"`
+	// Command, Raftcmp and Host are from meta.json.
+	Command  []string       `json:"command,omitempty"`
+	Raftcmp  *BuildInfo     `json:"raftcmp,omitempty"`
+	Host     *Host          `json:"host,omitempty"`
+	Backends []BackendJSON  `json:"backends"`
+	Points   []PointJSON    `json:"points"`
+	Impacts  []ImpactJSON   `json:"impacts"`
+	Rankings []RankingJSON  `json:"rankings"`
+	Failed   []FailedJSON   `json:"failed"`
+	Rows     RowCountsJSON  `json:"rows"`
+	Faults   []FaultWinJSON `json:"faults"`
+}
+
+// BackendJSON names a backend's Raft library.
+type BackendJSON struct {
+	Impl    string `json:"impl"`
+	Module  string `json:"module"`
+	Version string `json:"version"`
+}
+
+// RowCountsJSON counts results.csv's rows by status.
+type RowCountsJSON struct {
+	Total       int `json:"total"`
+	OK          int `json:"ok"`
+	Failed      int `json:"failed"`
+	Unsupported int `json:"unsupported"`
+}
+
+// StatJSON is a Summary: mean, sample standard deviation and 95%
+// confidence interval over N repeats; CV is sd/mean.
+type StatJSON struct {
+	N      int      `json:"n"`
+	Mean   *float64 `json:"mean"`
+	SD     *float64 `json:"sd"`
+	CILow  *float64 `json:"ci_low"`
+	CIHigh *float64 `json:"ci_high"`
+	CV     *float64 `json:"cv"`
+	Noisy  bool     `json:"noisy"`
+}
+
+// PointJSON is one point over its repeats.
+type PointJSON struct {
+	Impl         string   `json:"impl"`
+	Fault        string   `json:"fault"`
+	Threads      int      `json:"threads"`
+	Storage      string   `json:"storage"`
+	Nodes        int      `json:"nodes"`
+	PayloadBytes int      `json:"payload_bytes"`
+	RateOps      float64  `json:"rate_ops"`
+	Repeats      int      `json:"repeats"`
+	OKRepeats    int      `json:"ok_repeats"`
+	Rows         []string `json:"rows"` // point ids of its results.csv rows
+	// Throughput in ops/s; latencies in µs (means of the rows' own
+	// percentiles); errors per repeat.
+	ThroughputOps StatJSON `json:"throughput_ops"`
+	LatAvgUs      StatJSON `json:"lat_avg_us"`
+	LatP50Us      StatJSON `json:"lat_p50_us"`
+	LatP90Us      StatJSON `json:"lat_p90_us"`
+	LatP99Us      StatJSON `json:"lat_p99_us"`
+	LatP999Us     StatJSON `json:"lat_p999_us"`
+	LatMaxUs      StatJSON `json:"lat_max_us"`
+	Errors        StatJSON `json:"errors"`
+	// FaultEffects are the rows' fault_effect values, by repeat.
+	FaultEffects []string `json:"fault_effects,omitempty"`
+}
+
+// TestJSON is a Welch's t-test outcome; P is null when a side has fewer
+// than two repeats.
+type TestJSON struct {
+	P           *float64 `json:"p"`
+	NA          int      `json:"n_a"`
+	NB          int      `json:"n_b"`
+	Significant bool     `json:"significant"`
+}
+
+// ImpactJSON is a backend's change under a fault against its own
+// baseline at the same thread count: faulted mean / baseline mean - 1.
+type ImpactJSON struct {
+	Impl             string   `json:"impl"`
+	Fault            string   `json:"fault"`
+	Threads          int      `json:"threads"`
+	Headline         bool     `json:"headline"` // the thread count of report.md's impact table
+	ThroughputChange *float64 `json:"throughput_change"`
+	ThroughputTest   TestJSON `json:"throughput_test"`
+	P99Change        *float64 `json:"p99_change"`
+	P99Test          TestJSON `json:"p99_test"`
+	// InWindowOps and WindowChange are set for a fault covering part of
+	// the window: throughput over the intervals inside it, and its change
+	// against the baseline's whole-window throughput.
+	InWindowOps  *StatJSON `json:"in_window_ops,omitempty"`
+	WindowChange *float64  `json:"window_change,omitempty"`
+	WindowTest   *TestJSON `json:"window_test,omitempty"`
+}
+
+// RankingJSON orders the backends under one fault at the highest thread
+// count with data for all; the tests compare the first two.
+type RankingJSON struct {
+	Fault          string   `json:"fault"`
+	Threads        int      `json:"threads"`
+	ByThroughput   []string `json:"by_throughput"`
+	ThroughputTest TestJSON `json:"throughput_test"`
+	ByP99          []string `json:"by_p99"`
+	P99Test        TestJSON `json:"p99_test"`
+}
+
+// FailedJSON is a row without figures.
+type FailedJSON struct {
+	Point  string `json:"point"`
+	Status string `json:"status"`
+	Error  string `json:"error"`
+}
+
+// FaultWinJSON is when a fault acted, in seconds of the measured window.
+type FaultWinJSON struct {
+	Fault string  `json:"fault"`
+	From  float64 `json:"from_s"`
+	To    float64 `json:"to_s"`
+	Whole bool    `json:"whole_window"`
+}
+
+func num(v float64) *float64 {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return nil
+	}
+	return &v
+}
+
+func statJSON(s Summary) StatJSON {
+	return StatJSON{N: s.N, Mean: num(s.Mean), SD: num(s.SD), CILow: num(s.CILow()), CIHigh: num(s.CIHigh()), CV: num(s.CV()), Noisy: s.Noisy()}
+}
+
+func testJSON(t TTest) TestJSON {
+	return TestJSON{P: num(t.P), NA: t.NA, NB: t.NB, Significant: t.Significant()}
+}
+
+// JSONSummary gathers summary.json's content.
+func (a *Analysis) JSONSummary() SummaryJSON {
+	out := SummaryJSON{Schema: SummarySchema, Confidence: Confidence, NoisyCV: NoisyCV, Alpha: Alpha, Test: "welch",
+		Backends: []BackendJSON{}, Points: []PointJSON{}, Impacts: []ImpactJSON{}, Rankings: []RankingJSON{},
+		Failed: []FailedJSON{}, Faults: []FaultWinJSON{}}
+	if m := a.Meta; m != nil {
+		out.Command, out.Raftcmp, out.Host = m.Command, &m.Raftcmp, &m.Host
+	}
+	for _, impl := range a.Impls {
+		bj := BackendJSON{Impl: impl}
+		for _, r := range a.Rows {
+			if r.Impl == impl && r.ImplModule != "" {
+				bj.Module, bj.Version = r.ImplModule, r.ImplVersion
+				break
+			}
+		}
+		out.Backends = append(out.Backends, bj)
+	}
+	for _, r := range a.Rows {
+		out.Rows.Total++
+		switch r.Status {
+		case StatusOK:
+			out.Rows.OK++
+		case StatusUnsupported:
+			out.Rows.Unsupported++
+		default:
+			out.Rows.Failed++
+		}
+	}
+	for _, p := range a.Points {
+		pj := PointJSON{Impl: p.Impl, Fault: p.Fault, Threads: p.Threads, Storage: p.Storage, Nodes: p.Nodes,
+			PayloadBytes: p.PayloadBytes, RateOps: p.RateOps, Repeats: len(p.Rows), OKRepeats: len(p.OK),
+			ThroughputOps: statJSON(p.Throughput), LatAvgUs: statJSON(p.LatAvg), LatP50Us: statJSON(p.P50),
+			LatP90Us: statJSON(p.P90), LatP99Us: statJSON(p.P99), LatP999Us: statJSON(p.P999), LatMaxUs: statJSON(p.Max),
+			Errors: statJSON(p.Errors)}
+		for _, r := range p.Rows {
+			pj.Rows = append(pj.Rows, r.Point)
+			if !p.IsBaseline() && r.Status == StatusOK {
+				pj.FaultEffects = append(pj.FaultEffects, r.FaultEffect)
+			}
+		}
+		out.Points = append(out.Points, pj)
+	}
+	for _, s := range a.Scenarios {
+		if w, ok := FaultWindow(s.Fault, a.durationOf(s)); ok {
+			out.Faults = append(out.Faults, FaultWinJSON{Fault: a.Label(s), From: w.From, To: w.To, Whole: w.Whole})
+		}
+		if r, ok := a.Rank(s); ok {
+			rj := RankingJSON{Fault: a.Label(s), Threads: r.Threads, ThroughputTest: testJSON(r.ThroughputTest), P99Test: testJSON(r.P99Test)}
+			for i := range r.ByThroughput {
+				rj.ByThroughput = append(rj.ByThroughput, r.ByThroughput[i].Impl)
+				rj.ByP99 = append(rj.ByP99, r.ByP99[i].Impl)
+			}
+			out.Rankings = append(out.Rankings, rj)
+		}
+		if s.IsBaseline() {
+			continue
+		}
+		for _, impl := range a.Impls {
+			head, hasHead := a.HeadlineImpact(s, impl)
+			for _, t := range a.Threads {
+				im, ok := a.ImpactAt(s, impl, t)
+				if !ok {
+					continue
+				}
+				ij := ImpactJSON{Impl: impl, Fault: a.Label(s), Threads: t, Headline: hasHead && head.Threads == t,
+					ThroughputChange: num(im.ThroughputChange), ThroughputTest: testJSON(im.ThroughputTest),
+					P99Change: num(im.P99Change), P99Test: testJSON(im.P99Test)}
+				if im.InWindow.N > 0 {
+					st, tj := statJSON(im.InWindow), testJSON(im.WindowTest)
+					ij.InWindowOps, ij.WindowChange, ij.WindowTest = &st, num(im.WindowChange), &tj
+				}
+				out.Impacts = append(out.Impacts, ij)
+			}
+		}
+	}
+	for _, r := range a.failures() {
+		out.Failed = append(out.Failed, FailedJSON{Point: r.Point, Status: r.Status, Error: r.Error})
+	}
+	return out
+}
+
+// JSON renders summary.json, indented, with a final newline.
+func (a *Analysis) JSON() ([]byte, error) {
+	b, err := json.MarshalIndent(a.JSONSummary(), "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
+}

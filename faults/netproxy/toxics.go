@@ -130,12 +130,16 @@ func queueCap(fs faultSet) int {
 // linkToxic is the one toxic on every stream of every proxy, installed
 // before the proxy starts. It counts the bytes it reads and applies the
 // stream's current faultSet. Faults are changed by updating the faultSet,
-// never by adding or removing toxics: toxiproxy's chain changes
-// (ToxicCollection.AddToxic/RemoveToxic) wait, under the proxy's collection
-// lock, for data in flight to be handed on, and deadlock or stall for 5 s
-// per buffered chunk when a connection's destination has died (its writer
-// waits for the same lock), and its built-in latency and bandwidth toxics
-// then stay blocked forever in a channel send, surviving Close.
+// never by adding or removing toxics. Found with toxiproxy v2.5.0:
+// ToxicCollection.AddToxicJson/RemoveToxic wait, under the proxy's
+// collection lock, for data in flight to be handed on (RemoveToxic with a
+// 5 s timeout per buffered chunk, after which it drops the chunk), while a
+// link whose destination died waits for that same lock in RemoveLink and
+// no longer reads: a Heal then hung for 5 s per buffered chunk (minutes
+// with a full latency buffer). And the built-in latency and bandwidth
+// toxics send to the next stage without watching anything, so when a
+// destination dies while they hold data they stay blocked forever, one
+// goroutine per connection, surviving Close.
 type linkToxic struct {
 	// Set by NewMesh after AddToxicJson and before the proxy starts; no
 	// link (and so no Pipe) exists before Start, so this is race-free.

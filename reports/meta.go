@@ -37,6 +37,20 @@ type Meta struct {
 	Ended   time.Time `json:"ended"`
 	// Interrupted is set when the run was stopped before its last point.
 	Interrupted bool `json:"interrupted"`
+	// Fingerprint identifies the settings that make rows comparable (all
+	// but the swept dimensions; experiment.Spec.Comparable): a resumed run
+	// must have the same. Comparable is those settings, for the error.
+	Fingerprint string `json:"fingerprint,omitempty"`
+	Comparable  any    `json:"comparable,omitempty"`
+	// Resumes records each later `raftcmp run --resume` of this directory.
+	Resumes []Resume `json:"resumes,omitempty"`
+}
+
+// Resume is one resumption of a run.
+type Resume struct {
+	Command []string  `json:"command"`
+	Started time.Time `json:"started"`
+	Skipped int       `json:"skipped_points"`
 }
 
 // BuildInfo identifies a binary.

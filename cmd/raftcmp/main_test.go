@@ -159,3 +159,42 @@ func TestRunEndToEnd(t *testing.T) {
 		t.Errorf("list: exit %d:\n%s", code, stdout)
 	}
 }
+
+// --resume skips the points already recorded, runs the rest, and refuses
+// an experiment whose rows would not be comparable.
+func TestResume(t *testing.T) {
+	dir := pluginDir(t)
+	out := filepath.Join(t.TempDir(), "res")
+	base := []string{"run", "--plugin-dir", dir, "--impl", "hashicorp", "--duration", "500ms", "--warmup", "100ms", "--interval", "250ms", "--storage", "memory", "--rate", "0"}
+	if code, _, stderr := raftcmp(t, append(base, "--threads", "1,2", "--out", out)...); code != 0 {
+		t.Fatalf("first run: exit %d: %s", code, stderr)
+	}
+	// Lose the last row, as an interrupted run would have.
+	path := filepath.Join(out, reports.ResultsFile)
+	b, _ := os.ReadFile(path)
+	lines := strings.SplitAfter(strings.TrimRight(string(b), "\n"), "\n")
+	os.WriteFile(path, []byte(strings.Join(lines[:len(lines)-1], "")+"\n"), 0o644)
+
+	code, _, stderr := raftcmp(t, "run", "--plugin-dir", dir, "--resume", out, "--threads", "1,2,3")
+	if code != 0 {
+		t.Fatalf("resume: exit %d: %s", code, stderr)
+	}
+	if strings.Contains(stderr, "hashicorp/none/t1/r1:") {
+		t.Errorf("resume ran the recorded point t1 again:\n%s", stderr)
+	}
+	rows, err := reports.ReadResults(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, r := range rows {
+		ids = append(ids, r.Point)
+	}
+	if want := "hashicorp/none/t1/r1 hashicorp/none/t2/r1 hashicorp/none/t3/r1"; strings.Join(ids, " ") != want {
+		t.Errorf("points after resume: %v, want %s", ids, want)
+	}
+	code, _, stderr = raftcmp(t, "run", "--plugin-dir", dir, "--resume", out, "--payload", "100")
+	if code != exitUsage || !strings.Contains(stderr, "incomparable") {
+		t.Errorf("resume with another payload: exit %d, %q; want a refusal", code, stderr)
+	}
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -34,6 +35,7 @@ func runCommand() *cli.Command {
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "out", Usage: "results directory (default results/run-<time>, or the file's out)"},
 			&cli.BoolFlag{Name: "overwrite", Usage: "replace the results already in --out"},
+			&cli.StringFlag{Name: "resume", Usage: "continue the run in this results directory: skip its recorded points, run the rest (the experiment is the recorded one unless flags or -f give it)"},
 			&cli.BoolFlag{Name: "keep-data", Usage: "keep node data directories after each point"},
 			&cli.StringFlag{Name: "data-dir", Usage: "where node data directories go (default: system temp dir; /dev/shm for tmpfs)"},
 		}, experimentFlags()...),
@@ -67,11 +69,19 @@ func experimentFlags() []cli.Flag {
 }
 
 // specFromFlags reads the experiment: the defaults (the original
-// experiment), then the file given with -f, then every flag the user set.
+// experiment) or, with --resume, the recorded experiment; then the file
+// given with -f; then every flag the user set.
 // It validates the result and resolves each backend's plugin. It also
 // returns the output directory the file names, if any.
 func specFromFlags(c *cli.Context) (experiment.Spec, map[string]cluster.Plugin, string, error) {
 	s := experiment.Default()
+	if dir := c.String("resume"); dir != "" {
+		recorded, err := recordedSpec(dir)
+		if err != nil {
+			return s, nil, "", err
+		}
+		s = recorded
+	}
 	var outFromFile string
 	if path := c.String("file"); path != "" {
 		f, err := experiment.LoadFile(path)
@@ -171,6 +181,23 @@ func specFromFlags(c *cli.Context) (experiment.Spec, map[string]cluster.Plugin, 
 	return s, plugins, outFromFile, nil
 }
 
+// recordedSpec reads the experiment a results directory's meta.json holds.
+func recordedSpec(dir string) (experiment.Spec, error) {
+	meta, err := reports.ReadMeta(dir)
+	if err != nil {
+		return experiment.Spec{}, fmt.Errorf("--resume %q: %v", dir, err)
+	}
+	b, err := json.Marshal(meta.Experiment)
+	if err != nil {
+		return experiment.Spec{}, fmt.Errorf("--resume %q: %v", dir, err)
+	}
+	var s experiment.Spec
+	if err := json.Unmarshal(b, &s); err != nil {
+		return experiment.Spec{}, fmt.Errorf("--resume %q: meta.json's experiment: %v", dir, err)
+	}
+	return s, nil
+}
+
 func runAction(c *cli.Context) error {
 	if c.Args().Present() {
 		return usageError(fmt.Errorf("run takes no arguments (got %q); flags start with --", c.Args().First()))
@@ -180,13 +207,33 @@ func runAction(c *cli.Context) error {
 		return usageError(err)
 	}
 	out := c.String("out")
+	resume := c.String("resume")
+	if resume != "" {
+		if out != "" && out != resume {
+			return usageError(fmt.Errorf("--out %q: a resumed run writes to its own directory (--resume %q)", out, resume))
+		}
+		if _, err := os.Stat(filepath.Join(resume, reports.MetaFile)); err != nil {
+			return usageError(fmt.Errorf("--resume %q: not a results directory (no %s)", resume, reports.MetaFile))
+		}
+		out = resume
+		meta, err := reports.ReadMeta(resume)
+		if err != nil {
+			return usageError(fmt.Errorf("--resume %q: %v", resume, err))
+		}
+		if _, fp := spec.Comparable(); fp != meta.Fingerprint {
+			now, _ := spec.Comparable()
+			was, _ := json.Marshal(meta.Comparable)
+			is, _ := json.Marshal(now)
+			return usageError(fmt.Errorf("--resume %q: the experiment changed in a way that makes the recorded rows incomparable: recorded %s, now %s", resume, was, is))
+		}
+	}
 	if out == "" {
 		out = fileOut
 	}
 	if out == "" {
 		out = filepath.Join("results", "run-"+time.Now().Format("20060102-150405"))
 	}
-	if _, err := os.Stat(filepath.Join(out, reports.ResultsFile)); err == nil {
+	if _, err := os.Stat(filepath.Join(out, reports.ResultsFile)); err == nil && resume == "" {
 		if !c.Bool("overwrite") {
 			return usageError(fmt.Errorf("--out %q: already holds %s; choose another directory or pass --overwrite", out, reports.ResultsFile))
 		}
@@ -224,7 +271,7 @@ func runAction(c *cli.Context) error {
 		len(spec.Points()), strings.Join(spec.Impls, ", "), strings.Join(faultNames, " | "), spec.Threads, spec.Nodes, spec.Storage, out)
 	sum, err := runner.Run(hard, runner.Config{
 		Spec: spec, Plugins: plugins, OutDir: out, DataRoot: dataRoot, KeepData: c.Bool("keep-data"),
-		Command: os.Args, Observer: obs, Soft: soft, Cgroups: cgroups,
+		Command: os.Args, Observer: obs, Soft: soft, Cgroups: cgroups, Resume: resume != "",
 	})
 	if sum != nil {
 		printTable(c.App.Writer, sum.Rows)

@@ -4,6 +4,9 @@
 package experiment
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"runtime"
 	"slices"
@@ -245,4 +248,38 @@ func (s Spec) Points() []Point {
 		}
 	}
 	return pts
+}
+
+// Comparable is what must not change between the runs whose rows are put
+// side by side (a resumed run and the rows it found): every setting but the
+// swept dimensions (backends, faults, thread counts, repeats), which only
+// add or remove points.
+type Comparable struct {
+	Nodes        int                        `json:"nodes"`
+	Storage      adapter.Storage            `json:"storage"`
+	Options      map[string]adapter.Options `json:"options"`
+	Rate         float64                    `json:"rate"`
+	PayloadBytes int                        `json:"payload_bytes"`
+	Warmup       time.Duration              `json:"warmup"`
+	Duration     time.Duration              `json:"duration"`
+	Interval     time.Duration              `json:"interval"`
+	OpTimeout    time.Duration              `json:"op_timeout"`
+	GOMAXPROCS   int                        `json:"gomaxprocs"`
+	CPUs         []int                      `json:"cpus"`
+}
+
+// Comparable returns s's comparable settings and their fingerprint (hex
+// SHA-256 of their JSON).
+func (s Spec) Comparable() (Comparable, string) {
+	c := Comparable{
+		Nodes: s.Nodes, Storage: s.Storage, Options: s.Options, Rate: s.Rate, PayloadBytes: s.PayloadBytes,
+		Warmup: s.Warmup, Duration: s.Duration, Interval: s.Interval, OpTimeout: s.OpTimeout,
+		GOMAXPROCS: s.NodeGOMAXPROCS(), CPUs: s.CPUs,
+	}
+	if len(c.Options) == 0 {
+		c.Options = nil
+	}
+	b, _ := json.Marshal(c) // map keys are sorted: deterministic
+	sum := sha256.Sum256(b)
+	return c, hex.EncodeToString(sum[:])
 }

@@ -7,6 +7,7 @@ package runner
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -61,6 +62,11 @@ type Config struct {
 	// Cgroups places every node in a cgroup of its own; required when a
 	// fault of the spec needs cgroups (see NeedsCgroups).
 	Cgroups *cgroup.Manager
+	// Resume continues the run recorded in OutDir: points already in its
+	// results.csv are skipped (except those cut short by an interrupt,
+	// which run again), and the run is refused if the comparable settings
+	// differ from the recorded ones (experiment.Spec.Comparable).
+	Resume bool
 	// RunID names the run's cgroups (raftcmp-<RunID>-p<point>-n<node>), so
 	// `raftcmp cleanup` can find what a killed run left.
 	RunID string
@@ -124,9 +130,18 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	if err := os.MkdirAll(cfg.OutDir, 0o755); err != nil {
 		return nil, fmt.Errorf("create output dir: %w", err)
 	}
+	comparable, fingerprint := cfg.Spec.Comparable()
 	meta := &reports.Meta{
 		Command: cfg.Command, Experiment: cfg.Spec, Raftcmp: reports.SelfBuild(), Host: reports.ProbeHost(),
 		DataRoot: cfg.DataRoot, DataFS: reports.FSType(cfg.DataRoot), Started: time.Now().UTC(),
+		Fingerprint: fingerprint, Comparable: comparable,
+	}
+	done := map[string]bool{}
+	if cfg.Resume {
+		var err error
+		if meta, done, err = resume(cfg, meta); err != nil {
+			return nil, err
+		}
 	}
 	for _, impl := range cfg.Spec.Impls {
 		pm := reports.PluginMeta{Name: impl, Path: cfg.Plugins[impl].Path}
@@ -150,6 +165,9 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	sum := &Summary{}
 	points := cfg.Spec.Points()
 	for _, p := range points {
+		if done[p.ID] {
+			continue
+		}
 		if cfg.Soft.Err() != nil || ctx.Err() != nil {
 			sum.Interrupted = true
 			break
@@ -178,6 +196,36 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 		return sum, fmt.Errorf("build report: %w", err)
 	}
 	return sum, nil
+}
+
+// resume reads the run recorded in cfg.OutDir, checks that cfg.Spec may
+// continue it, and returns its meta (to be updated) and the ids of the
+// points already done.
+func resume(cfg Config, now *reports.Meta) (*reports.Meta, map[string]bool, error) {
+	old, err := reports.ReadMeta(cfg.OutDir)
+	if err != nil {
+		return nil, nil, fmt.Errorf("resume %s: %w", cfg.OutDir, err)
+	}
+	if old.Fingerprint != now.Fingerprint {
+		was, _ := json.Marshal(old.Comparable)
+		is, _ := json.Marshal(now.Comparable)
+		return nil, nil, fmt.Errorf("resume %s: the experiment changed in a way that makes its rows incomparable: recorded %s, now %s", cfg.OutDir, was, is)
+	}
+	rows, err := reports.ReadResults(filepath.Join(cfg.OutDir, reports.ResultsFile))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, nil, fmt.Errorf("resume %s: %w", cfg.OutDir, err)
+	}
+	done := map[string]bool{}
+	for _, r := range rows {
+		if !(r.Status == reports.StatusFailed && strings.HasPrefix(r.Error, "interrupted")) {
+			done[r.Point] = true
+		}
+	}
+	old.Experiment = cfg.Spec
+	old.Interrupted = false
+	old.Plugins = nil // described again below: the binaries may have been rebuilt
+	old.Resumes = append(old.Resumes, reports.Resume{Command: cfg.Command, Started: now.Started, Skipped: len(done)})
+	return old, done, nil
 }
 
 // runPoint runs one point on a fresh cluster and returns its row, failed

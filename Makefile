@@ -10,7 +10,10 @@ PLUGIN_BINS := $(foreach p,$(PLUGINS),$(BIN)/raftcmp-plugin-$(p))
 
 all: build
 
+# plugins.sha256 is the manifest raftcmp checks every plugin against
+# before running it (it may run them as root).
 build: $(BIN)/raftcmp $(PLUGIN_BINS)
+	cd $(BIN) && sha256sum raftcmp-plugin-* > plugins.sha256
 
 $(BIN)/raftcmp: FORCE
 	$(GO) build -o $@ ./cmd/raftcmp
@@ -27,6 +30,15 @@ run: build
 test: build
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 20m ./...
+
+# raftcmp's own cost, measured: each backend as plugin processes against
+# the same adapter code in one process (docs/architecture.md), and the load
+# generator's ceiling.
+bench: build
+	$(GO) build -o $(BIN)/raftcmp-bench ./cmd/raftcmp-bench
+	$(GO) test -run XXX -bench . -benchtime 2s ./core/load/
+	$(BIN)/raftcmp-bench --plugin-dir $(BIN) --storage memory --impl hashicorp,etcd
+	$(BIN)/raftcmp-bench --plugin-dir $(BIN) --storage disk --impl hashicorp,etcd,dragonboat
 
 proto:
 	protoc --go_out=. --go_opt=paths=source_relative \

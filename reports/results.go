@@ -68,6 +68,16 @@ type Row struct {
 	Proxied       bool      // Raft traffic went through raftcmp's proxies
 	GOMAXPROCS    int       // of each node process; 0 = Go's default
 	ConvergeS     float64   // seconds after the load until every node applied the same log
+	// Resource cost over the measured window, per operation of the window:
+	CPUUsPerOp       float64 // CPU time (user+sys) of all nodes, µs per op
+	LeaderCPUUsPerOp float64 // of the leader alone (it hosts the embedded client)
+	WriteBytesPerOp  float64 // bytes all nodes sent to storage, per op
+	NetBytesPerOp    float64 // bytes between nodes per op (proxied runs only, else 0)
+	PeakRSSBytes     uint64  // largest peak resident memory of any node
+	NodeCPUS         string  // CPU seconds per node in the window, "1=0.52;2=0.31"
+	LeaderChanges    int     // leader changes seen in the window
+	LeaderChangeS    string  // when, seconds into the window, "3.20;7.45"
+	Redirects        uint64  // external client: proposals sent again to another node
 }
 
 // Columns is the header of results.csv, in order. Adding a column at the end
@@ -79,6 +89,8 @@ var Columns = []string{
 	"errors", "errors_not_leader", "errors_timeout", "errors_other",
 	"acked", "applied_payloads", "applied_index", "leader_id", "leader_pid", "started_at", "wall_s",
 	"fault_targets", "fault_effect", "proxied", "gomaxprocs", "converge_s",
+	"cpu_us_per_op", "leader_cpu_us_per_op", "write_bytes_per_op", "net_bytes_per_op", "peak_rss_bytes",
+	"node_cpu_s", "leader_changes", "leader_change_s", "redirects",
 }
 
 // requiredColumns is how many of Columns every results.csv has: the
@@ -97,6 +109,8 @@ func (r Row) record() []string {
 		u(r.Errors), u(r.ErrNotLeader), u(r.ErrTimeout), u(r.ErrOther),
 		u(r.Acked), u(r.AppliedPayl), u(r.AppliedIndex), u(r.LeaderID), strconv.Itoa(r.LeaderPID), r.Started.UTC().Format(time.RFC3339Nano), f(r.WallS, 3),
 		r.FaultTargets, r.FaultEffect, strconv.FormatBool(r.Proxied), strconv.Itoa(r.GOMAXPROCS), f(r.ConvergeS, 3),
+		f(r.CPUUsPerOp, 2), f(r.LeaderCPUUsPerOp, 2), f(r.WriteBytesPerOp, 1), f(r.NetBytesPerOp, 1), u(r.PeakRSSBytes),
+		r.NodeCPUS, strconv.Itoa(r.LeaderChanges), r.LeaderChangeS, u(r.Redirects),
 	}
 }
 
@@ -150,6 +164,9 @@ func parseRow(rec []string, col map[string]int, path string, line int) (Row, err
 		Acked: u("acked"), AppliedPayl: u("applied_payloads"), AppliedIndex: u("applied_index"), LeaderID: u("leader_id"),
 		LeaderPID: int(i("leader_pid")), WallS: f("wall_s"),
 		FaultTargets: get("fault_targets"), FaultEffect: get("fault_effect"), GOMAXPROCS: int(i("gomaxprocs")), ConvergeS: f("converge_s"),
+		CPUUsPerOp: f("cpu_us_per_op"), LeaderCPUUsPerOp: f("leader_cpu_us_per_op"), WriteBytesPerOp: f("write_bytes_per_op"),
+		NetBytesPerOp: f("net_bytes_per_op"), PeakRSSBytes: u("peak_rss_bytes"), NodeCPUS: get("node_cpu_s"),
+		LeaderChanges: int(i("leader_changes")), LeaderChangeS: get("leader_change_s"), Redirects: u("redirects"),
 	}
 	proxied, perr := strconv.ParseBool(get("proxied"))
 	if perr != nil {

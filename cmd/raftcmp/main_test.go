@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/raftcmp/raftcmp/core/adapter/adaptertest"
+	"github.com/raftcmp/raftcmp/core/cluster"
 	"github.com/raftcmp/raftcmp/reports"
 )
 
@@ -196,5 +197,35 @@ func TestResume(t *testing.T) {
 	code, _, stderr = raftcmp(t, "run", "--plugin-dir", dir, "--resume", out, "--payload", "100")
 	if code != exitUsage || !strings.Contains(stderr, "incomparable") {
 		t.Errorf("resume with another payload: exit %d, %q; want a refusal", code, stderr)
+	}
+}
+
+// A plugin binary that no longer matches the manifest beside it is refused,
+// naming it and the mismatch; --insecure-plugin is the explicit way around.
+func TestTamperedPluginRefused(t *testing.T) {
+	src := adaptertest.BuildPlugin(t, "hashicorp", "github.com/raftcmp/raftcmp/plugins/hashicorp/plugin").Path
+	dir := t.TempDir()
+	dst := filepath.Join(dir, filepath.Base(src))
+	b, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dst, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := cluster.WriteManifest(dir); err != nil {
+		t.Fatal(err)
+	}
+	f, _ := os.OpenFile(dst, os.O_APPEND|os.O_WRONLY, 0)
+	f.Write([]byte("tampered"))
+	f.Close()
+	args := []string{"run", "--plugin-dir", dir, "--impl", "hashicorp", "--threads", "1", "--duration", "200ms", "--warmup", "0s", "--interval", "100ms",
+		"--storage", "memory", "--out", filepath.Join(t.TempDir(), "out")}
+	code, _, stderr := raftcmp(t, args...)
+	if code != exitUsage || !strings.Contains(stderr, dst) || !strings.Contains(stderr, "does not match") {
+		t.Fatalf("tampered plugin: exit %d, %q; want a refusal naming %s and the checksum mismatch", code, stderr, dst)
+	}
+	if code, _, stderr := raftcmp(t, append(args, "--insecure-plugin", dst)...); code != 0 {
+		t.Fatalf("with --insecure-plugin: exit %d: %s", code, stderr)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -60,12 +61,22 @@ func experimentFlags() []cli.Flag {
 		&cli.DurationFlag{Name: "op-timeout", Value: def.OpTimeout, Usage: "deadline of one proposal"},
 		&cli.IntFlag{Name: "repeat", Value: def.Repeat, Usage: "runs of each point, interleaved across backends"},
 		&cli.StringFlag{Name: "storage", Value: string(def.Storage), Usage: "disk, tmpfs (data on /dev/shm) or memory (in-memory log)"},
+		&cli.StringFlag{Name: "client", Value: "embedded", Usage: "where the load runs: embedded (in the leader's process, as the original experiment) or external (in raftcmp, following leader changes)"},
+		&cli.StringFlag{Name: "loop", Value: "closed", Usage: "load model: closed (each thread waits for its proposal) or open (requests on a schedule at --rate, latency from the intended start)"},
 		&cli.StringSliceFlag{Name: "opt", Usage: "backend option IMPL.KEY=VALUE (repeatable), e.g. hashicorp.log_store=wal"},
 		&cli.StringFlag{Name: "gomaxprocs", Value: "auto", Usage: "GOMAXPROCS of each node: auto (its share of the CPUs, CPUs/nodes, at least 1), go (Go's default: all CPUs) or N"},
 		&cli.StringFlag{Name: "cpus", Usage: "pin node i to the i-th CPU of this list, e.g. 0,1,1 (as taskset did in the original)"},
 		&cli.StringSliceFlag{Name: "fault", Usage: "fault KIND[:TARGET][,param=value...] (repeatable; each its own set of points; none = baseline), e.g. cpu-slow:follower,quota=5%"},
 		&cli.StringSliceFlag{Name: "plugin-dir", Usage: "directory to look for raftcmp-plugin-* binaries in first"},
+		&cli.StringSliceFlag{Name: "insecure-plugin", Usage: "run this plugin binary without checking it against its checksum manifest (development only; repeatable)"},
 	}
+}
+
+// samePath reports whether two paths name the same file.
+func samePath(a, b string) bool {
+	fa, errA := os.Stat(a)
+	fb, errB := os.Stat(b)
+	return errA == nil && errB == nil && os.SameFile(fa, fb)
 }
 
 // specFromFlags reads the experiment: the defaults (the original
@@ -104,6 +115,12 @@ func specFromFlags(c *cli.Context) (experiment.Spec, map[string]cluster.Plugin, 
 	}
 	if c.IsSet("rate") {
 		s.Rate = c.Float64("rate")
+	}
+	if c.IsSet("client") {
+		s.Client = c.String("client")
+	}
+	if c.IsSet("loop") {
+		s.Loop = c.String("loop")
 	}
 	if c.IsSet("payload") {
 		s.PayloadBytes = c.Int("payload")
@@ -171,10 +188,16 @@ func specFromFlags(c *cli.Context) (experiment.Spec, map[string]cluster.Plugin, 
 		return s, nil, "", err
 	}
 	plugins := map[string]cluster.Plugin{}
+	insecure := c.StringSlice("insecure-plugin")
 	for _, impl := range s.Impls {
 		p, err := cluster.Find(impl, dirs)
 		if err != nil {
 			return s, nil, "", fmt.Errorf("--impl: %w", err)
+		}
+		if !slices.ContainsFunc(insecure, func(path string) bool { return samePath(path, p.Path) }) {
+			if err := cluster.Verify(&p); err != nil {
+				return s, nil, "", fmt.Errorf("--impl %s: %w", impl, err)
+			}
 		}
 		plugins[impl] = p
 	}
@@ -262,7 +285,8 @@ func runAction(c *cli.Context) error {
 
 	soft, hard, stopSignals := interrupts(c.App.ErrWriter)
 	defer stopSignals()
-	obs := &progress{w: c.App.ErrWriter, started: time.Now()}
+	total := len(spec.Points())
+	obs := newProgress(c.App.ErrWriter, total)
 	var faultNames []string
 	for _, f := range spec.Faults {
 		faultNames = append(faultNames, f.String())
@@ -273,6 +297,7 @@ func runAction(c *cli.Context) error {
 		Spec: spec, Plugins: plugins, OutDir: out, DataRoot: dataRoot, KeepData: c.Bool("keep-data"),
 		Command: os.Args, Observer: obs, Soft: soft, Cgroups: cgroups, Resume: resume != "",
 	})
+	obs.Done()
 	if sum != nil {
 		printTable(c.App.Writer, sum.Rows)
 		fmt.Fprintf(c.App.ErrWriter, "raftcmp: report in %s\n", filepath.Join(out, reports.ReportFile))
@@ -321,29 +346,6 @@ func interrupts(w io.Writer) (soft, hard context.Context, stop func()) {
 		softCancel()
 		hardCancel()
 	}
-}
-
-// progress prints one plain line per point.
-type progress struct {
-	w       io.Writer
-	started time.Time
-}
-
-func (p *progress) PointStarted(pt experiment.Point, total int) {
-	fmt.Fprintf(p.w, "[%d/%d] %s: fault %s, threads %d, repeat %d ...\n", pt.Index, total, pt.Impl, pt.Fault, pt.Threads, pt.Repeat)
-}
-
-func (p *progress) PointFinished(pt experiment.Point, total int, r reports.Row) {
-	if r.Status != reports.StatusOK {
-		fmt.Fprintf(p.w, "[%d/%d] %s: %s: %s\n", pt.Index, total, pt.ID, r.Status, r.Error)
-		return
-	}
-	effect := ""
-	if r.FaultEffect != "" {
-		effect = "; fault on node " + r.FaultTargets + ": " + r.FaultEffect
-	}
-	fmt.Fprintf(p.w, "[%d/%d] %s: %.2f Kops/s, avg %.0f µs, p99 %d µs, %d errors (%.1fs)%s\n",
-		pt.Index, total, pt.ID, r.ThroughputOps/1000, r.LatAvgUs, r.LatP99Us, r.Errors, r.WallS, effect)
 }
 
 // printTable prints the original experiment's table (threads, Kops/s, avg

@@ -246,7 +246,7 @@ func (c *Cluster) launch(ctx context.Context, m *Member) error {
 	if err := os.MkdirAll(m.DataDir, 0o700); err != nil {
 		return fmt.Errorf("create data dir of node %d: %w", m.ID, err)
 	}
-	opts := LaunchOptions{GOMAXPROCS: c.spec.GOMAXPROCS}
+	opts := LaunchOptions{GOMAXPROCS: c.spec.GOMAXPROCS, Checksum: c.spec.Plugin.Checksum}
 	if c.spec.LogDir != "" {
 		opts.LogPath = filepath.Join(c.spec.LogDir, fmt.Sprintf("node-%d.log", m.ID))
 	}

@@ -19,6 +19,9 @@ type Plugin struct {
 	Name string
 	// Path is the binary's absolute path.
 	Path string
+	// Checksum, when set (by Verify), is the binary's SHA-256: go-plugin
+	// refuses to start the plugin if the file no longer matches it.
+	Checksum []byte
 }
 
 // SearchPath returns the directories raftcmp looks for plugins in, first

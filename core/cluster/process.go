@@ -3,6 +3,7 @@ package cluster
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"io"
 	"os"
@@ -34,6 +35,8 @@ type Process struct {
 
 // LaunchOptions tune how a plugin process is started.
 type LaunchOptions struct {
+	// Checksum, if set, is the SHA-256 the binary must have (Verify).
+	Checksum []byte
 	// LogPath, if set, receives the plugin's stderr and go-plugin's own
 	// messages about it. The last lines are kept in memory either way.
 	LogPath string
@@ -67,7 +70,7 @@ func Launch(ctx context.Context, path string, opts LaunchOptions) (*Process, err
 	// If raftcmp dies without reaping (SIGKILL), the kernel kills the plugin
 	// too, so no node outlives its harness.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	p.client = plugin.NewClient(&plugin.ClientConfig{
+	cfg := &plugin.ClientConfig{
 		HandshakeConfig:  adapter.Handshake,
 		VersionedPlugins: adapter.ClientPlugins(),
 		Cmd:              cmd,
@@ -80,7 +83,11 @@ func Launch(ctx context.Context, path string, opts LaunchOptions) (*Process, err
 		SyncStderr:      sink,
 		Logger:          hclog.New(&hclog.LoggerOptions{Name: "go-plugin", Level: hclog.Info, Output: sink}),
 		GRPCDialOptions: adapter.GRPCDialOptions(),
-	})
+	}
+	if opts.Checksum != nil {
+		cfg.SecureConfig = &plugin.SecureConfig{Checksum: opts.Checksum, Hash: sha256.New()}
+	}
+	p.client = plugin.NewClient(cfg)
 	rpc, err := p.client.Client()
 	if err != nil {
 		p.Kill()
@@ -191,7 +198,7 @@ func (t *tailWriter) lines() []string {
 
 // Describe starts the plugin just long enough to ask for its description.
 func Describe(ctx context.Context, p Plugin) (adapter.Description, error) {
-	proc, err := Launch(ctx, p.Path, LaunchOptions{})
+	proc, err := Launch(ctx, p.Path, LaunchOptions{Checksum: p.Checksum})
 	if err != nil {
 		return adapter.Description{}, err
 	}

@@ -57,6 +57,12 @@ type Spec struct {
 	Repeat int
 	// CPUs pins node i to CPUs[i] (empty: no pinning).
 	CPUs []int
+	// Client places the load generator: "embedded" (inside the leader's
+	// process, as the original experiment did) or "external" (in raftcmp,
+	// following leader changes).
+	Client string
+	// Loop is the load's model: "closed" or "open" (see core/load).
+	Loop string
 	// GOMAXPROCS of each plugin process: 0 is auto (NodeGOMAXPROCS), -1
 	// leaves it to Go, N sets it.
 	GOMAXPROCS int
@@ -81,6 +87,8 @@ func Default() Spec {
 		OpTimeout:    10 * time.Second,
 		Repeat:       1,
 		Faults:       []faults.Spec{faults.None},
+		Client:       "embedded",
+		Loop:         "closed",
 	}
 }
 
@@ -124,6 +132,12 @@ func (s Spec) Validate() error {
 		return fieldErr("--op-timeout", s.OpTimeout, "must be positive")
 	case s.GOMAXPROCS < -1 || s.GOMAXPROCS > 1024:
 		return fieldErr("--gomaxprocs", s.GOMAXPROCS, "must be auto, go, or from 1 to 1024")
+	case s.Client != "embedded" && s.Client != "external":
+		return fieldErr("--client", s.Client, "must be embedded or external")
+	case s.Loop != "closed" && s.Loop != "open":
+		return fieldErr("--loop", s.Loop, "must be closed or open")
+	case s.Loop == "open" && s.Rate <= 0:
+		return fieldErr("--rate", s.Rate, "must be positive with --loop open (requests are issued on a schedule at --rate)")
 	case s.Repeat < 1 || s.Repeat > MaxRepeat:
 		return fieldErr("--repeat", s.Repeat, "must be from 1 to %d", MaxRepeat)
 	}
@@ -259,6 +273,8 @@ type Comparable struct {
 	Storage      adapter.Storage            `json:"storage"`
 	Options      map[string]adapter.Options `json:"options"`
 	Rate         float64                    `json:"rate"`
+	Client       string                     `json:"client"`
+	Loop         string                     `json:"loop"`
 	PayloadBytes int                        `json:"payload_bytes"`
 	Warmup       time.Duration              `json:"warmup"`
 	Duration     time.Duration              `json:"duration"`
@@ -272,7 +288,7 @@ type Comparable struct {
 // SHA-256 of their JSON).
 func (s Spec) Comparable() (Comparable, string) {
 	c := Comparable{
-		Nodes: s.Nodes, Storage: s.Storage, Options: s.Options, Rate: s.Rate, PayloadBytes: s.PayloadBytes,
+		Nodes: s.Nodes, Storage: s.Storage, Options: s.Options, Rate: s.Rate, Client: s.Client, Loop: s.Loop, PayloadBytes: s.PayloadBytes,
 		Warmup: s.Warmup, Duration: s.Duration, Interval: s.Interval, OpTimeout: s.OpTimeout,
 		GOMAXPROCS: s.NodeGOMAXPROCS(), CPUs: s.CPUs,
 	}

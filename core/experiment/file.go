@@ -25,6 +25,8 @@ type File struct {
 	Storage    *string                      `yaml:"storage"`
 	Threads    yaml.Node                    `yaml:"threads"` // a list, or a string "2:20:2" / "2,4,8"
 	Rate       *float64                     `yaml:"rate"`
+	Client     *string                      `yaml:"client"`
+	Loop       *string                      `yaml:"loop"`
 	Payload    *int                         `yaml:"payload"`
 	Warmup     *string                      `yaml:"warmup"`
 	Duration   *string                      `yaml:"duration"`
@@ -127,6 +129,12 @@ func (f *File) Apply(s *Spec, isSet func(flag string) bool) error {
 	}
 	if set("rate", f.Rate != nil) {
 		s.Rate = *f.Rate
+	}
+	if set("client", f.Client != nil) {
+		s.Client = *f.Client
+	}
+	if set("loop", f.Loop != nil) {
+		s.Loop = *f.Loop
 	}
 	if set("payload", f.Payload != nil) {
 		s.PayloadBytes = *f.Payload

@@ -235,7 +235,7 @@ func runPoint(ctx context.Context, cfg Config, dataFS string, p experiment.Point
 	started := time.Now()
 	row := reports.Row{
 		Point: p.ID, Impl: p.Impl, Nodes: s.Nodes, Storage: string(s.Storage), DataFS: dataFS,
-		Client: "embedded", Loop: "closed", Fault: p.Fault.String(), Threads: p.Threads, RateOps: s.Rate,
+		Client: s.Client, Loop: s.Loop, Fault: p.Fault.String(), Threads: p.Threads, RateOps: s.Rate,
 		PayloadBytes: s.PayloadBytes, WarmupS: s.Warmup.Seconds(), DurationS: s.Duration.Seconds(),
 		Repeat: p.Repeat, Status: reports.StatusOK, Started: started.UTC(), GOMAXPROCS: s.NodeGOMAXPROCS(),
 		Proxied: NeedsProxies(s),
@@ -297,8 +297,12 @@ func measure(ctx context.Context, cfg Config, p experiment.Point, row *reports.R
 	if err != nil {
 		return nil, err
 	}
-	res, err := runLoad(ctx, s, p, leader, fault, cfg.HangGrace)
+	var obs observer
+	res, err := runLoad(ctx, s, p, c, leader, fault, cfg.HangGrace, &obs)
 	row.FaultEffect = fault.Effect().String()
+	if err == nil {
+		obs.end(row, res.Ops)
+	}
 	if err != nil {
 		if leader.Process().WaitExit(2 * time.Second) {
 			return nil, fmt.Errorf("load on leader node %d (pid %d): plugin process exited: %w%s", leader.ID, leader.PID(), err, leader.Process().StderrTail())
@@ -344,7 +348,7 @@ func bindFault(spec faults.Spec, c *cluster.Cluster, leader *cluster.Member, row
 // injected at warm-up + At into the load, reverted after For, or when the
 // load ends. The fault is reverted on every path; a fault that fails to
 // apply or to revert fails the point.
-func runLoad(ctx context.Context, s experiment.Spec, p experiment.Point, leader *cluster.Member, fault faults.Fault, grace time.Duration) (*load.Result, error) {
+func runLoad(ctx context.Context, s experiment.Spec, p experiment.Point, c *cluster.Cluster, leader *cluster.Member, fault faults.Fault, grace time.Duration, obs *observer) (*load.Result, error) {
 	// The load ends by itself after warm-up + window; the deadline only
 	// catches a plugin that hangs, allowing for proposals in flight.
 	lctx, cancel := context.WithTimeout(ctx, s.Warmup+s.Duration+s.OpTimeout+grace)
@@ -356,12 +360,27 @@ func runLoad(ctx context.Context, s experiment.Spec, p experiment.Point, leader 
 	done := make(chan outcome, 1)
 	start := time.Now()
 	go func() {
-		res, err := leader.Node().RunLoad(lctx, s.LoadSpec(p.Threads))
+		var res *load.Result
+		var err error
+		if s.Client == ClientExternal {
+			ext := newExternalClient(c, leader)
+			res, err = ext.run(lctx, s.LoadSpec(p.Threads))
+			obs.redirects = ext.redirects.Load()
+		} else {
+			res, err = leader.Node().RunLoad(lctx, s.LoadSpec(p.Threads))
+		}
 		done <- outcome{res, err}
 	}()
 
-	// Timers schedule the fault against the load's clock; they are not
-	// used to wait for anything.
+	// Timers schedule the observer and the fault against the load's clock;
+	// they are not used to wait for anything.
+	windowAt := time.NewTimer(time.Until(start.Add(s.Warmup)))
+	defer windowAt.Stop()
+	defer func() {
+		if obs.stop != nil {
+			obs.stop()
+		}
+	}()
 	injectAt := time.NewTimer(time.Until(start.Add(s.Warmup + p.Fault.At)))
 	defer injectAt.Stop()
 	var revertAt <-chan time.Time
@@ -378,6 +397,8 @@ func runLoad(ctx context.Context, s experiment.Spec, p experiment.Point, leader 
 	defer revert()
 	for {
 		select {
+		case <-windowAt.C:
+			obs.begin(lctx, c)
 		case <-injectAt.C:
 			if p.Fault.IsNone() {
 				continue

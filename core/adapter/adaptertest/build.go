@@ -46,6 +46,11 @@ func BuildPlugin(t testing.TB, name, pkg string) cluster.Plugin {
 		t.Fatalf("build plugin %s: %v\n%s", pkg, err, out)
 	}
 	built[pkg] = path
+	// A manifest beside the binaries, as make writes one, so tests run
+	// plugins the way raftcmp's users do: verified.
+	if err := cluster.WriteManifest(buildDir); err != nil {
+		t.Fatal(err)
+	}
 	return cluster.Plugin{Name: name, Path: path}
 }
 

@@ -1,0 +1,85 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/raftcmp/raftcmp/core/adapter"
+	"github.com/raftcmp/raftcmp/core/cluster"
+	"github.com/raftcmp/raftcmp/core/load"
+)
+
+// Client placements.
+const (
+	ClientEmbedded = "embedded" // the load runs inside the leader's process
+	ClientExternal = "external" // the load runs in raftcmp, over gRPC
+)
+
+// externalClient proposes from the raftcmp process to whichever node leads,
+// over each node's gRPC connection (one HTTP/2 connection per node, one
+// unary call per proposal). It follows leader changes: a NotLeaderError
+// with a hint redirects to the hinted node; a failure of the current target
+// (its process gone, or no hint) re-resolves the leader by polling the
+// cluster. Redirects are counted. A slow or killed leader therefore does
+// not also slow or kill the client, as it does with the embedded client.
+type externalClient struct {
+	c         *cluster.Cluster
+	target    atomic.Pointer[cluster.Member]
+	redirects atomic.Uint64
+	resolveMu sync.Mutex
+}
+
+// maxRedirects bounds the redirects of one proposal before it fails.
+const maxRedirects = 5
+
+func newExternalClient(c *cluster.Cluster, leader *cluster.Member) *externalClient {
+	e := &externalClient{c: c}
+	e.target.Store(leader)
+	return e
+}
+
+// propose is the load.ProposeFunc of the external client.
+func (e *externalClient) propose(ctx context.Context, payload []byte) error {
+	var err error
+	for attempt := 0; attempt <= maxRedirects; attempt++ {
+		m := e.target.Load()
+		err = m.Node().Propose(ctx, payload)
+		if err == nil || ctx.Err() != nil {
+			return err
+		}
+		var nl *adapter.NotLeaderError
+		switch {
+		case errors.As(err, &nl) && nl.Leader != 0 && nl.Leader != m.ID && e.c.Member(nl.Leader) != nil:
+			e.target.CompareAndSwap(m, e.c.Member(nl.Leader))
+		case errors.As(err, &nl) || !m.Live() || m.Exited():
+			e.resolve(ctx, m)
+		default:
+			return err // an answer from a live leader: the proposal failed
+		}
+		e.redirects.Add(1)
+	}
+	return err
+}
+
+// resolve finds the current leader after stale stopped working; concurrent
+// callers wait for one resolution instead of each polling.
+func (e *externalClient) resolve(ctx context.Context, stale *cluster.Member) {
+	e.resolveMu.Lock()
+	defer e.resolveMu.Unlock()
+	if e.target.Load() != stale {
+		return // another thread already moved on
+	}
+	rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if m, err := e.c.Leader(rctx); err == nil {
+		e.target.Store(m)
+	}
+}
+
+// run drives the load from this process.
+func (e *externalClient) run(ctx context.Context, spec load.Spec) (*load.Result, error) {
+	return load.Run(ctx, spec, e.propose)
+}

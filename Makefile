@@ -37,6 +37,7 @@ test: build
 bench: build
 	$(GO) build -o $(BIN)/raftcmp-bench ./cmd/raftcmp-bench
 	$(GO) test -run XXX -bench . -benchtime 2s ./core/load/
+	$(BIN)/raftcmp-bench --plugin-dir $(BIN) --ceiling --duration 3s
 	$(BIN)/raftcmp-bench --plugin-dir $(BIN) --storage memory --impl hashicorp,etcd
 	$(BIN)/raftcmp-bench --plugin-dir $(BIN) --storage disk --impl hashicorp,etcd,dragonboat
 

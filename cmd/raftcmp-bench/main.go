@@ -50,6 +50,7 @@ func main() {
 	rounds := flag.Int("rounds", 2, "rounds per backend; each round runs both modes")
 	pluginDir := flag.String("plugin-dir", "bin", "where the raftcmp-plugin-* binaries are")
 	flag.IntVar(&gomaxprocs, "gomaxprocs", cluster.GOMAXPROCSFor(3, runtime.NumCPU()), "GOMAXPROCS of each plugin process (0: Go's default); the in-process run keeps this process's")
+	noopCeiling := flag.Bool("ceiling", false, "measure raftcmp's own ceiling and CPU per op with the noop backend, then exit")
 	flag.Parse()
 	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 
@@ -65,6 +66,13 @@ func main() {
 	}
 	spec := load.Spec{Threads: *threads, PayloadBytes: *payload, Warmup: *warmup, Duration: *duration}
 	ctx := context.Background()
+	if *noopCeiling {
+		if err := ceiling(ctx, os.Stdout, *pluginDir, *threads, *duration); err != nil {
+			fmt.Fprintln(os.Stderr, "raftcmp-bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "impl\tstorage\tthreads\tplugins ops/s\tin-process ops/s\tratio\t\n")
 	for _, name := range names {

@@ -162,6 +162,21 @@ func (k *Kit) start(ctx context.Context, durable bool) (*cluster.Cluster, error)
 	})
 }
 
+// startLed starts a cluster (see start) and finds its leader. On success
+// the caller must Stop the cluster; on error nothing is left running.
+func (k *Kit) startLed(ctx context.Context, durable bool) (*cluster.Cluster, *cluster.Member, error) {
+	c, err := k.start(ctx, durable)
+	if err != nil {
+		return nil, nil, err
+	}
+	leader, err := c.Leader(ctx)
+	if err != nil {
+		c.Stop(ctx)
+		return nil, nil, err
+	}
+	return c, leader, nil
+}
+
 // payload returns a fresh payload unique within the kit's run.
 func (k *Kit) payload() []byte {
 	k.mu.Lock()
@@ -231,15 +246,11 @@ func checkLeaderElected(ctx context.Context, k *Kit) error {
 }
 
 func checkReplicatedInOrder(ctx context.Context, k *Kit) error {
-	c, err := k.start(ctx, false)
+	c, leader, err := k.startLed(ctx, false)
 	if err != nil {
 		return err
 	}
 	defer c.Stop(ctx)
-	leader, err := c.Leader(ctx)
-	if err != nil {
-		return err
-	}
 	var d adapter.Digest
 	if err := k.proposeN(ctx, leader, 200, &d); err != nil {
 		return err
@@ -271,15 +282,11 @@ func checkReplicatedInOrder(ctx context.Context, k *Kit) error {
 }
 
 func checkFollowerPropose(ctx context.Context, k *Kit) error {
-	c, err := k.start(ctx, false)
+	c, leader, err := k.startLed(ctx, false)
 	if err != nil {
 		return err
 	}
 	defer c.Stop(ctx)
-	leader, err := c.Leader(ctx)
-	if err != nil {
-		return err
-	}
 	var follower *cluster.Member
 	for _, m := range c.Members() {
 		if m.ID != leader.ID {
@@ -318,15 +325,11 @@ func checkFollowerPropose(ctx context.Context, k *Kit) error {
 }
 
 func checkLeaderFailover(ctx context.Context, k *Kit) error {
-	c, err := k.start(ctx, false)
+	c, old, err := k.startLed(ctx, false)
 	if err != nil {
 		return err
 	}
 	defer c.Stop(ctx)
-	old, err := c.Leader(ctx)
-	if err != nil {
-		return err
-	}
 	var d adapter.Digest
 	if err := k.proposeN(ctx, old, 50, &d); err != nil {
 		return err
@@ -351,15 +354,11 @@ func checkLeaderFailover(ctx context.Context, k *Kit) error {
 }
 
 func checkRestartRecovers(ctx context.Context, k *Kit) error {
-	c, err := k.start(ctx, true)
+	c, leader, err := k.startLed(ctx, true)
 	if err != nil {
 		return err
 	}
 	defer c.Stop(ctx)
-	leader, err := c.Leader(ctx)
-	if err != nil {
-		return err
-	}
 	var d adapter.Digest
 	if err := k.proposeN(ctx, leader, 100, &d); err != nil {
 		return err
@@ -390,15 +389,11 @@ func checkRestartRecovers(ctx context.Context, k *Kit) error {
 }
 
 func checkStatusConsistent(ctx context.Context, k *Kit) error {
-	c, err := k.start(ctx, false)
+	c, leader, err := k.startLed(ctx, false)
 	if err != nil {
 		return err
 	}
 	defer c.Stop(ctx)
-	leader, err := c.Leader(ctx)
-	if err != nil {
-		return err
-	}
 	lctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var loadErr error
@@ -449,15 +444,11 @@ func checkStatusConsistent(ctx context.Context, k *Kit) error {
 }
 
 func checkStopReleases(ctx context.Context, k *Kit) error {
-	c, err := k.start(ctx, true)
+	c, leader, err := k.startLed(ctx, true)
 	if err != nil {
 		return err
 	}
 	defer c.Stop(ctx)
-	leader, err := c.Leader(ctx)
-	if err != nil {
-		return err
-	}
 	var d adapter.Digest
 	if err := k.proposeN(ctx, leader, 20, &d); err != nil {
 		return err

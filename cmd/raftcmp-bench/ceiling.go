@@ -43,7 +43,12 @@ func ceiling(ctx context.Context, w io.Writer, pluginDir string, threads int, d 
 		if mode == "embedded" {
 			res, err = m.Node().RunLoad(ctx, spec)
 		} else {
-			res, err = load.Run(ctx, spec, m.Node().Propose)
+			sp, perr := m.Node().Proposer(ctx)
+			if perr != nil {
+				return perr
+			}
+			res, err = load.Run(ctx, spec, sp.Propose)
+			sp.Close()
 		}
 		if err != nil {
 			return fmt.Errorf("%s noop load: %w", mode, err)

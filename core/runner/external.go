@@ -19,8 +19,9 @@ const (
 )
 
 // externalClient proposes from the raftcmp process to whichever node leads,
-// over each node's gRPC connection (one HTTP/2 connection per node, one
-// unary call per proposal). It follows leader changes: a NotLeaderError
+// over one gRPC proposal stream per node process (adapter.StreamProposer):
+// a unary call per proposal costs more CPU than a fast backend's proposal.
+// It follows leader changes: a NotLeaderError
 // with a hint redirects to the hinted node; a failure of the current target
 // (its process gone, or no hint) re-resolves the leader by polling the
 // cluster. Redirects are counted. A slow or killed leader therefore does
@@ -30,15 +31,45 @@ type externalClient struct {
 	target    atomic.Pointer[cluster.Member]
 	redirects atomic.Uint64
 	resolveMu sync.Mutex
+
+	streamsMu sync.Mutex
+	streams   map[*adapter.Client]*adapter.StreamProposer // per node process
 }
 
 // maxRedirects bounds the redirects of one proposal before it fails.
 const maxRedirects = 5
 
 func newExternalClient(c *cluster.Cluster, leader *cluster.Member) *externalClient {
-	e := &externalClient{c: c}
+	e := &externalClient{c: c, streams: map[*adapter.Client]*adapter.StreamProposer{}}
 	e.target.Store(leader)
 	return e
+}
+
+// stream returns the proposal stream to m's current process, opening it
+// on first use.
+func (e *externalClient) stream(ctx context.Context, m *cluster.Member) (*adapter.StreamProposer, error) {
+	node := m.Node()
+	e.streamsMu.Lock()
+	defer e.streamsMu.Unlock()
+	if p, ok := e.streams[node]; ok {
+		return p, nil
+	}
+	p, err := node.Proposer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	e.streams[node] = p
+	return p, nil
+}
+
+// close ends every proposal stream.
+func (e *externalClient) close() {
+	e.streamsMu.Lock()
+	defer e.streamsMu.Unlock()
+	for _, p := range e.streams {
+		p.Close()
+	}
+	e.streams = nil
 }
 
 // propose is the load.ProposeFunc of the external client.
@@ -46,7 +77,10 @@ func (e *externalClient) propose(ctx context.Context, payload []byte) error {
 	var err error
 	for attempt := 0; attempt <= maxRedirects; attempt++ {
 		m := e.target.Load()
-		err = m.Node().Propose(ctx, payload)
+		var p *adapter.StreamProposer
+		if p, err = e.stream(ctx, m); err == nil {
+			err = p.Propose(ctx, payload)
+		}
 		if err == nil || ctx.Err() != nil {
 			return err
 		}
@@ -81,5 +115,6 @@ func (e *externalClient) resolve(ctx context.Context, stale *cluster.Member) {
 
 // run drives the load from this process.
 func (e *externalClient) run(ctx context.Context, spec load.Spec) (*load.Result, error) {
+	defer e.close()
 	return load.Run(ctx, spec, e.propose)
 }

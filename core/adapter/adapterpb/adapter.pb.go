@@ -337,8 +337,10 @@ func (*StartResponse) Descriptor() ([]byte, []int) {
 }
 
 type ProposeRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Payload       []byte                 `protobuf:"bytes,1,opt,name=payload,proto3" json:"payload,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Payload []byte                 `protobuf:"bytes,1,opt,name=payload,proto3" json:"payload,omitempty"`
+	// id identifies the proposal on a ProposeStream.
+	Id            uint64 `protobuf:"varint,2,opt,name=id,proto3" json:"id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -380,13 +382,25 @@ func (x *ProposeRequest) GetPayload() []byte {
 	return nil
 }
 
+func (x *ProposeRequest) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
 // A proposal refused because this node is not the leader is an answer, not a
 // transport failure, so it travels in the response; other failures are gRPC
 // errors.
 type ProposeResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	NotLeader     bool                   `protobuf:"varint,1,opt,name=not_leader,json=notLeader,proto3" json:"not_leader,omitempty"`
-	LeaderHint    uint64                 `protobuf:"varint,2,opt,name=leader_hint,json=leaderHint,proto3" json:"leader_hint,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	NotLeader  bool                   `protobuf:"varint,1,opt,name=not_leader,json=notLeader,proto3" json:"not_leader,omitempty"`
+	LeaderHint uint64                 `protobuf:"varint,2,opt,name=leader_hint,json=leaderHint,proto3" json:"leader_hint,omitempty"`
+	// On a ProposeStream: the request's id, and the failure, if any, with
+	// the same code mapping as a unary call's gRPC status.
+	Id            uint64 `protobuf:"varint,3,opt,name=id,proto3" json:"id,omitempty"`
+	ErrorCode     int32  `protobuf:"varint,4,opt,name=error_code,json=errorCode,proto3" json:"error_code,omitempty"`
+	Error         string `protobuf:"bytes,5,opt,name=error,proto3" json:"error,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -433,6 +447,27 @@ func (x *ProposeResponse) GetLeaderHint() uint64 {
 		return x.LeaderHint
 	}
 	return 0
+}
+
+func (x *ProposeResponse) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *ProposeResponse) GetErrorCode() int32 {
+	if x != nil {
+		return x.ErrorCode
+	}
+	return 0
+}
+
+func (x *ProposeResponse) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
 }
 
 type StatusRequest struct {
@@ -925,14 +960,19 @@ const file_core_adapter_adapterpb_adapter_proto_rawDesc = "" +
 	"\fOptionsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x0f\n" +
-	"\rStartResponse\"*\n" +
+	"\rStartResponse\":\n" +
 	"\x0eProposeRequest\x12\x18\n" +
-	"\apayload\x18\x01 \x01(\fR\apayload\"Q\n" +
+	"\apayload\x18\x01 \x01(\fR\apayload\x12\x0e\n" +
+	"\x02id\x18\x02 \x01(\x04R\x02id\"\x96\x01\n" +
 	"\x0fProposeResponse\x12\x1d\n" +
 	"\n" +
 	"not_leader\x18\x01 \x01(\bR\tnotLeader\x12\x1f\n" +
 	"\vleader_hint\x18\x02 \x01(\x04R\n" +
-	"leaderHint\"\x0f\n" +
+	"leaderHint\x12\x0e\n" +
+	"\x02id\x18\x03 \x01(\x04R\x02id\x12\x1d\n" +
+	"\n" +
+	"error_code\x18\x04 \x01(\x05R\terrorCode\x12\x14\n" +
+	"\x05error\x18\x05 \x01(\tR\x05error\"\x0f\n" +
 	"\rStatusRequest\"\xd1\x01\n" +
 	"\n" +
 	"NodeStatus\x12\x0e\n" +
@@ -973,11 +1013,12 @@ const file_core_adapter_adapterpb_adapter_proto_rawDesc = "" +
 	"\tintervals\x18\x06 \x03(\v2\x1c.raftcmp.adapter.v1.IntervalR\tintervals\x1a9\n" +
 	"\vErrorsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x012\xdb\x03\n" +
+	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x012\xb9\x04\n" +
 	"\x04Node\x12P\n" +
 	"\bDescribe\x12#.raftcmp.adapter.v1.DescribeRequest\x1a\x1f.raftcmp.adapter.v1.Description\x12L\n" +
 	"\x05Start\x12 .raftcmp.adapter.v1.StartRequest\x1a!.raftcmp.adapter.v1.StartResponse\x12R\n" +
-	"\aPropose\x12\".raftcmp.adapter.v1.ProposeRequest\x1a#.raftcmp.adapter.v1.ProposeResponse\x12K\n" +
+	"\aPropose\x12\".raftcmp.adapter.v1.ProposeRequest\x1a#.raftcmp.adapter.v1.ProposeResponse\x12\\\n" +
+	"\rProposeStream\x12\".raftcmp.adapter.v1.ProposeRequest\x1a#.raftcmp.adapter.v1.ProposeResponse(\x010\x01\x12K\n" +
 	"\x06Status\x12!.raftcmp.adapter.v1.StatusRequest\x1a\x1e.raftcmp.adapter.v1.NodeStatus\x12I\n" +
 	"\x04Stop\x12\x1f.raftcmp.adapter.v1.StopRequest\x1a .raftcmp.adapter.v1.StopResponse\x12G\n" +
 	"\aRunLoad\x12\x1c.raftcmp.adapter.v1.LoadSpec\x1a\x1e.raftcmp.adapter.v1.LoadResultB3Z1github.com/raftcmp/raftcmp/core/adapter/adapterpbb\x06proto3"
@@ -1021,17 +1062,19 @@ var file_core_adapter_adapterpb_adapter_proto_depIdxs = []int32{
 	0,  // 4: raftcmp.adapter.v1.Node.Describe:input_type -> raftcmp.adapter.v1.DescribeRequest
 	3,  // 5: raftcmp.adapter.v1.Node.Start:input_type -> raftcmp.adapter.v1.StartRequest
 	5,  // 6: raftcmp.adapter.v1.Node.Propose:input_type -> raftcmp.adapter.v1.ProposeRequest
-	7,  // 7: raftcmp.adapter.v1.Node.Status:input_type -> raftcmp.adapter.v1.StatusRequest
-	9,  // 8: raftcmp.adapter.v1.Node.Stop:input_type -> raftcmp.adapter.v1.StopRequest
-	11, // 9: raftcmp.adapter.v1.Node.RunLoad:input_type -> raftcmp.adapter.v1.LoadSpec
-	1,  // 10: raftcmp.adapter.v1.Node.Describe:output_type -> raftcmp.adapter.v1.Description
-	4,  // 11: raftcmp.adapter.v1.Node.Start:output_type -> raftcmp.adapter.v1.StartResponse
-	6,  // 12: raftcmp.adapter.v1.Node.Propose:output_type -> raftcmp.adapter.v1.ProposeResponse
-	8,  // 13: raftcmp.adapter.v1.Node.Status:output_type -> raftcmp.adapter.v1.NodeStatus
-	10, // 14: raftcmp.adapter.v1.Node.Stop:output_type -> raftcmp.adapter.v1.StopResponse
-	13, // 15: raftcmp.adapter.v1.Node.RunLoad:output_type -> raftcmp.adapter.v1.LoadResult
-	10, // [10:16] is the sub-list for method output_type
-	4,  // [4:10] is the sub-list for method input_type
+	5,  // 7: raftcmp.adapter.v1.Node.ProposeStream:input_type -> raftcmp.adapter.v1.ProposeRequest
+	7,  // 8: raftcmp.adapter.v1.Node.Status:input_type -> raftcmp.adapter.v1.StatusRequest
+	9,  // 9: raftcmp.adapter.v1.Node.Stop:input_type -> raftcmp.adapter.v1.StopRequest
+	11, // 10: raftcmp.adapter.v1.Node.RunLoad:input_type -> raftcmp.adapter.v1.LoadSpec
+	1,  // 11: raftcmp.adapter.v1.Node.Describe:output_type -> raftcmp.adapter.v1.Description
+	4,  // 12: raftcmp.adapter.v1.Node.Start:output_type -> raftcmp.adapter.v1.StartResponse
+	6,  // 13: raftcmp.adapter.v1.Node.Propose:output_type -> raftcmp.adapter.v1.ProposeResponse
+	6,  // 14: raftcmp.adapter.v1.Node.ProposeStream:output_type -> raftcmp.adapter.v1.ProposeResponse
+	8,  // 15: raftcmp.adapter.v1.Node.Status:output_type -> raftcmp.adapter.v1.NodeStatus
+	10, // 16: raftcmp.adapter.v1.Node.Stop:output_type -> raftcmp.adapter.v1.StopResponse
+	13, // 17: raftcmp.adapter.v1.Node.RunLoad:output_type -> raftcmp.adapter.v1.LoadResult
+	11, // [11:18] is the sub-list for method output_type
+	4,  // [4:11] is the sub-list for method input_type
 	4,  // [4:4] is the sub-list for extension type_name
 	4,  // [4:4] is the sub-list for extension extendee
 	0,  // [0:4] is the sub-list for field type_name

@@ -33,6 +33,7 @@ func (a *Analysis) Markdown() []byte {
 	for _, s := range a.Scenarios {
 		a.writeScenario(&b, s)
 	}
+	a.writeCost(&b)
 	a.writeStats(&b)
 	a.writeFailures(&b)
 	a.writeRows(&b)
@@ -456,6 +457,50 @@ func (a *Analysis) writeScenario(b *bytes.Buffer, s Scenario) {
 
 // writeMatrix writes a threads × backend table whose cells cell renders
 // from each point with ok rows.
+// writeCost writes what each backend spent per operation: CPU time of all
+// nodes and bytes they wrote to storage (and sent to each other, in
+// proxied runs), means over the ok repeats, per fault and thread count.
+func (a *Analysis) writeCost(b *bytes.Buffer) {
+	mean := func(rows []Row, f func(Row) float64) float64 {
+		var sum float64
+		for _, r := range rows {
+			sum += f(r)
+		}
+		return sum / float64(len(rows))
+	}
+	b.WriteString("## Resource cost per operation\n\n")
+	b.WriteString("What each backend spent for the same work, over the measured window, per proposal applied in it: CPU time of all nodes (user+system, from /proc), of the leader alone (which also runs the embedded client), and bytes written to storage by all nodes (`/proc/PID/io` write_bytes). Means over the ok repeats (`cpu_us_per_op`, `leader_cpu_us_per_op`, `write_bytes_per_op`, `net_bytes_per_op`, `peak_rss_bytes`).\n\n")
+	proxied := slices.ContainsFunc(a.Rows, func(r Row) bool { return r.Proxied })
+	b.WriteString("| fault | threads | backend | CPU µs/op | leader CPU µs/op | bytes written/op |")
+	if proxied {
+		b.WriteString(" bytes between nodes/op |")
+	}
+	b.WriteString(" peak RSS MiB |\n|---|---:|---|---:|---:|---:|")
+	if proxied {
+		b.WriteString("---:|")
+	}
+	b.WriteString("---:|\n")
+	for _, sc := range a.Scenarios {
+		for _, t := range a.Threads {
+			for _, impl := range a.Impls {
+				p := a.okPoint(sc, impl, t)
+				if p == nil {
+					continue
+				}
+				fmt.Fprintf(b, "| `%s` | %d | %s | %.1f | %.1f | %.0f |", a.Label(sc), t, impl,
+					mean(p.OK, func(r Row) float64 { return r.CPUUsPerOp }),
+					mean(p.OK, func(r Row) float64 { return r.LeaderCPUUsPerOp }),
+					mean(p.OK, func(r Row) float64 { return r.WriteBytesPerOp }))
+				if proxied {
+					fmt.Fprintf(b, " %.0f |", mean(p.OK, func(r Row) float64 { return r.NetBytesPerOp }))
+				}
+				fmt.Fprintf(b, " %.0f |\n", mean(p.OK, func(r Row) float64 { return float64(r.PeakRSSBytes) })/(1<<20))
+			}
+		}
+	}
+	b.WriteString("\n")
+}
+
 func (a *Analysis) writeMatrix(b *bytes.Buffer, s Scenario, cell func(*PointStats) string) {
 	b.WriteString("| threads |")
 	for _, impl := range a.Impls {

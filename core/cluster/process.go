@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -89,6 +90,10 @@ func Launch(ctx context.Context, path string, opts LaunchOptions) (*Process, err
 	}
 	p.client = plugin.NewClient(cfg)
 	rpc, err := p.client.Client()
+	if errors.Is(err, plugin.ErrChecksumsDoNotMatch) {
+		p.Kill()
+		return nil, fmt.Errorf("start plugin %s: refused: the file no longer has the SHA-256 it was verified with (was it rebuilt during the run?): %w", path, err)
+	}
 	if err != nil {
 		p.Kill()
 		return nil, fmt.Errorf("start plugin %s: %w%s", path, err, p.StderrTail())

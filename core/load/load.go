@@ -10,21 +10,96 @@
 //
 // # Accounting
 //
-// Run starts Spec.Threads goroutines at t0. The warm-up is [t0, t0+Warmup);
-// the measured window is W = [t0+Warmup, t0+Warmup+Duration). A proposal is
-// counted in the figures if and only if it completes inside W: its latency
-// goes into the histogram and its outcome into Ops or Errors. Proposals that
-// complete during the warm-up, or after W ends (the ones in flight at the
-// end), are acknowledged (Acked) but not measured. No proposal is issued at
-// or after the end of W. Throughput is Ops / Duration, so the denominator is
-// exactly the measured window.
+// Run starts the load at t0. The warm-up is [t0, t0+Warmup); the measured
+// window is W = [t0+Warmup, t0+Warmup+Duration). A proposal is counted in
+// the figures if and only if it completes inside W: its latency goes into
+// the histogram and its outcome into Ops or Errors, and into the time-series
+// bucket of its completion. Proposals that complete during the warm-up, or
+// after W ends (the ones in flight at the end), are acknowledged (Acked) but
+// not measured. No proposal is scheduled at or after the end of W.
+// Throughput is Ops / Duration, so the denominator is exactly the measured
+// window. Issued is the load offered in W, to compare with Ops. Both loop
+// models keep these books; they differ in when proposals are sent and where
+// a latency starts.
 //
-// # Loop model
+// # Closed loop
 //
-// Each thread runs a closed loop: it issues a proposal, waits for it to be
-// applied, then issues the next. With Rate > 0 all threads draw from one
-// token bucket of Rate tokens per second (burst 1), so Rate is a ceiling on
-// the offered load shared by the threads, as in the original experiment.
+// With Loop "closed" (the default), each of Threads goroutines sends a
+// proposal, waits for it to be applied, then sends the next. With Rate > 0
+// all threads draw from one token bucket of Rate tokens per second (burst
+// 1), so Rate is a ceiling on the offered load shared by the threads, as in
+// the original experiment. A latency runs from the send to the completion.
+// After a failed proposal a thread pauses a millisecond.
+//
+// The offered load depends on the system: when it stalls, the threads stop
+// sending, and the stall shows up as one slow proposal per thread however
+// long it lasts. That is coordinated omission (Gil Tene): the generator
+// coordinates with the system it measures and omits the requests a real
+// client would have sent meanwhile, so high percentiles look better than a
+// user would see them.
+//
+// # Open loop
+//
+// With Loop "open", requests are sent on a fixed schedule regardless of
+// completions: request k (k = 0, 1, ...) has the intended start
+// t0 + k/Rate. The arrival process is constant-rate, as in wrk2, rather than
+// Poisson: every run of every library is offered exactly the same schedule,
+// so side-by-side figures differ only by the systems, the schedule is
+// reproducible and testable exactly, and any burstiness in the results comes
+// from the system rather than from the generator's dice. Requests are
+// scheduled while their intended start is before the end of W; Issued counts
+// those of W (Rate × Duration, give or take one), sent or not.
+//
+// A latency runs from the request's intended start to its completion, not
+// from the moment it was actually sent. If the system stalls for a second,
+// every request scheduled during the stall is charged the time it waited
+// for the system, which corrects coordinated omission. There is no back-off
+// after an error: the schedule is the offered load.
+//
+// At most MaxInFlight requests are outstanding. The default, 16 × Threads,
+// is ample for a system that keeps up (by Little's law it allows a latency
+// of 16·Threads/Rate before the cap is reached) while bounding the
+// goroutines a stalled node can pile up; set it higher for high rates to
+// slow systems. A request whose intended start comes while MaxInFlight
+// requests are outstanding waits, first come first served, for one of them
+// to complete; it is then sent at once, and its latency, from its intended
+// start, includes the wait. The requests of W that had to wait are counted
+// in Queued and their waits summed in QueuedTime. A request still waiting
+// when W ends is never sent (sending the backlog could only complete after
+// W, and could take longer than the run) and is counted in Unsent, as is
+// every later request of W. So Issued is the sum of the requests sent on
+// time, Queued and Unsent, and Queued or Unsent above zero means the system
+// could not keep up with the offered load at that cap: itself a finding.
+//
+// The workers. The open loop runs MaxInFlight worker goroutines, one per
+// in-flight slot, so the cap needs no semaphore. Requests are numbered by
+// one atomic counter. A worker that finds the next request already due takes
+// it and sends it at once: when the generator or the system is behind
+// schedule, a request costs one compare-and-swap, the proposal and the
+// recording, with no sleeping, parking or handoff. A worker that finds the
+// next request still to come goes idle; of the idle workers, the one holding
+// the lead takes the next request, sleeps until its intended start, passes
+// the lead on and sends it. So one goroutine at a time sleeps on the
+// schedule, whatever the rate and cap. A central scheduler handing requests
+// to a pool over a channel would put a handoff and a wake-up on every
+// request, and a goroutine per request a spawn. A pool of only Threads
+// workers cannot do: ProposeFunc is synchronous, so it would cap the
+// requests in flight at Threads. Statistics and payload ids are sharded
+// over Threads shards, so memory does not grow with MaxInFlight.
+//
+// Queued counts a request that found no idle worker at its intended start
+// while the worker that took it had been busy since before then; a request
+// taken late while a worker was idle (the leader woke late, or the lead was
+// slow to pass) is the generator's lag, not a wait for a slot. The lag is
+// charged to the latency like any other delay, so it is kept small: the
+// leader's sleep ends in the kernel rather than on a runtime timer, and
+// wakes tens of microseconds late instead of up to milliseconds (see
+// realClock). Wake-ups are at least 200 µs apart to bound the generator's
+// CPU, so when requests are due closer together than that, they are sent
+// in batches up to 200 µs late. On a machine too busy to run the generator
+// on time its lag becomes a backlog, counted in Queued and Unsent like the
+// system's; BenchmarkOpenLoopNoop shows where that starts. Compare open-loop
+// latencies with each other, and read the closed loop for the best case.
 package load
 
 import (
@@ -32,26 +107,36 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
-	"sync"
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
-	"golang.org/x/time/rate"
 )
 
 // Latency histograms record microseconds from 1 µs to one hour. The whole
 // window keeps 3 significant digits; per-interval histograms keep 2, which is
 // enough for a time-series p50/p99 and keeps memory small with many threads.
 const (
-	histMaxMicros        = int64(time.Hour / time.Microsecond)
-	histSigFigs          = 3
-	intervalHistSigFigs  = 2
-	defaultInterval      = time.Second
-	defaultOpTimeout     = 10 * time.Second
-	pauseAfterError      = time.Millisecond
-	payloadHeaderBytes   = 16
-	payloadTemplateBytes = 4096
+	histMaxMicros         = int64(time.Hour / time.Microsecond)
+	histSigFigs           = 3
+	intervalHistSigFigs   = 2
+	defaultInterval       = time.Second
+	defaultOpTimeout      = 10 * time.Second
+	defaultInFlightFactor = 16
+	pauseAfterError       = time.Millisecond
+	payloadHeaderBytes    = 16
+	payloadTemplateBytes  = 4096
+)
+
+// Loop models, the values of Spec.Loop and Result.Loop.
+const (
+	// LoopClosed is the closed loop: each thread waits for its proposal to
+	// be applied before sending the next. It is the default.
+	LoopClosed = "closed"
+	// LoopOpen is the open loop: requests are sent on a fixed schedule at
+	// Rate regardless of completions, latency measured from the schedule.
+	LoopOpen = "open"
 )
 
 // Error kinds used as keys of Result.Errors. An error reports its own kind by
@@ -61,12 +146,17 @@ const (
 	ErrKindOther   = "other"
 )
 
-// Spec describes one load: how many threads, how fast, how big, how long.
+// Spec describes one load: which loop, how many threads, how fast, how big,
+// how long.
 type Spec struct {
-	// Threads is the number of client goroutines, each a closed loop.
+	// Threads is, in the closed loop, the number of client goroutines, each
+	// a closed loop. In the open loop it is the number of client identities
+	// (payload ids and statistics shards) the requests are spread over, and
+	// it sets the default MaxInFlight.
 	Threads int
-	// Rate is the total target in proposals per second shared by all
-	// threads; 0 means unthrottled.
+	// Rate is the total target in proposals per second. In the closed loop
+	// it is a ceiling shared by all threads, 0 meaning unthrottled; in the
+	// open loop it is the schedule and must be positive.
 	Rate float64
 	// PayloadBytes is the size of each proposal.
 	PayloadBytes int
@@ -76,17 +166,31 @@ type Spec struct {
 	Duration time.Duration
 	// Interval is the time-series bucket width; 0 means one second.
 	Interval time.Duration
-	// OpTimeout bounds each proposal; 0 means ten seconds.
+	// OpTimeout bounds each proposal; 0 means ten seconds. Proposals that
+	// start close together share one context, so a proposal's deadline may
+	// come up to OpTimeout/1000 later than OpTimeout after its start, never
+	// earlier.
 	OpTimeout time.Duration
+	// Loop is the loop model: LoopClosed (also when empty) or LoopOpen.
+	Loop string
+	// MaxInFlight caps the open loop's outstanding requests; 0 means
+	// 16 × Threads. The closed loop ignores it: Threads is its cap.
+	MaxInFlight int
 }
 
 // Validate reports the first field of s that cannot be run.
 func (s Spec) Validate() error {
 	switch {
+	case s.Loop != "" && s.Loop != LoopClosed && s.Loop != LoopOpen:
+		return fmt.Errorf("loop: %q, must be %s or %s", s.Loop, LoopClosed, LoopOpen)
 	case s.Threads < 1:
 		return fmt.Errorf("threads: %d, must be at least 1", s.Threads)
-	case s.Rate < 0:
+	case s.Rate < 0 || math.IsNaN(s.Rate) || math.IsInf(s.Rate, 0):
 		return fmt.Errorf("rate: %v, must be 0 (unthrottled) or positive", s.Rate)
+	case s.Loop == LoopOpen && s.Rate == 0:
+		return errors.New("rate: must be positive with loop open")
+	case s.MaxInFlight < 0:
+		return fmt.Errorf("max in flight: %d, must be 0 (default) or positive", s.MaxInFlight)
 	case s.PayloadBytes < 1:
 		return fmt.Errorf("payload: %d bytes, must be at least 1", s.PayloadBytes)
 	case s.Warmup < 0:
@@ -102,7 +206,9 @@ func (s Spec) Validate() error {
 }
 
 // ProposeFunc proposes one payload and returns once it is applied, or with
-// the reason it was not. It may retain payload; Run never reuses it.
+// the reason it was not. It may retain payload; Run never reuses it. It
+// must not use ctx after it returns: the context may be shared with other
+// proposals.
 type ProposeFunc func(ctx context.Context, payload []byte) error
 
 // Interval is one time-series bucket of the measured window.
@@ -117,6 +223,9 @@ type Interval struct {
 
 // Result is what one load measured. See the package doc for accounting.
 type Result struct {
+	// Loop is the loop model that produced the figures, LoopClosed or
+	// LoopOpen; empty means closed (results from before the field existed).
+	Loop string
 	// Ops is the number of proposals applied inside the measured window.
 	Ops uint64
 	// Acked is every proposal acknowledged as applied, warm-up and cool-down
@@ -126,10 +235,28 @@ type Result struct {
 	Errors map[string]uint64
 	// Measured is the length of the measured window.
 	Measured time.Duration
-	// Latency holds the latency in microseconds of each of the Ops.
+	// Latency holds the latency in microseconds of each of the Ops: from the
+	// send in the closed loop, from the intended start in the open loop.
 	Latency *hdrhistogram.Histogram
 	// Intervals is the time series of the measured window, one per Interval.
 	Intervals []Interval
+	// Issued is the load offered in the measured window: in the open loop,
+	// the requests whose intended start fell inside it, sent or not; in the
+	// closed loop, the proposals sent inside it. Compare it with Ops.
+	Issued uint64
+	// Queued counts the requests of Issued that the open loop sent late
+	// because MaxInFlight requests were outstanding at their intended
+	// start: they waited for a slot. Zero in the closed loop.
+	Queued uint64
+	// QueuedTime is the sum of those Queued requests' waits, from intended
+	// start to send. Zero in the closed loop.
+	QueuedTime time.Duration
+	// Unsent counts the requests of Issued still waiting to be sent when
+	// the window ended, so never sent: waiting for a slot, or for a
+	// generator too busy to keep its schedule. Issued is the sum of the
+	// requests sent on time (or late by the generator's lag), Queued and
+	// Unsent. Zero in the closed loop.
+	Unsent uint64
 }
 
 // NewLatencyHistogram returns an empty histogram with the geometry Result
@@ -159,14 +286,18 @@ func (r *Result) Throughput() float64 {
 // It returns early with ctx's error if ctx ends before the measured window
 // does; the partial result is then discarded, as it would be misleading.
 func Run(ctx context.Context, s Spec, propose ProposeFunc) (*Result, error) {
-	return run(ctx, s, propose, time.Now)
+	return run(ctx, s, propose, newRealClock())
 }
 
 // run is Run with an injectable clock, so the accounting can be tested
-// exactly. Throttling (Rate > 0) always uses the real clock.
-func run(ctx context.Context, s Spec, propose ProposeFunc, now func() time.Time) (*Result, error) {
+// exactly. Only the pause after a failed closed-loop proposal and the
+// proposals' deadlines always use real time.
+func run(ctx context.Context, s Spec, propose ProposeFunc, clk clock) (*Result, error) {
 	if err := s.Validate(); err != nil {
 		return nil, err
+	}
+	if s.Loop == "" {
+		s.Loop = LoopClosed
 	}
 	if s.Interval == 0 {
 		s.Interval = defaultInterval
@@ -174,27 +305,27 @@ func run(ctx context.Context, s Spec, propose ProposeFunc, now func() time.Time)
 	if s.OpTimeout == 0 {
 		s.OpTimeout = defaultOpTimeout
 	}
-	var limiter *rate.Limiter
-	if s.Rate > 0 {
-		limiter = rate.NewLimiter(rate.Limit(s.Rate), 1)
+	if s.MaxInFlight == 0 {
+		s.MaxInFlight = defaultInFlightFactor * s.Threads
 	}
-	t0 := now()
-	w := window{start: t0.Add(s.Warmup), end: t0.Add(s.Warmup + s.Duration), interval: s.Interval}
-
 	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	threads := make([]*thread, s.Threads)
-	var wg sync.WaitGroup
-	for i := range threads {
-		t := newThread(i, s.PayloadBytes)
-		threads[i] = t
-		wg.Go(func() { t.loop(ctx, s, w, propose, limiter, now) })
+	defer cancel() // also ends the shared proposal contexts
+	_, realTime := clk.(*realClock)
+	ops := newOpContexts(ctx, s.OpTimeout, realTime)
+
+	t0 := clk.Now()
+	w := window{start: t0.Add(s.Warmup), end: t0.Add(s.Warmup + s.Duration), interval: s.Interval}
+	var r *Result
+	if s.Loop == LoopOpen {
+		r = runOpen(ctx, s, t0, w, propose, clk, ops)
+	} else {
+		r = runClosed(ctx, s, w, propose, clk, ops)
 	}
-	wg.Wait()
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("load interrupted: %w", err)
 	}
-	return merge(threads, s, w), nil
+	r.Loop = s.Loop
+	return r, nil
 }
 
 // window is the measured window and its time-series bucketing.
@@ -203,6 +334,9 @@ type window struct {
 	interval   time.Duration
 }
 
+// contains reports whether t is inside the window.
+func (w window) contains(t time.Time) bool { return !t.Before(w.start) && t.Before(w.end) }
+
 // bucket returns the time-series bucket of an instant inside the window.
 func (w window) bucket(t time.Time) int { return int(t.Sub(w.start) / w.interval) }
 
@@ -210,17 +344,14 @@ func (w window) buckets() int {
 	return int((w.end.Sub(w.start) + w.interval - 1) / w.interval)
 }
 
-// thread is one client's private state: no locks on the hot path.
-type thread struct {
-	id       int
-	seq      uint64
-	template []byte
-	size     int
-	acked    uint64
-	ops      uint64
-	errors   map[string]uint64
-	hist     *hdrhistogram.Histogram
-	series   map[int]*bucketStats
+// recorder holds one client's (closed loop) or one shard's (open loop)
+// figures; merge adds them up.
+type recorder struct {
+	acked, ops, issued, queued uint64
+	queuedTime                 time.Duration
+	errors                     map[string]uint64
+	hist                       *hdrhistogram.Histogram
+	series                     []*bucketStats // by bucket, allocated on first use
 }
 
 type bucketStats struct {
@@ -228,94 +359,77 @@ type bucketStats struct {
 	hist   *hdrhistogram.Histogram
 }
 
-func newThread(id, size int) *thread {
+func newRecorder(buckets int) *recorder {
+	return &recorder{
+		errors: map[string]uint64{},
+		hist:   NewLatencyHistogram(),
+		series: make([]*bucketStats, buckets),
+	}
+}
+
+// complete books a proposal that completed at done, inside the window or
+// not, whose latency runs from start.
+func (r *recorder) complete(w window, start, done time.Time, err error) {
+	if err == nil {
+		r.acked++
+	}
+	if !w.contains(done) {
+		return
+	}
+	i := w.bucket(done)
+	b := r.series[i]
+	if b == nil {
+		b = &bucketStats{hist: hdrhistogram.New(1, histMaxMicros, intervalHistSigFigs)}
+		r.series[i] = b
+	}
+	if err != nil {
+		r.errors[Kind(err)]++
+		b.errors++
+		return
+	}
+	us := max(done.Sub(start).Microseconds(), 1)
+	r.ops++
+	// RecordValue fails only above the histogram's range (one hour), far
+	// beyond any OpTimeout; such a value is clamped rather than lost.
+	_ = r.hist.RecordValue(min(us, histMaxMicros))
+	_ = b.hist.RecordValue(min(us, histMaxMicros))
+}
+
+// payloads makes one client's payloads: its id and a sequence number
+// followed by filler, so every proposal of a run is distinct.
+type payloads struct {
+	id       uint64
+	template []byte
+	size     int
+}
+
+func newPayloads(id, size int) payloads {
 	// Payload bytes are pseudo-random (a compressing transport must not get
-	// an easy ride) but seeded per thread, so runs are reproducible.
+	// an easy ride) but seeded per client, so runs are reproducible.
 	rng := rand.New(rand.NewPCG(uint64(id), 0x9e3779b97f4a7c15))
 	tmpl := make([]byte, min(size, payloadTemplateBytes))
 	for i := range tmpl {
 		tmpl[i] = byte(rng.Uint32())
 	}
-	return &thread{
-		id: id, template: tmpl, size: size,
-		errors: map[string]uint64{},
-		hist:   NewLatencyHistogram(),
-		series: map[int]*bucketStats{},
-	}
+	return payloads{id: uint64(id), template: tmpl, size: size}
 }
 
-// payload returns a fresh buffer: the thread id and a sequence number
-// followed by filler, so every proposal of a run is distinct.
-func (t *thread) payload() []byte {
-	p := make([]byte, t.size)
-	for off := 0; off < len(p); off += len(t.template) {
-		copy(p[off:], t.template)
+// make returns a fresh buffer for sequence number seq.
+func (p payloads) make(seq uint64) []byte {
+	b := make([]byte, p.size)
+	for off := 0; off < len(b); off += len(p.template) {
+		copy(b[off:], p.template)
 	}
 	var hdr [payloadHeaderBytes]byte
-	binary.LittleEndian.PutUint64(hdr[0:], uint64(t.id))
-	binary.LittleEndian.PutUint64(hdr[8:], t.seq)
-	copy(p, hdr[:])
-	t.seq++
-	return p
+	binary.LittleEndian.PutUint64(hdr[0:], p.id)
+	binary.LittleEndian.PutUint64(hdr[8:], seq)
+	copy(b, hdr[:])
+	return b
 }
 
-func (t *thread) loop(ctx context.Context, s Spec, w window, propose ProposeFunc, limiter *rate.Limiter, now func() time.Time) {
-	for ctx.Err() == nil {
-		if limiter != nil {
-			// Waiting past the end of the window is pointless: the deadline
-			// makes Wait fail at once instead.
-			wctx, cancel := context.WithDeadline(ctx, w.end)
-			err := limiter.Wait(wctx)
-			cancel()
-			if err != nil {
-				return
-			}
-		}
-		start := now()
-		if !start.Before(w.end) {
-			return
-		}
-		opCtx, cancel := context.WithTimeout(ctx, s.OpTimeout)
-		err := propose(opCtx, t.payload())
-		cancel()
-		done := now()
-		if ctx.Err() != nil {
-			return
-		}
-		if err == nil {
-			t.acked++
-		}
-		if !done.Before(w.start) && done.Before(w.end) {
-			t.record(w.bucket(done), done.Sub(start), err)
-		}
-		if err != nil {
-			pause(ctx, pauseAfterError)
-		}
-	}
-}
-
-func (t *thread) record(bucket int, latency time.Duration, err error) {
-	b := t.series[bucket]
-	if b == nil {
-		b = &bucketStats{hist: hdrhistogram.New(1, histMaxMicros, intervalHistSigFigs)}
-		t.series[bucket] = b
-	}
-	if err != nil {
-		t.errors[Kind(err)]++
-		b.errors++
-		return
-	}
-	us := max(latency.Microseconds(), 1)
-	t.ops++
-	// RecordValue fails only above the histogram's range (one hour), far
-	// beyond any OpTimeout; such a value is clamped rather than lost.
-	_ = t.hist.RecordValue(min(us, histMaxMicros))
-	_ = b.hist.RecordValue(min(us, histMaxMicros))
-}
-
-// pause backs a thread off briefly after a failed proposal, so that a node
-// refusing everything (for example a deposed leader) is not spun on. It is
-// client behaviour, not synchronisation.
+// pause backs a closed-loop thread off briefly after a failed proposal, so
+// that a node refusing everything (for example a deposed leader) is not
+// spun on. It is client behaviour, not synchronisation, and takes real time.
 func pause(ctx context.Context, d time.Duration) {
 	t := time.NewTimer(d)
 	defer t.Stop()
@@ -338,7 +452,8 @@ func Kind(err error) string {
 	}
 }
 
-func merge(threads []*thread, s Spec, w window) *Result {
+// merge adds up the recorders of a run.
+func merge(recs []*recorder, s Spec, w window) *Result {
 	r := &Result{
 		Errors:    map[string]uint64{},
 		Measured:  s.Duration,
@@ -350,14 +465,20 @@ func merge(threads []*thread, s Spec, w window) *Result {
 		r.Intervals[i].Start = time.Duration(i) * w.interval
 		hists[i] = hdrhistogram.New(1, histMaxMicros, intervalHistSigFigs)
 	}
-	for _, t := range threads {
+	for _, t := range recs {
 		r.Ops += t.ops
 		r.Acked += t.acked
+		r.Issued += t.issued
+		r.Queued += t.queued
+		r.QueuedTime += t.queuedTime
 		for k, n := range t.errors {
 			r.Errors[k] += n
 		}
 		r.Latency.Merge(t.hist)
 		for i, b := range t.series {
+			if b == nil {
+				continue
+			}
 			r.Intervals[i].Errors += b.errors
 			hists[i].Merge(b.hist)
 		}

@@ -78,6 +78,13 @@ type Row struct {
 	LeaderChanges    int     // leader changes seen in the window
 	LeaderChangeS    string  // when, seconds into the window, "3.20;7.45"
 	Redirects        uint64  // external client: proposals sent again to another node
+	// Offered load (see core/load): requests scheduled in the window; of
+	// them, those that waited for an in-flight slot (open loop), the total
+	// wait, and those never sent because the window ended first.
+	Issued  uint64
+	Queued  uint64
+	QueuedS float64
+	Unsent  uint64
 }
 
 // Columns is the header of results.csv, in order. Adding a column at the end
@@ -91,6 +98,7 @@ var Columns = []string{
 	"fault_targets", "fault_effect", "proxied", "gomaxprocs", "converge_s",
 	"cpu_us_per_op", "leader_cpu_us_per_op", "write_bytes_per_op", "net_bytes_per_op", "peak_rss_bytes",
 	"node_cpu_s", "leader_changes", "leader_change_s", "redirects",
+	"issued", "queued", "queued_s", "unsent",
 }
 
 // requiredColumns is how many of Columns every results.csv has: the
@@ -111,6 +119,7 @@ func (r Row) record() []string {
 		r.FaultTargets, r.FaultEffect, strconv.FormatBool(r.Proxied), strconv.Itoa(r.GOMAXPROCS), f(r.ConvergeS, 3),
 		f(r.CPUUsPerOp, 2), f(r.LeaderCPUUsPerOp, 2), f(r.WriteBytesPerOp, 1), f(r.NetBytesPerOp, 1), u(r.PeakRSSBytes),
 		r.NodeCPUS, strconv.Itoa(r.LeaderChanges), r.LeaderChangeS, u(r.Redirects),
+		u(r.Issued), u(r.Queued), f(r.QueuedS, 3), u(r.Unsent),
 	}
 }
 
@@ -167,6 +176,7 @@ func parseRow(rec []string, col map[string]int, path string, line int) (Row, err
 		CPUUsPerOp: f("cpu_us_per_op"), LeaderCPUUsPerOp: f("leader_cpu_us_per_op"), WriteBytesPerOp: f("write_bytes_per_op"),
 		NetBytesPerOp: f("net_bytes_per_op"), PeakRSSBytes: u("peak_rss_bytes"), NodeCPUS: get("node_cpu_s"),
 		LeaderChanges: int(i("leader_changes")), LeaderChangeS: get("leader_change_s"), Redirects: u("redirects"),
+		Issued: u("issued"), Queued: u("queued"), QueuedS: f("queued_s"), Unsent: u("unsent"),
 	}
 	proxied, perr := strconv.ParseBool(get("proxied"))
 	if perr != nil {

@@ -122,6 +122,7 @@ func loadSpecToPB(s load.Spec) *adapterpb.LoadSpec {
 	return &adapterpb.LoadSpec{
 		Threads: uint32(s.Threads), Rate: s.Rate, PayloadBytes: uint32(s.PayloadBytes),
 		WarmupNs: int64(s.Warmup), DurationNs: int64(s.Duration), IntervalNs: int64(s.Interval), OpTimeoutNs: int64(s.OpTimeout),
+		Loop: s.Loop, MaxInFlight: uint32(s.MaxInFlight),
 	}
 }
 
@@ -130,6 +131,7 @@ func loadSpecFromPB(pb *adapterpb.LoadSpec) load.Spec {
 		Threads: int(pb.GetThreads()), Rate: pb.GetRate(), PayloadBytes: int(pb.GetPayloadBytes()),
 		Warmup: time.Duration(pb.GetWarmupNs()), Duration: time.Duration(pb.GetDurationNs()),
 		Interval: time.Duration(pb.GetIntervalNs()), OpTimeout: time.Duration(pb.GetOpTimeoutNs()),
+		Loop: pb.GetLoop(), MaxInFlight: int(pb.GetMaxInFlight()),
 	}
 }
 
@@ -138,7 +140,10 @@ func loadResultToPB(r *load.Result) (*adapterpb.LoadResult, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode latency histogram: %w", err)
 	}
-	pb := &adapterpb.LoadResult{Ops: r.Ops, Acked: r.Acked, Errors: r.Errors, MeasuredNs: int64(r.Measured), Histogram: hist}
+	pb := &adapterpb.LoadResult{
+		Ops: r.Ops, Acked: r.Acked, Errors: r.Errors, MeasuredNs: int64(r.Measured), Histogram: hist,
+		Loop: r.Loop, Issued: r.Issued, Queued: r.Queued, QueuedTimeNs: int64(r.QueuedTime), Unsent: r.Unsent,
+	}
 	for _, iv := range r.Intervals {
 		pb.Intervals = append(pb.Intervals, &adapterpb.Interval{
 			StartNs: int64(iv.Start), Ops: iv.Ops, Errors: iv.Errors, P50Us: iv.P50Micros, P99Us: iv.P99Micros,
@@ -155,6 +160,7 @@ func loadResultFromPB(pb *adapterpb.LoadResult) (*load.Result, error) {
 	r := &load.Result{
 		Ops: pb.GetOps(), Acked: pb.GetAcked(), Errors: pb.GetErrors(),
 		Measured: time.Duration(pb.GetMeasuredNs()), Latency: hist,
+		Loop: pb.GetLoop(), Issued: pb.GetIssued(), Queued: pb.GetQueued(), QueuedTime: time.Duration(pb.GetQueuedTimeNs()), Unsent: pb.GetUnsent(),
 	}
 	if r.Errors == nil {
 		r.Errors = map[string]uint64{}

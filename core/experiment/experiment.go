@@ -226,6 +226,7 @@ func (s Spec) LoadSpec(threads int) load.Spec {
 	return load.Spec{
 		Threads: threads, Rate: s.Rate, PayloadBytes: s.PayloadBytes,
 		Warmup: s.Warmup, Duration: s.Duration, Interval: s.Interval, OpTimeout: s.OpTimeout,
+		Loop: s.Loop,
 	}
 }
 

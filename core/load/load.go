@@ -71,35 +71,44 @@
 // time, Queued and Unsent, and Queued or Unsent above zero means the system
 // could not keep up with the offered load at that cap: itself a finding.
 //
-// The workers. The open loop runs MaxInFlight worker goroutines, one per
-// in-flight slot, so the cap needs no semaphore. Requests are numbered by
-// one atomic counter. A worker that finds the next request already due takes
-// it and sends it at once: when the generator or the system is behind
-// schedule, a request costs one compare-and-swap, the proposal and the
-// recording, with no sleeping, parking or handoff. A worker that finds the
-// next request still to come goes idle; of the idle workers, the one holding
-// the lead takes the next request, sleeps until its intended start, passes
-// the lead on and sends it. So one goroutine at a time sleeps on the
-// schedule, whatever the rate and cap. A central scheduler handing requests
-// to a pool over a channel would put a handoff and a wake-up on every
-// request, and a goroutine per request a spawn. A pool of only Threads
-// workers cannot do: ProposeFunc is synchronous, so it would cap the
-// requests in flight at Threads. Statistics and payload ids are sharded
-// over Threads shards, so memory does not grow with MaxInFlight.
+// # Open-loop workers
+//
+// The open loop runs MaxInFlight worker goroutines, one per in-flight slot,
+// so the cap needs no semaphore. Requests are numbered by one atomic
+// counter. A worker that finds the next request already due takes it and
+// sends it at once: when the generator or the system is behind schedule, a
+// request costs one compare-and-swap, the proposal and the recording, with
+// no sleeping, parking or handoff. A worker that finds the next request
+// still to come goes idle; of the idle workers, the one holding the lead
+// takes the next request, sleeps until its intended start, passes the lead
+// on and sends it. So one goroutine at a time sleeps on the schedule,
+// whatever the rate and cap. A central scheduler handing requests to a pool
+// over a channel would put a handoff and a wake-up on every request, and a
+// goroutine per request a spawn; a pool of only Threads workers would not
+// do, as ProposeFunc is synchronous and the pool would cap the requests in
+// flight at Threads. Statistics and payload ids are sharded over Threads
+// shards, so memory does not grow with MaxInFlight.
 //
 // Queued counts a request that found no idle worker at its intended start
-// while the worker that took it had been busy since before then; a request
+// while the worker that took it had been busy since before then. A request
 // taken late while a worker was idle (the leader woke late, or the lead was
-// slow to pass) is the generator's lag, not a wait for a slot. The lag is
-// charged to the latency like any other delay, so it is kept small: the
-// leader's sleep ends in the kernel rather than on a runtime timer, and
-// wakes tens of microseconds late instead of up to milliseconds (see
-// realClock). Wake-ups are at least 200 µs apart to bound the generator's
-// CPU, so when requests are due closer together than that, they are sent
-// in batches up to 200 µs late. On a machine too busy to run the generator
-// on time its lag becomes a backlog, counted in Queued and Unsent like the
-// system's; BenchmarkOpenLoopNoop shows where that starts. Compare open-loop
-// latencies with each other, and read the closed loop for the best case.
+// slow to pass) was delayed by the generator, not by a full cap: that lag is
+// charged to its latency, like any delay, but it is not counted as queued.
+//
+// # Open-loop pacing
+//
+// The generator's lag is kept small. Runtime timers fire up to a millisecond
+// or two late on an idle process, so the leader sleeps on one only until
+// 2 ms before its request's time and sleeps the rest in the kernel (on
+// Linux, a nanosleep with a timer slack of 1 ns), waking tens of
+// microseconds late. Each wake-up costs CPU, which an embedded client takes
+// from the node it measures, so wake-ups are at least 200 µs apart: when
+// requests are due closer together than that, they are sent in batches, up
+// to 200 µs late. On a machine too busy to run the generator on time, its
+// lag becomes a backlog, counted in Queued and Unsent like the system's;
+// BenchmarkOpenLoopNoop shows where that starts and what pacing costs.
+// Compare open-loop latencies with each other, and read the closed loop
+// for a system's best case.
 package load
 
 import (

@@ -430,6 +430,7 @@ func runLoad(ctx context.Context, s experiment.Spec, p experiment.Point, c *clus
 func fillFigures(row *reports.Row, res *load.Result) {
 	h := res.Latency
 	row.Ops, row.Acked = res.Ops, res.Acked
+	row.Issued, row.Queued, row.QueuedS, row.Unsent = res.Issued, res.Queued, res.QueuedTime.Seconds(), res.Unsent
 	row.ThroughputOps = res.Throughput()
 	if h.TotalCount() > 0 {
 		row.LatAvgUs = h.Mean()

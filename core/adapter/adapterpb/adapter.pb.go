@@ -687,6 +687,8 @@ type LoadSpec struct {
 	DurationNs    int64                  `protobuf:"varint,5,opt,name=duration_ns,json=durationNs,proto3" json:"duration_ns,omitempty"`
 	IntervalNs    int64                  `protobuf:"varint,6,opt,name=interval_ns,json=intervalNs,proto3" json:"interval_ns,omitempty"`
 	OpTimeoutNs   int64                  `protobuf:"varint,7,opt,name=op_timeout_ns,json=opTimeoutNs,proto3" json:"op_timeout_ns,omitempty"`
+	Loop          string                 `protobuf:"bytes,8,opt,name=loop,proto3" json:"loop,omitempty"`
+	MaxInFlight   uint32                 `protobuf:"varint,9,opt,name=max_in_flight,json=maxInFlight,proto3" json:"max_in_flight,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -766,6 +768,20 @@ func (x *LoadSpec) GetIntervalNs() int64 {
 func (x *LoadSpec) GetOpTimeoutNs() int64 {
 	if x != nil {
 		return x.OpTimeoutNs
+	}
+	return 0
+}
+
+func (x *LoadSpec) GetLoop() string {
+	if x != nil {
+		return x.Loop
+	}
+	return ""
+}
+
+func (x *LoadSpec) GetMaxInFlight() uint32 {
+	if x != nil {
+		return x.MaxInFlight
 	}
 	return 0
 }
@@ -855,6 +871,11 @@ type LoadResult struct {
 	// HDR histogram of latencies in microseconds, V2 compressed encoding.
 	Histogram     []byte      `protobuf:"bytes,5,opt,name=histogram,proto3" json:"histogram,omitempty"`
 	Intervals     []*Interval `protobuf:"bytes,6,rep,name=intervals,proto3" json:"intervals,omitempty"`
+	Loop          string      `protobuf:"bytes,7,opt,name=loop,proto3" json:"loop,omitempty"`
+	Issued        uint64      `protobuf:"varint,8,opt,name=issued,proto3" json:"issued,omitempty"`
+	Queued        uint64      `protobuf:"varint,9,opt,name=queued,proto3" json:"queued,omitempty"`
+	QueuedTimeNs  int64       `protobuf:"varint,10,opt,name=queued_time_ns,json=queuedTimeNs,proto3" json:"queued_time_ns,omitempty"`
+	Unsent        uint64      `protobuf:"varint,11,opt,name=unsent,proto3" json:"unsent,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -931,6 +952,41 @@ func (x *LoadResult) GetIntervals() []*Interval {
 	return nil
 }
 
+func (x *LoadResult) GetLoop() string {
+	if x != nil {
+		return x.Loop
+	}
+	return ""
+}
+
+func (x *LoadResult) GetIssued() uint64 {
+	if x != nil {
+		return x.Issued
+	}
+	return 0
+}
+
+func (x *LoadResult) GetQueued() uint64 {
+	if x != nil {
+		return x.Queued
+	}
+	return 0
+}
+
+func (x *LoadResult) GetQueuedTimeNs() int64 {
+	if x != nil {
+		return x.QueuedTimeNs
+	}
+	return 0
+}
+
+func (x *LoadResult) GetUnsent() uint64 {
+	if x != nil {
+		return x.Unsent
+	}
+	return 0
+}
+
 var File_core_adapter_adapterpb_adapter_proto protoreflect.FileDescriptor
 
 const file_core_adapter_adapterpb_adapter_proto_rawDesc = "" +
@@ -985,7 +1041,7 @@ const file_core_adapter_adapterpb_adapter_proto_rawDesc = "" +
 	"\x10applied_payloads\x18\a \x01(\x04R\x0fappliedPayloads\x12\x16\n" +
 	"\x06digest\x18\b \x01(\x04R\x06digest\"\r\n" +
 	"\vStopRequest\"\x0e\n" +
-	"\fStopResponse\"\xe0\x01\n" +
+	"\fStopResponse\"\x98\x02\n" +
 	"\bLoadSpec\x12\x18\n" +
 	"\athreads\x18\x01 \x01(\rR\athreads\x12\x12\n" +
 	"\x04rate\x18\x02 \x01(\x01R\x04rate\x12#\n" +
@@ -995,13 +1051,15 @@ const file_core_adapter_adapterpb_adapter_proto_rawDesc = "" +
 	"durationNs\x12\x1f\n" +
 	"\vinterval_ns\x18\x06 \x01(\x03R\n" +
 	"intervalNs\x12\"\n" +
-	"\rop_timeout_ns\x18\a \x01(\x03R\vopTimeoutNs\"}\n" +
+	"\rop_timeout_ns\x18\a \x01(\x03R\vopTimeoutNs\x12\x12\n" +
+	"\x04loop\x18\b \x01(\tR\x04loop\x12\"\n" +
+	"\rmax_in_flight\x18\t \x01(\rR\vmaxInFlight\"}\n" +
 	"\bInterval\x12\x19\n" +
 	"\bstart_ns\x18\x01 \x01(\x03R\astartNs\x12\x10\n" +
 	"\x03ops\x18\x02 \x01(\x04R\x03ops\x12\x16\n" +
 	"\x06errors\x18\x03 \x01(\x04R\x06errors\x12\x15\n" +
 	"\x06p50_us\x18\x04 \x01(\x03R\x05p50Us\x12\x15\n" +
-	"\x06p99_us\x18\x05 \x01(\x03R\x05p99Us\"\xae\x02\n" +
+	"\x06p99_us\x18\x05 \x01(\x03R\x05p99Us\"\xb0\x03\n" +
 	"\n" +
 	"LoadResult\x12\x10\n" +
 	"\x03ops\x18\x01 \x01(\x04R\x03ops\x12\x14\n" +
@@ -1010,7 +1068,13 @@ const file_core_adapter_adapterpb_adapter_proto_rawDesc = "" +
 	"\vmeasured_ns\x18\x04 \x01(\x03R\n" +
 	"measuredNs\x12\x1c\n" +
 	"\thistogram\x18\x05 \x01(\fR\thistogram\x12:\n" +
-	"\tintervals\x18\x06 \x03(\v2\x1c.raftcmp.adapter.v1.IntervalR\tintervals\x1a9\n" +
+	"\tintervals\x18\x06 \x03(\v2\x1c.raftcmp.adapter.v1.IntervalR\tintervals\x12\x12\n" +
+	"\x04loop\x18\a \x01(\tR\x04loop\x12\x16\n" +
+	"\x06issued\x18\b \x01(\x04R\x06issued\x12\x16\n" +
+	"\x06queued\x18\t \x01(\x04R\x06queued\x12$\n" +
+	"\x0equeued_time_ns\x18\n" +
+	" \x01(\x03R\fqueuedTimeNs\x12\x16\n" +
+	"\x06unsent\x18\v \x01(\x04R\x06unsent\x1a9\n" +
 	"\vErrorsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x012\xb9\x04\n" +

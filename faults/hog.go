@@ -90,7 +90,7 @@ func startHog(mode string, extraEnv ...string) (*exec.Cmd, error) {
 	}
 	cmd := exec.Command(exe)
 	cmd.Env = append(append(os.Environ(), HogEnv+"="+mode), extraEnv...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s hog: %w", mode, err)
 	}

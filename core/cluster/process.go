@@ -70,7 +70,10 @@ func Launch(ctx context.Context, path string, opts LaunchOptions) (*Process, err
 	}
 	// If raftcmp dies without reaping (SIGKILL), the kernel kills the plugin
 	// too, so no node outlives its harness.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	// Its own process group: a Ctrl-C at the terminal is raftcmp's to
+	// handle (finish the point, then tear down), and must not kill a node
+	// that has not yet installed go-plugin's handler.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
 	cfg := &plugin.ClientConfig{
 		HandshakeConfig:  adapter.Handshake,
 		VersionedPlugins: adapter.ClientPlugins(),

@@ -187,6 +187,11 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 			cfg.Observer.PointFinished(p, len(points), row)
 		}
 	}
+	if ctx.Err() != nil {
+		// A point cut short by the hard interrupt: even if it was the
+		// last, the run did not finish.
+		sum.Interrupted = true
+	}
 	meta.Ended = time.Now().UTC()
 	meta.Interrupted = sum.Interrupted
 	if err := reports.WriteMeta(cfg.OutDir, meta); err != nil {

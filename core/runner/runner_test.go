@@ -13,6 +13,7 @@ import (
 	"github.com/raftcmp/raftcmp/core/cluster"
 	"github.com/raftcmp/raftcmp/core/experiment"
 	"github.com/raftcmp/raftcmp/core/runner"
+	"github.com/raftcmp/raftcmp/faults"
 	"github.com/raftcmp/raftcmp/reports"
 )
 
@@ -91,4 +92,85 @@ func pidsOf(path string) []string {
 		}
 	}
 	return pids
+}
+
+// The safety check fails a point whose nodes did not apply the same log:
+// here an adapter whose third node "loses" every 1000th payload.
+func TestSafetyCheckCatchesLostWrite(t *testing.T) {
+	broken := adaptertest.BuildPlugin(t, "broken", "github.com/raftcmp/raftcmp/core/adapter/adaptertest/testdata/brokenplugin")
+	spec := experiment.Default()
+	spec.Impls = []string{"lossy"}
+	spec.Threads = []int{8}
+	spec.Rate = 0
+	spec.Storage = adapter.StorageMemory
+	spec.Warmup, spec.Duration, spec.Interval = 0, time.Second, time.Second
+	spec.Options = map[string]adapter.Options{"lossy": {"broken": "lossy"}}
+	out := t.TempDir()
+	sum, err := runner.Run(context.Background(), runner.Config{
+		Spec: spec, OutDir: out, DataRoot: t.TempDir(), ConvergeTimeout: 5 * time.Second, ConvergeStall: 3 * time.Second,
+		Plugins: map[string]cluster.Plugin{"lossy": {Name: "lossy", Path: broken.Path}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sum.Rows) != 1 {
+		t.Fatalf("%d rows", len(sum.Rows))
+	}
+	r := sum.Rows[0]
+	if r.Status != reports.StatusFailed || !strings.Contains(r.Error, "safety: nodes did not converge") || !strings.Contains(r.Error, "node 3") {
+		t.Fatalf("status %s, reason %q; want a failed safety check naming node 3", r.Status, r.Error)
+	}
+}
+
+// With the external client, killing the leader mid-window does not kill
+// the client: it follows the new leader (redirects counted), throughput
+// dips and recovers, and the safety check passes on the survivors.
+func TestExternalClientSurvivesLeaderKill(t *testing.T) {
+	good := adaptertest.BuildPlugin(t, "hashicorp", "github.com/raftcmp/raftcmp/plugins/hashicorp/plugin")
+	spec := experiment.Default()
+	spec.Impls = []string{"hashicorp"}
+	spec.Threads = []int{4}
+	spec.Rate = 0
+	spec.Storage = adapter.StorageMemory
+	spec.Client = runner.ClientExternal
+	spec.Warmup, spec.Duration, spec.Interval = 0, 6*time.Second, time.Second
+	kill, err := faults.Parse("kill:leader,at=1s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec.Faults = []faults.Spec{kill}
+	if err := spec.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	sum, err := runner.Run(context.Background(), runner.Config{
+		Spec: spec, OutDir: out, DataRoot: t.TempDir(),
+		Plugins: map[string]cluster.Plugin{"hashicorp": good},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := sum.Rows[0]
+	if r.Status != reports.StatusOK {
+		t.Fatalf("status %s: %s", r.Status, r.Error)
+	}
+	if r.Redirects == 0 || r.LeaderChanges == 0 || !strings.Contains(r.FaultEffect, "leader_back_s=") {
+		t.Errorf("redirects %d, leader changes %d, effect %q: want the client to have followed a new leader", r.Redirects, r.LeaderChanges, r.FaultEffect)
+	}
+	series, err := reports.ReadTimeseries(filepath.Join(out, reports.TimeseriesFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var low, recovered bool
+	for _, s := range series {
+		if s.TS >= 1 && s.TS < 3 && s.Ops < uint64(0.5*r.ThroughputOps) {
+			low = true
+		}
+		if s.TS >= 4 && s.Ops > 0 {
+			recovered = true
+		}
+	}
+	if !low || !recovered {
+		t.Errorf("time series %+v: want a dip after the kill at 1s and throughput again from 4s", series)
+	}
 }

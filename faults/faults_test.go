@@ -299,3 +299,69 @@ func TestKillRestart(t *testing.T) {
 	}
 	e.converge()
 }
+
+// cpu-contention confines the target and a busy loop to one CPU, the
+// target at lower shares: a busy target gets well under the whole CPU.
+func TestCPUContention(t *testing.T) {
+	e := start(t, "cpu-contention", adapter.StorageMemory)
+	f, targets := e.inject("cpu-contention:follower,shares=64,cpu=1")
+	// A rate ceiling keeps the slowed follower's backlog small (see
+	// TestCPUSlow).
+	if _, err := e.leader.Node().RunLoad(context.Background(), load.Spec{Threads: 8, Rate: 3000, PayloadBytes: 256, Duration: 2 * time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Revert(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	share := effectFloat(t, f.Effect(), "n"+strconv.FormatUint(targets[0].ID, 10)+"_cpu_share")
+	// shares 64 against 1024 is 5.9% when both want the CPU all the time;
+	// a follower is not always runnable, so only an upper bound holds.
+	if share > 0.25 {
+		t.Errorf("follower got %.1f%% of its CPU against the busy loop; want well under its fair half (effect %v)", share*100, f.Effect())
+	}
+	e.converge()
+}
+
+// disk-contention runs a competing fsync writer on the target's file
+// system, which the effect shows writing.
+func TestDiskContention(t *testing.T) {
+	e := start(t, "disk-contention", adapter.StorageDisk)
+	f, _ := e.inject("disk-contention:follower")
+	e.load(4, time.Second)
+	if err := f.Revert(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if w := effectFloat(t, f.Effect(), "hog_write_bytes"); w <= 0 {
+		t.Errorf("the competing writer wrote nothing (effect %v)", f.Effect())
+	}
+	e.converge()
+}
+
+// net-bandwidth and net-loss act on the target's links and leave the
+// cluster correct; the effect counts the bytes that crossed them.
+func TestNetBandwidthAndLoss(t *testing.T) {
+	for _, fault := range []string{"net-bandwidth:leader,rate=200KiB", "net-loss:follower,loss=5%"} {
+		t.Run(fault, func(t *testing.T) {
+			kind, _, _ := strings.Cut(fault, ":")
+			e := start(t, kind, adapter.StorageMemory)
+			f, targets := e.inject(fault)
+			res := e.load(4, 2*time.Second)
+			if err := f.Revert(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			sent := effectFloat(t, f.Effect(), "n"+strconv.FormatUint(targets[0].ID, 10)+"_sent_bytes")
+			if sent <= 0 {
+				t.Errorf("no bytes counted through the target's links (effect %v)", f.Effect())
+			}
+			if kind == "net-bandwidth" {
+				// 256-byte payloads to two followers over 2 s at 200 KiB/s per
+				// link and direction: the leader cannot send much more than
+				// 2 links x 200 KiB/s x 2 s.
+				if limit := 2 * 200 * 1024 * 2.0 * 1.5; sent > limit {
+					t.Errorf("leader sent %.0f bytes in 2 s under a 200 KiB/s limit per link (%d ops)", sent, res.Ops)
+				}
+			}
+			e.converge()
+		})
+	}
+}

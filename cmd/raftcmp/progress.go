@@ -77,12 +77,12 @@ func (p *progress) PointFinished(pt experiment.Point, total int, r reports.Row) 
 		line = fmt.Sprintf("[%d/%d] %s: %.2f Kops/s, avg %.0f µs, p99 %d µs, %d errors (%.1fs)%s",
 			pt.Index, total, pt.ID, r.ThroughputOps/1000, r.LatAvgUs, r.LatP99Us, r.Errors, r.WallS, effect)
 	}
-	p.Println(line)
 	if p.bar != nil {
 		p.mu.Lock()
 		p.bar.Add(1)
 		p.mu.Unlock()
 	}
+	p.Println(line)
 }
 
 // Done removes the bar before the final table is printed.

@@ -285,14 +285,14 @@ func runAction(c *cli.Context) error {
 
 	soft, hard, stopSignals := interrupts(c.App.ErrWriter)
 	defer stopSignals()
-	total := len(spec.Points())
-	obs := newProgress(c.App.ErrWriter, total)
 	var faultNames []string
 	for _, f := range spec.Faults {
 		faultNames = append(faultNames, f.String())
 	}
 	fmt.Fprintf(c.App.ErrWriter, "raftcmp: %d points (%s; faults %s; threads %v; %d nodes; storage %s), results in %s\n",
 		len(spec.Points()), strings.Join(spec.Impls, ", "), strings.Join(faultNames, " | "), spec.Threads, spec.Nodes, spec.Storage, out)
+	total := len(spec.Points())
+	obs := newProgress(c.App.ErrWriter, total)
 	sum, err := runner.Run(hard, runner.Config{
 		Spec: spec, Plugins: plugins, OutDir: out, DataRoot: dataRoot, KeepData: c.Bool("keep-data"),
 		Command: os.Args, Observer: obs, Soft: soft, Cgroups: cgroups, Resume: resume != "",

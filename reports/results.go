@@ -304,48 +304,17 @@ func (w *Writer) Close() error {
 
 // ReadResults reads a results.csv. Errors name the file and line.
 func ReadResults(path string) ([]Row, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	cr := csv.NewReader(f)
-	header, err := cr.Read()
-	if err == io.EOF {
-		return nil, fmt.Errorf("%s:1: empty file, want a header", path)
-	}
-	if err != nil {
-		return nil, csvError(path, err)
-	}
-	col := map[string]int{}
-	for i, h := range header {
-		col[h] = i
-	}
-	for _, c := range Columns[:requiredColumns] {
-		if _, ok := col[c]; !ok {
-			return nil, fmt.Errorf("%s:1: header lacks column %q", path, c)
-		}
-	}
-	var rows []Row
-	for {
-		rec, err := cr.Read()
-		if err == io.EOF {
-			return rows, nil
-		}
-		line, _ := cr.FieldPos(0)
-		if err != nil {
-			return nil, csvError(path, err)
-		}
-		r, err := parseRow(rec, col, path, line)
-		if err != nil {
-			return nil, err
-		}
-		rows = append(rows, r)
-	}
+	return readCSV(path, Columns[:requiredColumns], parseRow)
 }
 
 // ReadTimeseries reads a timeseries.csv. Errors name the file and line.
 func ReadTimeseries(path string) ([]Sample, error) {
+	return readCSV(path, SeriesColumns, parseSample)
+}
+
+// readCSV reads a CSV file whose header must hold the required columns,
+// parsing each record with parse. Errors name the file and line.
+func readCSV[T any](path string, required []string, parse func(rec []string, col map[string]int, path string, line int) (T, error)) ([]T, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -363,12 +332,12 @@ func ReadTimeseries(path string) ([]Sample, error) {
 	for i, h := range header {
 		col[h] = i
 	}
-	for _, c := range SeriesColumns {
+	for _, c := range required {
 		if _, ok := col[c]; !ok {
 			return nil, fmt.Errorf("%s:1: header lacks column %q", path, c)
 		}
 	}
-	var out []Sample
+	var out []T
 	for {
 		rec, err := cr.Read()
 		if err == io.EOF {
@@ -378,11 +347,11 @@ func ReadTimeseries(path string) ([]Sample, error) {
 			return nil, csvError(path, err)
 		}
 		line, _ := cr.FieldPos(0)
-		s, err := parseSample(rec, col, path, line)
+		v, err := parse(rec, col, path, line)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, s)
+		out = append(out, v)
 	}
 }
 

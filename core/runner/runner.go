@@ -305,18 +305,10 @@ func measure(ctx context.Context, cfg Config, p experiment.Point, row *reports.R
 	var obs observer
 	res, err := runLoad(ctx, s, p, c, leader, fault, cfg.HangGrace, &obs)
 	row.FaultEffect = fault.Effect().String()
-	if err == nil {
-		obs.end(row, res.Ops)
-	}
 	if err != nil {
-		if leader.Process().WaitExit(2 * time.Second) {
-			return nil, fmt.Errorf("load on leader node %d (pid %d): plugin process exited: %w%s", leader.ID, leader.PID(), err, leader.Process().StderrTail())
-		}
-		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
-			return nil, fmt.Errorf("load on leader node %d (pid %d): no answer %v after the load's planned end: plugin hung%s", leader.ID, leader.PID(), cfg.HangGrace, leader.Process().StderrTail())
-		}
-		return nil, fmt.Errorf("load on leader node %d: %w", leader.ID, err)
+		return nil, loadError(ctx, leader, err, cfg.HangGrace)
 	}
+	obs.end(row, res.Ops)
 	fillFigures(row, res)
 
 	cctx, cancel := context.WithTimeout(ctx, cfg.ConvergeTimeout)
@@ -334,6 +326,22 @@ func measure(ctx context.Context, cfg Config, p experiment.Point, row *reports.R
 	}
 	row.AppliedPayl, row.AppliedIndex = statuses[0].AppliedPayloads, statuses[0].Applied
 	return samples(p, res), nil
+}
+
+// loadError says why the load on leader failed: its process died (with
+// its last words), it hung, or the load itself reported an error.
+func loadError(ctx context.Context, leader *cluster.Member, err error, grace time.Duration) error {
+	if ctx.Err() != nil {
+		return err // interrupted: say so without waiting on the process
+	}
+	p := leader.Process()
+	if p.WaitExit(2 * time.Second) {
+		return fmt.Errorf("load on leader node %d (pid %d): plugin process exited: %w%s", leader.ID, p.Desc.PID, err, p.StderrTail())
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("load on leader node %d (pid %d): no answer %v after the load's planned end: plugin hung%s", leader.ID, p.Desc.PID, grace, p.StderrTail())
+	}
+	return fmt.Errorf("load on leader node %d: %w", leader.ID, err)
 }
 
 // bindFault resolves the point's fault to its target nodes.

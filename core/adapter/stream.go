@@ -14,54 +14,98 @@ import (
 	"github.com/raftcmp/raftcmp/core/adapter/adapterpb"
 )
 
-// ProposeStream serves a stream of proposals: each runs concurrently on
-// the node and is answered, by id, as soon as it returns. Sends are
-// serialised (a gRPC stream allows one sender at a time).
+// maxBatch bounds how many proposals or answers one stream message carries.
+const maxBatch = 256
+
+// ProposeStream serves a stream of proposal batches: each proposal runs
+// concurrently on the node and its answer goes back, by id, in the next
+// batch of answers the sender gets out.
 func (s *server) ProposeStream(stream adapterpb.Node_ProposeStreamServer) error {
 	ctx := stream.Context()
-	var sendMu sync.Mutex
+	answers := make(chan *adapterpb.ProposeResponse, maxBatch)
+	sent := make(chan struct{})
+	go func() {
+		defer close(sent)
+		sendBatches(answers, func(batch []*adapterpb.ProposeResponse) error {
+			return stream.Send(&adapterpb.ProposeResults{Responses: batch})
+		})
+	}()
 	var wg sync.WaitGroup
-	defer wg.Wait()
+	defer func() {
+		wg.Wait()
+		close(answers)
+		<-sent
+	}()
 	for {
-		req, err := stream.Recv()
+		batch, err := stream.Recv()
 		if err == io.EOF {
 			return nil
 		}
 		if err != nil {
 			return err
 		}
-		wg.Go(func() {
-			resp := &adapterpb.ProposeResponse{Id: req.GetId()}
-			err := s.impl.Propose(ctx, req.GetPayload())
-			var nl *NotLeaderError
-			switch {
-			case errors.As(err, &nl):
-				resp.NotLeader, resp.LeaderHint = true, nl.Leader
-			case err != nil:
-				st, _ := status.FromError(toStatus(err))
-				resp.ErrorCode, resp.Error = int32(st.Code()), st.Message()
+		for _, req := range batch.GetRequests() {
+			wg.Go(func() {
+				resp := &adapterpb.ProposeResponse{Id: req.GetId()}
+				err := s.impl.Propose(ctx, req.GetPayload())
+				var nl *NotLeaderError
+				switch {
+				case errors.As(err, &nl):
+					resp.NotLeader, resp.LeaderHint = true, nl.Leader
+				case err != nil:
+					st, _ := status.FromError(toStatus(err))
+					resp.ErrorCode, resp.Error = int32(st.Code()), st.Message()
+				}
+				answers <- resp
+			})
+		}
+	}
+}
+
+// sendBatches sends what arrives on ch in batches: it blocks for the first
+// item, then takes whatever else is already waiting (up to maxBatch), so a
+// busy stream packs many items per message and an idle one adds no delay.
+// It returns when ch is closed and drained, or send fails (it then drains
+// ch so that producers never block).
+func sendBatches[T any](ch <-chan T, send func([]T) error) {
+	batch := make([]T, 0, maxBatch)
+	for first := range ch {
+		batch = append(batch[:0], first)
+	more:
+		for len(batch) < maxBatch {
+			select {
+			case v, ok := <-ch:
+				if !ok {
+					break more
+				}
+				batch = append(batch, v)
+			default:
+				break more
 			}
-			sendMu.Lock()
-			defer sendMu.Unlock()
-			stream.Send(resp) // a failed send means the stream is gone; Recv reports it
-		})
+		}
+		if err := send(batch); err != nil {
+			for range ch {
+			}
+			return
+		}
 	}
 }
 
 // StreamProposer proposes over one ProposeStream: any number of goroutines
-// may call Propose concurrently, each waiting only for its own answer. If
-// the stream breaks, every waiting and later Propose fails with the cause;
-// open a new one.
+// may call Propose concurrently, each waiting only for its own answer;
+// proposals made together travel together. If the stream breaks, every
+// waiting and later Propose fails with the cause; open a new one.
 type StreamProposer struct {
-	stream adapterpb.Node_ProposeStreamClient
-	cancel context.CancelFunc
-	sendMu sync.Mutex
-	nextID atomic.Uint64
+	stream  adapterpb.Node_ProposeStreamClient
+	cancel  context.CancelFunc
+	nextID  atomic.Uint64
+	pending chan *adapterpb.ProposeRequest
 
 	mu      sync.Mutex
 	waiting map[uint64]chan *adapterpb.ProposeResponse
 	err     error // set once the stream is broken
 	done    chan struct{}
+	sent    chan struct{}
 }
 
 // Proposer opens a proposal stream to the node; Close it when done.
@@ -72,15 +116,28 @@ func (c *Client) Proposer(ctx context.Context) (*StreamProposer, error) {
 		cancel()
 		return nil, fromStatus(err)
 	}
-	p := &StreamProposer{stream: stream, cancel: cancel, waiting: map[uint64]chan *adapterpb.ProposeResponse{}, done: make(chan struct{})}
+	p := &StreamProposer{
+		stream: stream, cancel: cancel, pending: make(chan *adapterpb.ProposeRequest, maxBatch),
+		waiting: map[uint64]chan *adapterpb.ProposeResponse{}, done: make(chan struct{}), sent: make(chan struct{}),
+	}
 	go p.receive()
+	go func() {
+		defer close(p.sent)
+		sendBatches(p.pending, func(batch []*adapterpb.ProposeRequest) error {
+			if err := stream.Send(&adapterpb.ProposeBatch{Requests: batch}); err != nil {
+				p.fail(fmt.Errorf("send proposals: %w", fromStatus(err)))
+				return err
+			}
+			return nil
+		})
+	}()
 	return p, nil
 }
 
 func (p *StreamProposer) receive() {
 	defer close(p.done)
 	for {
-		resp, err := p.stream.Recv()
+		results, err := p.stream.Recv()
 		if err != nil {
 			if err == io.EOF {
 				err = errors.New("proposal stream closed by the node")
@@ -89,12 +146,13 @@ func (p *StreamProposer) receive() {
 			return
 		}
 		p.mu.Lock()
-		ch := p.waiting[resp.GetId()]
-		delete(p.waiting, resp.GetId())
-		p.mu.Unlock()
-		if ch != nil {
-			ch <- resp
+		for _, resp := range results.GetResponses() {
+			if ch := p.waiting[resp.GetId()]; ch != nil {
+				delete(p.waiting, resp.GetId())
+				ch <- resp
+			}
 		}
+		p.mu.Unlock()
 	}
 }
 
@@ -124,14 +182,11 @@ func (p *StreamProposer) Propose(ctx context.Context, payload []byte) error {
 	p.waiting[id] = ch
 	p.mu.Unlock()
 
-	p.sendMu.Lock()
-	err := p.stream.Send(&adapterpb.ProposeRequest{Id: id, Payload: payload})
-	p.sendMu.Unlock()
-	if err != nil {
-		p.mu.Lock()
-		delete(p.waiting, id)
-		p.mu.Unlock()
-		return fmt.Errorf("send proposal: %w", fromStatus(err))
+	select {
+	case p.pending <- &adapterpb.ProposeRequest{Id: id, Payload: payload}:
+	case <-ctx.Done():
+		p.forget(id)
+		return ctx.Err()
 	}
 	select {
 	case resp, ok := <-ch:
@@ -148,18 +203,23 @@ func (p *StreamProposer) Propose(ctx context.Context, payload []byte) error {
 		}
 		return nil
 	case <-ctx.Done():
-		p.mu.Lock()
-		delete(p.waiting, id)
-		p.mu.Unlock()
+		p.forget(id)
 		return ctx.Err()
 	}
 }
 
-// Close ends the stream and waits for its receiver.
+func (p *StreamProposer) forget(id uint64) {
+	p.mu.Lock()
+	delete(p.waiting, id)
+	p.mu.Unlock()
+}
+
+// Close ends the stream and waits for its goroutines. Propose must not be
+// called during or after Close.
 func (p *StreamProposer) Close() {
-	p.sendMu.Lock()
+	close(p.pending)
+	<-p.sent
 	p.stream.CloseSend()
-	p.sendMu.Unlock()
 	p.cancel()
 	<-p.done
 }

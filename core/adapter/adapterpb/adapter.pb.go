@@ -470,6 +470,94 @@ func (x *ProposeResponse) GetError() string {
 	return ""
 }
 
+type ProposeBatch struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Requests      []*ProposeRequest      `protobuf:"bytes,1,rep,name=requests,proto3" json:"requests,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProposeBatch) Reset() {
+	*x = ProposeBatch{}
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProposeBatch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProposeBatch) ProtoMessage() {}
+
+func (x *ProposeBatch) ProtoReflect() protoreflect.Message {
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProposeBatch.ProtoReflect.Descriptor instead.
+func (*ProposeBatch) Descriptor() ([]byte, []int) {
+	return file_core_adapter_adapterpb_adapter_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *ProposeBatch) GetRequests() []*ProposeRequest {
+	if x != nil {
+		return x.Requests
+	}
+	return nil
+}
+
+type ProposeResults struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Responses     []*ProposeResponse     `protobuf:"bytes,1,rep,name=responses,proto3" json:"responses,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProposeResults) Reset() {
+	*x = ProposeResults{}
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProposeResults) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProposeResults) ProtoMessage() {}
+
+func (x *ProposeResults) ProtoReflect() protoreflect.Message {
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProposeResults.ProtoReflect.Descriptor instead.
+func (*ProposeResults) Descriptor() ([]byte, []int) {
+	return file_core_adapter_adapterpb_adapter_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *ProposeResults) GetResponses() []*ProposeResponse {
+	if x != nil {
+		return x.Responses
+	}
+	return nil
+}
+
 type StatusRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -478,7 +566,7 @@ type StatusRequest struct {
 
 func (x *StatusRequest) Reset() {
 	*x = StatusRequest{}
-	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[7]
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -490,7 +578,7 @@ func (x *StatusRequest) String() string {
 func (*StatusRequest) ProtoMessage() {}
 
 func (x *StatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[7]
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -503,7 +591,7 @@ func (x *StatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusRequest.ProtoReflect.Descriptor instead.
 func (*StatusRequest) Descriptor() ([]byte, []int) {
-	return file_core_adapter_adapterpb_adapter_proto_rawDescGZIP(), []int{7}
+	return file_core_adapter_adapterpb_adapter_proto_rawDescGZIP(), []int{9}
 }
 
 type NodeStatus struct {
@@ -522,7 +610,7 @@ type NodeStatus struct {
 
 func (x *NodeStatus) Reset() {
 	*x = NodeStatus{}
-	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[8]
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -534,7 +622,7 @@ func (x *NodeStatus) String() string {
 func (*NodeStatus) ProtoMessage() {}
 
 func (x *NodeStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[8]
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -547,7 +635,7 @@ func (x *NodeStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeStatus.ProtoReflect.Descriptor instead.
 func (*NodeStatus) Descriptor() ([]byte, []int) {
-	return file_core_adapter_adapterpb_adapter_proto_rawDescGZIP(), []int{8}
+	return file_core_adapter_adapterpb_adapter_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *NodeStatus) GetId() uint64 {
@@ -614,7 +702,7 @@ type StopRequest struct {
 
 func (x *StopRequest) Reset() {
 	*x = StopRequest{}
-	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[9]
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -626,7 +714,7 @@ func (x *StopRequest) String() string {
 func (*StopRequest) ProtoMessage() {}
 
 func (x *StopRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[9]
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -639,7 +727,7 @@ func (x *StopRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopRequest.ProtoReflect.Descriptor instead.
 func (*StopRequest) Descriptor() ([]byte, []int) {
-	return file_core_adapter_adapterpb_adapter_proto_rawDescGZIP(), []int{9}
+	return file_core_adapter_adapterpb_adapter_proto_rawDescGZIP(), []int{11}
 }
 
 type StopResponse struct {
@@ -650,7 +738,7 @@ type StopResponse struct {
 
 func (x *StopResponse) Reset() {
 	*x = StopResponse{}
-	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[10]
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -662,7 +750,7 @@ func (x *StopResponse) String() string {
 func (*StopResponse) ProtoMessage() {}
 
 func (x *StopResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[10]
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -675,7 +763,7 @@ func (x *StopResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopResponse.ProtoReflect.Descriptor instead.
 func (*StopResponse) Descriptor() ([]byte, []int) {
-	return file_core_adapter_adapterpb_adapter_proto_rawDescGZIP(), []int{10}
+	return file_core_adapter_adapterpb_adapter_proto_rawDescGZIP(), []int{12}
 }
 
 type LoadSpec struct {
@@ -695,7 +783,7 @@ type LoadSpec struct {
 
 func (x *LoadSpec) Reset() {
 	*x = LoadSpec{}
-	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[11]
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -707,7 +795,7 @@ func (x *LoadSpec) String() string {
 func (*LoadSpec) ProtoMessage() {}
 
 func (x *LoadSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[11]
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -720,7 +808,7 @@ func (x *LoadSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoadSpec.ProtoReflect.Descriptor instead.
 func (*LoadSpec) Descriptor() ([]byte, []int) {
-	return file_core_adapter_adapterpb_adapter_proto_rawDescGZIP(), []int{11}
+	return file_core_adapter_adapterpb_adapter_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *LoadSpec) GetThreads() uint32 {
@@ -799,7 +887,7 @@ type Interval struct {
 
 func (x *Interval) Reset() {
 	*x = Interval{}
-	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[12]
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -811,7 +899,7 @@ func (x *Interval) String() string {
 func (*Interval) ProtoMessage() {}
 
 func (x *Interval) ProtoReflect() protoreflect.Message {
-	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[12]
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -824,7 +912,7 @@ func (x *Interval) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Interval.ProtoReflect.Descriptor instead.
 func (*Interval) Descriptor() ([]byte, []int) {
-	return file_core_adapter_adapterpb_adapter_proto_rawDescGZIP(), []int{12}
+	return file_core_adapter_adapterpb_adapter_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Interval) GetStartNs() int64 {
@@ -882,7 +970,7 @@ type LoadResult struct {
 
 func (x *LoadResult) Reset() {
 	*x = LoadResult{}
-	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[13]
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -894,7 +982,7 @@ func (x *LoadResult) String() string {
 func (*LoadResult) ProtoMessage() {}
 
 func (x *LoadResult) ProtoReflect() protoreflect.Message {
-	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[13]
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -907,7 +995,7 @@ func (x *LoadResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoadResult.ProtoReflect.Descriptor instead.
 func (*LoadResult) Descriptor() ([]byte, []int) {
-	return file_core_adapter_adapterpb_adapter_proto_rawDescGZIP(), []int{13}
+	return file_core_adapter_adapterpb_adapter_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *LoadResult) GetOps() uint64 {
@@ -1028,7 +1116,11 @@ const file_core_adapter_adapterpb_adapter_proto_rawDesc = "" +
 	"\x02id\x18\x03 \x01(\x04R\x02id\x12\x1d\n" +
 	"\n" +
 	"error_code\x18\x04 \x01(\x05R\terrorCode\x12\x14\n" +
-	"\x05error\x18\x05 \x01(\tR\x05error\"\x0f\n" +
+	"\x05error\x18\x05 \x01(\tR\x05error\"N\n" +
+	"\fProposeBatch\x12>\n" +
+	"\brequests\x18\x01 \x03(\v2\".raftcmp.adapter.v1.ProposeRequestR\brequests\"S\n" +
+	"\x0eProposeResults\x12A\n" +
+	"\tresponses\x18\x01 \x03(\v2#.raftcmp.adapter.v1.ProposeResponseR\tresponses\"\x0f\n" +
 	"\rStatusRequest\"\xd1\x01\n" +
 	"\n" +
 	"NodeStatus\x12\x0e\n" +
@@ -1077,12 +1169,12 @@ const file_core_adapter_adapterpb_adapter_proto_rawDesc = "" +
 	"\x06unsent\x18\v \x01(\x04R\x06unsent\x1a9\n" +
 	"\vErrorsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x012\xb9\x04\n" +
+	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x012\xb6\x04\n" +
 	"\x04Node\x12P\n" +
 	"\bDescribe\x12#.raftcmp.adapter.v1.DescribeRequest\x1a\x1f.raftcmp.adapter.v1.Description\x12L\n" +
 	"\x05Start\x12 .raftcmp.adapter.v1.StartRequest\x1a!.raftcmp.adapter.v1.StartResponse\x12R\n" +
-	"\aPropose\x12\".raftcmp.adapter.v1.ProposeRequest\x1a#.raftcmp.adapter.v1.ProposeResponse\x12\\\n" +
-	"\rProposeStream\x12\".raftcmp.adapter.v1.ProposeRequest\x1a#.raftcmp.adapter.v1.ProposeResponse(\x010\x01\x12K\n" +
+	"\aPropose\x12\".raftcmp.adapter.v1.ProposeRequest\x1a#.raftcmp.adapter.v1.ProposeResponse\x12Y\n" +
+	"\rProposeStream\x12 .raftcmp.adapter.v1.ProposeBatch\x1a\".raftcmp.adapter.v1.ProposeResults(\x010\x01\x12K\n" +
 	"\x06Status\x12!.raftcmp.adapter.v1.StatusRequest\x1a\x1e.raftcmp.adapter.v1.NodeStatus\x12I\n" +
 	"\x04Stop\x12\x1f.raftcmp.adapter.v1.StopRequest\x1a .raftcmp.adapter.v1.StopResponse\x12G\n" +
 	"\aRunLoad\x12\x1c.raftcmp.adapter.v1.LoadSpec\x1a\x1e.raftcmp.adapter.v1.LoadResultB3Z1github.com/raftcmp/raftcmp/core/adapter/adapterpbb\x06proto3"
@@ -1099,7 +1191,7 @@ func file_core_adapter_adapterpb_adapter_proto_rawDescGZIP() []byte {
 	return file_core_adapter_adapterpb_adapter_proto_rawDescData
 }
 
-var file_core_adapter_adapterpb_adapter_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_core_adapter_adapterpb_adapter_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_core_adapter_adapterpb_adapter_proto_goTypes = []any{
 	(*DescribeRequest)(nil), // 0: raftcmp.adapter.v1.DescribeRequest
 	(*Description)(nil),     // 1: raftcmp.adapter.v1.Description
@@ -1108,40 +1200,44 @@ var file_core_adapter_adapterpb_adapter_proto_goTypes = []any{
 	(*StartResponse)(nil),   // 4: raftcmp.adapter.v1.StartResponse
 	(*ProposeRequest)(nil),  // 5: raftcmp.adapter.v1.ProposeRequest
 	(*ProposeResponse)(nil), // 6: raftcmp.adapter.v1.ProposeResponse
-	(*StatusRequest)(nil),   // 7: raftcmp.adapter.v1.StatusRequest
-	(*NodeStatus)(nil),      // 8: raftcmp.adapter.v1.NodeStatus
-	(*StopRequest)(nil),     // 9: raftcmp.adapter.v1.StopRequest
-	(*StopResponse)(nil),    // 10: raftcmp.adapter.v1.StopResponse
-	(*LoadSpec)(nil),        // 11: raftcmp.adapter.v1.LoadSpec
-	(*Interval)(nil),        // 12: raftcmp.adapter.v1.Interval
-	(*LoadResult)(nil),      // 13: raftcmp.adapter.v1.LoadResult
-	nil,                     // 14: raftcmp.adapter.v1.StartRequest.OptionsEntry
-	nil,                     // 15: raftcmp.adapter.v1.LoadResult.ErrorsEntry
+	(*ProposeBatch)(nil),    // 7: raftcmp.adapter.v1.ProposeBatch
+	(*ProposeResults)(nil),  // 8: raftcmp.adapter.v1.ProposeResults
+	(*StatusRequest)(nil),   // 9: raftcmp.adapter.v1.StatusRequest
+	(*NodeStatus)(nil),      // 10: raftcmp.adapter.v1.NodeStatus
+	(*StopRequest)(nil),     // 11: raftcmp.adapter.v1.StopRequest
+	(*StopResponse)(nil),    // 12: raftcmp.adapter.v1.StopResponse
+	(*LoadSpec)(nil),        // 13: raftcmp.adapter.v1.LoadSpec
+	(*Interval)(nil),        // 14: raftcmp.adapter.v1.Interval
+	(*LoadResult)(nil),      // 15: raftcmp.adapter.v1.LoadResult
+	nil,                     // 16: raftcmp.adapter.v1.StartRequest.OptionsEntry
+	nil,                     // 17: raftcmp.adapter.v1.LoadResult.ErrorsEntry
 }
 var file_core_adapter_adapterpb_adapter_proto_depIdxs = []int32{
 	2,  // 0: raftcmp.adapter.v1.StartRequest.peers:type_name -> raftcmp.adapter.v1.Peer
-	14, // 1: raftcmp.adapter.v1.StartRequest.options:type_name -> raftcmp.adapter.v1.StartRequest.OptionsEntry
-	15, // 2: raftcmp.adapter.v1.LoadResult.errors:type_name -> raftcmp.adapter.v1.LoadResult.ErrorsEntry
-	12, // 3: raftcmp.adapter.v1.LoadResult.intervals:type_name -> raftcmp.adapter.v1.Interval
-	0,  // 4: raftcmp.adapter.v1.Node.Describe:input_type -> raftcmp.adapter.v1.DescribeRequest
-	3,  // 5: raftcmp.adapter.v1.Node.Start:input_type -> raftcmp.adapter.v1.StartRequest
-	5,  // 6: raftcmp.adapter.v1.Node.Propose:input_type -> raftcmp.adapter.v1.ProposeRequest
-	5,  // 7: raftcmp.adapter.v1.Node.ProposeStream:input_type -> raftcmp.adapter.v1.ProposeRequest
-	7,  // 8: raftcmp.adapter.v1.Node.Status:input_type -> raftcmp.adapter.v1.StatusRequest
-	9,  // 9: raftcmp.adapter.v1.Node.Stop:input_type -> raftcmp.adapter.v1.StopRequest
-	11, // 10: raftcmp.adapter.v1.Node.RunLoad:input_type -> raftcmp.adapter.v1.LoadSpec
-	1,  // 11: raftcmp.adapter.v1.Node.Describe:output_type -> raftcmp.adapter.v1.Description
-	4,  // 12: raftcmp.adapter.v1.Node.Start:output_type -> raftcmp.adapter.v1.StartResponse
-	6,  // 13: raftcmp.adapter.v1.Node.Propose:output_type -> raftcmp.adapter.v1.ProposeResponse
-	6,  // 14: raftcmp.adapter.v1.Node.ProposeStream:output_type -> raftcmp.adapter.v1.ProposeResponse
-	8,  // 15: raftcmp.adapter.v1.Node.Status:output_type -> raftcmp.adapter.v1.NodeStatus
-	10, // 16: raftcmp.adapter.v1.Node.Stop:output_type -> raftcmp.adapter.v1.StopResponse
-	13, // 17: raftcmp.adapter.v1.Node.RunLoad:output_type -> raftcmp.adapter.v1.LoadResult
-	11, // [11:18] is the sub-list for method output_type
-	4,  // [4:11] is the sub-list for method input_type
-	4,  // [4:4] is the sub-list for extension type_name
-	4,  // [4:4] is the sub-list for extension extendee
-	0,  // [0:4] is the sub-list for field type_name
+	16, // 1: raftcmp.adapter.v1.StartRequest.options:type_name -> raftcmp.adapter.v1.StartRequest.OptionsEntry
+	5,  // 2: raftcmp.adapter.v1.ProposeBatch.requests:type_name -> raftcmp.adapter.v1.ProposeRequest
+	6,  // 3: raftcmp.adapter.v1.ProposeResults.responses:type_name -> raftcmp.adapter.v1.ProposeResponse
+	17, // 4: raftcmp.adapter.v1.LoadResult.errors:type_name -> raftcmp.adapter.v1.LoadResult.ErrorsEntry
+	14, // 5: raftcmp.adapter.v1.LoadResult.intervals:type_name -> raftcmp.adapter.v1.Interval
+	0,  // 6: raftcmp.adapter.v1.Node.Describe:input_type -> raftcmp.adapter.v1.DescribeRequest
+	3,  // 7: raftcmp.adapter.v1.Node.Start:input_type -> raftcmp.adapter.v1.StartRequest
+	5,  // 8: raftcmp.adapter.v1.Node.Propose:input_type -> raftcmp.adapter.v1.ProposeRequest
+	7,  // 9: raftcmp.adapter.v1.Node.ProposeStream:input_type -> raftcmp.adapter.v1.ProposeBatch
+	9,  // 10: raftcmp.adapter.v1.Node.Status:input_type -> raftcmp.adapter.v1.StatusRequest
+	11, // 11: raftcmp.adapter.v1.Node.Stop:input_type -> raftcmp.adapter.v1.StopRequest
+	13, // 12: raftcmp.adapter.v1.Node.RunLoad:input_type -> raftcmp.adapter.v1.LoadSpec
+	1,  // 13: raftcmp.adapter.v1.Node.Describe:output_type -> raftcmp.adapter.v1.Description
+	4,  // 14: raftcmp.adapter.v1.Node.Start:output_type -> raftcmp.adapter.v1.StartResponse
+	6,  // 15: raftcmp.adapter.v1.Node.Propose:output_type -> raftcmp.adapter.v1.ProposeResponse
+	8,  // 16: raftcmp.adapter.v1.Node.ProposeStream:output_type -> raftcmp.adapter.v1.ProposeResults
+	10, // 17: raftcmp.adapter.v1.Node.Status:output_type -> raftcmp.adapter.v1.NodeStatus
+	12, // 18: raftcmp.adapter.v1.Node.Stop:output_type -> raftcmp.adapter.v1.StopResponse
+	15, // 19: raftcmp.adapter.v1.Node.RunLoad:output_type -> raftcmp.adapter.v1.LoadResult
+	13, // [13:20] is the sub-list for method output_type
+	6,  // [6:13] is the sub-list for method input_type
+	6,  // [6:6] is the sub-list for extension type_name
+	6,  // [6:6] is the sub-list for extension extendee
+	0,  // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_core_adapter_adapterpb_adapter_proto_init() }
@@ -1155,7 +1251,7 @@ func file_core_adapter_adapterpb_adapter_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_core_adapter_adapterpb_adapter_proto_rawDesc), len(file_core_adapter_adapterpb_adapter_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   16,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

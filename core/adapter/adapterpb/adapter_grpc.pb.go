@@ -50,7 +50,10 @@ type NodeClient interface {
 	// stream: each request carries an id, each response answers one id, in
 	// completion order. The external client uses it: one unary call per
 	// proposal costs more CPU than the proposal itself on a fast backend.
-	ProposeStream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[ProposeRequest, ProposeResponse], error)
+	// Requests and responses travel in batches: whatever is ready when the
+	// sender gets to send, so that a message carries many proposals under
+	// load and one when idle.
+	ProposeStream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[ProposeBatch, ProposeResults], error)
 	// Status is the node's current view of the cluster and its applied state.
 	Status(ctx context.Context, in *StatusRequest, opts ...grpc.CallOption) (*NodeStatus, error)
 	// Stop shuts the node down; the process stays up until the host kills it.
@@ -98,18 +101,18 @@ func (c *nodeClient) Propose(ctx context.Context, in *ProposeRequest, opts ...gr
 	return out, nil
 }
 
-func (c *nodeClient) ProposeStream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[ProposeRequest, ProposeResponse], error) {
+func (c *nodeClient) ProposeStream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[ProposeBatch, ProposeResults], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	stream, err := c.cc.NewStream(ctx, &Node_ServiceDesc.Streams[0], Node_ProposeStream_FullMethodName, cOpts...)
 	if err != nil {
 		return nil, err
 	}
-	x := &grpc.GenericClientStream[ProposeRequest, ProposeResponse]{ClientStream: stream}
+	x := &grpc.GenericClientStream[ProposeBatch, ProposeResults]{ClientStream: stream}
 	return x, nil
 }
 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
-type Node_ProposeStreamClient = grpc.BidiStreamingClient[ProposeRequest, ProposeResponse]
+type Node_ProposeStreamClient = grpc.BidiStreamingClient[ProposeBatch, ProposeResults]
 
 func (c *nodeClient) Status(ctx context.Context, in *StatusRequest, opts ...grpc.CallOption) (*NodeStatus, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
@@ -156,7 +159,10 @@ type NodeServer interface {
 	// stream: each request carries an id, each response answers one id, in
 	// completion order. The external client uses it: one unary call per
 	// proposal costs more CPU than the proposal itself on a fast backend.
-	ProposeStream(grpc.BidiStreamingServer[ProposeRequest, ProposeResponse]) error
+	// Requests and responses travel in batches: whatever is ready when the
+	// sender gets to send, so that a message carries many proposals under
+	// load and one when idle.
+	ProposeStream(grpc.BidiStreamingServer[ProposeBatch, ProposeResults]) error
 	// Status is the node's current view of the cluster and its applied state.
 	Status(context.Context, *StatusRequest) (*NodeStatus, error)
 	// Stop shuts the node down; the process stays up until the host kills it.
@@ -183,7 +189,7 @@ func (UnimplementedNodeServer) Start(context.Context, *StartRequest) (*StartResp
 func (UnimplementedNodeServer) Propose(context.Context, *ProposeRequest) (*ProposeResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Propose not implemented")
 }
-func (UnimplementedNodeServer) ProposeStream(grpc.BidiStreamingServer[ProposeRequest, ProposeResponse]) error {
+func (UnimplementedNodeServer) ProposeStream(grpc.BidiStreamingServer[ProposeBatch, ProposeResults]) error {
 	return status.Errorf(codes.Unimplemented, "method ProposeStream not implemented")
 }
 func (UnimplementedNodeServer) Status(context.Context, *StatusRequest) (*NodeStatus, error) {
@@ -271,11 +277,11 @@ func _Node_Propose_Handler(srv interface{}, ctx context.Context, dec func(interf
 }
 
 func _Node_ProposeStream_Handler(srv interface{}, stream grpc.ServerStream) error {
-	return srv.(NodeServer).ProposeStream(&grpc.GenericServerStream[ProposeRequest, ProposeResponse]{ServerStream: stream})
+	return srv.(NodeServer).ProposeStream(&grpc.GenericServerStream[ProposeBatch, ProposeResults]{ServerStream: stream})
 }
 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
-type Node_ProposeStreamServer = grpc.BidiStreamingServer[ProposeRequest, ProposeResponse]
+type Node_ProposeStreamServer = grpc.BidiStreamingServer[ProposeBatch, ProposeResults]
 
 func _Node_Status_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(StatusRequest)

@@ -91,12 +91,33 @@ type DivergenceError struct {
 	Errs     []error
 }
 
+// Violation reports whether two nodes applied the same log index with
+// different payload counts or digests: a lost or reordered write. When it
+// is false, the nodes merely did not catch up in time (a liveness problem,
+// also a failed point, but not a safety violation).
+func (e *DivergenceError) Violation() bool {
+	for i, a := range e.Statuses {
+		for j, b := range e.Statuses {
+			if i < j && e.ok(i) && e.ok(j) && a.Applied == b.Applied && (a.Digest != b.Digest || a.AppliedPayloads != b.AppliedPayloads) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func (e *DivergenceError) ok(i int) bool { return i >= len(e.Errs) || e.Errs[i] == nil }
+
 func (e *DivergenceError) Error() string {
 	var b strings.Builder
-	b.WriteString("safety: nodes did not converge:")
+	if e.Violation() {
+		b.WriteString("safety: nodes applied different logs:")
+	} else {
+		b.WriteString("safety check incomplete: nodes did not catch up to the same log in time:")
+	}
 	for i, s := range e.Statuses {
-		if i < len(e.Errs) && e.Errs[i] != nil {
-			fmt.Fprintf(&b, " node %d: %v;", i+1, e.Errs[i])
+		if !e.ok(i) {
+			fmt.Fprintf(&b, " node %d: %v;", s.ID, e.Errs[i])
 			continue
 		}
 		fmt.Fprintf(&b, " node %d applied index %d, %d payloads, digest %016x;", s.ID, s.Applied, s.AppliedPayloads, s.Digest)

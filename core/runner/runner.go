@@ -51,9 +51,10 @@ type Config struct {
 	ReadyTimeout time.Duration
 	// ConvergeTimeout bounds the safety check's wait for every node to
 	// apply the same log (default 5 min); ConvergeStall fails it sooner
-	// when no node advances for that long (default 15 s). A follower that a
-	// fault left far behind may need a while to catch up, and that time is
-	// recorded (converge_s).
+	// when no node advances for that long (default 60 s: hashicorp/raft
+	// backs off replication to a failing follower for up to ~41 s). A
+	// follower that a fault left far behind may need a while to catch up,
+	// and that time is recorded (converge_s).
 	ConvergeTimeout, ConvergeStall time.Duration
 	// HangGrace is how long past its planned end (warm-up + window +
 	// op timeout) a load may run before the plugin is declared hung and
@@ -116,7 +117,7 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 		cfg.ConvergeTimeout = 5 * time.Minute
 	}
 	if cfg.ConvergeStall == 0 {
-		cfg.ConvergeStall = 15 * time.Second
+		cfg.ConvergeStall = time.Minute
 	}
 	if cfg.HangGrace == 0 {
 		cfg.HangGrace = time.Minute

@@ -117,7 +117,7 @@ func TestSafetyCheckCatchesLostWrite(t *testing.T) {
 		t.Fatalf("%d rows", len(sum.Rows))
 	}
 	r := sum.Rows[0]
-	if r.Status != reports.StatusFailed || !strings.Contains(r.Error, "safety: nodes did not converge") || !strings.Contains(r.Error, "node 3") {
+	if r.Status != reports.StatusFailed || !strings.Contains(r.Error, "safety: nodes applied different logs") || !strings.Contains(r.Error, "node 3") {
 		t.Fatalf("status %s, reason %q; want a failed safety check naming node 3", r.Status, r.Error)
 	}
 }

@@ -26,7 +26,7 @@ func TestKitCatchesBrokenAdapters(t *testing.T) {
 		wantFail  string   // the check that must fail
 		wantInErr string
 	}{
-		{"lossy", []string{"replicated-in-order"}, "replicated-in-order", "did not converge"},
+		{"lossy", []string{"replicated-in-order"}, "replicated-in-order", "safety"},
 		{"wrong-hint", nil, "follower-propose", "names node"},
 	}
 	for _, tc := range tests {

@@ -8,7 +8,6 @@ import (
 	"net"
 	"os"
 	"runtime"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -17,7 +16,6 @@ import (
 	"github.com/raftcmp/raftcmp/core/adapter"
 	"github.com/raftcmp/raftcmp/core/adapter/adaptertest"
 	"github.com/raftcmp/raftcmp/core/cluster"
-	"github.com/raftcmp/raftcmp/core/load"
 	"github.com/raftcmp/raftcmp/plugins/dragonboat"
 )
 
@@ -29,124 +27,6 @@ func TestMain(m *testing.M) {
 
 func plugin(t *testing.T) cluster.Plugin {
 	return adaptertest.BuildPlugin(t, "dragonboat", "github.com/raftcmp/raftcmp/plugins/dragonboat/plugin")
-}
-
-// A real 3-node dragonboat cluster, three plugin processes: a short embedded
-// load on the leader, then every acknowledged proposal must be applied on
-// every node, a follower's Propose must be forwarded (the description says
-// so), and after Stop nothing may remain.
-func TestClusterLoadSafetyAndTeardown(t *testing.T) {
-	cases := []struct {
-		name    string
-		storage adapter.Storage
-		opts    adapter.Options
-	}{
-		{"disk-pebble", adapter.StorageDisk, nil},
-		{"disk-tan", adapter.StorageDisk, adapter.Options{"logdb": "tan"}},
-		{"tmpfs-pebble", adapter.StorageTmpfs, nil},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			defer cancel()
-			root := t.TempDir()
-			if tc.storage == adapter.StorageTmpfs {
-				var err error
-				if root, err = os.MkdirTemp(cluster.DataRoot(tc.storage), "raftcmp-dragonboat-test-"); err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { os.RemoveAll(root) })
-			}
-			c, err := cluster.Start(ctx, cluster.Spec{Plugin: plugin(t), Nodes: 3, Storage: tc.storage, Options: tc.opts, DataRoot: root})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Stop(ctx)
-
-			pids := map[int]bool{}
-			for _, m := range c.Members() {
-				if m.PID() == os.Getpid() || m.PID() <= 0 {
-					t.Fatalf("node %d has pid %d", m.ID, m.PID())
-				}
-				pids[m.PID()] = true
-			}
-			if len(pids) != 3 {
-				t.Fatalf("want 3 distinct plugin processes, got pids %v", pids)
-			}
-			d := c.Description()
-			if d.Name != "dragonboat" || d.Module != "github.com/lni/dragonboat/v4" || d.Version != "v4.0.0-20250723143628-076c7f6497dc" {
-				t.Errorf("description %+v: want dragonboat/v4 at its pinned version", d)
-			}
-			if !d.Capabilities.ForwardsProposals || d.Capabilities.Supports(adapter.StorageMemory) {
-				t.Errorf("capabilities %+v: want forwarding, no storage memory", d.Capabilities)
-			}
-
-			leader, err := c.Leader(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			res, err := leader.Node().RunLoad(ctx, load.Spec{Threads: 4, PayloadBytes: 256, Warmup: 100 * time.Millisecond, Duration: 500 * time.Millisecond})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if res.Ops == 0 || res.ErrorCount() != 0 {
-				t.Fatalf("load: %d ops, errors %v", res.Ops, res.Errors)
-			}
-			acked := res.Acked
-
-			// A follower forwards: its Propose returns nil once the entry is
-			// applied on the follower itself.
-			for _, m := range c.Members() {
-				if m.ID == leader.ID {
-					continue
-				}
-				before, err := m.Node().Status(ctx)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if err := m.Node().Propose(ctx, []byte("via follower")); err != nil {
-					t.Fatalf("propose on follower %d: %v, want it forwarded", m.ID, err)
-				}
-				acked++
-				after, err := m.Node().Status(ctx)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if after.AppliedPayloads <= before.AppliedPayloads {
-					t.Errorf("follower %d acknowledged a proposal it had not applied: payloads %d then %d", m.ID, before.AppliedPayloads, after.AppliedPayloads)
-				}
-				break
-			}
-
-			cctx, ccancel := context.WithTimeout(ctx, 30*time.Second)
-			defer ccancel()
-			st, err := c.Converge(cctx, 10*time.Second)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, s := range st {
-				if s.AppliedPayloads != acked {
-					t.Errorf("node %d applied %d payloads; %d were acknowledged (and none failed)", s.ID, s.AppliedPayloads, acked)
-				}
-				if s.Commit < s.Applied || s.Term == 0 {
-					t.Errorf("node %d status %+v: want commit >= applied and a term", s.ID, s)
-				}
-			}
-
-			dataDir := c.DataDir()
-			if err := c.Stop(ctx); err != nil {
-				t.Fatal(err)
-			}
-			for pid := range pids {
-				if _, err := os.Stat("/proc/" + strconv.Itoa(pid)); err == nil {
-					t.Errorf("plugin process %d still exists after Stop", pid)
-				}
-			}
-			if _, err := os.Stat(dataDir); !os.IsNotExist(err) {
-				t.Errorf("data dir %s remains after Stop (err %v)", dataDir, err)
-			}
-		})
-	}
 }
 
 func TestStorageMemoryUnsupported(t *testing.T) {
@@ -575,4 +455,13 @@ func TestStopEndsProposalsInFlight(t *testing.T) {
 // The conformance kit, through real plugin processes.
 func TestConformance(t *testing.T) {
 	adaptertest.Run(t, adaptertest.Config{Plugin: adaptertest.BuildPlugin(t, "dragonboat", "github.com/raftcmp/raftcmp/plugins/dragonboat/plugin")})
+}
+
+// tan, dragonboat's other LogDB, keeps the contract too.
+func TestConformanceTan(t *testing.T) {
+	adaptertest.Run(t, adaptertest.Config{
+		Plugin:  adaptertest.BuildPlugin(t, "dragonboat", "github.com/raftcmp/raftcmp/plugins/dragonboat/plugin"),
+		Options: adapter.Options{"logdb": "tan"},
+		Only:    []string{"every-storage-mode", "restart-recovers", "stop-releases"},
+	})
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -16,7 +15,6 @@ import (
 	"github.com/raftcmp/raftcmp/core/adapter"
 	"github.com/raftcmp/raftcmp/core/adapter/adaptertest"
 	"github.com/raftcmp/raftcmp/core/cluster"
-	"github.com/raftcmp/raftcmp/core/load"
 	"github.com/raftcmp/raftcmp/plugins/etcd"
 )
 
@@ -28,90 +26,6 @@ func TestMain(m *testing.M) {
 
 func plugin(t *testing.T) cluster.Plugin {
 	return adaptertest.BuildPlugin(t, "etcd", "github.com/raftcmp/raftcmp/plugins/etcd/plugin")
-}
-
-// A real 3-node etcd raft cluster, three plugin processes: a short embedded
-// load on the leader, then every acknowledged proposal must be applied on
-// every node, a follower must refuse proposals naming the leader, and after
-// Stop nothing may remain.
-func TestClusterLoadSafetyAndTeardown(t *testing.T) {
-	for _, storage := range []adapter.Storage{adapter.StorageDisk, adapter.StorageMemory} {
-		t.Run(string(storage), func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-			defer cancel()
-			c, err := cluster.Start(ctx, cluster.Spec{Plugin: plugin(t), Nodes: 3, Storage: storage, DataRoot: t.TempDir()})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Stop(ctx)
-
-			pids := map[int]bool{}
-			for _, m := range c.Members() {
-				if m.PID() == os.Getpid() || m.PID() <= 0 {
-					t.Fatalf("node %d has pid %d", m.ID, m.PID())
-				}
-				pids[m.PID()] = true
-			}
-			if len(pids) != 3 {
-				t.Fatalf("want 3 distinct plugin processes, got pids %v", pids)
-			}
-			d := c.Description()
-			if d.Name != "etcd" || d.Module != "go.etcd.io/raft/v3" || !strings.HasPrefix(d.Version, "v3.") {
-				t.Errorf("description %+v: want go.etcd.io/raft/v3 with its version", d)
-			}
-			if d.Capabilities.ForwardsProposals {
-				t.Errorf("description says the backend forwards proposals")
-			}
-
-			leader, err := c.Leader(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			res, err := leader.Node().RunLoad(ctx, load.Spec{Threads: 4, PayloadBytes: 256, Warmup: 100 * time.Millisecond, Duration: 500 * time.Millisecond})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if res.Ops == 0 || res.ErrorCount() != 0 {
-				t.Fatalf("load: %d ops, errors %v", res.Ops, res.Errors)
-			}
-
-			cctx, ccancel := context.WithTimeout(ctx, 30*time.Second)
-			defer ccancel()
-			st, err := c.Converge(cctx, 10*time.Second)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, s := range st {
-				if s.AppliedPayloads != res.Acked {
-					t.Errorf("node %d applied %d payloads; the load had %d acknowledged (and no failures)", s.ID, s.AppliedPayloads, res.Acked)
-				}
-			}
-
-			for _, m := range c.Members() {
-				if m.ID == leader.ID {
-					continue
-				}
-				err := m.Node().Propose(ctx, []byte("x"))
-				var nl *adapter.NotLeaderError
-				if !errors.As(err, &nl) || nl.Leader != leader.ID {
-					t.Errorf("propose on follower %d: %v, want NotLeaderError naming %d", m.ID, err, leader.ID)
-				}
-			}
-
-			dataDir := c.DataDir()
-			if err := c.Stop(ctx); err != nil {
-				t.Fatal(err)
-			}
-			for pid := range pids {
-				if _, err := os.Stat("/proc/" + strconv.Itoa(pid)); err == nil {
-					t.Errorf("plugin process %d still exists after Stop", pid)
-				}
-			}
-			if _, err := os.Stat(dataDir); !os.IsNotExist(err) {
-				t.Errorf("data dir %s remains after Stop (err %v)", dataDir, err)
-			}
-		})
-	}
 }
 
 func TestStartRejectsBadOptionsAndStorage(t *testing.T) {

@@ -27,6 +27,6 @@ func TestConformance(t *testing.T) {
 func TestConformanceRaftWAL(t *testing.T) {
 	cfg := plugin(t)
 	cfg.Options = adapter.Options{"log_store": "wal"}
-	cfg.Only = []string{"replicated-in-order", "restart-recovers", "stop-releases"}
+	cfg.Only = []string{"every-storage-mode", "replicated-in-order", "restart-recovers", "stop-releases"}
 	adaptertest.Run(t, cfg)
 }

@@ -81,7 +81,9 @@ type Kit struct {
 // Checks are the conformance checks, in the order they run.
 func Checks() []Check {
 	return []Check{
+		{"describes-itself", "the plugin names its backend, its library module and a real version, and every supported storage mode", checkDescribesItself},
 		{"leader-elected", "a leader is elected and every node applies its first entries within the deadline", checkLeaderElected},
+		{"every-storage-mode", "in every storage mode the plugin supports, a concurrent load is applied everywhere: each node applies every acknowledged proposal", checkEveryStorageMode},
 		{"replicated-in-order", "proposals are applied in the same order on every node: equal applied index, payload count and digest, equal to the proposer's own digest", checkReplicatedInOrder},
 		{"follower-propose", "Propose on a follower forwards, or returns NotLeaderError naming the leader, as the plugin declares", checkFollowerPropose},
 		{"leader-failover", "killing the leader yields a new leader and proposals continue", checkLeaderFailover},
@@ -215,6 +217,73 @@ func (k *Kit) converge(ctx context.Context, c *cluster.Cluster, want adapter.Dig
 		if s.AppliedPayloads != want.Count() || s.Digest != want.Sum() {
 			return fmt.Errorf("node %d applied %d payloads with digest %016x; %d were acknowledged, in an order whose digest is %016x",
 				s.ID, s.AppliedPayloads, s.Digest, want.Count(), want.Sum())
+		}
+	}
+	return nil
+}
+
+func checkDescribesItself(ctx context.Context, k *Kit) error {
+	d := k.desc
+	switch {
+	case d.Name == "":
+		return errors.New("Describe gives no backend name")
+	case d.Module == "":
+		return errors.New("Describe gives no library module")
+	case d.Version == "" || d.Version == "unknown":
+		return fmt.Errorf("the version of %s is %q: the plugin must link the module it names", d.Module, d.Version)
+	case len(d.Capabilities.Storage) == 0:
+		return errors.New("Describe lists no storage mode")
+	case d.PID <= 0 || d.PID == os.Getpid():
+		return fmt.Errorf("the plugin reports pid %d", d.PID)
+	}
+	for _, m := range d.Capabilities.Storage {
+		if !slices.Contains(adapter.StorageModes, m) {
+			return fmt.Errorf("unknown storage mode %q in Describe", m)
+		}
+	}
+	return nil
+}
+
+func checkEveryStorageMode(ctx context.Context, k *Kit) error {
+	for _, storage := range k.desc.Capabilities.Storage {
+		if err := k.loadIn(ctx, storage); err != nil {
+			return fmt.Errorf("storage %s: %w", storage, err)
+		}
+	}
+	return nil
+}
+
+// loadIn runs a short concurrent load on a fresh cluster with the given
+// storage and checks every node applied every acknowledged proposal.
+func (k *Kit) loadIn(ctx context.Context, storage adapter.Storage) error {
+	c, err := cluster.Start(ctx, cluster.Spec{
+		Plugin: k.cfg.Plugin, Nodes: 3, Storage: storage, Options: k.cfg.Options,
+		DataRoot: k.cfg.DataRoot, ReadyTimeout: 30 * time.Second,
+	})
+	if err != nil {
+		return err
+	}
+	defer c.Stop(ctx)
+	leader, err := c.Leader(ctx)
+	if err != nil {
+		return err
+	}
+	res, err := leader.Node().RunLoad(ctx, load.Spec{Threads: 4, PayloadBytes: 256, Duration: 500 * time.Millisecond})
+	if err != nil {
+		return fmt.Errorf("load: %w", err)
+	}
+	if res.Ops == 0 {
+		return fmt.Errorf("no proposal was applied in the window (errors %v)", res.Errors)
+	}
+	cctx, cancel := context.WithTimeout(ctx, k.cfg.ConvergeTimeout)
+	defer cancel()
+	st, err := c.Converge(cctx, k.cfg.ConvergeTimeout)
+	if err != nil {
+		return err
+	}
+	for _, s := range st {
+		if s.AppliedPayloads < res.Acked || s.AppliedPayloads > res.Acked+res.ErrorCount() {
+			return fmt.Errorf("node %d applied %d payloads; %d were acknowledged and %d failed", s.ID, s.AppliedPayloads, res.Acked, res.ErrorCount())
 		}
 	}
 	return nil

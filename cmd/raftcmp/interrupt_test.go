@@ -478,13 +478,34 @@ func (r *interruptedRun) nodeLaunched(k int) string {
 	// progress line, which raftcmp writes before it launches any node. The
 	// nodes appear within milliseconds of that line: /proc is scanned
 	// without pause, to interrupt as soon as the first one exists.
+	//
+	// It waits until all three node processes run the plugin binary: a
+	// signal sent to raftcmp's process group in the microseconds between a
+	// child's fork and its setpgid (which raftcmp asks for, so that nodes
+	// have a process group of their own) still reaches that child, and the
+	// kernel offers no way to close that window from Go. A terminal Ctrl-C
+	// cannot aim at it; this test, scanning /proc without pause, could.
 	var p *childProc
-	r.waitEvery(fmt.Sprintf("node process of point %d", k), 0, func() bool {
+	r.waitEvery(fmt.Sprintf("node processes of point %d", k), 0, func() bool {
 		r.track()
 		p = r.nodeOf(i, func(*childProc) bool { return true })
-		return p != nil
+		return p != nil && r.nodesOf(i) >= 3
 	})
 	return fmt.Sprintf("point %d: node process %d appeared (cluster starting)", k, p.pid)
+}
+
+// nodesOf counts the processes running the plugin seen after line index
+// after.
+func (r *interruptedRun) nodesOf(after int) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, p := range r.procs {
+		if p.afterLines > after && p.exe == r.plugin {
+			n++
+		}
+	}
+	return n
 }
 
 // loadRunning waits until point k's load is running, seen as its data

@@ -64,7 +64,7 @@ func experimentFlags() []cli.Flag {
 		&cli.StringFlag{Name: "client", Value: "embedded", Usage: "where the load runs: embedded (in the leader's process, as the original experiment) or external (in raftcmp, following leader changes)"},
 		&cli.StringFlag{Name: "loop", Value: "closed", Usage: "load model: closed (each thread waits for its proposal) or open (requests on a schedule at --rate, latency from the intended start)"},
 		&cli.StringSliceFlag{Name: "opt", Usage: "backend option IMPL.KEY=VALUE (repeatable), e.g. hashicorp.log_store=wal"},
-		&cli.StringFlag{Name: "gomaxprocs", Value: "auto", Usage: "GOMAXPROCS of each node: auto (its share of the CPUs, CPUs/nodes, at least 1), go (Go's default: all CPUs) or N"},
+		&cli.StringFlag{Name: "gomaxprocs", Value: "auto", Usage: "GOMAXPROCS of each node: auto (its share of the CPUs, CPUs/nodes, at least 2), go (Go's default: all CPUs) or N"},
 		&cli.StringFlag{Name: "cpus", Usage: "pin node i to the i-th CPU of this list, e.g. 0,1,1 (as taskset did in the original)"},
 		&cli.StringSliceFlag{Name: "fault", Usage: "fault KIND[:TARGET][,param=value...] (repeatable; each its own set of points; none = baseline), e.g. cpu-slow:follower,quota=5%"},
 		&cli.StringSliceFlag{Name: "plugin-dir", Usage: "directory to look for raftcmp-plugin-* binaries in first"},

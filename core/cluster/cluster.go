@@ -63,15 +63,17 @@ type Spec struct {
 }
 
 // GOMAXPROCSFor is raftcmp's default GOMAXPROCS for the nodes of a cluster
-// sharing one machine: each node its fair share of the CPUs, at least one,
-// as if each had its own share of cores. Left to Go, each of N processes
-// would run NumCPU Ps, so N×NumCPU schedulers contend for NumCPU cores and
-// their idle spinning steals time from the nodes' work: measured on 2 cores
-// with 3 nodes, that cost 35-40% of throughput against the same adapter
-// code in one process, and different backends paid differently
-// (docs/architecture.md).
+// sharing one machine: each node its share of the CPUs, but at least two
+// (and at most every CPU). Left to Go, each of N processes runs NumCPU
+// schedulers, so on a large machine N×NumCPU of them contend and their idle
+// spinning steals time from the nodes' work. One scheduler per node is
+// worse: a node blocked in fsync must hand its only P to another thread,
+// which cost dragonboat on disk 23% here (0.69 against 0.90 of a
+// one-process run) while etcd in memory gained 19%; two is the least that
+// keeps a blocking syscall off the critical path. Measured figures are in
+// docs/architecture.md.
 func GOMAXPROCSFor(nodes, cpus int) int {
-	return max(1, cpus/max(nodes, 1))
+	return min(cpus, max(2, cpus/max(nodes, 1)))
 }
 
 // DataRoot returns the default directory under which a cluster with the

@@ -2,11 +2,8 @@ package faults
 
 import (
 	"context"
-	"fmt"
-	"os"
 	"os/exec"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/raftcmp/raftcmp/core/cluster"
@@ -48,7 +45,9 @@ func (d *diskContention) Revert(ctx context.Context) error {
 	}
 	var written uint64
 	for _, h := range d.hogs {
-		written += procWriteBytes(h.Process.Pid)
+		if u, err := cluster.ProcUsage(h.Process.Pid); err == nil {
+			written += u.WriteBytes
+		}
 		stopHog(h)
 	}
 	wall := time.Since(d.started)
@@ -60,19 +59,3 @@ func (d *diskContention) Revert(ctx context.Context) error {
 }
 
 func (d *diskContention) Effect() Effect { return d.effect }
-
-// procWriteBytes reads write_bytes (bytes sent to the storage layer) from
-// /proc/PID/io, 0 if unreadable.
-func procWriteBytes(pid int) uint64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", pid))
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "write_bytes: "); ok {
-			n, _ := strconv.ParseUint(strings.TrimSpace(v), 10, 64)
-			return n
-		}
-	}
-	return 0
-}

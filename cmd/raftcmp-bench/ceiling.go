@@ -4,9 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
-	"strconv"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -62,16 +59,10 @@ func ceiling(ctx context.Context, w io.Writer, pluginDir string, threads int, d 
 	return tw.Flush()
 }
 
-// procCPU is a process's user+system CPU time from /proc (10 ms ticks).
+// procCPU is a process's user+system CPU time (0 if unreadable).
 func procCPU(pid int) time.Duration {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
-	ut, _ := strconv.ParseUint(f[11], 10, 64)
-	st, _ := strconv.ParseUint(f[12], 10, 64)
-	return time.Duration(ut+st) * 10 * time.Millisecond
+	u, _ := cluster.ProcUsage(pid)
+	return u.CPU
 }
 
 // selfCPU is this process's user+system CPU time.

@@ -117,3 +117,25 @@ func TestStartUnknownStorageFailsCleanly(t *testing.T) {
 		t.Errorf("data root not cleaned: %v", entries)
 	}
 }
+
+// ProcUsage reads this test process's own counters.
+func TestProcUsage(t *testing.T) {
+	// CPU time counts in 10 ms ticks: reading /proc in a loop is work
+	// enough to pass one.
+	var u cluster.Usage
+	var err error
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
+		if u, err = cluster.ProcUsage(os.Getpid()); err != nil || u.CPU > 0 {
+			break
+		}
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.CPU <= 0 || u.PeakRSS == 0 {
+		t.Errorf("usage %+v: want CPU time and a peak RSS", u)
+	}
+	if _, err := cluster.ProcUsage(-1); err == nil {
+		t.Error("no error for a process that does not exist")
+	}
+}

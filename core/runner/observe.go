@@ -3,7 +3,6 @@ package runner
 import (
 	"context"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -13,61 +12,13 @@ import (
 	"github.com/raftcmp/raftcmp/reports"
 )
 
-// clockTicks is the kernel's USER_HZ, the unit of utime and stime in
-// /proc/PID/stat. It is 100 on every Linux architecture Go supports (Go
-// cannot ask sysconf without cgo); a tick is 10 ms, fine over windows of
-// seconds.
-const clockTicks = 100
-
-// procSample is what the kernel says a process has used so far.
-type procSample struct {
-	cpu        time.Duration // user + system, every thread
-	writeBytes uint64        // bytes sent to the storage layer
-	peakRSS    uint64        // VmHWM
-}
-
-// sampleProc reads pid's counters from /proc.
-func sampleProc(pid int) (procSample, error) {
-	var s procSample
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return s, err
-	}
-	// Fields after the parenthesised command name; utime and stime are
-	// fields 14 and 15 of the whole line, 12 and 13 after ")".
-	i := strings.LastIndexByte(string(stat), ')')
-	f := strings.Fields(string(stat[i+1:]))
-	if len(f) < 13 {
-		return s, fmt.Errorf("short /proc/%d/stat", pid)
-	}
-	ut, _ := strconv.ParseUint(f[11], 10, 64)
-	st, _ := strconv.ParseUint(f[12], 10, 64)
-	s.cpu = time.Duration(ut+st) * time.Second / clockTicks
-	if io, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", pid)); err == nil {
-		for _, line := range strings.Split(string(io), "\n") {
-			if v, ok := strings.CutPrefix(line, "write_bytes: "); ok {
-				s.writeBytes, _ = strconv.ParseUint(strings.TrimSpace(v), 10, 64)
-			}
-		}
-	}
-	if status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid)); err == nil {
-		for _, line := range strings.Split(string(status), "\n") {
-			if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-				kb, _ := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-				s.peakRSS = kb * 1024
-			}
-		}
-	}
-	return s, nil
-}
-
 // observer measures a point's measured window from outside the load: each
 // node's CPU time, disk writes and peak memory, the bytes between nodes
 // (when proxied), and leader changes with their times.
 type observer struct {
 	c       *cluster.Cluster
 	start   time.Time
-	before  map[uint64]procSample
+	before  map[uint64]cluster.Usage
 	pids    map[uint64]int
 	netFrom map[uint64]uint64
 
@@ -82,10 +33,10 @@ type observer struct {
 // begin takes the window's starting samples and starts watching leaders.
 func (o *observer) begin(ctx context.Context, c *cluster.Cluster) {
 	o.c, o.start = c, time.Now()
-	o.before, o.pids, o.netFrom = map[uint64]procSample{}, map[uint64]int{}, map[uint64]uint64{}
+	o.before, o.pids, o.netFrom = map[uint64]cluster.Usage{}, map[uint64]int{}, map[uint64]uint64{}
 	for _, m := range c.Live() {
 		o.pids[m.ID] = m.PID()
-		if s, err := sampleProc(m.PID()); err == nil {
+		if s, err := cluster.ProcUsage(m.PID()); err == nil {
 			o.before[m.ID] = s
 		}
 		if mesh := c.Mesh(); mesh != nil {
@@ -150,14 +101,14 @@ func (o *observer) end(row *reports.Row, ops uint64) {
 		if !ok {
 			continue
 		}
-		a, err := sampleProc(o.pids[m.ID])
+		a, err := cluster.ProcUsage(o.pids[m.ID])
 		if err != nil {
 			continue // the node died in the window (a kill fault): not counted
 		}
-		d := a.cpu - b.cpu
+		d := a.CPU - b.CPU
 		cpu += d
-		written += a.writeBytes - b.writeBytes
-		peak = max(peak, a.peakRSS)
+		written += a.WriteBytes - b.WriteBytes
+		peak = max(peak, a.PeakRSS)
 		perNode = append(perNode, fmt.Sprintf("%d=%.3f", m.ID, d.Seconds()))
 		if m.ID == row.LeaderID && ops > 0 {
 			row.LeaderCPUUsPerOp = float64(d.Microseconds()) / float64(ops)

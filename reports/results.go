@@ -123,45 +123,60 @@ func (r Row) record() []string {
 	}
 }
 
+// fields reads typed values by column name from one CSV record, keeping
+// the first malformed value as an error naming the file, line and column.
+// A column the file does not have (one added to the schema later) reads as
+// the zero value.
+type fields struct {
+	rec  []string
+	col  map[string]int
+	path string
+	line int
+	err  error
+}
+
+func (f *fields) str(name string) string {
+	i, ok := f.col[name]
+	if !ok || i >= len(f.rec) {
+		return ""
+	}
+	return f.rec[i]
+}
+
+func (f *fields) fail(name string, err error) {
+	if _, ok := f.col[name]; ok && f.err == nil {
+		f.err = fmt.Errorf("%s:%d: column %s: %w", f.path, f.line, name, err)
+	}
+}
+
+func (f *fields) uint(name string) uint64 {
+	v, err := strconv.ParseUint(f.str(name), 10, 64)
+	if err != nil {
+		f.fail(name, err)
+	}
+	return v
+}
+
+func (f *fields) int(name string) int64 {
+	v, err := strconv.ParseInt(f.str(name), 10, 64)
+	if err != nil {
+		f.fail(name, err)
+	}
+	return v
+}
+
+func (f *fields) float(name string) float64 {
+	v, err := strconv.ParseFloat(f.str(name), 64)
+	if err != nil {
+		f.fail(name, err)
+	}
+	return v
+}
+
 // parseRow is the inverse of record; line is for error messages.
 func parseRow(rec []string, col map[string]int, path string, line int) (Row, error) {
-	var firstErr error
-	get := func(name string) string {
-		i, ok := col[name]
-		if !ok || i >= len(rec) {
-			return ""
-		}
-		return rec[i]
-	}
-	fail := func(name string, err error) {
-		if _, ok := col[name]; !ok {
-			return // a column newer than the file: it reads as zero
-		}
-		if firstErr == nil {
-			firstErr = fmt.Errorf("%s:%d: column %s: %w", path, line, name, err)
-		}
-	}
-	u := func(name string) uint64 {
-		v, err := strconv.ParseUint(get(name), 10, 64)
-		if err != nil {
-			fail(name, err)
-		}
-		return v
-	}
-	i := func(name string) int64 {
-		v, err := strconv.ParseInt(get(name), 10, 64)
-		if err != nil {
-			fail(name, err)
-		}
-		return v
-	}
-	f := func(name string) float64 {
-		v, err := strconv.ParseFloat(get(name), 64)
-		if err != nil {
-			fail(name, err)
-		}
-		return v
-	}
+	fs := &fields{rec: rec, col: col, path: path, line: line}
+	get, u, i, f, fail := fs.str, fs.uint, fs.int, fs.float, fs.fail
 	r := Row{
 		Point: get("point"), Impl: get("impl"), ImplModule: get("impl_module"), ImplVersion: get("impl_version"),
 		Nodes: int(i("nodes")), Storage: get("storage"), DataFS: get("data_fs"), Client: get("client"), Loop: get("loop"), Fault: get("fault"),
@@ -193,7 +208,7 @@ func parseRow(rec []string, col map[string]int, path string, line int) (Row, err
 	default:
 		fail("status", fmt.Errorf("%q is not ok, failed or unsupported", r.Status))
 	}
-	return r, firstErr
+	return r, fs.err
 }
 
 // Sample is one time-series interval of one point: a line of timeseries.csv.
@@ -357,39 +372,13 @@ func readCSV[T any](path string, required []string, parse func(rec []string, col
 
 // parseSample is the inverse of Sample.record; line is for errors.
 func parseSample(rec []string, col map[string]int, path string, line int) (Sample, error) {
-	var firstErr error
-	get := func(name string) string { return rec[col[name]] } // csv.Reader keeps the field count
-	fail := func(name string, err error) {
-		if firstErr == nil {
-			firstErr = fmt.Errorf("%s:%d: column %s: %w", path, line, name, err)
-		}
-	}
-	i := func(name string) int64 {
-		v, err := strconv.ParseInt(get(name), 10, 64)
-		if err != nil {
-			fail(name, err)
-		}
-		return v
-	}
-	u := func(name string) uint64 {
-		v, err := strconv.ParseUint(get(name), 10, 64)
-		if err != nil {
-			fail(name, err)
-		}
-		return v
-	}
-	f := func(name string) float64 {
-		v, err := strconv.ParseFloat(get(name), 64)
-		if err != nil {
-			fail(name, err)
-		}
-		return v
-	}
+	fs := &fields{rec: rec, col: col, path: path, line: line}
+	get, u, i, f := fs.str, fs.uint, fs.int, fs.float
 	s := Sample{
 		Point: get("point"), Impl: get("impl"), Threads: int(i("threads")), Repeat: int(i("repeat")), TS: f("t_s"),
 		Ops: u("ops"), Errors: u("errors"), ThroughputOps: f("throughput_ops"), P50Us: i("p50_us"), P99Us: i("p99_us"),
 	}
-	return s, firstErr
+	return s, fs.err
 }
 
 // csvError names the file and line of a CSV syntax error.

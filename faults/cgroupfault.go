@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/raftcmp/raftcmp/faults/faultspec"
 	"os/exec"
 	"runtime"
 	"strconv"
@@ -19,7 +20,7 @@ import (
 // disk-slow and pause. Its Effect is measured from the cgroups' own
 // counters over the time the fault was in place.
 type cgroupFault struct {
-	spec    Spec
+	spec    faultspec.Spec
 	c       *cluster.Cluster
 	targets []*cluster.Member
 	groups  []*cgroup.Group
@@ -35,7 +36,7 @@ type cgroupFault struct {
 	devMinor uint64
 }
 
-func newCgroupFault(spec Spec, c *cluster.Cluster, targets []*cluster.Member) (Fault, error) {
+func newCgroupFault(spec faultspec.Spec, c *cluster.Cluster, targets []*cluster.Member) (Fault, error) {
 	f := &cgroupFault{spec: spec, c: c, targets: targets, effect: Effect{}}
 	for _, m := range targets {
 		g := m.Cgroup()
@@ -70,7 +71,7 @@ func (f *cgroupFault) apply(g *cgroup.Group, m *cluster.Member) error {
 	s := f.spec
 	switch s.Kind {
 	case "cpu-slow":
-		quota, _ := ParsePercent(s.Param("quota"))
+		quota, _ := faultspec.ParsePercent(s.Param("quota"))
 		period, _ := time.ParseDuration(s.Param("period"))
 		return g.SetCPUQuota(time.Duration(float64(period)*quota), period)
 	case "cpu-contention":
@@ -84,7 +85,7 @@ func (f *cgroupFault) apply(g *cgroup.Group, m *cluster.Member) error {
 		}
 		return f.startCPUHog(cpu)
 	case "memory":
-		limit, _ := ParseBytes(s.Param("limit"))
+		limit, _ := faultspec.ParseBytes(s.Param("limit"))
 		oomKill, _ := strconv.ParseBool(s.Param("oom_kill"))
 		return g.SetMemoryLimit(limit, !oomKill)
 	case "disk-slow":

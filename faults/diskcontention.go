@@ -2,6 +2,7 @@ package faults
 
 import (
 	"context"
+	"github.com/raftcmp/raftcmp/faults/faultspec"
 	"os/exec"
 	"strconv"
 	"time"
@@ -21,8 +22,8 @@ type diskContention struct {
 	effect  Effect
 }
 
-func newDiskContention(spec Spec, targets []*cluster.Member) (Fault, error) {
-	block, _ := ParseBytes(spec.Param("block"))
+func newDiskContention(spec faultspec.Spec, targets []*cluster.Member) (Fault, error) {
+	block, _ := faultspec.ParseBytes(spec.Param("block"))
 	writers, _ := strconv.Atoi(spec.Param("writers"))
 	return &diskContention{dir: targets[0].DataDir, block: block, writers: max(writers, 1), effect: Effect{}}, nil
 }

@@ -3,6 +3,8 @@ package faults
 import (
 	"context"
 	"fmt"
+	"github.com/raftcmp/raftcmp/faults/faultspec"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -30,7 +32,7 @@ type Effect map[string]string
 // order, separated by ';'.
 func (e Effect) String() string {
 	var parts []string
-	for _, k := range slices.Sorted(mapKeys(e)) {
+	for _, k := range slices.Sorted(maps.Keys(e)) {
 		parts = append(parts, k+"="+e[k])
 	}
 	return strings.Join(parts, ";")
@@ -39,21 +41,21 @@ func (e Effect) String() string {
 // Targets resolves a fault's target role to members of a ready cluster.
 // "follower" is the lowest-id follower, so every backend's run picks the
 // same node id whenever the leaders agree, and the choice is recorded.
-func Targets(t Target, c *cluster.Cluster, leader *cluster.Member) ([]*cluster.Member, error) {
+func Targets(t faultspec.Target, c *cluster.Cluster, leader *cluster.Member) ([]*cluster.Member, error) {
 	var out []*cluster.Member
 	switch t.Role {
-	case RoleLeader:
+	case faultspec.RoleLeader:
 		out = append(out, leader)
-	case RoleFollower, RoleFollowers:
+	case faultspec.RoleFollower, faultspec.RoleFollowers:
 		for _, m := range c.Live() {
 			if m.ID != leader.ID {
 				out = append(out, m)
-				if t.Role == RoleFollower {
+				if t.Role == faultspec.RoleFollower {
 					break
 				}
 			}
 		}
-	case RoleNode:
+	case faultspec.RoleNode:
 		if m := c.Member(t.Node); m != nil {
 			out = append(out, m)
 		}
@@ -76,9 +78,9 @@ func IDs(ms []*cluster.Member) string {
 // New binds spec to its targets in cluster c. The cluster must have been
 // started with what the kind needs (cgroups, proxies); New fails, naming
 // what is missing, otherwise.
-func New(spec Spec, c *cluster.Cluster, targets []*cluster.Member) (Fault, error) {
+func New(spec faultspec.Spec, c *cluster.Cluster, targets []*cluster.Member) (Fault, error) {
 	switch spec.Kind {
-	case KindNone:
+	case faultspec.KindNone:
 		return noFault{}, nil
 	case "kill":
 		return newKill(spec, c, targets)

@@ -2,6 +2,7 @@ package faults_test
 
 import (
 	"context"
+	"github.com/raftcmp/raftcmp/faults/faultspec"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -37,7 +38,7 @@ type env struct {
 // reason) where cgroups cannot be made.
 func start(t *testing.T, kind string, storage adapter.Storage) *env {
 	t.Helper()
-	k := faults.Kinds[kind]
+	k := faultspec.Kinds[kind]
 	spec := cluster.Spec{
 		Plugin:  adaptertest.BuildPlugin(t, "hashicorp", "github.com/raftcmp/raftcmp/plugins/hashicorp/plugin"),
 		Nodes:   3,
@@ -102,7 +103,7 @@ func (e *env) checkNothingLeft() {
 // its revert at the end of the test.
 func (e *env) inject(s string) (faults.Fault, []*cluster.Member) {
 	e.t.Helper()
-	spec, err := faults.Parse(s)
+	spec, err := faultspec.Parse(s)
 	if err != nil {
 		e.t.Fatal(err)
 	}

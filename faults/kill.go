@@ -3,6 +3,7 @@ package faults
 import (
 	"context"
 	"fmt"
+	"github.com/raftcmp/raftcmp/faults/faultspec"
 	"sync"
 	"time"
 
@@ -28,7 +29,7 @@ type kill struct {
 	restart  error
 }
 
-func newKill(spec Spec, c *cluster.Cluster, targets []*cluster.Member) (Fault, error) {
+func newKill(spec faultspec.Spec, c *cluster.Cluster, targets []*cluster.Member) (Fault, error) {
 	d, _ := time.ParseDuration(spec.Param("restart_after"))
 	return &kill{c: c, target: targets[0], restartAfter: d, effect: Effect{}}, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/raftcmp/raftcmp/faults/faultspec"
 	"strconv"
 	"time"
 
@@ -16,7 +17,7 @@ import (
 // partition. Effect: the bytes each target sent and received through the
 // proxies while the fault was in place.
 type netFault struct {
-	spec    Spec
+	spec    faultspec.Spec
 	mesh    *netproxy.Mesh
 	targets []*cluster.Member
 	before  []netproxy.LinkStats
@@ -25,7 +26,7 @@ type netFault struct {
 	effect  Effect
 }
 
-func newNetFault(spec Spec, c *cluster.Cluster, targets []*cluster.Member) (Fault, error) {
+func newNetFault(spec faultspec.Spec, c *cluster.Cluster, targets []*cluster.Member) (Fault, error) {
 	if c.Mesh() == nil {
 		return nil, fmt.Errorf("%s needs the cluster's links proxied, but it was started without proxies", spec.Kind)
 	}
@@ -56,10 +57,10 @@ func (f *netFault) apply(id uint64) error {
 		jitter, _ := time.ParseDuration(s.Param("jitter"))
 		return f.mesh.Delay(id, delay, jitter)
 	case "net-loss":
-		loss, _ := ParsePercent(s.Param("loss"))
+		loss, _ := faultspec.ParsePercent(s.Param("loss"))
 		return f.mesh.Loss(id, loss)
 	case "net-bandwidth":
-		rate, _ := ParseBytes(s.Param("rate"))
+		rate, _ := faultspec.ParseBytes(s.Param("rate"))
 		return f.mesh.Bandwidth(id, max(rate/1000, 1)) // the mesh counts kilobytes of 1000 bytes
 	case "partition":
 		return f.mesh.Partition(id)

@@ -3,14 +3,13 @@ package reports
 import (
 	"cmp"
 	"fmt"
+	"github.com/raftcmp/raftcmp/faults/faultspec"
 	"math"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/raftcmp/raftcmp/faults"
 )
 
 // Scenario is everything a point ran under besides its backend, thread
@@ -25,10 +24,10 @@ type Scenario struct {
 }
 
 // IsBaseline reports whether s has no fault.
-func (s Scenario) IsBaseline() bool { return s.Fault == faults.KindNone || s.Fault == "" }
+func (s Scenario) IsBaseline() bool { return s.Fault == faultspec.KindNone || s.Fault == "" }
 
 // config is s without its fault.
-func (s Scenario) config() Scenario { s.Fault = faults.KindNone; return s }
+func (s Scenario) config() Scenario { s.Fault = faultspec.KindNone; return s }
 
 // PointKey identifies a point across its repeats: the same backend, thread
 // count and scenario.
@@ -115,7 +114,7 @@ func Analyze(meta *Meta, rows []Row, series []Sample) *Analysis {
 	for _, r := range rows {
 		s := Scenario{Fault: r.Fault, Storage: r.Storage, Nodes: r.Nodes, PayloadBytes: r.PayloadBytes, RateOps: r.RateOps}
 		if s.Fault == "" {
-			s.Fault = faults.KindNone
+			s.Fault = faultspec.KindNone
 		}
 		k := PointKey{Scenario: s, Impl: r.Impl, Threads: r.Threads}
 		if _, seen := byKey[k]; !seen {
@@ -454,10 +453,10 @@ type Window struct {
 // FaultWindow returns when fault acted inside a measured window of
 // durationS seconds; false for the baseline.
 func FaultWindow(fault string, durationS float64) (Window, bool) {
-	if fault == "" || fault == faults.KindNone {
+	if fault == "" || fault == faultspec.KindNone {
 		return Window{}, false
 	}
-	spec, err := faults.Parse(fault)
+	spec, err := faultspec.Parse(fault)
 	if err != nil {
 		return Window{From: 0, To: durationS, Whole: true, Err: err}, true
 	}

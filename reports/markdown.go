@@ -10,7 +10,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/raftcmp/raftcmp/faults"
+	"github.com/raftcmp/raftcmp/faults/faultspec"
 )
 
 // Build reads dir's results.csv, timeseries.csv and meta.json and writes
@@ -374,10 +374,10 @@ func (a *Analysis) writeScenario(b *bytes.Buffer, s Scenario) {
 		fmt.Fprintf(b, "## Fault: `%s` (baseline)\n\n", a.Label(s))
 	} else {
 		fmt.Fprintf(b, "## Fault: `%s`\n\n", a.Label(s))
-		spec, err := faults.Parse(s.Fault)
+		spec, err := faultspec.Parse(s.Fault)
 		if err == nil {
 			fmt.Fprintf(b, "Kind `%s`, target %s", spec.Kind, spec.Target)
-			if k, ok := faults.Kinds[spec.Kind]; ok && k.Doc != "" {
+			if k, ok := faultspec.Kinds[spec.Kind]; ok && k.Doc != "" {
 				fmt.Fprintf(b, ": %s", k.Doc)
 			}
 			b.WriteString(".")

@@ -23,6 +23,7 @@ import (
 
 	"github.com/raftcmp/raftcmp/core/adapter"
 	"github.com/raftcmp/raftcmp/core/cluster"
+	"github.com/raftcmp/raftcmp/core/experiment"
 	"github.com/raftcmp/raftcmp/core/inproc"
 	"github.com/raftcmp/raftcmp/core/load"
 	"github.com/raftcmp/raftcmp/plugins/dragonboat"
@@ -49,7 +50,7 @@ func main() {
 	duration := flag.Duration("duration", 5*time.Second, "measured window")
 	rounds := flag.Int("rounds", 2, "rounds per backend; each round runs both modes")
 	pluginDir := flag.String("plugin-dir", "bin", "where the raftcmp-plugin-* binaries are")
-	flag.IntVar(&gomaxprocs, "gomaxprocs", cluster.GOMAXPROCSFor(3, runtime.NumCPU()), "GOMAXPROCS of each plugin process (0: Go's default); the in-process run keeps this process's")
+	flag.IntVar(&gomaxprocs, "gomaxprocs", experiment.GOMAXPROCSFor(3, runtime.NumCPU()), "GOMAXPROCS of each plugin process (0: Go's default); the in-process run keeps this process's")
 	noopCeiling := flag.Bool("ceiling", false, "measure raftcmp's own ceiling and CPU per op with the noop backend, then exit")
 	flag.Parse()
 	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))

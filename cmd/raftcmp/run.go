@@ -20,8 +20,8 @@ import (
 	"github.com/raftcmp/raftcmp/core/cluster"
 	"github.com/raftcmp/raftcmp/core/experiment"
 	"github.com/raftcmp/raftcmp/core/runner"
-	"github.com/raftcmp/raftcmp/faults"
 	"github.com/raftcmp/raftcmp/faults/cgroup"
+	"github.com/raftcmp/raftcmp/faults/faultspec"
 	"github.com/raftcmp/raftcmp/reports"
 )
 
@@ -161,7 +161,7 @@ func specFromFlags(c *cli.Context) (experiment.Spec, map[string]cluster.Plugin, 
 	if c.IsSet("fault") {
 		s.Faults = nil
 		for _, f := range c.StringSlice("fault") {
-			spec, err := faults.Parse(f)
+			spec, err := faultspec.Parse(f)
 			if err != nil {
 				return s, nil, "", err
 			}

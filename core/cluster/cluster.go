@@ -49,7 +49,7 @@ type Spec struct {
 	// ReadyTimeout bounds the wait for a leader (default 60 s).
 	ReadyTimeout time.Duration
 	// GOMAXPROCS is each plugin process's GOMAXPROCS: 0 leaves it to Go
-	// (every CPU), a positive value sets it. See GOMAXPROCSFor.
+	// (every CPU), a positive value sets it. See experiment.GOMAXPROCSFor.
 	GOMAXPROCS int
 	// Cgroups, if set, puts every node process into a cgroup of its own
 	// from the moment it starts (so a fault changes limits only, covering
@@ -60,20 +60,6 @@ type Spec struct {
 	// (faults/netproxy), through which network faults act. Each node is
 	// then given its own peer addresses.
 	Proxied bool
-}
-
-// GOMAXPROCSFor is raftcmp's default GOMAXPROCS for the nodes of a cluster
-// sharing one machine: each node its share of the CPUs, but at least two
-// (and at most every CPU). Left to Go, each of N processes runs NumCPU
-// schedulers, so on a large machine N×NumCPU of them contend and their idle
-// spinning steals time from the nodes' work. One scheduler per node is
-// worse: a node blocked in fsync must hand its only P to another thread,
-// which cost dragonboat on disk 23% here (0.69 against 0.90 of a
-// one-process run) while etcd in memory gained 19%; two is the least that
-// keeps a blocking syscall off the critical path. Measured figures are in
-// docs/architecture.md.
-func GOMAXPROCSFor(nodes, cpus int) int {
-	return min(cpus, max(2, cpus/max(nodes, 1)))
 }
 
 // DataRoot returns the default directory under which a cluster with the

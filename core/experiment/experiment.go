@@ -15,9 +15,8 @@ import (
 	"time"
 
 	"github.com/raftcmp/raftcmp/core/adapter"
-	"github.com/raftcmp/raftcmp/core/cluster"
 	"github.com/raftcmp/raftcmp/core/load"
-	"github.com/raftcmp/raftcmp/faults"
+	"github.com/raftcmp/raftcmp/faults/faultspec"
 )
 
 // Limits on the inputs, stated in the errors that enforce them.
@@ -67,8 +66,8 @@ type Spec struct {
 	// leaves it to Go, N sets it.
 	GOMAXPROCS int
 	// Faults are swept like threads: every backend runs every thread count
-	// under each fault. faults.None is the baseline.
-	Faults []faults.Spec
+	// under each fault. faultspec.None is the baseline.
+	Faults []faultspec.Spec
 }
 
 // Default is the original experiment: 3 nodes, threads 2..20 step 2, a
@@ -86,7 +85,7 @@ func Default() Spec {
 		Interval:     time.Second,
 		OpTimeout:    10 * time.Second,
 		Repeat:       1,
-		Faults:       []faults.Spec{faults.None},
+		Faults:       []faultspec.Spec{faultspec.None},
 		Client:       "embedded",
 		Loop:         "closed",
 	}
@@ -165,13 +164,13 @@ func (s Spec) Validate() error {
 			return fieldErr("--fault", f.String(), "given twice")
 		}
 		seenFault[f.String()] = true
-		if f.Target.Role == faults.RoleNode && f.Target.Node > uint64(s.Nodes) {
+		if f.Target.Role == faultspec.RoleNode && f.Target.Node > uint64(s.Nodes) {
 			return fieldErr("--fault", f.String(), "names node %d of a %d-node cluster", f.Target.Node, s.Nodes)
 		}
 		if f.At+f.For > s.Duration {
 			return fieldErr("--fault", f.String(), "at+for (%v) must fit in the measured window (--duration %v)", f.At+f.For, s.Duration)
 		}
-		if (f.Target.Role == faults.RoleFollower || f.Target.Role == faults.RoleFollowers) && s.Nodes < 2 {
+		if (f.Target.Role == faultspec.RoleFollower || f.Target.Role == faultspec.RoleFollowers) && s.Nodes < 2 {
 			return fieldErr("--fault", f.String(), "targets a follower, but a %d-node cluster has none", s.Nodes)
 		}
 	}
@@ -214,7 +213,7 @@ func joinInts(v []int) string {
 func (s Spec) NodeGOMAXPROCS() int {
 	switch {
 	case s.GOMAXPROCS == 0:
-		return cluster.GOMAXPROCSFor(s.Nodes, runtime.NumCPU())
+		return GOMAXPROCSFor(s.Nodes, runtime.NumCPU())
 	case s.GOMAXPROCS < 0:
 		return 0
 	}
@@ -239,7 +238,7 @@ type Point struct {
 	// "hashicorp/none/t8/r1": the key results are resumed and compared by.
 	ID      string
 	Impl    string
-	Fault   faults.Spec
+	Fault   faultspec.Spec
 	Threads int
 	Repeat  int
 }
@@ -299,4 +298,18 @@ func (s Spec) Comparable() (Comparable, string) {
 	b, _ := json.Marshal(c) // map keys are sorted: deterministic
 	sum := sha256.Sum256(b)
 	return c, hex.EncodeToString(sum[:])
+}
+
+// GOMAXPROCSFor is raftcmp's default GOMAXPROCS for the nodes of a cluster
+// sharing one machine: each node its share of the CPUs, but at least two
+// (and at most every CPU). Left to Go, each of N processes runs NumCPU
+// schedulers, so on a large machine N×NumCPU of them contend and their idle
+// spinning steals time from the nodes' work. One scheduler per node is
+// worse: a node blocked in fsync must hand its only P to another thread,
+// which cost dragonboat on disk 23% here (0.69 against 0.90 of a
+// one-process run) while etcd in memory gained 19%; two is the least that
+// keeps a blocking syscall off the critical path. Measured figures are in
+// docs/architecture.md.
+func GOMAXPROCSFor(nodes, cpus int) int {
+	return min(cpus, max(2, cpus/max(nodes, 1)))
 }

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/raftcmp/raftcmp/core/adapter"
-	"github.com/raftcmp/raftcmp/faults"
+	"github.com/raftcmp/raftcmp/faults/faultspec"
 )
 
 func TestParseThreads(t *testing.T) {
@@ -97,11 +97,11 @@ func TestValidate(t *testing.T) {
 		{"cpus per node", func(s *Spec) { s.CPUs = []int{0, 0} }, "--cpus"},
 		{"cpu out of range", func(s *Spec) { s.CPUs = []int{0, 0, 4096} }, "--cpus"},
 		{"no fault", func(s *Spec) { s.Faults = nil }, "--fault"},
-		{"fault twice", func(s *Spec) { s.Faults = []faults.Spec{faults.None, faults.None} }, "--fault"},
-		{"fault on absent node", func(s *Spec) { s.Faults = []faults.Spec{mustFault("pause:node:4")} }, "--fault"},
-		{"fault window too long", func(s *Spec) { s.Faults = []faults.Spec{mustFault("pause,at=15s,for=10s")} }, "--fault"},
-		{"fault on a follower of one node", func(s *Spec) { s.Nodes = 1; s.Faults = []faults.Spec{mustFault("pause")} }, "--fault"},
-		{"faults", func(s *Spec) { s.Faults = []faults.Spec{faults.None, mustFault("cpu-slow")} }, ""},
+		{"fault twice", func(s *Spec) { s.Faults = []faultspec.Spec{faultspec.None, faultspec.None} }, "--fault"},
+		{"fault on absent node", func(s *Spec) { s.Faults = []faultspec.Spec{mustFault("pause:node:4")} }, "--fault"},
+		{"fault window too long", func(s *Spec) { s.Faults = []faultspec.Spec{mustFault("pause,at=15s,for=10s")} }, "--fault"},
+		{"fault on a follower of one node", func(s *Spec) { s.Nodes = 1; s.Faults = []faultspec.Spec{mustFault("pause")} }, "--fault"},
+		{"faults", func(s *Spec) { s.Faults = []faultspec.Spec{faultspec.None, mustFault("cpu-slow")} }, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -143,8 +143,8 @@ func TestPointsInterleaveBackends(t *testing.T) {
 	}
 }
 
-func mustFault(s string) faults.Spec {
-	f, err := faults.Parse(s)
+func mustFault(s string) faultspec.Spec {
+	f, err := faultspec.Parse(s)
 	if err != nil {
 		panic(err)
 	}

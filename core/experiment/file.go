@@ -13,7 +13,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/raftcmp/raftcmp/core/adapter"
-	"github.com/raftcmp/raftcmp/faults"
+	"github.com/raftcmp/raftcmp/faults/faultspec"
 )
 
 // File is an experiment file (docs/experiment-format.md): everything the
@@ -218,24 +218,24 @@ func (f *File) threads() ([]int, error) {
 
 // faultFromNode reads one faults entry: a string in --fault syntax or a
 // mapping {kind, target, params, at, for}.
-func faultFromNode(n *yaml.Node) (faults.Spec, error) {
+func faultFromNode(n *yaml.Node) (faultspec.Spec, error) {
 	if n.Kind == yaml.ScalarNode {
-		return faults.Parse(n.Value)
+		return faultspec.Parse(n.Value)
 	}
 	if n.Kind != yaml.MappingNode {
-		return faults.Spec{}, errors.New("fault: want a string such as cpu-slow:follower,quota=5% or a mapping with kind, target, params, at, for")
+		return faultspec.Spec{}, errors.New("fault: want a string such as cpu-slow:follower,quota=5% or a mapping with kind, target, params, at, for")
 	}
 	// Node.Decode cannot reject unknown keys, so check them here.
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		switch k := n.Content[i]; k.Value {
 		case "kind", "target", "params", "at", "for":
 		default:
-			return faults.Spec{}, fmt.Errorf("fault: line %d: unknown key %s (want kind, target, params, at, for)", k.Line, k.Value)
+			return faultspec.Spec{}, fmt.Errorf("fault: line %d: unknown key %s (want kind, target, params, at, for)", k.Line, k.Value)
 		}
 	}
 	var e faultEntry
 	if err := n.Decode(&e); err != nil {
-		return faults.Spec{}, fmt.Errorf("fault: %v", cleanYAMLError(err))
+		return faultspec.Spec{}, fmt.Errorf("fault: %v", cleanYAMLError(err))
 	}
 	// Build the --fault form, so both forms share one parser and one set of
 	// checks.
@@ -252,7 +252,7 @@ func faultFromNode(n *yaml.Node) (faults.Spec, error) {
 	if e.For != "" {
 		s += ",for=" + e.For
 	}
-	return faults.Parse(s)
+	return faultspec.Parse(s)
 }
 
 func sortedKeys(m map[string]string) []string {

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/raftcmp/raftcmp/faults/faultspec"
 	"os"
 	"path/filepath"
 	"slices"
@@ -75,14 +76,14 @@ type Config struct {
 
 // NeedsCgroups reports whether any fault of s acts through cgroups.
 func NeedsCgroups(s experiment.Spec) bool {
-	return slices.ContainsFunc(s.Faults, func(f faults.Spec) bool { return faults.Kinds[f.Kind].NeedsCgroups })
+	return slices.ContainsFunc(s.Faults, func(f faultspec.Spec) bool { return faultspec.Kinds[f.Kind].NeedsCgroups })
 }
 
 // NeedsProxies reports whether any fault of s acts through link proxies. If
 // so, every point of the run, the baseline too, goes through the proxies,
 // so that the comparison stays fair.
 func NeedsProxies(s experiment.Spec) bool {
-	return slices.ContainsFunc(s.Faults, func(f faults.Spec) bool { return faults.Kinds[f.Kind].NeedsProxies })
+	return slices.ContainsFunc(s.Faults, func(f faultspec.Spec) bool { return faultspec.Kinds[f.Kind].NeedsProxies })
 }
 
 // Observer follows a run's progress.
@@ -346,7 +347,7 @@ func loadError(ctx context.Context, leader *cluster.Member, err error, grace tim
 }
 
 // bindFault resolves the point's fault to its target nodes.
-func bindFault(spec faults.Spec, c *cluster.Cluster, leader *cluster.Member, row *reports.Row) (faults.Fault, error) {
+func bindFault(spec faultspec.Spec, c *cluster.Cluster, leader *cluster.Member, row *reports.Row) (faults.Fault, error) {
 	if spec.IsNone() {
 		return faults.New(spec, c, nil)
 	}

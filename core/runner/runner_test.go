@@ -13,7 +13,7 @@ import (
 	"github.com/raftcmp/raftcmp/core/cluster"
 	"github.com/raftcmp/raftcmp/core/experiment"
 	"github.com/raftcmp/raftcmp/core/runner"
-	"github.com/raftcmp/raftcmp/faults"
+	"github.com/raftcmp/raftcmp/faults/faultspec"
 	"github.com/raftcmp/raftcmp/reports"
 )
 
@@ -134,11 +134,11 @@ func TestExternalClientSurvivesLeaderKill(t *testing.T) {
 	spec.Storage = adapter.StorageMemory
 	spec.Client = runner.ClientExternal
 	spec.Warmup, spec.Duration, spec.Interval = 0, 6*time.Second, time.Second
-	kill, err := faults.Parse("kill:leader,at=1s")
+	kill, err := faultspec.Parse("kill:leader,at=1s")
 	if err != nil {
 		t.Fatal(err)
 	}
-	spec.Faults = []faults.Spec{kill}
+	spec.Faults = []faultspec.Spec{kill}
 	if err := spec.Validate(); err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,8 @@
-package faults
+package faultspec
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -63,7 +64,7 @@ func (s Spec) String() string {
 	}
 	var b strings.Builder
 	b.WriteString(s.Kind + ":" + s.Target.String())
-	for _, k := range slices.Sorted(mapKeys(s.Params)) {
+	for _, k := range slices.Sorted(maps.Keys(s.Params)) {
 		b.WriteString("," + k + "=" + s.Params[k])
 	}
 	if s.At > 0 {
@@ -73,16 +74,6 @@ func (s Spec) String() string {
 		b.WriteString(",for=" + s.For.String())
 	}
 	return b.String()
-}
-
-func mapKeys(m map[string]string) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 // Parse reads KIND[:TARGET][,param=value...], e.g.

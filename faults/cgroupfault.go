@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/raftcmp/raftcmp/faults/faultspec"
 	"os/exec"
 	"runtime"
 	"strconv"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/raftcmp/raftcmp/core/cluster"
 	"github.com/raftcmp/raftcmp/faults/cgroup"
+	"github.com/raftcmp/raftcmp/faults/faultspec"
 )
 
 // cgroupFault changes the limits of the targets' own cgroups (every node

@@ -2,12 +2,12 @@ package faults
 
 import (
 	"context"
-	"github.com/raftcmp/raftcmp/faults/faultspec"
 	"os/exec"
 	"strconv"
 	"time"
 
 	"github.com/raftcmp/raftcmp/core/cluster"
+	"github.com/raftcmp/raftcmp/faults/faultspec"
 )
 
 // diskContention runs competing writers that write and fdatasync blocks on

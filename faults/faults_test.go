@@ -2,7 +2,6 @@ package faults_test
 
 import (
 	"context"
-	"github.com/raftcmp/raftcmp/faults/faultspec"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -17,6 +16,7 @@ import (
 	"github.com/raftcmp/raftcmp/core/load"
 	"github.com/raftcmp/raftcmp/faults"
 	"github.com/raftcmp/raftcmp/faults/cgroup"
+	"github.com/raftcmp/raftcmp/faults/faultspec"
 )
 
 func TestMain(m *testing.M) {

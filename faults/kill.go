@@ -3,12 +3,12 @@ package faults
 import (
 	"context"
 	"fmt"
-	"github.com/raftcmp/raftcmp/faults/faultspec"
 	"sync"
 	"time"
 
 	"github.com/raftcmp/raftcmp/core/adapter"
 	"github.com/raftcmp/raftcmp/core/cluster"
+	"github.com/raftcmp/raftcmp/faults/faultspec"
 )
 
 // kill SIGKILLs its target, as a crash would, and with restart_after > 0

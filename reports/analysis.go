@@ -3,13 +3,14 @@ package reports
 import (
 	"cmp"
 	"fmt"
-	"github.com/raftcmp/raftcmp/faults/faultspec"
 	"math"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/raftcmp/raftcmp/faults/faultspec"
 )
 
 // Scenario is everything a point ran under besides its backend, thread

@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/raftcmp/raftcmp/faults/faultspec"
 	"os"
 	"path/filepath"
 	"slices"
@@ -23,6 +22,7 @@ import (
 	"github.com/raftcmp/raftcmp/core/load"
 	"github.com/raftcmp/raftcmp/faults"
 	"github.com/raftcmp/raftcmp/faults/cgroup"
+	"github.com/raftcmp/raftcmp/faults/faultspec"
 	"github.com/raftcmp/raftcmp/reports"
 )
 

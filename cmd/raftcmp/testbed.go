@@ -3,6 +3,9 @@ package main
 import (
 	"errors"
 	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
 	"text/tabwriter"
 
 	"github.com/urfave/cli/v2"
@@ -14,6 +17,7 @@ func testbedCommand() *cli.Command {
 	subs := []*cli.Command{testbedUpCommand(), testbedDownCommand()}
 	for _, c := range subs {
 		c.OnUsageError = onUsageError
+		c.Before = noArguments("testbed " + c.Name)
 	}
 	return &cli.Command{
 		Name:  "testbed",
@@ -22,6 +26,16 @@ func testbedCommand() *cli.Command {
 			"joined by a bridge of its own (198.18.0.0/15) and running sshd, and writes DIR/hosts.yaml;\n" +
 			"down removes all of it. See docs/hosts.md.",
 		Subcommands: subs,
+	}
+}
+
+// noArguments refuses positional arguments to the command named name.
+func noArguments(name string) cli.BeforeFunc {
+	return func(c *cli.Context) error {
+		if c.NArg() > 0 {
+			return usageError(fmt.Errorf("%s takes no arguments (got %q); flags start with --", name, c.Args().First()))
+		}
+		return nil
 	}
 }
 
@@ -35,14 +49,14 @@ func testbedUpCommand() *cli.Command {
 			&cli.StringFlag{Name: "dir", Usage: "new or empty directory for the testbed's keys, known_hosts and hosts.yaml (required)"},
 		},
 		Action: func(c *cli.Context) error {
-			if c.NArg() > 0 {
-				return usageError(fmt.Errorf("testbed up takes no arguments (got %q)", c.Args().First()))
-			}
 			dir := c.String("dir")
 			if err := testbed.Check(dir, c.Int("hosts")); err != nil {
 				return usageError(err)
 			}
-			tb, err := testbed.Up(c.Context, dir, c.Int("hosts"))
+			// Ctrl-C stops waiting for the hosts; Up then removes what it made.
+			ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			tb, err := testbed.Up(ctx, dir, c.Int("hosts"))
 			if err != nil {
 				return cli.Exit(err.Error(), 1)
 			}
@@ -71,9 +85,6 @@ func testbedDownCommand() *cli.Command {
 			&cli.StringFlag{Name: "dir", Usage: "the directory given to testbed up (required)"},
 		},
 		Action: func(c *cli.Context) error {
-			if c.NArg() > 0 {
-				return usageError(fmt.Errorf("testbed down takes no arguments (got %q)", c.Args().First()))
-			}
 			dir := c.String("dir")
 			if dir == "" {
 				return usageError(errors.New("--dir: missing: want the directory given to testbed up"))

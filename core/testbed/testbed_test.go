@@ -425,6 +425,79 @@ func TestHalfFailedUp(t *testing.T) {
 	}
 }
 
+// A host whose `up` dies before configuring its network ends by itself:
+// the init sees the go pipe close.
+func TestInitEndsWithoutUp(t *testing.T) {
+	needRoot(t)
+	dir := t.TempDir()
+	st := &state{ID: "test00", dir: dir}
+	h := hostState{Name: "h1", Dir: filepath.Join(dir, "h1")}
+	_, pub, err := newKey("client")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := writeHostFiles(h, hostAddr(benchRange, 1), pub); err != nil {
+		t.Fatal(err)
+	}
+	r, err := startInit(context.Background(), st, &h)
+	if r != nil {
+		t.Cleanup(func() { syscall.Kill(h.PID, syscall.SIGKILL); <-r.exited })
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !h.isInit() {
+		t.Fatalf("pid %d is not recognised as the host's init", h.PID)
+	}
+	r.close()
+	select {
+	case <-r.exited:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the init outlived its up by 10 s")
+	}
+	if h.isInit() {
+		t.Errorf("pid %d still taken for the init after it exited", h.PID)
+	}
+}
+
+// Two testbeds made at the same time take different /24s and both work.
+func TestTwoTestbeds(t *testing.T) {
+	needRoot(t)
+	tbs := make([]*Testbed, 2)
+	errs := make(chan error, 2)
+	for i := range tbs {
+		dir := filepath.Join(t.TempDir(), "tb")
+		t.Cleanup(func() { Down(context.Background(), dir) })
+		go func() {
+			var err error
+			tbs[i], err = Up(context.Background(), dir, 1)
+			errs <- err
+		}()
+	}
+	for range tbs {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if tbs[0].Subnet == tbs[1].Subnet || tbs[0].Bridge == tbs[1].Bridge {
+		t.Fatalf("two testbeds share %s / %s", tbs[0].Subnet, tbs[0].Bridge)
+	}
+	for _, tb := range tbs {
+		f, err := hosts.Load(tb.HostsFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := dial(t, f.Hosts[0], f.Hosts[0].KnownHosts)
+		if err != nil {
+			t.Fatalf("testbed %s: %v", tb.ID, err)
+		}
+		c.Close()
+		if _, err := Down(context.Background(), tb.Dir); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 func TestCheck(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "file")

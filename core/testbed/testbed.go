@@ -189,7 +189,6 @@ func Up(ctx context.Context, dir string, n int) (*Testbed, error) {
 
 // running is a host whose init `up` started and still talks to.
 type running struct {
-	cmd    *exec.Cmd
 	goPipe *os.File      // write one byte: the network is configured
 	status *os.File      // the init's handshake lines
 	lines  *bufio.Reader // over status
@@ -253,49 +252,15 @@ func create(ctx context.Context, dir string, n int) (*Testbed, error) {
 		}
 	}()
 	for i := 1; i <= n; i++ {
-		name := "h" + strconv.Itoa(i)
-		addr := hostAddr(subnet, i)
-		h := hostState{
-			Name:  name,
-			Addr:  addr.String(),
-			Dir:   filepath.Join(dir, hostsSubdir, name),
-			Netns: "raftcmp-tb-" + st.ID + "-" + name,
-			Veth:  "rctv-" + st.ID + "-" + strconv.Itoa(i),
-		}
-		st.Hosts = append(st.Hosts, h)
-		if err := st.save(); err != nil {
-			return nil, err
-		}
-		hp := &st.Hosts[len(st.Hosts)-1]
-		hostPub, err := writeHostFiles(*hp, addr, clientPub)
-		if err != nil {
-			return nil, err
-		}
-		knownHosts.WriteString(knownHostsLine(addr, hostPub))
-		r, err := startInit(ctx, st, hp)
+		r, h, line, err := st.addHost(ctx, i, subnet, clientPub)
 		if r != nil {
 			started = append(started, r)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("host %s: %w", name, err)
+			return nil, fmt.Errorf("host h%d: %w", i, err)
 		}
-		if err := bindNetns(hp.PID, hp.Netns); err != nil {
-			return nil, fmt.Errorf("host %s: %w", name, err)
-		}
-		if err := plugHost(st.Bridge, hp.Veth, hp.PID, addr, subnet.Bits()); err != nil {
-			return nil, fmt.Errorf("host %s: %w", name, err)
-		}
-		if _, err := r.goPipe.Write([]byte{1}); err != nil {
-			return nil, fmt.Errorf("host %s: signal its init: %w%s", name, err, logTail(r.log))
-		}
-		if err := await(ctx, r, handshakeTimeout, func() error { return readStatus(r.lines, msgSSHD) }); err != nil {
-			return nil, fmt.Errorf("host %s: start sshd: %w%s", name, err, logTail(r.log))
-		}
-		hostList = append(hostList, hosts.Host{
-			Name: name, SSH: net.JoinHostPort(addr.String(), "22"), User: "root",
-			Key: filepath.Join(dir, KeyFile), KnownHosts: filepath.Join(dir, KnownHostsFile),
-			Dir: hostDataDir, DataAddr: addr.String(),
-		})
+		knownHosts.WriteString(line)
+		hostList = append(hostList, h)
 		if afterHost != nil {
 			if err := afterHost(i); err != nil {
 				return nil, err
@@ -320,6 +285,52 @@ func create(ctx context.Context, dir string, n int) (*Testbed, error) {
 		return nil, fmt.Errorf("write hosts file: %w", err)
 	}
 	return st.testbed(), nil
+}
+
+// addHost makes host i: its files, its init in fresh namespaces, its name
+// under /run/netns, its veth on the bridge; then it lets the init start
+// sshd. It returns the running init (also on a later error), the host's
+// hosts file entry and its known_hosts line.
+func (st *state) addHost(ctx context.Context, i int, subnet netip.Prefix, client ssh.PublicKey) (*running, hosts.Host, string, error) {
+	name := "h" + strconv.Itoa(i)
+	addr := hostAddr(subnet, i)
+	st.Hosts = append(st.Hosts, hostState{
+		Name:  name,
+		Addr:  addr.String(),
+		Dir:   filepath.Join(st.dir, hostsSubdir, name),
+		Netns: "raftcmp-tb-" + st.ID + "-" + name,
+		Veth:  "rctv-" + st.ID + "-" + strconv.Itoa(i),
+	})
+	if err := st.save(); err != nil {
+		return nil, hosts.Host{}, "", err
+	}
+	h := &st.Hosts[len(st.Hosts)-1]
+	hostPub, err := writeHostFiles(*h, addr, client)
+	if err != nil {
+		return nil, hosts.Host{}, "", err
+	}
+	r, err := startInit(ctx, st, h)
+	if err != nil {
+		return r, hosts.Host{}, "", err
+	}
+	if err := bindNetns(h.PID, h.Netns); err != nil {
+		return r, hosts.Host{}, "", err
+	}
+	if err := plugHost(st.Bridge, h.Veth, h.PID, addr, subnet.Bits()); err != nil {
+		return r, hosts.Host{}, "", err
+	}
+	if _, err := r.goPipe.Write([]byte{1}); err != nil {
+		return r, hosts.Host{}, "", fmt.Errorf("signal its init: %w%s", err, logTail(r.log))
+	}
+	if err := await(ctx, r, handshakeTimeout, func() error { return readStatus(r.lines, msgSSHD) }); err != nil {
+		return r, hosts.Host{}, "", fmt.Errorf("start sshd: %w%s", err, logTail(r.log))
+	}
+	entry := hosts.Host{
+		Name: name, SSH: net.JoinHostPort(addr.String(), "22"), User: "root",
+		Key: filepath.Join(st.dir, KeyFile), KnownHosts: filepath.Join(st.dir, KnownHostsFile),
+		Dir: hostDataDir, DataAddr: addr.String(),
+	}
+	return r, entry, knownHostsLine(addr, hostPub), nil
 }
 
 // writeHostFiles writes a host's key, authorized_keys and sshd_config into
@@ -388,7 +399,7 @@ func startInit(ctx context.Context, st *state, h *hostState) (*running, error) {
 		stR.Close()
 		return nil, fmt.Errorf("start host init: %w", err)
 	}
-	r := &running{cmd: cmd, goPipe: goW, status: stR, lines: bufio.NewReader(stR), exited: make(chan struct{}), log: logPath}
+	r := &running{goPipe: goW, status: stR, lines: bufio.NewReader(stR), exited: make(chan struct{}), log: logPath}
 	go func() {
 		cmd.Wait() // reaps it while this process lives; after, its new parent does
 		close(r.exited)

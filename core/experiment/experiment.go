@@ -11,7 +11,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"runtime"
-	"strconv"
 	"strings"
 	"time"
 
@@ -29,7 +28,9 @@ const (
 )
 
 // Spec is one experiment: every backend in Impls runs the same workload
-// over the same thread counts.
+// over the same thread counts. Each exported field is one setting of the
+// table in settings.go, which gives its flag, file key, default, reader
+// and check; its JSON form (meta.json's "experiment") is the field names.
 type Spec struct {
 	// Impls are the backends, in report order.
 	Impls []string
@@ -92,14 +93,6 @@ func Default() Spec {
 		}
 	}
 	return s
-}
-
-func joinInts(v []int) string {
-	var parts []string
-	for _, n := range v {
-		parts = append(parts, strconv.Itoa(n))
-	}
-	return strings.Join(parts, ",")
 }
 
 // NodeGOMAXPROCS is the GOMAXPROCS to give each node process, 0 meaning
@@ -176,11 +169,14 @@ func (s Spec) Comparable() (json.RawMessage, string) {
 		if b.Len() > 1 {
 			b.WriteByte(',')
 		}
+		k, _ := json.Marshal(st.fingerprint)
 		v, err := json.Marshal(st.comparedValue(&s))
 		if err != nil { // not a finite number: Validate refuses it
 			v = []byte("null")
 		}
-		fmt.Fprintf(&b, "%q:%s", st.fingerprint, v)
+		b.Write(k)
+		b.WriteByte(':')
+		b.Write(v)
 	}
 	b.WriteByte('}')
 	sum := sha256.Sum256(b.Bytes())

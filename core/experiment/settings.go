@@ -6,6 +6,7 @@ import (
 	"math"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -60,8 +61,9 @@ type setting struct {
 // settings is every experiment setting. Order matters three ways: it is
 // the order of the flags in --help, of Validate's checks, and of the
 // settings in the resume fingerprint's JSON, which must stay byte for byte
-// what older meta.json files recorded (so a new setting goes at the end,
-// and a new compared one changes every fingerprint).
+// what older meta.json files recorded (TestComparableAsRecordedBefore).
+// A new compared setting changes every fingerprint: runs recorded before
+// it can then no longer be resumed.
 var settings = []setting{
 	{key: "impls", flag: "impl", kind: kindText, usage: "backends, comma-separated (default: every plugin found)",
 		field: func(s *Spec) any { return &s.Impls },
@@ -110,7 +112,8 @@ var settings = []setting{
 		field: func(s *Spec) any { return &s.CPUs }, parse: parseCPUList, check: checkCPUs, fingerprint: "cpus"},
 	{key: "faults", flag: "fault", kind: kindList, def: "none",
 		usage: "fault KIND[:TARGET][,param=value...] (repeatable; each its own set of points; none = baseline), e.g. cpu-slow:follower,quota=5%",
-		field: func(s *Spec) any { return &s.Faults }, item: faultItem, check: checkFaults},
+		field: func(s *Spec) any { return &s.Faults }, check: checkFaults,
+		item: func(n *yaml.Node) (any, error) { return faultFromNode(n) }},
 }
 
 func checkImpls(s *Spec) *problem {
@@ -295,9 +298,12 @@ func checkCPUs(s *Spec) *problem {
 	return nil
 }
 
-// faultItem reads one fault: a string in --fault syntax or a mapping.
-func faultItem(n *yaml.Node) (any, error) {
-	return faultFromNode(n)
+func joinInts(v []int) string {
+	var parts []string
+	for _, n := range v {
+		parts = append(parts, strconv.Itoa(n))
+	}
+	return strings.Join(parts, ",")
 }
 
 func checkFaults(s *Spec) *problem {

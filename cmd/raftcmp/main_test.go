@@ -2,15 +2,23 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/urfave/cli/v2"
+
+	"github.com/raftcmp/raftcmp/core/adapter"
 	"github.com/raftcmp/raftcmp/core/adapter/adaptertest"
 	"github.com/raftcmp/raftcmp/core/cluster"
+	"github.com/raftcmp/raftcmp/core/experiment"
+	"github.com/raftcmp/raftcmp/faults/faultspec"
 	"github.com/raftcmp/raftcmp/reports"
 )
 
@@ -80,24 +88,32 @@ func TestBadInput(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			out := filepath.Join(t.TempDir(), "out")
-			args := append([]string{"run", "--plugin-dir", dir, "--impl", "hashicorp", "--out", out}, tc.args...)
-			code, stdout, stderr := raftcmp(t, args...)
-			if code != exitUsage {
-				t.Errorf("exit status %d, want %d", code, exitUsage)
-			}
-			lines := strings.Split(strings.TrimSpace(stderr), "\n")
-			if len(lines) != 1 || !strings.Contains(lines[0], tc.want) {
-				t.Errorf("stderr %q: want one line containing %q", stderr, tc.want)
-			}
-			if strings.Contains(stderr+stdout, "goroutine") {
-				t.Errorf("output has a stack trace: %s", stderr)
-			}
-			if _, err := os.Stat(out); !os.IsNotExist(err) {
-				t.Errorf("bad input created %s", out)
-			}
+			refused(t, tc.want, append([]string{"run", "--plugin-dir", dir, "--impl", "hashicorp"}, tc.args...)...)
 		})
 	}
+}
+
+// refused runs raftcmp with args and --out, and checks that it refused
+// them as bad input: status 2, one line containing want, no stack trace,
+// nothing started (so no output directory). It returns stderr.
+func refused(t *testing.T, want string, args ...string) string {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "out")
+	code, stdout, stderr := raftcmp(t, append(args, "--out", out)...)
+	if code != exitUsage {
+		t.Errorf("exit status %d, want %d", code, exitUsage)
+	}
+	lines := strings.Split(strings.TrimSpace(stderr), "\n")
+	if len(lines) != 1 || !strings.Contains(lines[0], want) {
+		t.Errorf("stderr %q: want one line containing %q", stderr, want)
+	}
+	if strings.Contains(stderr+stdout, "goroutine") {
+		t.Errorf("output has a stack trace: %s", stderr)
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Errorf("bad input created %s", out)
+	}
+	return stderr
 }
 
 // The whole command path, as a user runs it: a short sweep of a real
@@ -227,5 +243,123 @@ func TestTamperedPluginRefused(t *testing.T) {
 	}
 	if code, _, stderr := raftcmp(t, append(args, "--insecure-plugin", dst)...); code != 0 {
 		t.Fatalf("with --insecure-plugin: exit %d: %s", code, stderr)
+	}
+}
+
+// Every experiment setting's flag, parsed by urfave/cli as run and plan
+// declare it, lands in its Spec field and changes nothing else.
+func TestExperimentFlagsRoundTrip(t *testing.T) {
+	cpuSlow, err := faultspec.Parse("cpu-slow:follower,quota=5%")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		flag string
+		args []string
+		want func(*experiment.Spec)
+	}{
+		{"", nil, func(*experiment.Spec) {}},
+		{"impl", []string{"--impl", "etcd,hashicorp"}, func(s *experiment.Spec) { s.Impls = []string{"etcd", "hashicorp"} }},
+		{"nodes", []string{"--nodes", "5"}, func(s *experiment.Spec) { s.Nodes = 5 }},
+		{"storage", []string{"--storage", "memory"}, func(s *experiment.Spec) { s.Storage = adapter.StorageMemory }},
+		{"opt", []string{"--opt", "etcd.a=1", "--opt", "etcd.b=x,y"}, func(s *experiment.Spec) {
+			s.Options = map[string]adapter.Options{"etcd": {"a": "1", "b": "x,y"}}
+		}},
+		{"threads", []string{"--threads", "1,4"}, func(s *experiment.Spec) { s.Threads = []int{1, 4} }},
+		{"rate", []string{"--rate", "1500.5"}, func(s *experiment.Spec) { s.Rate = 1500.5 }},
+		{"client", []string{"--client", "external"}, func(s *experiment.Spec) { s.Client = "external" }},
+		{"loop", []string{"--loop", "open"}, func(s *experiment.Spec) { s.Loop = "open" }},
+		{"payload", []string{"--payload", "100"}, func(s *experiment.Spec) { s.PayloadBytes = 100 }},
+		{"warmup", []string{"--warmup", "500ms"}, func(s *experiment.Spec) { s.Warmup = 500 * time.Millisecond }},
+		{"duration", []string{"--duration", "7s"}, func(s *experiment.Spec) { s.Duration = 7 * time.Second }},
+		{"interval", []string{"--interval", "250ms"}, func(s *experiment.Spec) { s.Interval = 250 * time.Millisecond }},
+		{"op-timeout", []string{"--op-timeout", "3s"}, func(s *experiment.Spec) { s.OpTimeout = 3 * time.Second }},
+		{"repeat", []string{"--repeat", "4"}, func(s *experiment.Spec) { s.Repeat = 4 }},
+		{"gomaxprocs", []string{"--gomaxprocs", "go"}, func(s *experiment.Spec) { s.GOMAXPROCS = -1 }},
+		{"cpus", []string{"--cpus", "0,0,0"}, func(s *experiment.Spec) { s.CPUs = []int{0, 0, 0} }},
+		{"fault", []string{"--fault", "none", "--fault", "cpu-slow:follower,quota=5%"}, func(s *experiment.Spec) {
+			s.Faults = []faultspec.Spec{faultspec.None, cpuSlow}
+		}},
+	}
+	var covered []string
+	for _, tc := range tests {
+		covered = append(covered, tc.flag)
+		t.Run(tc.flag, func(t *testing.T) {
+			var got experiment.Spec
+			app := &cli.App{
+				Name: "raftcmp", Flags: experimentFlags(), DisableSliceFlagSeparator: true,
+				Action: func(c *cli.Context) error {
+					got = experiment.Default()
+					return experiment.ApplyFlags(&got, c)
+				},
+			}
+			if err := app.Run(append([]string{"raftcmp"}, tc.args...)); err != nil {
+				t.Fatal(err)
+			}
+			want := experiment.Default()
+			tc.want(&want)
+			// The JSON form (meta.json's) holds every setting.
+			g, _ := json.Marshal(got)
+			w, _ := json.Marshal(want)
+			if !bytes.Equal(g, w) {
+				t.Errorf("%v gave\n%s\nwant\n%s", tc.args, g, w)
+			}
+		})
+	}
+	for _, st := range experiment.Settings() {
+		if !slices.Contains(covered, st.Flag) {
+			t.Errorf("--%s has no round-trip case", st.Flag)
+		}
+	}
+}
+
+// A bad value in an experiment file is reported with the file, line and
+// key, not as a flag the user never typed; nothing starts.
+func TestBadExperimentFile(t *testing.T) {
+	dir := pluginDir(t)
+	tests := []struct {
+		name, yaml string
+		want       string // after FILE:
+	}{
+		{"nodes", "# too many\nnodes: 20\n", `2: nodes "20": must be from 1 to 9`},
+		{"storage", "storage: ssd\n", `1: storage "ssd": must be one of disk, tmpfs, memory`},
+		{"loop", "nodes: 3\nloop: spiral\n", `2: loop "spiral": must be closed or open`},
+		{"client", "client: remote\n", `1: client "remote": must be embedded or external`},
+		{"payload", "payload: 2000000\n", `1: payload "2000000": must be from 1 to 1048576 bytes`},
+		{"repeat", "threads: [1]\nrepeat: 0\n", `2: repeat "0": must be from 1 to 1000`},
+		{"interval", "duration: 500ms\n", `1: duration "500ms": must be at least interval (1s)`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			file := filepath.Join(t.TempDir(), "x.yaml")
+			if err := os.WriteFile(file, []byte(tc.yaml), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			stderr := refused(t, file+":"+tc.want, "run", "--plugin-dir", dir, "--impl", "hashicorp", "-f", file)
+			if strings.Contains(stderr, "--"+tc.name) {
+				t.Errorf("stderr %q names a flag the user did not give", stderr)
+			}
+		})
+	}
+}
+
+// plan takes the same flags as run: -f, then flags override the file.
+func TestPlanFileThenFlags(t *testing.T) {
+	dir := pluginDir(t)
+	file := filepath.Join(t.TempDir(), "x.yaml")
+	if err := os.WriteFile(file, []byte("threads: [1, 2]\nrepeat: 2\nduration: 5s\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := raftcmp(t, "plan", "--plugin-dir", dir, "--impl", "hashicorp", "-f", file, "--threads", "4")
+	if code != 0 {
+		t.Fatalf("plan: exit %d: %s", code, stderr)
+	}
+	for _, want := range []string{"hashicorp/none/t4/r1", "hashicorp/none/t4/r2", "2 points", "window 5s"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("plan output lacks %q:\n%s", want, stdout)
+		}
+	}
+	if strings.Contains(stdout, "/t1/") {
+		t.Errorf("--threads did not override the file's threads:\n%s", stdout)
 	}
 }

@@ -16,12 +16,10 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/raftcmp/raftcmp/core/adapter"
 	"github.com/raftcmp/raftcmp/core/cluster"
 	"github.com/raftcmp/raftcmp/core/experiment"
 	"github.com/raftcmp/raftcmp/core/runner"
 	"github.com/raftcmp/raftcmp/faults/cgroup"
-	"github.com/raftcmp/raftcmp/faults/faultspec"
 	"github.com/raftcmp/raftcmp/reports"
 )
 
@@ -45,31 +43,35 @@ func runCommand() *cli.Command {
 }
 
 // experimentFlags are the flags that state an experiment, shared by run and
-// plan. Their defaults are the original experiment's.
+// plan: -f, one flag per experiment setting (experiment.Settings, whose
+// defaults are the original experiment's), and where plugins come from.
 func experimentFlags() []cli.Flag {
-	def := experiment.Default()
-	return []cli.Flag{
+	flags := []cli.Flag{
 		&cli.StringFlag{Name: "file", Aliases: []string{"f"}, Usage: "experiment file (YAML, docs/experiment-format.md); flags override it"},
-		&cli.StringFlag{Name: "impl", Usage: "backends, comma-separated (default: every plugin found)"},
-		&cli.IntFlag{Name: "nodes", Value: def.Nodes, Usage: "cluster size"},
-		&cli.StringFlag{Name: "threads", Value: "2:20:2", Usage: "client threads: N, a list N,M or a range FROM:TO:STEP"},
-		&cli.Float64Flag{Name: "rate", Value: def.Rate, Usage: "total target ops/s shared by the threads; 0 = unthrottled"},
-		&cli.IntFlag{Name: "payload", Value: def.PayloadBytes, Usage: fmt.Sprintf("bytes per proposal (1 to %d)", experiment.MaxPayloadBytes)},
-		&cli.DurationFlag{Name: "duration", Value: def.Duration, Usage: "measured window per point"},
-		&cli.DurationFlag{Name: "warmup", Value: def.Warmup, Usage: "load before the measured window, not measured"},
-		&cli.DurationFlag{Name: "interval", Value: def.Interval, Usage: "time-series bucket width"},
-		&cli.DurationFlag{Name: "op-timeout", Value: def.OpTimeout, Usage: "deadline of one proposal"},
-		&cli.IntFlag{Name: "repeat", Value: def.Repeat, Usage: "runs of each point, interleaved across backends"},
-		&cli.StringFlag{Name: "storage", Value: string(def.Storage), Usage: "disk, tmpfs (data on /dev/shm) or memory (in-memory log)"},
-		&cli.StringFlag{Name: "client", Value: "embedded", Usage: "where the load runs: embedded (in the leader's process, as the original experiment) or external (in raftcmp, following leader changes)"},
-		&cli.StringFlag{Name: "loop", Value: "closed", Usage: "load model: closed (each thread waits for its proposal) or open (requests on a schedule at --rate, latency from the intended start)"},
-		&cli.StringSliceFlag{Name: "opt", Usage: "backend option IMPL.KEY=VALUE (repeatable), e.g. hashicorp.log_store=wal"},
-		&cli.StringFlag{Name: "gomaxprocs", Value: "auto", Usage: "GOMAXPROCS of each node: auto (its share of the CPUs, CPUs/nodes, at least 2), go (Go's default: all CPUs) or N"},
-		&cli.StringFlag{Name: "cpus", Usage: "pin node i to the i-th CPU of this list, e.g. 0,1,1 (as taskset did in the original)"},
-		&cli.StringSliceFlag{Name: "fault", Usage: "fault KIND[:TARGET][,param=value...] (repeatable; each its own set of points; none = baseline), e.g. cpu-slow:follower,quota=5%"},
+	}
+	for _, st := range experiment.Settings() {
+		flags = append(flags, settingFlag(st))
+	}
+	return append(flags,
 		&cli.StringSliceFlag{Name: "plugin-dir", Usage: "directory to look for raftcmp-plugin-* binaries in first"},
 		&cli.StringSliceFlag{Name: "insecure-plugin", Usage: "run this plugin binary without checking it against its checksum manifest (development only; repeatable)"},
+	)
+}
+
+// settingFlag declares an experiment setting as the flag its default's
+// type says (experiment.Setting.Default).
+func settingFlag(st experiment.Setting) cli.Flag {
+	switch def := st.Default.(type) {
+	case int:
+		return &cli.IntFlag{Name: st.Flag, Value: def, Usage: st.Usage}
+	case float64:
+		return &cli.Float64Flag{Name: st.Flag, Value: def, Usage: st.Usage}
+	case time.Duration:
+		return &cli.DurationFlag{Name: st.Flag, Value: def, Usage: st.Usage}
+	case string:
+		return &cli.StringFlag{Name: st.Flag, Value: def, Usage: st.Usage}
 	}
+	return &cli.StringSliceFlag{Name: st.Flag, Usage: st.Usage}
 }
 
 // samePath reports whether two paths name the same file.
@@ -104,69 +106,8 @@ func specFromFlags(c *cli.Context) (experiment.Spec, map[string]cluster.Plugin, 
 		}
 		outFromFile = f.OutDir()
 	}
-	var err error
-	if c.IsSet("threads") {
-		if s.Threads, err = experiment.ParseThreads(c.String("threads")); err != nil {
-			return s, nil, "", err
-		}
-	}
-	if c.IsSet("nodes") {
-		s.Nodes = c.Int("nodes")
-	}
-	if c.IsSet("rate") {
-		s.Rate = c.Float64("rate")
-	}
-	if c.IsSet("client") {
-		s.Client = c.String("client")
-	}
-	if c.IsSet("loop") {
-		s.Loop = c.String("loop")
-	}
-	if c.IsSet("payload") {
-		s.PayloadBytes = c.Int("payload")
-	}
-	if c.IsSet("duration") {
-		s.Duration = c.Duration("duration")
-	}
-	if c.IsSet("warmup") {
-		s.Warmup = c.Duration("warmup")
-	}
-	if c.IsSet("interval") {
-		s.Interval = c.Duration("interval")
-	}
-	if c.IsSet("op-timeout") {
-		s.OpTimeout = c.Duration("op-timeout")
-	}
-	if c.IsSet("repeat") {
-		s.Repeat = c.Int("repeat")
-	}
-	if c.IsSet("storage") {
-		s.Storage = adapter.Storage(c.String("storage"))
-	}
-	if c.IsSet("gomaxprocs") {
-		if s.GOMAXPROCS, err = experiment.ParseGOMAXPROCS(c.String("gomaxprocs")); err != nil {
-			return s, nil, "", err
-		}
-	}
-	for _, o := range c.StringSlice("opt") {
-		if err := experiment.ParseOption(s.Options, o); err != nil {
-			return s, nil, "", err
-		}
-	}
-	if c.IsSet("cpus") {
-		if s.CPUs, err = experiment.ParseCPUs(c.String("cpus")); err != nil {
-			return s, nil, "", err
-		}
-	}
-	if c.IsSet("fault") {
-		s.Faults = nil
-		for _, f := range c.StringSlice("fault") {
-			spec, err := faultspec.Parse(f)
-			if err != nil {
-				return s, nil, "", err
-			}
-			s.Faults = append(s.Faults, spec)
-		}
+	if err := experiment.ApplyFlags(&s, c); err != nil {
+		return s, nil, "", err
 	}
 	dirs := cluster.SearchPath(c.StringSlice("plugin-dir")...)
 	if c.IsSet("impl") {
@@ -243,11 +184,8 @@ func runAction(c *cli.Context) error {
 		if err != nil {
 			return usageError(fmt.Errorf("--resume %q: %v", resume, err))
 		}
-		if _, fp := spec.Comparable(); fp != meta.Fingerprint {
-			now, _ := spec.Comparable()
-			was, _ := json.Marshal(meta.Comparable)
-			is, _ := json.Marshal(now)
-			return usageError(fmt.Errorf("--resume %q: the experiment changed in a way that makes the recorded rows incomparable: recorded %s, now %s", resume, was, is))
+		if err := spec.CheckResume(meta.Fingerprint, meta.Comparable); err != nil {
+			return usageError(fmt.Errorf("--resume %q: %w", resume, err))
 		}
 	}
 	if out == "" {

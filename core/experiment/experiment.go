@@ -4,13 +4,13 @@
 package experiment
 
 import (
+	"bytes"
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"runtime"
-	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -28,7 +28,9 @@ const (
 )
 
 // Spec is one experiment: every backend in Impls runs the same workload
-// over the same thread counts.
+// over the same thread counts. Each exported field is one setting of the
+// table in settings.go, which gives its flag, file key, default, reader
+// and check; its JSON form (meta.json's "experiment") is the field names.
 type Spec struct {
 	// Impls are the backends, in report order.
 	Impls []string
@@ -68,144 +70,29 @@ type Spec struct {
 	// Faults are swept like threads: every backend runs every thread count
 	// under each fault. faultspec.None is the baseline.
 	Faults []faultspec.Spec
+
+	// from records where each setting the user gave came from (a flag, or
+	// an experiment file's line), so that Validate names it as given. It
+	// is not part of the JSON form.
+	from map[string]origin
 }
 
 // Default is the original experiment: 3 nodes, threads 2..20 step 2, a
-// 40000 ops/s target, 2048-byte payloads, 20 s windows.
+// 40000 ops/s target, 2048-byte payloads, 20 s windows: every setting's
+// default from the settings table.
 func Default() Spec {
-	return Spec{
-		Nodes:        3,
-		Storage:      adapter.StorageDisk,
-		Options:      map[string]adapter.Options{},
-		Threads:      []int{2, 4, 6, 8, 10, 12, 14, 16, 18, 20},
-		Rate:         40000,
-		PayloadBytes: 2048,
-		Warmup:       2 * time.Second,
-		Duration:     20 * time.Second,
-		Interval:     time.Second,
-		OpTimeout:    10 * time.Second,
-		Repeat:       1,
-		Faults:       []faultspec.Spec{faultspec.None},
-		Client:       "embedded",
-		Loop:         "closed",
-	}
-}
-
-// FieldError is a rejected input: the field (as the user wrote it, e.g.
-// "--threads"), the value given and what is allowed.
-type FieldError struct {
-	Field, Value, Allowed string
-}
-
-func (e *FieldError) Error() string {
-	return fmt.Sprintf("%s %q: %s", e.Field, e.Value, e.Allowed)
-}
-
-func fieldErr(field string, value any, allowed string, args ...any) error {
-	return &FieldError{Field: field, Value: fmt.Sprint(value), Allowed: fmt.Sprintf(allowed, args...)}
-}
-
-// Validate checks every field and returns the first problem as a
-// *FieldError, so that nothing starts on input that cannot run.
-func (s Spec) Validate() error {
-	switch {
-	case len(s.Impls) == 0:
-		return fieldErr("--impl", "", "name at least one backend")
-	case s.Nodes < 1 || s.Nodes > MaxNodes:
-		return fieldErr("--nodes", s.Nodes, "must be from 1 to %d", MaxNodes)
-	case !slices.Contains(adapter.StorageModes, s.Storage):
-		return fieldErr("--storage", s.Storage, "must be one of %s", joinStorage())
-	case len(s.Threads) == 0:
-		return fieldErr("--threads", "", "name at least one thread count")
-	case s.Rate < 0:
-		return fieldErr("--rate", s.Rate, "must be 0 (unthrottled) or a positive number of ops/s")
-	case s.PayloadBytes < 1 || s.PayloadBytes > MaxPayloadBytes:
-		return fieldErr("--payload", s.PayloadBytes, "must be from 1 to %d bytes", MaxPayloadBytes)
-	case s.Warmup < 0:
-		return fieldErr("--warmup", s.Warmup, "must be zero or positive")
-	case s.Duration <= 0:
-		return fieldErr("--duration", s.Duration, "must be positive, e.g. 20s")
-	case s.Interval <= 0 || s.Interval > s.Duration:
-		return fieldErr("--interval", s.Interval, "must be positive and at most --duration (%v)", s.Duration)
-	case s.OpTimeout <= 0:
-		return fieldErr("--op-timeout", s.OpTimeout, "must be positive")
-	case s.GOMAXPROCS < -1 || s.GOMAXPROCS > 1024:
-		return fieldErr("--gomaxprocs", s.GOMAXPROCS, "must be auto, go, or from 1 to 1024")
-	case s.Client != "embedded" && s.Client != "external":
-		return fieldErr("--client", s.Client, "must be embedded or external")
-	case s.Loop != "closed" && s.Loop != "open":
-		return fieldErr("--loop", s.Loop, "must be closed or open")
-	case s.Loop == "open" && s.Rate <= 0:
-		return fieldErr("--rate", s.Rate, "must be positive with --loop open (requests are issued on a schedule at --rate)")
-	case s.Repeat < 1 || s.Repeat > MaxRepeat:
-		return fieldErr("--repeat", s.Repeat, "must be from 1 to %d", MaxRepeat)
-	}
-	seen := map[string]bool{}
-	for _, impl := range s.Impls {
-		if impl == "" || seen[impl] {
-			return fieldErr("--impl", strings.Join(s.Impls, ","), "must be distinct backend names")
+	s := Spec{Options: map[string]adapter.Options{}}
+	for i := range settings {
+		st := &settings[i]
+		v, err := st.fromText(st.def)
+		if err == nil {
+			err = st.apply(&s, v)
 		}
-		seen[impl] = true
-	}
-	for _, t := range s.Threads {
-		if t < 1 || t > MaxThreads {
-			return fieldErr("--threads", t, "each thread count must be from 1 to %d", MaxThreads)
+		if err != nil {
+			panic(fmt.Sprintf("experiment: default of %s %q: %v", st.key, st.def, err))
 		}
 	}
-	if len(s.Faults) == 0 {
-		return fieldErr("--fault", "", "name at least one fault, or none for the baseline")
-	}
-	seenFault := map[string]bool{}
-	for _, f := range s.Faults {
-		if err := f.Validate(); err != nil {
-			return fieldErr("--fault", f.String(), "%v", err)
-		}
-		if seenFault[f.String()] {
-			return fieldErr("--fault", f.String(), "given twice")
-		}
-		seenFault[f.String()] = true
-		if f.Target.Role == faultspec.RoleNode && f.Target.Node > uint64(s.Nodes) {
-			return fieldErr("--fault", f.String(), "names node %d of a %d-node cluster", f.Target.Node, s.Nodes)
-		}
-		if f.At+f.For > s.Duration {
-			return fieldErr("--fault", f.String(), "at+for (%v) must fit in the measured window (--duration %v)", f.At+f.For, s.Duration)
-		}
-		if (f.Target.Role == faultspec.RoleFollower || f.Target.Role == faultspec.RoleFollowers) && s.Nodes < 2 {
-			return fieldErr("--fault", f.String(), "targets a follower, but a %d-node cluster has none", s.Nodes)
-		}
-	}
-	for impl := range s.Options {
-		if !seen[impl] {
-			return fieldErr("--opt", impl, "names a backend not in --impl (%s)", strings.Join(s.Impls, ","))
-		}
-	}
-	if len(s.CPUs) > 0 {
-		if len(s.CPUs) != s.Nodes {
-			return fieldErr("--cpus", joinInts(s.CPUs), "must list one CPU per node (%d)", s.Nodes)
-		}
-		for _, c := range s.CPUs {
-			if c < 0 || c >= runtime.NumCPU() {
-				return fieldErr("--cpus", c, "CPUs here are 0 to %d", runtime.NumCPU()-1)
-			}
-		}
-	}
-	return nil
-}
-
-func joinStorage() string {
-	var names []string
-	for _, m := range adapter.StorageModes {
-		names = append(names, string(m))
-	}
-	return strings.Join(names, ", ")
-}
-
-func joinInts(v []int) string {
-	var parts []string
-	for _, n := range v {
-		parts = append(parts, strconv.Itoa(n))
-	}
-	return strings.Join(parts, ",")
+	return s
 }
 
 // NodeGOMAXPROCS is the GOMAXPROCS to give each node process, 0 meaning
@@ -264,40 +151,72 @@ func (s Spec) Points() []Point {
 	return pts
 }
 
-// Comparable is what must not change between the runs whose rows are put
-// side by side (a resumed run and the rows it found): every setting but the
-// swept dimensions (backends, faults, thread counts, repeats), which only
-// add or remove points.
-type Comparable struct {
-	Nodes        int                        `json:"nodes"`
-	Storage      adapter.Storage            `json:"storage"`
-	Options      map[string]adapter.Options `json:"options"`
-	Rate         float64                    `json:"rate"`
-	Client       string                     `json:"client"`
-	Loop         string                     `json:"loop"`
-	PayloadBytes int                        `json:"payload_bytes"`
-	Warmup       time.Duration              `json:"warmup"`
-	Duration     time.Duration              `json:"duration"`
-	Interval     time.Duration              `json:"interval"`
-	OpTimeout    time.Duration              `json:"op_timeout"`
-	GOMAXPROCS   int                        `json:"gomaxprocs"`
-	CPUs         []int                      `json:"cpus"`
+// Comparable returns what must not change between the runs whose rows are
+// put side by side (a resumed run and the rows it found), as a JSON object,
+// and its fingerprint (hex SHA-256 of that JSON): every setting the table
+// marks as compared, which is all but the swept dimensions (backends,
+// faults, thread counts, repeats) that only add or remove points. The JSON
+// is what meta.json records as "comparable", byte for byte as older
+// versions wrote it, so that their runs can still be resumed.
+func (s Spec) Comparable() (json.RawMessage, string) {
+	var b bytes.Buffer
+	b.WriteByte('{')
+	for i := range settings {
+		st := &settings[i]
+		if st.fingerprint == "" {
+			continue
+		}
+		if b.Len() > 1 {
+			b.WriteByte(',')
+		}
+		k, _ := json.Marshal(st.fingerprint)
+		v, err := json.Marshal(st.comparedValue(&s))
+		if err != nil { // not a finite number: Validate refuses it
+			v = []byte("null")
+		}
+		b.Write(k)
+		b.WriteByte(':')
+		b.Write(v)
+	}
+	b.WriteByte('}')
+	sum := sha256.Sum256(b.Bytes())
+	return b.Bytes(), hex.EncodeToString(sum[:])
 }
 
-// Comparable returns s's comparable settings and their fingerprint (hex
-// SHA-256 of their JSON).
-func (s Spec) Comparable() (Comparable, string) {
-	c := Comparable{
-		Nodes: s.Nodes, Storage: s.Storage, Options: s.Options, Rate: s.Rate, Client: s.Client, Loop: s.Loop, PayloadBytes: s.PayloadBytes,
-		Warmup: s.Warmup, Duration: s.Duration, Interval: s.Interval, OpTimeout: s.OpTimeout,
-		GOMAXPROCS: s.NodeGOMAXPROCS(), CPUs: s.CPUs,
+// CheckResume reports whether s may continue a run that recorded
+// fingerprint and the comparable settings recorded (meta.json's
+// "fingerprint" and "comparable"): nil if their rows can be put side by
+// side, or else an error naming the settings that changed.
+func (s Spec) CheckResume(fingerprint string, recorded any) error {
+	now, fp := s.Comparable()
+	if fp == fingerprint {
+		return nil
 	}
-	if len(c.Options) == 0 {
-		c.Options = nil
+	var was, is map[string]json.RawMessage
+	b, _ := json.Marshal(recorded)
+	_ = json.Unmarshal(now, &is)
+	var changed []string
+	if json.Unmarshal(b, &was) == nil && was != nil {
+		for i := range settings {
+			st := &settings[i]
+			if k := st.fingerprint; k != "" && !bytes.Equal(compact(was[k]), compact(is[k])) {
+				changed = append(changed, fmt.Sprintf("%s recorded %s, now %s", st.key, cmp.Or(string(was[k]), "nothing"), is[k]))
+			}
+		}
 	}
-	b, _ := json.Marshal(c) // map keys are sorted: deterministic
-	sum := sha256.Sum256(b)
-	return c, hex.EncodeToString(sum[:])
+	if len(changed) == 0 { // an older or damaged record: show it whole
+		changed = []string{fmt.Sprintf("recorded %s, now %s", b, now)}
+	}
+	return fmt.Errorf("the experiment changed in a way that makes the recorded rows incomparable: %s", strings.Join(changed, "; "))
+}
+
+// compact is JSON without insignificant space, for comparing values.
+func compact(b []byte) []byte {
+	var out bytes.Buffer
+	if json.Compact(&out, b) != nil {
+		return b
+	}
+	return out.Bytes()
 }
 
 // GOMAXPROCSFor is raftcmp's default GOMAXPROCS for the nodes of a cluster

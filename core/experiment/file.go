@@ -1,47 +1,32 @@
 package experiment
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"slices"
 	"strings"
-	"time"
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/raftcmp/raftcmp/core/adapter"
 	"github.com/raftcmp/raftcmp/faults/faultspec"
 )
 
-// File is an experiment file (docs/experiment-format.md): everything the
-// flags of `raftcmp run` say, in YAML. Every key is optional; unknown keys
-// are errors. Flags given on the command line override the file.
+// File is an experiment file (docs/experiment-format.md): the settings of
+// `raftcmp run`'s flags, each under its key (Settings), and out. Every key
+// is optional; unknown keys are errors. Flags given on the command line
+// override the file.
 type File struct {
-	Impls      []string                     `yaml:"impls"`
-	Nodes      *int                         `yaml:"nodes"`
-	Storage    *string                      `yaml:"storage"`
-	Threads    yaml.Node                    `yaml:"threads"` // a list, or a string "2:20:2" / "2,4,8"
-	Rate       *float64                     `yaml:"rate"`
-	Client     *string                      `yaml:"client"`
-	Loop       *string                      `yaml:"loop"`
-	Payload    *int                         `yaml:"payload"`
-	Warmup     *string                      `yaml:"warmup"`
-	Duration   *string                      `yaml:"duration"`
-	Interval   *string                      `yaml:"interval"`
-	OpTimeout  *string                      `yaml:"op_timeout"`
-	Repeat     *int                         `yaml:"repeat"`
-	GOMAXPROCS *string                      `yaml:"gomaxprocs"`
-	CPUs       []int                        `yaml:"cpus"`
-	Faults     []yaml.Node                  `yaml:"faults"` // strings in --fault syntax, or mappings
-	Options    map[string]map[string]string `yaml:"options"`
-	Out        *string                      `yaml:"out"`
-
-	path string
-	root *yaml.Node
+	path   string
+	keys   []string              // the keys given, in the file's order
+	values map[string]*yaml.Node // each key's value, aliases followed; null values left out
+	lines  map[string]int        // each key's line
+	out    string
 }
+
+// outKey is the one key that is not a setting of the experiment: where
+// its results go.
+const outKey = "out"
 
 // faultEntry is the mapping form of a fault.
 type faultEntry struct {
@@ -62,165 +47,114 @@ func LoadFile(path string) (*File, error) {
 	return ParseFile(path, b)
 }
 
-// ParseFile decodes an experiment file's contents; path names it in errors.
+// ParseFile decodes an experiment file's contents; path names it in
+// errors. It checks every value's form, whether or not a flag will
+// override it; errors name the file, the line and the key.
 func ParseFile(path string, b []byte) (*File, error) {
-	f := &File{path: path, root: &yaml.Node{}}
-	if err := yaml.Unmarshal(b, f.root); err != nil {
+	f := &File{path: path, values: map[string]*yaml.Node{}, lines: map[string]int{}}
+	var root yaml.Node
+	if err := yaml.Unmarshal(b, &root); err != nil {
 		return nil, fmt.Errorf("%s: %v", path, cleanYAMLError(err))
 	}
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(f); err != nil && !errors.Is(err, io.EOF) { // io.EOF: an empty file
-		return nil, fmt.Errorf("%s: %v", path, cleanYAMLError(err))
+	doc := &root
+	if doc.Kind == yaml.DocumentNode && len(doc.Content) > 0 {
+		doc = deref(doc.Content[0])
+	}
+	switch {
+	case doc.Kind == yaml.DocumentNode || doc.Kind == 0 || isNull(doc): // no settings
+		return f, nil
+	case doc.Kind != yaml.MappingNode:
+		return nil, fmt.Errorf("%s: line %d: want settings as KEY: VALUE lines (docs/experiment-format.md)", path, doc.Line)
+	}
+	for i := 0; i+1 < len(doc.Content); i += 2 {
+		k, v := doc.Content[i], deref(doc.Content[i+1])
+		switch first, dup := f.lines[k.Value]; {
+		case k.Kind != yaml.ScalarNode:
+			return nil, fmt.Errorf("%s: line %d: want a setting's name as the key", path, k.Line)
+		case dup:
+			return nil, fmt.Errorf("%s: line %d: %s: given twice (first on line %d)", path, k.Line, k.Value, first)
+		case k.Value != outKey && byKey[k.Value] == nil:
+			return nil, fmt.Errorf("%s: line %d: %s: unknown key (keys: %s)", path, k.Line, k.Value, knownKeys())
+		}
+		f.lines[k.Value] = k.Line
+		if !isNull(v) {
+			f.keys = append(f.keys, k.Value)
+			f.values[k.Value] = v
+		}
+	}
+	if v := f.values[outKey]; v != nil {
+		if v.Kind != yaml.ScalarNode {
+			return nil, fmt.Errorf("%s:%d: %s: want a directory", path, f.lines[outKey], outKey)
+		}
+		f.out = v.Value
+	}
+	check := Default()
+	if err := f.Apply(&check, func(string) bool { return false }); err != nil {
+		return nil, err
 	}
 	return f, nil
 }
 
-// cleanYAMLError keeps yaml's message on one line: "line 5: field speed not
-// found in type experiment.File" becomes "line 5: unknown key speed".
+func isNull(n *yaml.Node) bool {
+	return n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null"
+}
+
+func knownKeys() string {
+	keys := make([]string, 0, len(settings)+1)
+	for _, st := range settings {
+		keys = append(keys, st.key)
+	}
+	return strings.Join(append(keys, outKey), ", ")
+}
+
+// cleanYAMLError keeps yaml's message on one line: "yaml: unmarshal
+// errors:\n  line 5: cannot unmarshal ..." becomes "line 5: cannot
+// unmarshal ...".
 func cleanYAMLError(err error) string {
 	s := strings.TrimPrefix(err.Error(), "yaml: ")
 	s = strings.ReplaceAll(s, "unmarshal errors:\n  ", "")
-	s = strings.ReplaceAll(s, "\n  ", "; ")
-	s = strings.ReplaceAll(s, " not found in type experiment.File", ": unknown key")
-	s = strings.ReplaceAll(s, "field ", "")
-	return s
+	return strings.ReplaceAll(s, "\n  ", "; ")
 }
 
-// at prefixes an error with the file and the line of key.
-func (f *File) at(key string, err error) error {
-	return fmt.Errorf("%s:%d: %w", f.path, f.line(key), err)
-}
-
-// line is the line of a top-level key, or 0.
-func (f *File) line(key string) int {
-	doc := f.root
-	if doc.Kind == yaml.DocumentNode && len(doc.Content) > 0 {
-		doc = doc.Content[0]
-	}
-	for i := 0; i+1 < len(doc.Content); i += 2 {
-		if doc.Content[i].Value == key {
-			return doc.Content[i].Line
-		}
-	}
-	return 0
-}
-
-// Apply sets the fields the file states on s, skipping those whose flag
-// the user set (isSet reports that, by flag name). It checks each value's
-// form; Validate checks the whole spec afterwards.
+// Apply sets the settings the file states on s, in the file's order,
+// skipping those whose flag the user set (isSet reports that, by flag
+// name). It checks each value's form, naming the file, line and key;
+// Validate checks the whole spec afterwards, naming them too.
 func (f *File) Apply(s *Spec, isSet func(flag string) bool) error {
-	set := func(flag string, present bool) bool { return present && !isSet(flag) }
-	if set("impl", f.Impls != nil) {
-		s.Impls = f.Impls
-	}
-	if set("nodes", f.Nodes != nil) {
-		s.Nodes = *f.Nodes
-	}
-	if set("storage", f.Storage != nil) {
-		s.Storage = adapter.Storage(*f.Storage)
-	}
-	if set("threads", !f.Threads.IsZero()) {
-		t, err := f.threads()
-		if err != nil {
-			return f.at("threads", err)
-		}
-		s.Threads = t
-	}
-	if set("rate", f.Rate != nil) {
-		s.Rate = *f.Rate
-	}
-	if set("client", f.Client != nil) {
-		s.Client = *f.Client
-	}
-	if set("loop", f.Loop != nil) {
-		s.Loop = *f.Loop
-	}
-	if set("payload", f.Payload != nil) {
-		s.PayloadBytes = *f.Payload
-	}
-	for _, d := range []struct {
-		key, flag string
-		v         *string
-		dst       *time.Duration
-	}{
-		{"warmup", "warmup", f.Warmup, &s.Warmup},
-		{"duration", "duration", f.Duration, &s.Duration},
-		{"interval", "interval", f.Interval, &s.Interval},
-		{"op_timeout", "op-timeout", f.OpTimeout, &s.OpTimeout},
-	} {
-		if !set(d.flag, d.v != nil) {
+	for _, key := range f.keys {
+		st := byKey[key]
+		if st == nil || isSet(st.flag) { // nil: out
 			continue
 		}
-		v, err := time.ParseDuration(*d.v)
+		n := f.values[key]
+		o := origin{file: f.path, line: f.lines[key]}
+		v, err := st.fromNode(n)
+		if err == nil {
+			err = st.apply(s, v)
+		}
 		if err != nil {
-			return f.at(d.key, fmt.Errorf("%s %q: want a duration such as 20s", d.key, *d.v))
+			return o.locate(err, st)
 		}
-		*d.dst = v
-	}
-	if set("repeat", f.Repeat != nil) {
-		s.Repeat = *f.Repeat
-	}
-	if set("cpus", f.CPUs != nil) {
-		s.CPUs = f.CPUs
-	}
-	if set("gomaxprocs", f.GOMAXPROCS != nil) {
-		n, err := ParseGOMAXPROCS(*f.GOMAXPROCS)
-		if err != nil {
-			return f.at("gomaxprocs", err)
-		}
-		s.GOMAXPROCS = n
-	}
-	if set("fault", f.Faults != nil) {
-		s.Faults = nil
-		for i := range f.Faults {
-			spec, err := faultFromNode(&f.Faults[i])
-			if err != nil {
-				return fmt.Errorf("%s:%d: %w", f.path, f.Faults[i].Line, err)
-			}
-			s.Faults = append(s.Faults, spec)
-		}
-	}
-	if set("opt", f.Options != nil) {
-		for impl, kv := range f.Options {
-			for k, v := range kv {
-				if s.Options[impl] == nil {
-					s.Options[impl] = adapter.Options{}
-				}
-				s.Options[impl][k] = v
+		if st.kind == kindList && n.Kind == yaml.SequenceNode {
+			for _, item := range n.Content {
+				o.items = append(o.items, item.Line)
 			}
 		}
+		s.setFrom(key, o)
 	}
 	return nil
 }
 
 // OutDir is the file's output directory, if it names one.
 func (f *File) OutDir() string {
-	if f.Out == nil {
-		return ""
-	}
-	return *f.Out
-}
-
-func (f *File) threads() ([]int, error) {
-	switch f.Threads.Kind {
-	case yaml.ScalarNode:
-		return ParseThreads(f.Threads.Value)
-	case yaml.SequenceNode:
-		var parts []string
-		for _, n := range f.Threads.Content {
-			parts = append(parts, n.Value)
-		}
-		return ParseThreads(strings.Join(parts, ","))
-	}
-	return nil, fieldErr("threads", "", threadsAllowed)
+	return f.out
 }
 
 // faultFromNode reads one faults entry: a string in --fault syntax or a
 // mapping {kind, target, params, at, for}.
 func faultFromNode(n *yaml.Node) (faultspec.Spec, error) {
 	if n.Kind == yaml.ScalarNode {
-		return faultspec.Parse(n.Value)
+		return parseFault(n.Value)
 	}
 	if n.Kind != yaml.MappingNode {
 		return faultspec.Spec{}, errors.New("fault: want a string such as cpu-slow:follower,quota=5% or a mapping with kind, target, params, at, for")
@@ -252,7 +186,19 @@ func faultFromNode(n *yaml.Node) (faultspec.Spec, error) {
 	if e.For != "" {
 		s += ",for=" + e.For
 	}
-	return faultspec.Parse(s)
+	return parseFault(s)
+}
+
+// parseFault reads a fault in --fault syntax. faultspec's errors name the
+// flag; this one leaves naming the source (a flag or a file's key) to the
+// reader.
+func parseFault(text string) (faultspec.Spec, error) {
+	f, err := faultspec.Parse(text)
+	if err != nil {
+		why := strings.TrimPrefix(err.Error(), fmt.Sprintf("--fault %q: ", text))
+		return f, fieldErr("--fault", text, "%s", why)
+	}
+	return f, nil
 }
 
 func sortedKeys(m map[string]string) []string {

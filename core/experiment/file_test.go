@@ -79,9 +79,9 @@ func TestFileErrorsNameLine(t *testing.T) {
 	}{
 		{"unknown key", "nodes: 3\nspeed: fast\n", "x.yaml: line 2: speed: unknown key"},
 		{"wrong type", "nodes: three\n", "x.yaml: line 1: cannot unmarshal"},
-		{"bad threads", "nodes: 3\nthreads: 2:x\n", "x.yaml:2: --threads \"2:x\""},
+		{"bad threads", "nodes: 3\nthreads: 2:x\n", "x.yaml:2: threads \"2:x\""},
 		{"bad duration", "\nduration: soon\n", "x.yaml:2: duration \"soon\""},
-		{"bad fault", "faults:\n  - none\n  - meteor:leader\n", "x.yaml:3: --fault \"meteor:leader\""},
+		{"bad fault", "faults:\n  - none\n  - meteor:leader\n", "x.yaml:3: faults \"meteor:leader\""},
 		{"bad fault mapping", "faults:\n  - kind: pause\n    when: now\n", "x.yaml:2: fault:"},
 		{"syntax", "nodes: [3\n", "x.yaml: "},
 	}
@@ -119,15 +119,19 @@ func FuzzParseFile(f *testing.F) {
 	f.Add([]byte(sampleFile))
 	f.Add([]byte("threads: [1, 2, 3]\nfaults: [none, 'kill:leader,restart_after=1s']\n"))
 	f.Add([]byte("faults:\n  - kind: memory\n    params: {limit: 64MiB}\n"))
+	f.Add([]byte("nodes: 20\nstorage: ssd\nloop: open\nrate: 0\noptions: {etcd: {a: b}}\ncpus: [0]\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		file, err := ParseFile("fuzz.yaml", b)
 		if err != nil {
+			if strings.Contains(err.Error(), "\n") {
+				t.Fatalf("multi-line error: %q", err)
+			}
 			return
 		}
 		s := Default()
 		s.Impls = []string{"x"}
 		if err := file.Apply(&s, func(string) bool { return false }); err != nil {
-			return
+			t.Fatalf("ParseFile accepted what Apply refuses: %v", err)
 		}
 		if err := s.Validate(); err != nil && strings.Contains(err.Error(), "\n") {
 			t.Fatalf("multi-line error: %q", err)

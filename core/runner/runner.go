@@ -7,7 +7,6 @@ package runner
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -213,10 +212,8 @@ func resume(cfg Config, now *reports.Meta) (*reports.Meta, map[string]bool, erro
 	if err != nil {
 		return nil, nil, fmt.Errorf("resume %s: %w", cfg.OutDir, err)
 	}
-	if old.Fingerprint != now.Fingerprint {
-		was, _ := json.Marshal(old.Comparable)
-		is, _ := json.Marshal(now.Comparable)
-		return nil, nil, fmt.Errorf("resume %s: the experiment changed in a way that makes its rows incomparable: recorded %s, now %s", cfg.OutDir, was, is)
+	if err := cfg.Spec.CheckResume(old.Fingerprint, old.Comparable); err != nil {
+		return nil, nil, fmt.Errorf("resume %s: %w", cfg.OutDir, err)
 	}
 	rows, err := reports.ReadResults(filepath.Join(cfg.OutDir, reports.ResultsFile))
 	if err != nil && !errors.Is(err, os.ErrNotExist) {

@@ -1,0 +1,342 @@
+package experiment
+
+import (
+	"fmt"
+	"maps"
+	"math"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/raftcmp/raftcmp/core/adapter"
+	"github.com/raftcmp/raftcmp/faults/faultspec"
+)
+
+// kind is how a setting is written: the flag type that declares it and
+// what an experiment file may give for it.
+type kind int
+
+const (
+	kindInt      kind = iota // an int flag; a YAML integer
+	kindFloat                // a float flag; a YAML number
+	kindDuration             // a duration flag; a YAML string such as 20s
+	kindText                 // a string flag in the setting's own syntax; a YAML string, or a list of scalars read as if joined by commas
+	kindList                 // a repeatable string flag; a YAML list (or what the setting's set accepts)
+)
+
+// setting is one experiment setting, declared once: its flag, its file
+// key, its default, how its values are read and checked, and whether it
+// belongs to the resume fingerprint. The flags (Settings), experiment
+// files (File), Default, Validate and Comparable are all driven from the
+// table below.
+type setting struct {
+	key   string // the experiment file's key, and a file error's name for it
+	flag  string // the flag, without dashes
+	kind  kind
+	def   string // the default as a user would type it; "" is the field's zero value
+	usage string
+	// field points at the Spec field the setting fills (&s.Nodes).
+	field func(s *Spec) any
+	// parse reads a kindText value into the field's type; nil stores the
+	// text as it is.
+	parse func(text string) (any, error)
+	// item reads one element of a kindList value, appended to the field.
+	item func(n *yaml.Node) (any, error)
+	// set, if not nil, stores a value itself instead of field, parse and
+	// item: for a setting whose values merge rather than replace.
+	set func(s *Spec, n *yaml.Node) error
+	// check is the setting's rule, on the whole spec (a check may rely on
+	// the settings above it in the table being valid); nil: none.
+	check func(s *Spec) *problem
+	// fingerprint is the setting's key in the resume fingerprint
+	// (Comparable); "" leaves it out (a swept dimension).
+	fingerprint string
+	// compared is the value the fingerprint records; nil: the field's.
+	compared func(s *Spec) any
+}
+
+// settings is every experiment setting. Order matters three ways: it is
+// the order of the flags in --help, of Validate's checks, and of the
+// settings in the resume fingerprint's JSON, which must stay byte for byte
+// what older meta.json files recorded (TestComparableAsRecordedBefore).
+// A new compared setting changes every fingerprint: runs recorded before
+// it can then no longer be resumed.
+var settings = []setting{
+	{key: "impls", flag: "impl", kind: kindText, usage: "backends, comma-separated (default: every plugin found)",
+		field: func(s *Spec) any { return &s.Impls },
+		parse: func(t string) (any, error) { return ParseImpls(t), nil }, check: checkImpls},
+	{key: "nodes", flag: "nodes", kind: kindInt, def: "3", usage: "cluster size",
+		field:       func(s *Spec) any { return &s.Nodes },
+		check:       func(s *Spec) *problem { return s.within("nodes", s.Nodes, 1, MaxNodes, "") },
+		fingerprint: "nodes"},
+	{key: "storage", flag: "storage", kind: kindText, def: "disk", usage: "disk, tmpfs (data on /dev/shm) or memory (in-memory log)",
+		field: func(s *Spec) any { return &s.Storage }, check: checkStorage, fingerprint: "storage"},
+	{key: "options", flag: "opt", kind: kindList, usage: "backend option IMPL.KEY=VALUE (repeatable), e.g. hashicorp.log_store=wal",
+		field: func(s *Spec) any { return &s.Options }, set: setOptions, check: checkOptions,
+		fingerprint: "options", compared: comparedOptions},
+	{key: "threads", flag: "threads", kind: kindText, def: "2:20:2", usage: "client threads: N, a list N,M or a range FROM:TO:STEP",
+		field: func(s *Spec) any { return &s.Threads },
+		parse: func(t string) (any, error) { return ParseThreads(t) }, check: checkThreads},
+	{key: "rate", flag: "rate", kind: kindFloat, def: "40000", usage: "total target ops/s shared by the threads; 0 = unthrottled",
+		field: func(s *Spec) any { return &s.Rate }, check: checkRate, fingerprint: "rate"},
+	{key: "client", flag: "client", kind: kindText, def: "embedded",
+		usage: "where the load runs: embedded (in the leader's process, as the original experiment) or external (in raftcmp, following leader changes)",
+		field: func(s *Spec) any { return &s.Client }, check: checkClient, fingerprint: "client"},
+	{key: "loop", flag: "loop", kind: kindText, def: "closed",
+		usage: "load model: closed (each thread waits for its proposal) or open (requests on a schedule at --rate, latency from the intended start)",
+		field: func(s *Spec) any { return &s.Loop }, check: checkLoop, fingerprint: "loop"},
+	{key: "payload", flag: "payload", kind: kindInt, def: "2048", usage: fmt.Sprintf("bytes per proposal (1 to %d)", MaxPayloadBytes),
+		field:       func(s *Spec) any { return &s.PayloadBytes },
+		check:       func(s *Spec) *problem { return s.within("payload", s.PayloadBytes, 1, MaxPayloadBytes, " bytes") },
+		fingerprint: "payload_bytes"},
+	{key: "warmup", flag: "warmup", kind: kindDuration, def: "2s", usage: "load before the measured window, not measured",
+		field: func(s *Spec) any { return &s.Warmup }, check: checkWarmup, fingerprint: "warmup"},
+	{key: "duration", flag: "duration", kind: kindDuration, def: "20s", usage: "measured window per point",
+		field: func(s *Spec) any { return &s.Duration }, check: checkDuration, fingerprint: "duration"},
+	{key: "interval", flag: "interval", kind: kindDuration, def: "1s", usage: "time-series bucket width",
+		field: func(s *Spec) any { return &s.Interval }, check: checkInterval, fingerprint: "interval"},
+	{key: "op_timeout", flag: "op-timeout", kind: kindDuration, def: "10s", usage: "deadline of one proposal",
+		field: func(s *Spec) any { return &s.OpTimeout }, check: checkOpTimeout, fingerprint: "op_timeout"},
+	{key: "repeat", flag: "repeat", kind: kindInt, def: "1", usage: "runs of each point, interleaved across backends",
+		field: func(s *Spec) any { return &s.Repeat },
+		check: func(s *Spec) *problem { return s.within("repeat", s.Repeat, 1, MaxRepeat, "") }},
+	{key: "gomaxprocs", flag: "gomaxprocs", kind: kindText, def: "auto",
+		usage: "GOMAXPROCS of each node: auto (its share of the CPUs, CPUs/nodes, at least 2), go (Go's default: all CPUs) or N",
+		field: func(s *Spec) any { return &s.GOMAXPROCS },
+		parse: func(t string) (any, error) { return ParseGOMAXPROCS(t) }, check: checkGOMAXPROCS,
+		fingerprint: "gomaxprocs", compared: func(s *Spec) any { return s.NodeGOMAXPROCS() }},
+	{key: "cpus", flag: "cpus", kind: kindText, usage: "pin node i to the i-th CPU of this list, e.g. 0,1,1 (as taskset did in the original)",
+		field: func(s *Spec) any { return &s.CPUs }, parse: parseCPUList, check: checkCPUs, fingerprint: "cpus"},
+	{key: "faults", flag: "fault", kind: kindList, def: "none",
+		usage: "fault KIND[:TARGET][,param=value...] (repeatable; each its own set of points; none = baseline), e.g. cpu-slow:follower,quota=5%",
+		field: func(s *Spec) any { return &s.Faults }, check: checkFaults,
+		item: func(n *yaml.Node) (any, error) { return faultFromNode(n) }},
+}
+
+func checkImpls(s *Spec) *problem {
+	if len(s.Impls) == 0 {
+		return s.bad("impls", "", "name at least one backend")
+	}
+	seen := map[string]bool{}
+	for _, impl := range s.Impls {
+		if impl == "" || seen[impl] {
+			return s.bad("impls", strings.Join(s.Impls, ","), "must be distinct backend names")
+		}
+		seen[impl] = true
+	}
+	return nil
+}
+
+func checkStorage(s *Spec) *problem {
+	if slices.Contains(adapter.StorageModes, s.Storage) {
+		return nil
+	}
+	var names []string
+	for _, m := range adapter.StorageModes {
+		names = append(names, string(m))
+	}
+	return s.bad("storage", s.Storage, "must be one of %s", strings.Join(names, ", "))
+}
+
+// setOptions merges backend options, from repeated IMPL.KEY=VALUE flags
+// or a file's mapping {impl: {key: value}}, into a copy of s.Options: a
+// later source overrides keys, not the whole set.
+func setOptions(s *Spec, n *yaml.Node) error {
+	opts := map[string]adapter.Options{}
+	for impl, kv := range s.Options {
+		opts[impl] = maps.Clone(kv)
+	}
+	switch n.Kind {
+	case yaml.SequenceNode:
+		for _, item := range n.Content {
+			if err := ParseOption(opts, deref(item).Value); err != nil {
+				return atLine(err, item.Line)
+			}
+		}
+	case yaml.MappingNode:
+		var m map[string]map[string]string
+		if err := n.Decode(&m); err != nil {
+			return err
+		}
+		for impl, kv := range m {
+			if opts[impl] == nil {
+				opts[impl] = adapter.Options{}
+			}
+			maps.Copy(opts[impl], kv)
+		}
+	default:
+		return fieldErr("--opt", n.Value, "want a mapping of backend to options, e.g. {hashicorp: {log_store: wal}}")
+	}
+	s.Options = opts
+	return nil
+}
+
+// comparedOptions is nil for no options, as the fingerprint always had it.
+func comparedOptions(s *Spec) any {
+	if len(s.Options) == 0 {
+		return nil
+	}
+	return s.Options
+}
+
+func checkOptions(s *Spec) *problem {
+	for _, impl := range slices.Sorted(maps.Keys(s.Options)) {
+		if slices.Contains(s.Impls, impl) {
+			continue
+		}
+		if s.blame("options", "impls") == "impls" {
+			return s.bad("impls", strings.Join(s.Impls, ","), "leaves out %s, which %s tunes", impl, s.ref("options", "impls"))
+		}
+		return s.bad("options", impl, "names a backend not in %s (%s)", s.ref("impls", "options"), strings.Join(s.Impls, ","))
+	}
+	return nil
+}
+
+func checkThreads(s *Spec) *problem {
+	if len(s.Threads) == 0 {
+		return s.bad("threads", "", "name at least one thread count")
+	}
+	for _, t := range s.Threads {
+		if t < 1 || t > MaxThreads {
+			return s.bad("threads", t, "each thread count must be from 1 to %d", MaxThreads)
+		}
+	}
+	return nil
+}
+
+func checkRate(s *Spec) *problem {
+	if s.Rate >= 0 && !math.IsInf(s.Rate, 1) { // also refuses NaN
+		return nil
+	}
+	return s.bad("rate", s.Rate, "must be 0 (unthrottled) or a positive number of ops/s")
+}
+
+func checkClient(s *Spec) *problem {
+	if s.Client == "embedded" || s.Client == "external" {
+		return nil
+	}
+	return s.bad("client", s.Client, "must be embedded or external")
+}
+
+func checkLoop(s *Spec) *problem {
+	switch {
+	case s.Loop != "closed" && s.Loop != "open":
+		return s.bad("loop", s.Loop, "must be closed or open")
+	case s.Loop == "closed" || s.Rate > 0:
+		return nil
+	case s.blame("rate", "loop") == "loop":
+		return s.bad("loop", s.Loop, "needs a positive %s: requests are issued on a schedule at that rate", s.ref("rate", "loop"))
+	}
+	return s.bad("rate", s.Rate, "must be positive with %s open (requests are issued on a schedule at %s)", s.ref("loop", "rate"), s.ref("rate", "rate"))
+}
+
+func checkWarmup(s *Spec) *problem {
+	if s.Warmup >= 0 {
+		return nil
+	}
+	return s.bad("warmup", s.Warmup, "must be zero or positive")
+}
+
+func checkDuration(s *Spec) *problem {
+	if s.Duration > 0 {
+		return nil
+	}
+	return s.bad("duration", s.Duration, "must be positive, e.g. 20s")
+}
+
+func checkInterval(s *Spec) *problem {
+	switch {
+	case s.Interval > 0 && s.Interval <= s.Duration:
+		return nil
+	case s.Interval > 0 && s.blame("interval", "duration") == "duration":
+		return s.bad("duration", s.Duration, "must be at least %s (%v)", s.ref("interval", "duration"), s.Interval)
+	}
+	return s.bad("interval", s.Interval, "must be positive and at most %s (%v)", s.ref("duration", "interval"), s.Duration)
+}
+
+func checkOpTimeout(s *Spec) *problem {
+	if s.OpTimeout > 0 {
+		return nil
+	}
+	return s.bad("op_timeout", s.OpTimeout, "must be positive")
+}
+
+func checkGOMAXPROCS(s *Spec) *problem {
+	if s.GOMAXPROCS >= -1 && s.GOMAXPROCS <= 1024 {
+		return nil
+	}
+	return s.bad("gomaxprocs", s.GOMAXPROCS, "must be auto, go, or from 1 to 1024")
+}
+
+// parseCPUList reads --cpus; an empty list is no pinning (so that a flag
+// can clear a file's pinning).
+func parseCPUList(t string) (any, error) {
+	if strings.TrimSpace(t) == "" {
+		return []int(nil), nil
+	}
+	return ParseCPUs(t)
+}
+
+func checkCPUs(s *Spec) *problem {
+	if len(s.CPUs) == 0 {
+		return nil
+	}
+	if len(s.CPUs) != s.Nodes {
+		if s.blame("cpus", "nodes") == "nodes" {
+			return s.bad("nodes", s.Nodes, "must match %s, which lists %d CPUs, one per node", s.ref("cpus", "nodes"), len(s.CPUs))
+		}
+		return s.bad("cpus", joinInts(s.CPUs), "must list one CPU per node (%d)", s.Nodes)
+	}
+	for _, c := range s.CPUs {
+		if c < 0 || c >= runtime.NumCPU() {
+			return s.bad("cpus", c, "CPUs here are 0 to %d", runtime.NumCPU()-1)
+		}
+	}
+	return nil
+}
+
+func joinInts(v []int) string {
+	var parts []string
+	for _, n := range v {
+		parts = append(parts, strconv.Itoa(n))
+	}
+	return strings.Join(parts, ",")
+}
+
+func checkFaults(s *Spec) *problem {
+	if len(s.Faults) == 0 {
+		return s.bad("faults", "", "name at least one fault, or none for the baseline")
+	}
+	seen := map[string]bool{}
+	for i, f := range s.Faults {
+		item := i + 1
+		if err := f.Validate(); err != nil {
+			return s.bad("faults", f, "%v", err).at(item)
+		}
+		if seen[f.String()] {
+			return s.bad("faults", f, "given twice").at(item)
+		}
+		seen[f.String()] = true
+		switch {
+		case f.Target.Role == faultspec.RoleNode && f.Target.Node > uint64(s.Nodes):
+			if s.blame("faults", "nodes") == "nodes" {
+				return s.bad("nodes", s.Nodes, "must be at least %d: fault %s names node %d", f.Target.Node, f, f.Target.Node)
+			}
+			return s.bad("faults", f, "names node %d of a %d-node cluster", f.Target.Node, s.Nodes).at(item)
+		case f.At+f.For > s.Duration:
+			if s.blame("faults", "duration") == "duration" {
+				return s.bad("duration", s.Duration, "must be at least %v: fault %s runs until then", f.At+f.For, f)
+			}
+			return s.bad("faults", f, "at+for (%v) must fit in the measured window (%s %v)", f.At+f.For, s.ref("duration", "faults"), s.Duration).at(item)
+		case (f.Target.Role == faultspec.RoleFollower || f.Target.Role == faultspec.RoleFollowers) && s.Nodes < 2:
+			if s.blame("faults", "nodes") == "nodes" {
+				return s.bad("nodes", s.Nodes, "must be at least 2: fault %s targets a follower", f)
+			}
+			return s.bad("faults", f, "targets a follower, but a %d-node cluster has none", s.Nodes).at(item)
+		}
+	}
+	return nil
+}

@@ -3,6 +3,7 @@ package adapter
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -111,7 +112,13 @@ func fromStatus(err error) error {
 		}
 		return fmt.Errorf("%s: %w", st.Message(), context.Canceled)
 	case codes.Unimplemented:
-		return fmt.Errorf("%s: %w", st.Message(), ErrUnsupported)
+		// The plugin's message usually ends with ErrUnsupported's own text
+		// (toStatus sent it wrapped): say it once.
+		msg := strings.TrimSuffix(strings.TrimSuffix(st.Message(), ErrUnsupported.Error()), ": ")
+		if msg == "" {
+			return ErrUnsupported
+		}
+		return fmt.Errorf("%s: %w", msg, ErrUnsupported)
 	case codes.DeadlineExceeded:
 		return fmt.Errorf("%s: %w", st.Message(), context.DeadlineExceeded)
 	}

@@ -51,7 +51,7 @@ type Spec struct {
 	CPUs []int
 	// ReadyTimeout bounds the wait for a leader (default 60 s).
 	ReadyTimeout time.Duration
-	// GOMAXPROCS is each plugin process's GOMAXPROCS: 0 leaves it to Go
+	// GOMAXPROCS is each node process's GOMAXPROCS: 0 leaves it to Go
 	// (every CPU), a positive value sets it. See experiment.GOMAXPROCSFor.
 	GOMAXPROCS int
 	// Launcher starts the node processes (default LocalLauncher).
@@ -344,7 +344,7 @@ func (c *Cluster) Statuses(ctx context.Context) ([]adapter.Status, []error) {
 // describeFailure adds what raftcmp knows about a failed member to err.
 func describeFailure(m *Member, err error) error {
 	if m.Exited() {
-		return fmt.Errorf("node %d (pid %d): process exited: %w%s", m.ID, m.PID(), err, m.Process().StderrTail())
+		return fmt.Errorf("node %d (pid %d): plugin process exited: %w%s", m.ID, m.PID(), err, m.Process().StderrTail())
 	}
 	return fmt.Errorf("node %d (pid %d): %w", m.ID, m.PID(), err)
 }
@@ -425,10 +425,10 @@ func (c *Cluster) Leader(ctx context.Context) (*Member, error) {
 }
 
 // Stop stops every node, ends and reaps every node process, tears down
-// what the hooks made (Hooks.Teardown) and removes the data directory (unless the spec keeps it). It is safe to call more than
-// once and from a deferred cleanup with a cancelled context: each node gets
-// a bounded, fresh grace period to stop cleanly before its process is
-// killed.
+// what the hooks made (Hooks.Teardown) and removes the data directory
+// (unless the spec keeps it). It is safe to call more than once and from a
+// deferred cleanup with a cancelled context: each node gets a bounded,
+// fresh grace period to stop cleanly before its process is killed.
 func (c *Cluster) Stop(ctx context.Context) error {
 	c.stop.Do(func() {
 		ctx = context.WithoutCancel(ctx)

@@ -94,7 +94,8 @@ func (e *Env) startMesh(_ context.Context, nodes []adapter.Peer) error {
 }
 
 // placeInCgroup puts node id's new process in the node's cgroup, made the
-// first time (a restarted node gets its old one back).
+// first time (a restarted node gets its old one back). The cluster names
+// the node in the error.
 func (e *Env) placeInCgroup(_ context.Context, id uint64, p cluster.Process) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -102,12 +103,12 @@ func (e *Env) placeInCgroup(_ context.Context, id uint64, p cluster.Process) err
 	if g == nil {
 		var err error
 		if g, err = e.cgroups.Create(fmt.Sprintf("%s-n%d", e.prefix, id)); err != nil {
-			return fmt.Errorf("cgroup of node %d: %w", id, err)
+			return fmt.Errorf("create its cgroup: %w", err)
 		}
 		e.groups[id] = g
 	}
 	if err := g.AddProcess(p.PID()); err != nil {
-		return fmt.Errorf("put node %d (pid %d) in its cgroup: %w", id, p.PID(), err)
+		return fmt.Errorf("put process %d in its cgroup: %w", p.PID(), err)
 	}
 	return nil
 }

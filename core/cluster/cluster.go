@@ -277,6 +277,7 @@ type NodesError struct {
 	Err error
 }
 
+// Error is "node 2: reason" or "nodes 1,3: reason".
 func (e *NodesError) Error() string {
 	ids := make([]string, len(e.IDs))
 	for i, id := range e.IDs {
@@ -289,6 +290,7 @@ func (e *NodesError) Error() string {
 	return noun + strings.Join(ids, ",") + ": " + e.Err.Error()
 }
 
+// Unwrap returns the reason.
 func (e *NodesError) Unwrap() error { return e.Err }
 
 // Members returns the cluster's nodes in id order.

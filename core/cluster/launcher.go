@@ -81,6 +81,7 @@ type Hooks struct {
 	Prepare func(ctx context.Context, nodes []adapter.Peer) error
 	// Started is called whenever a node's process has started (in Start,
 	// and again after RestartMember), before the node in it is started.
+	// Its error fails the start; the cluster names the node.
 	Started func(ctx context.Context, id uint64, p Process) error
 	// PeerAddr returns the address node from dials to reach node to; ""
 	// (or a nil PeerAddr) means to's own listen address.

@@ -104,6 +104,7 @@ func (l LocalLauncher) launch(ctx context.Context, req LaunchRequest) (*localPro
 		return nil, fmt.Errorf("dispense plugin %s: %w", path, err)
 	}
 	p.node = raw.(*adapter.Client)
+	p.pid = cmd.Process.Pid // the child raftcmp started, whatever the plugin says
 	if _, err := p.node.Identify(ctx); err != nil {
 		p.Close()
 		return nil, fmt.Errorf("describe plugin %s: %w", path, err)
@@ -115,6 +116,7 @@ func (l LocalLauncher) launch(ctx context.Context, req LaunchRequest) (*localPro
 // handle on it.
 type localProcess struct {
 	node   *adapter.Client
+	pid    int // 0 until connected
 	client *plugin.Client
 	tail   *tailWriter
 
@@ -123,13 +125,16 @@ type localProcess struct {
 }
 
 func (p *localProcess) Node() Node   { return p.node }
-func (p *localProcess) PID() int     { return p.node.Describe().PID }
+func (p *localProcess) PID() int     { return p.pid }
 func (p *localProcess) Exited() bool { return p.client.Exited() }
 
 // Kill sends SIGKILL, then reaps.
 func (p *localProcess) Kill() error {
 	var err error
-	if e := syscall.Kill(p.PID(), syscall.SIGKILL); e != nil && e != syscall.ESRCH {
+	if p.pid <= 0 {
+		return p.Close()
+	}
+	if e := syscall.Kill(p.pid, syscall.SIGKILL); e != nil && e != syscall.ESRCH {
 		err = fmt.Errorf("kill process %d: %w", p.PID(), e)
 	}
 	return errors.Join(err, p.Close())
@@ -145,14 +150,21 @@ func (p *localProcess) Close() error {
 		p.log = nil
 	}
 	p.mu.Unlock()
-	if p.node != nil && isAlive(p.PID()) {
+	if p.pid > 0 && isAlive(p.pid) {
 		return fmt.Errorf("process %d still alive after kill", p.PID())
 	}
 	return nil
 }
 
-func (p *localProcess) Pin(cpu int) error     { return pinProcess(p.PID(), cpu) }
-func (p *localProcess) Usage() (Usage, error) { return ProcUsage(p.PID()) }
+func (p *localProcess) Pin(cpu int) error { return pinProcess(p.PID(), cpu) }
+
+// Usage reads /proc, unless the process ended (its pid may be reused).
+func (p *localProcess) Usage() (Usage, error) {
+	if p.Exited() {
+		return Usage{}, fmt.Errorf("process %d has ended", p.PID())
+	}
+	return ProcUsage(p.PID())
+}
 
 // StderrTail returns the last lines the plugin wrote to stderr (and the
 // line that started a panic or fatal error, however long the trace after

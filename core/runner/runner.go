@@ -68,6 +68,8 @@ type Config struct {
 	// which run again), and the run is refused if the comparable settings
 	// differ from the recorded ones (experiment.Spec.Comparable).
 	Resume bool
+	// Launcher starts the node processes (default cluster.LocalLauncher).
+	Launcher cluster.Launcher
 	// RunID names the run's cgroups (raftcmp-<RunID>-p<point>-n<node>), so
 	// `raftcmp cleanup` can find what a killed run left.
 	RunID string
@@ -278,7 +280,7 @@ func measure(ctx context.Context, cfg Config, p experiment.Point, row *reports.R
 	cs := cluster.Spec{
 		Plugin: cfg.Plugins[p.Impl], Nodes: s.Nodes, Storage: s.Storage, Options: s.Options[p.Impl],
 		DataRoot: cfg.DataRoot, KeepData: cfg.KeepData, LogDir: logDir, CPUs: s.CPUs, ReadyTimeout: cfg.ReadyTimeout,
-		GOMAXPROCS: s.NodeGOMAXPROCS(), Hooks: env.Hooks(),
+		GOMAXPROCS: s.NodeGOMAXPROCS(), Launcher: cfg.Launcher, Hooks: env.Hooks(),
 	}
 	c, err := cluster.Start(ctx, cs)
 	if err != nil {

@@ -2,7 +2,6 @@ package inproc_test
 
 import (
 	"context"
-	"errors"
 	"os"
 	"testing"
 	"time"
@@ -55,7 +54,7 @@ func TestInProcessCluster(t *testing.T) {
 	if err := c.Stop(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
 		t.Errorf("data dir %s left after Stop (%v)", dir, err)
 	}
 }

@@ -10,9 +10,10 @@ import (
 	"github.com/raftcmp/raftcmp/faults/faultspec"
 )
 
-// diskContention runs competing writers that write and fdatasync blocks on
-// the file system holding the target's data directory, contending for the
-// same device. Effect: the bytes the writers got written, and their rate.
+// diskContention (disk-contention) runs competing writers that write and
+// fdatasync blocks on the file system holding the target's data directory,
+// contending for the same device. Effect: the bytes the writers got
+// written, and their rate.
 type diskContention struct {
 	dir     string
 	block   int64
@@ -22,10 +23,12 @@ type diskContention struct {
 	effect  Effect
 }
 
-func newDiskContention(spec faultspec.Spec, targets []*cluster.Member) (Fault, error) {
-	block, _ := faultspec.ParseBytes(spec.Param("block"))
-	writers, _ := strconv.Atoi(spec.Param("writers"))
-	return &diskContention{dir: targets[0].DataDir, block: block, writers: max(writers, 1), effect: Effect{}}, nil
+func init() {
+	register("disk-contention", mechanism{new: func(b Binding) (Fault, error) {
+		block, _ := faultspec.ParseBytes(b.Spec.Param("block"))
+		writers, _ := strconv.Atoi(b.Spec.Param("writers"))
+		return &diskContention{dir: b.Targets[0].DataDir, block: block, writers: max(writers, 1), effect: Effect{}}, nil
+	}})
 }
 
 func (d *diskContention) Inject(ctx context.Context) error {

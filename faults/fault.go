@@ -75,25 +75,83 @@ func IDs(ms []*cluster.Member) string {
 	return strings.Join(ids, ",")
 }
 
-// New binds spec to its targets in cluster c. The cluster must have been
-// started with what the kind needs (cgroups, proxies); New fails, naming
-// what is missing, otherwise.
-func New(spec faultspec.Spec, c *cluster.Cluster, targets []*cluster.Member) (Fault, error) {
-	switch spec.Kind {
-	case faultspec.KindNone:
-		return noFault{}, nil
-	case "kill":
-		return newKill(spec, c, targets)
-	case "cpu-slow", "cpu-contention", "memory", "disk-slow", "pause":
-		return newCgroupFault(spec, c, targets)
-	case "disk-contention":
-		return newDiskContention(spec, targets)
-	case "net-delay", "net-loss", "net-bandwidth", "partition":
-		return newNetFault(spec, c, targets)
+// New binds spec to its targets in cluster c, whose Env is env (it must
+// have been built for a set of faults that includes spec, or the kind's
+// cgroups or proxies are missing and New says so).
+func New(spec faultspec.Spec, env *Env, c *cluster.Cluster, targets []*cluster.Member) (Fault, error) {
+	kind := spec.Kind
+	if spec.IsNone() {
+		kind = faultspec.KindNone
 	}
-	return nil, fmt.Errorf("fault kind %q is not implemented", spec.Kind)
+	m, ok := mechanisms[kind]
+	if !ok {
+		return nil, fmt.Errorf("fault kind %q is not implemented", spec.Kind)
+	}
+	b := Binding{Spec: spec, Env: env, Cluster: c, Targets: targets}
+	if m.cgroups {
+		for _, t := range targets {
+			if env.Cgroup(t.ID) == nil {
+				return nil, fmt.Errorf("%s needs node %d in a cgroup, but the cluster was started without cgroups", spec.Kind, t.ID)
+			}
+		}
+	}
+	if m.proxies && env.Mesh() == nil {
+		return nil, fmt.Errorf("%s needs the cluster's links proxied, but it was started without proxies", spec.Kind)
+	}
+	return m.new(b)
 }
 
+// Binding is what a kind's constructor is given: the fault as stated, the
+// nodes it targets, their cluster and the Env around it.
+type Binding struct {
+	Spec    faultspec.Spec
+	Env     *Env
+	Cluster *cluster.Cluster
+	Targets []*cluster.Member
+}
+
+// mechanism is how one fault kind acts. Each kind's own file registers its
+// mechanism from init; the kind's description (parameters, defaults,
+// target) is in faultspec.Kinds.
+type mechanism struct {
+	// cgroups and proxies say what the kind needs its Env to set up: a
+	// cgroup per node process, a proxy per directed link.
+	cgroups, proxies bool
+	// new binds the kind to its targets.
+	new func(Binding) (Fault, error)
+}
+
+// mechanisms holds every registered kind's mechanism, by kind name.
+var mechanisms = map[string]mechanism{}
+
+// register makes kind's mechanism known. It panics if kind is not
+// described in faultspec.Kinds or is registered twice: both are mistakes
+// in the source, caught by the first test that runs.
+func register(kind string, m mechanism) {
+	if _, ok := faultspec.Kinds[kind]; !ok {
+		panic("faults: register " + kind + ": not described in faultspec.Kinds")
+	}
+	if _, dup := mechanisms[kind]; dup {
+		panic("faults: register " + kind + " twice")
+	}
+	mechanisms[kind] = m
+}
+
+// NeedsCgroups reports whether any of the faults acts through cgroups.
+func NeedsCgroups(specs []faultspec.Spec) bool {
+	return slices.ContainsFunc(specs, func(s faultspec.Spec) bool { return mechanisms[s.Kind].cgroups })
+}
+
+// NeedsProxies reports whether any of the faults acts through link proxies.
+func NeedsProxies(specs []faultspec.Spec) bool {
+	return slices.ContainsFunc(specs, func(s faultspec.Spec) bool { return mechanisms[s.Kind].proxies })
+}
+
+func init() {
+	register(faultspec.KindNone, mechanism{new: func(Binding) (Fault, error) { return noFault{}, nil }})
+}
+
+// noFault is the baseline: nothing to inject, revert or measure.
 type noFault struct{}
 
 func (noFault) Inject(context.Context) error { return nil }

@@ -30,23 +30,19 @@ func TestMain(m *testing.M) {
 type env struct {
 	t      *testing.T
 	c      *cluster.Cluster
+	env    *faults.Env
 	leader *cluster.Member
 	prefix string
 }
 
-// start starts a cluster with what spec's kind needs, skipping (with the
-// reason) where cgroups cannot be made.
+// start starts a cluster with what kind needs (its faults.Env), skipping
+// (with the reason) where cgroups cannot be made.
 func start(t *testing.T, kind string, storage adapter.Storage) *env {
 	t.Helper()
-	k := faultspec.Kinds[kind]
-	spec := cluster.Spec{
-		Plugin:  adaptertest.BuildPlugin(t, "hashicorp", "github.com/raftcmp/raftcmp/plugins/hashicorp/plugin"),
-		Nodes:   3,
-		Storage: storage,
-		Proxied: k.NeedsProxies,
-	}
+	kinds := []faultspec.Spec{{Kind: kind}}
+	cfg := faults.EnvConfig{Faults: kinds}
 	e := &env{t: t}
-	if k.NeedsCgroups {
+	if faults.NeedsCgroups(kinds) {
 		if err := cgroup.Available(); err != nil {
 			t.Skipf("needs cgroups (run as root): %v", err)
 		}
@@ -54,9 +50,19 @@ func start(t *testing.T, kind string, storage adapter.Storage) *env {
 		if err != nil {
 			t.Fatal(err)
 		}
-		spec.Cgroups = m
-		spec.CgroupPrefix = "raftcmp-faultstest-" + strconv.Itoa(os.Getpid())
-		e.prefix = spec.CgroupPrefix
+		cfg.Cgroups = m
+		cfg.CgroupPrefix = "raftcmp-faultstest-" + strconv.Itoa(os.Getpid())
+		e.prefix = cfg.CgroupPrefix
+	}
+	var err error
+	if e.env, err = faults.NewEnv(cfg); err != nil {
+		t.Fatal(err)
+	}
+	spec := cluster.Spec{
+		Plugin:  adaptertest.BuildPlugin(t, "hashicorp", "github.com/raftcmp/raftcmp/plugins/hashicorp/plugin"),
+		Nodes:   3,
+		Storage: storage,
+		Hooks:   e.env.Hooks(),
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -91,7 +97,7 @@ func (e *env) checkNothingLeft() {
 	}
 	for _, m := range e.c.Members() {
 		if p := m.Process(); p != nil && !p.Exited() {
-			t.Errorf("node %d's process %d still runs", m.ID, p.Desc.PID)
+			t.Errorf("node %d's process %d still runs", m.ID, p.PID())
 		}
 	}
 	if _, err := os.Stat(e.c.DataDir()); !os.IsNotExist(err) {
@@ -111,7 +117,7 @@ func (e *env) inject(s string) (faults.Fault, []*cluster.Member) {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	f, err := faults.New(spec, e.c, targets)
+	f, err := faults.New(spec, e.env, e.c, targets)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -175,7 +181,7 @@ func TestCPUSlow(t *testing.T) {
 func TestPause(t *testing.T) {
 	e := start(t, "pause", adapter.StorageMemory)
 	f, targets := e.inject("pause:follower")
-	g := targets[0].Cgroup()
+	g := e.env.Cgroup(targets[0].ID)
 	before, err := g.Stats()
 	if err != nil {
 		t.Fatal(err)
@@ -204,16 +210,25 @@ func TestMemoryLimit(t *testing.T) {
 	f, targets := e.inject("memory:follower,limit=40MiB")
 	id := targets[0].ID
 	// Each proposal is kept in the follower's in-memory log: 4 KiB payloads
-	// for two seconds outgrow 40 MiB.
-	res, err := e.leader.Node().RunLoad(context.Background(), load.Spec{Threads: 8, PayloadBytes: 4096, Duration: 2 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = cluster.Poll(context.Background(), "the follower to be OOM-killed", func(ctx context.Context) (bool, string, error) {
+	// for two seconds outgrow 40 MiB. On a busy machine it may take more
+	// rounds: the load goes on until the kernel kills the follower (or a
+	// minute passes).
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var ops uint64
+	err := cluster.Poll(ctx, "the follower to be OOM-killed", func(ctx context.Context) (bool, string, error) {
+		if targets[0].Exited() {
+			return true, "", nil
+		}
+		res, err := e.leader.Node().RunLoad(ctx, load.Spec{Threads: 8, PayloadBytes: 4096, Duration: 2 * time.Second})
+		if err != nil {
+			return false, "", err
+		}
+		ops += res.Ops
 		return targets[0].Exited(), "still running", nil
 	})
 	if err != nil {
-		t.Fatalf("after %d ops of 4 KiB: %v", res.Ops, err)
+		t.Fatalf("after %d ops of 4 KiB: %v", ops, err)
 	}
 	f.Revert(context.Background())
 	eff := f.Effect()

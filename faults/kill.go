@@ -8,7 +8,6 @@ import (
 
 	"github.com/raftcmp/raftcmp/core/adapter"
 	"github.com/raftcmp/raftcmp/core/cluster"
-	"github.com/raftcmp/raftcmp/faults/faultspec"
 )
 
 // kill SIGKILLs its target, as a crash would, and with restart_after > 0
@@ -29,9 +28,11 @@ type kill struct {
 	restart  error
 }
 
-func newKill(spec faultspec.Spec, c *cluster.Cluster, targets []*cluster.Member) (Fault, error) {
-	d, _ := time.ParseDuration(spec.Param("restart_after"))
-	return &kill{c: c, target: targets[0], restartAfter: d, effect: Effect{}}, nil
+func init() {
+	register("kill", mechanism{new: func(b Binding) (Fault, error) {
+		d, _ := time.ParseDuration(b.Spec.Param("restart_after"))
+		return &kill{c: b.Cluster, target: b.Targets[0], restartAfter: d, effect: Effect{}}, nil
+	}})
 }
 
 func (k *kill) Inject(ctx context.Context) error {

@@ -12,25 +12,27 @@ import (
 	"github.com/raftcmp/raftcmp/faults/netproxy"
 )
 
-// netFault applies toxics to every link of its targets in the cluster's
-// proxy mesh (faults/netproxy): net-delay, net-loss, net-bandwidth and
-// partition. Effect: the bytes each target sent and received through the
-// proxies while the fault was in place.
+// registerNetKind registers a kind that acts on every link of its targets
+// in the cluster's proxy mesh (faults/netproxy): apply sets the kind's
+// toxics on the links of node id; Revert heals them. Effect: the bytes each
+// target sent and received through the proxies while the fault was in
+// place.
+func registerNetKind(kind string, apply func(mesh *netproxy.Mesh, id uint64, spec faultspec.Spec) error) {
+	register(kind, mechanism{proxies: true, new: func(b Binding) (Fault, error) {
+		return &netFault{spec: b.Spec, apply: apply, mesh: b.Env.Mesh(), targets: b.Targets, effect: Effect{}}, nil
+	}})
+}
+
+// netFault is a network kind bound to its targets.
 type netFault struct {
 	spec    faultspec.Spec
+	apply   func(mesh *netproxy.Mesh, id uint64, spec faultspec.Spec) error
 	mesh    *netproxy.Mesh
 	targets []*cluster.Member
 	before  []netproxy.LinkStats
 	start   time.Time
 	applied bool
 	effect  Effect
-}
-
-func newNetFault(spec faultspec.Spec, c *cluster.Cluster, targets []*cluster.Member) (Fault, error) {
-	if c.Mesh() == nil {
-		return nil, fmt.Errorf("%s needs the cluster's links proxied, but it was started without proxies", spec.Kind)
-	}
-	return &netFault{spec: spec, mesh: c.Mesh(), targets: targets, effect: Effect{}}, nil
 }
 
 func (f *netFault) Inject(ctx context.Context) error {
@@ -42,30 +44,11 @@ func (f *netFault) Inject(ctx context.Context) error {
 			return err
 		}
 		f.before = append(f.before, st)
-		if err := f.apply(m.ID); err != nil {
+		if err := f.apply(f.mesh, m.ID, f.spec); err != nil {
 			return fmt.Errorf("%s on node %d: %w", f.spec.Kind, m.ID, err)
 		}
 	}
 	return nil
-}
-
-func (f *netFault) apply(id uint64) error {
-	s := f.spec
-	switch s.Kind {
-	case "net-delay":
-		delay, _ := time.ParseDuration(s.Param("delay"))
-		jitter, _ := time.ParseDuration(s.Param("jitter"))
-		return f.mesh.Delay(id, delay, jitter)
-	case "net-loss":
-		loss, _ := faultspec.ParsePercent(s.Param("loss"))
-		return f.mesh.Loss(id, loss)
-	case "net-bandwidth":
-		rate, _ := faultspec.ParseBytes(s.Param("rate"))
-		return f.mesh.Bandwidth(id, max(rate/1000, 1)) // the mesh counts kilobytes of 1000 bytes
-	case "partition":
-		return f.mesh.Partition(id)
-	}
-	return errors.New("not a network fault")
 }
 
 func (f *netFault) Revert(ctx context.Context) error {

@@ -35,12 +35,16 @@ func ceiling(ctx context.Context, w io.Writer, pluginDir string, threads int, d 
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "noop client\tthreads\tops/s\tharness CPU ns/op (plugin)\tharness CPU ns/op (raftcmp)\t\n")
 	for _, mode := range []string{"embedded", "external"} {
-		pb, sb := procCPU(m.PID()), selfCPU()
+		pb, sb := procCPU(m), selfCPU()
 		var res *load.Result
 		if mode == "embedded" {
 			res, err = m.Node().RunLoad(ctx, spec)
 		} else {
-			sp, perr := m.Node().Proposer(ctx)
+			client, ok := m.Node().(*adapter.Client)
+			if !ok {
+				return fmt.Errorf("node 1 is not a plugin process")
+			}
+			sp, perr := client.Proposer(ctx)
 			if perr != nil {
 				return perr
 			}
@@ -52,16 +56,16 @@ func ceiling(ctx context.Context, w io.Writer, pluginDir string, threads int, d 
 		}
 		// CPU over warm-up and window, per op completed in that time.
 		ops := float64(res.Acked)
-		plug := float64(procCPU(m.PID())-pb) / ops
+		plug := float64(procCPU(m)-pb) / ops
 		self := float64(selfCPU()-sb) / ops
 		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%.0f\t%.0f\t\n", mode, threads, res.Throughput(), plug, self)
 	}
 	return tw.Flush()
 }
 
-// procCPU is a process's user+system CPU time (0 if unreadable).
-func procCPU(pid int) time.Duration {
-	u, _ := cluster.ProcUsage(pid)
+// procCPU is a member's process's user+system CPU time (0 if unreadable).
+func procCPU(m *cluster.Member) time.Duration {
+	u, _ := m.Process().Usage()
 	return u.CPU
 }
 

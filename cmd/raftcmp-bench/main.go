@@ -2,8 +2,9 @@
 // each backend it runs the same load on the same adapter code twice, once
 // as raftcmp runs it (three plugin processes, the embedded client in the
 // leader's process) and once with all three nodes in this one process
-// (core/inproc), and prints both throughputs and their ratio. Rounds
-// alternate the order so drift of a shared machine hits both alike.
+// (core/inproc, started and driven by the same cluster code), and prints
+// both throughputs and their ratio. Rounds alternate the order so drift of
+// a shared machine hits both alike.
 //
 // It links every backend in, which raftcmp itself never does.
 package main
@@ -91,7 +92,7 @@ func main() {
 		for r := 0; r < *rounds; r++ {
 			modes := []func() (float64, error){
 				func() (float64, error) { return runPlugins(ctx, plugin, adapter.Storage(*storage), spec) },
-				func() (float64, error) { return runInProcess(ctx, newNode, adapter.Storage(*storage), spec) },
+				func() (float64, error) { return runInProcess(ctx, name, newNode, adapter.Storage(*storage), spec) },
 			}
 			if r%2 == 1 {
 				slices.Reverse(modes)
@@ -116,7 +117,17 @@ func main() {
 }
 
 func runPlugins(ctx context.Context, p cluster.Plugin, storage adapter.Storage, spec load.Spec) (float64, error) {
-	c, err := cluster.Start(ctx, cluster.Spec{Plugin: p, Nodes: 3, Storage: storage, GOMAXPROCS: gomaxprocs})
+	return run(ctx, cluster.Spec{Plugin: p, Nodes: 3, Storage: storage, GOMAXPROCS: gomaxprocs}, spec)
+}
+
+func runInProcess(ctx context.Context, name string, newNode func() adapter.Node, storage adapter.Storage, spec load.Spec) (float64, error) {
+	return run(ctx, cluster.Spec{Plugin: cluster.Plugin{Name: name}, Launcher: inproc.Launcher{New: newNode}, Nodes: 3, Storage: storage}, spec)
+}
+
+// run starts the cluster cs, runs the load in its leader's process (the
+// embedded client) and returns the throughput.
+func run(ctx context.Context, cs cluster.Spec, spec load.Spec) (float64, error) {
+	c, err := cluster.Start(ctx, cs)
 	if err != nil {
 		return 0, err
 	}
@@ -126,25 +137,6 @@ func runPlugins(ctx context.Context, p cluster.Plugin, storage adapter.Storage, 
 		return 0, err
 	}
 	res, err := leader.Node().RunLoad(ctx, spec)
-	if err != nil {
-		return 0, err
-	}
-	return checked(res)
-}
-
-func runInProcess(ctx context.Context, newNode func() adapter.Node, storage adapter.Storage, spec load.Spec) (float64, error) {
-	rctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	c, err := inproc.Start(rctx, newNode, 3, storage, nil, cluster.DataRoot(storage))
-	if err != nil {
-		return 0, err
-	}
-	defer c.Stop(ctx)
-	leader, err := c.Leader(ctx)
-	if err != nil {
-		return 0, err
-	}
-	res, err := load.Run(ctx, spec, leader.Propose)
 	if err != nil {
 		return 0, err
 	}

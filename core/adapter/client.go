@@ -3,6 +3,7 @@ package adapter
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -11,16 +12,25 @@ import (
 	"github.com/raftcmp/raftcmp/core/load"
 )
 
-// Client is raftcmp's handle on one plugin process. Its methods mirror Node
+// Client is raftcmp's handle on one plugin process. It implements Node
 // over gRPC, mapping the contract's errors back (*NotLeaderError,
-// ErrUnsupported), and add RunLoad, the embedded load generator.
+// ErrUnsupported), and adds RunLoad, the embedded load generator, and
+// Proposer, a proposal stream.
 type Client struct {
-	rpc adapterpb.NodeClient
+	rpc  adapterpb.NodeClient
+	desc Description
 }
 
-// Describe returns the plugin's description, completed by the plugin
-// process with its PID and library version.
-func (c *Client) Describe(ctx context.Context) (Description, error) {
+// Node is what Client implements: raftcmp drives a plugin process through
+// the same interface a backend implements.
+var _ Node = (*Client)(nil)
+
+// Identify completes raftcmp's side of the launch handshake: it asks the
+// plugin to describe itself (the plugin process completes the description
+// with its PID and library version), refuses a plugin that speaks another
+// protocol version, and keeps the description for Describe. Call it once,
+// right after the plugin is dispensed.
+func (c *Client) Identify(ctx context.Context) (Description, error) {
 	pb, err := c.rpc.Describe(ctx, &adapterpb.DescribeRequest{})
 	if err != nil {
 		return Description{}, fromStatus(err)
@@ -28,8 +38,13 @@ func (c *Client) Describe(ctx context.Context) (Description, error) {
 	if v := pb.GetProtocolVersion(); v != ProtocolVersion {
 		return Description{}, fmt.Errorf("plugin speaks raftcmp protocol %d, raftcmp speaks %d: rebuild the plugin", v, ProtocolVersion)
 	}
-	return descriptionFromPB(pb), nil
+	c.desc = descriptionFromPB(pb)
+	return c.desc, nil
 }
+
+// Describe returns the description Identify received (zero before it);
+// see Node.Describe.
+func (c *Client) Describe() Description { return c.desc }
 
 // Start starts the node; see Node.Start.
 func (c *Client) Start(ctx context.Context, cfg Config) error {
@@ -97,7 +112,13 @@ func fromStatus(err error) error {
 		}
 		return fmt.Errorf("%s: %w", st.Message(), context.Canceled)
 	case codes.Unimplemented:
-		return fmt.Errorf("%s: %w", st.Message(), ErrUnsupported)
+		// The plugin's message usually ends with ErrUnsupported's own text
+		// (toStatus sent it wrapped): say it once.
+		msg := strings.TrimSuffix(strings.TrimSuffix(st.Message(), ErrUnsupported.Error()), ": ")
+		if msg == "" {
+			return ErrUnsupported
+		}
+		return fmt.Errorf("%s: %w", msg, ErrUnsupported)
 	case codes.DeadlineExceeded:
 		return fmt.Errorf("%s: %w", st.Message(), context.DeadlineExceeded)
 	}

@@ -1,5 +1,9 @@
-// Package cluster launches, addresses, watches and tears down the N plugin
-// processes that form one Raft cluster of one backend.
+// Package cluster launches, addresses, watches and tears down the N node
+// processes that form one Raft cluster of one backend. How a node's
+// process starts is its Launcher's business (LocalLauncher: a plugin
+// process on this machine); what else must happen around each node's life
+// (cgroups, link proxies for faults) comes in through Hooks, so this
+// package knows nothing of faults.
 //
 // Start returns only when the cluster is ready: every node is up, all agree
 // on one leader, and every node has applied everything the leader had
@@ -8,6 +12,7 @@
 package cluster
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -17,13 +22,11 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/raftcmp/raftcmp/core/adapter"
-	"github.com/raftcmp/raftcmp/faults/cgroup"
-	"github.com/raftcmp/raftcmp/faults/netproxy"
 )
 
 // Spec describes a cluster to start.
@@ -48,18 +51,13 @@ type Spec struct {
 	CPUs []int
 	// ReadyTimeout bounds the wait for a leader (default 60 s).
 	ReadyTimeout time.Duration
-	// GOMAXPROCS is each plugin process's GOMAXPROCS: 0 leaves it to Go
+	// GOMAXPROCS is each node process's GOMAXPROCS: 0 leaves it to Go
 	// (every CPU), a positive value sets it. See experiment.GOMAXPROCSFor.
 	GOMAXPROCS int
-	// Cgroups, if set, puts every node process into a cgroup of its own
-	// from the moment it starts (so a fault changes limits only, covering
-	// every thread), named CgroupPrefix + "-n<id>", removed on Stop.
-	Cgroups      *cgroup.Manager
-	CgroupPrefix string
-	// Proxied puts a TCP proxy on every directed link between nodes
-	// (faults/netproxy), through which network faults act. Each node is
-	// then given its own peer addresses.
-	Proxied bool
+	// Launcher starts the node processes (default LocalLauncher).
+	Launcher Launcher
+	// Hooks are called around each node's life (see Hooks).
+	Hooks Hooks
 }
 
 // DataRoot returns the default directory under which a cluster with the
@@ -79,28 +77,24 @@ type Member struct {
 	Addr    string
 	DataDir string
 
-	cfg    adapter.Config
-	cgroup *cgroup.Group
-	mu     sync.Mutex
-	proc   *Process
-	down   bool // stopped or killed on purpose
+	cfg  adapter.Config
+	mu   sync.Mutex
+	proc Process
+	down bool // stopped or killed on purpose
 }
 
-// Cgroup is the member's own cgroup, or nil if the cluster has none.
-func (m *Member) Cgroup() *cgroup.Group { return m.cgroup }
-
-// Process is the member's current plugin process (nil before launch).
-func (m *Member) Process() *Process {
+// Process is the member's current process (nil before launch).
+func (m *Member) Process() Process {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.proc
 }
 
-// Node is the gRPC client of the member's current process.
-func (m *Member) Node() *adapter.Client { return m.Process().Node }
+// Node is the node in the member's current process.
+func (m *Member) Node() Node { return m.Process().Node() }
 
-// PID is the member's current OS process id.
-func (m *Member) PID() int { return m.Process().Desc.PID }
+// PID is the member's current process id.
+func (m *Member) PID() int { return m.Process().PID() }
 
 // Live reports whether the member is meant to be running: it was not
 // stopped or killed on purpose. (A live member's process may still have
@@ -117,39 +111,31 @@ func (m *Member) Exited() bool {
 	return p == nil || p.Exited()
 }
 
+// WaitExit waits up to d for the member's process to end (a failed RPC
+// often arrives just before the exit is noticed) and, if it ended, reaps
+// it so that everything it wrote is in its StderrTail. It reports whether
+// it ended.
+func (m *Member) WaitExit(d time.Duration) bool {
+	p := m.Process()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	if Poll(ctx, "process exit", func(context.Context) (bool, string, error) { return p.Exited(), "running", nil }) != nil {
+		return false
+	}
+	p.Close()
+	return true
+}
+
 // Cluster is a running cluster. Its methods are safe for concurrent use.
 type Cluster struct {
 	spec    Spec
 	dataDir string
 	members []*Member
-	mesh    *netproxy.Mesh
 	stop    sync.Once
 	stopErr error
-
-	mu     sync.Mutex
-	extras []*cgroup.Group // made by NewCgroup
 }
 
-// Mesh is the cluster's link proxies, or nil if it is not proxied.
-func (c *Cluster) Mesh() *netproxy.Mesh { return c.mesh }
-
-// NewCgroup creates an extra cgroup named after the cluster's (for a
-// fault's competing process); it is deleted on Stop if not before.
-func (c *Cluster) NewCgroup(suffix string) (*cgroup.Group, error) {
-	if c.spec.Cgroups == nil {
-		return nil, errors.New("the cluster was started without cgroups")
-	}
-	g, err := c.spec.Cgroups.Create(c.spec.CgroupPrefix + "-" + suffix)
-	if err != nil {
-		return nil, err
-	}
-	c.mu.Lock()
-	c.extras = append(c.extras, g)
-	c.mu.Unlock()
-	return g, nil
-}
-
-// Start launches spec.Nodes plugin processes, starts a Raft node in each
+// Start launches spec.Nodes node processes, starts a Raft node in each
 // and waits until the cluster is ready. On error everything already started
 // is torn down before Start returns.
 func Start(ctx context.Context, spec Spec) (c *Cluster, err error) {
@@ -162,8 +148,8 @@ func Start(ctx context.Context, spec Spec) (c *Cluster, err error) {
 	if spec.DataRoot == "" {
 		spec.DataRoot = DataRoot(spec.Storage)
 	}
-	if spec.Cgroups != nil && spec.CgroupPrefix == "" {
-		spec.CgroupPrefix = fmt.Sprintf("%s%d-%d", cgroup.Prefix, os.Getpid(), time.Now().UnixNano()%1e9)
+	if spec.Launcher == nil {
+		spec.Launcher = LocalLauncher{}
 	}
 	c = &Cluster{spec: spec}
 	defer func() {
@@ -175,32 +161,32 @@ func Start(ctx context.Context, spec Spec) (c *Cluster, err error) {
 	if err != nil {
 		return c, fmt.Errorf("create data dir: %w", err)
 	}
-	addrs, err := FreeAddrs(spec.Nodes)
+	addrs, err := spec.Launcher.Addrs(spec.Nodes)
 	if err != nil {
 		return c, err
 	}
 	c.members = make([]*Member, spec.Nodes)
-	var meshNodes []netproxy.Node
+	nodes := make([]adapter.Peer, spec.Nodes)
 	for i := range c.members {
 		id := uint64(i + 1)
 		c.members[i] = &Member{ID: id, Addr: addrs[i], DataDir: filepath.Join(c.dataDir, "node-"+strconv.FormatUint(id, 10))}
-		meshNodes = append(meshNodes, netproxy.Node{ID: id, Addr: addrs[i]})
+		nodes[i] = adapter.Peer{ID: id, Addr: addrs[i]}
 	}
-	if spec.Proxied {
-		if c.mesh, err = netproxy.NewMesh(meshNodes); err != nil {
-			return c, fmt.Errorf("start link proxies: %w", err)
+	if h := spec.Hooks.Prepare; h != nil {
+		if err := h(ctx, nodes); err != nil {
+			return c, err
 		}
 	}
 	if err := c.each(func(m *Member) error { return c.launch(ctx, m) }); err != nil {
 		return c, err
 	}
 	for _, m := range c.members {
-		// Each node reaches its peers directly, or through its own proxies.
+		// Each node reaches its peers directly, or where the hooks say.
 		var peers []adapter.Peer
 		for _, p := range c.members {
 			addr := p.Addr
-			if c.mesh != nil {
-				addr = c.mesh.PeerAddr(m.ID, p.ID)
+			if h := spec.Hooks.PeerAddr; h != nil && p.ID != m.ID {
+				addr = cmp.Or(h(m.ID, p.ID), addr)
 			}
 			peers = append(peers, adapter.Peer{ID: p.ID, Addr: addr})
 		}
@@ -223,47 +209,42 @@ func Start(ctx context.Context, spec Spec) (c *Cluster, err error) {
 // startNode starts the Raft node in m's process.
 func (c *Cluster) startNode(ctx context.Context, m *Member) error {
 	p := m.Process()
-	if err := p.Node.Start(ctx, m.cfg); err != nil {
-		return fmt.Errorf("start node %d: %w%s", m.ID, err, p.StderrTail())
+	if err := p.Node().Start(ctx, m.cfg); err != nil {
+		if errors.Is(err, adapter.ErrUnsupported) {
+			return fmt.Errorf("start: %w", err) // a refusal, not a crash: the same for every node
+		}
+		return fmt.Errorf("start: %w%s", err, p.StderrTail())
 	}
 	return nil
 }
 
-// launch starts m's plugin process and checks it can run the spec.
+// launch starts m's process, tells the hooks, and checks the backend can
+// run the spec.
 func (c *Cluster) launch(ctx context.Context, m *Member) error {
-	if err := os.MkdirAll(m.DataDir, 0o700); err != nil {
-		return fmt.Errorf("create data dir of node %d: %w", m.ID, err)
-	}
-	opts := LaunchOptions{GOMAXPROCS: c.spec.GOMAXPROCS, Checksum: c.spec.Plugin.Checksum}
+	req := LaunchRequest{Plugin: c.spec.Plugin, ID: m.ID, DataDir: m.DataDir, GOMAXPROCS: c.spec.GOMAXPROCS}
 	if c.spec.LogDir != "" {
-		opts.LogPath = filepath.Join(c.spec.LogDir, fmt.Sprintf("node-%d.log", m.ID))
+		req.LogPath = filepath.Join(c.spec.LogDir, fmt.Sprintf("node-%d.log", m.ID))
 	}
-	p, err := Launch(ctx, c.spec.Plugin.Path, opts)
+	p, err := c.spec.Launcher.Launch(ctx, req)
 	if err != nil {
-		return fmt.Errorf("launch node %d: %w", m.ID, err)
+		return fmt.Errorf("launch: %w", err)
 	}
 	m.mu.Lock()
 	m.proc, m.down = p, false
 	m.mu.Unlock()
-	if c.spec.Cgroups != nil {
-		if m.cgroup == nil {
-			g, err := c.spec.Cgroups.Create(fmt.Sprintf("%s-n%d", c.spec.CgroupPrefix, m.ID))
-			if err != nil {
-				return fmt.Errorf("cgroup of node %d: %w", m.ID, err)
-			}
-			m.cgroup = g
-		}
-		if err := m.cgroup.AddProcess(p.Desc.PID); err != nil {
-			return fmt.Errorf("put node %d (pid %d) in its cgroup: %w", m.ID, p.Desc.PID, err)
+	if h := c.spec.Hooks.Started; h != nil {
+		if err := h(ctx, m.ID, p); err != nil {
+			return err
 		}
 	}
-	if !p.Desc.Capabilities.Supports(c.spec.Storage) {
-		return fmt.Errorf("storage %q: %w by %s (supports %v)", c.spec.Storage, adapter.ErrUnsupported, c.spec.Plugin.Name, p.Desc.Capabilities.Storage)
+	if d := p.Node().Describe(); !d.Capabilities.Supports(c.spec.Storage) {
+		return fmt.Errorf("storage %q: %w (%s supports %v)", c.spec.Storage, adapter.ErrUnsupported, c.spec.Plugin.Name, d.Capabilities.Storage)
 	}
 	return nil
 }
 
-// each runs f for every member concurrently and returns the first error.
+// each runs f for every member concurrently. Its error says each reason
+// once, naming the nodes that failed with it ("nodes 1,2,3: ...").
 func (c *Cluster) each(f func(*Member) error) error {
 	errs := make([]error, len(c.members))
 	var wg sync.WaitGroup
@@ -271,8 +252,46 @@ func (c *Cluster) each(f func(*Member) error) error {
 		wg.Go(func() { errs[i] = f(m) })
 	}
 	wg.Wait()
-	return errors.Join(errs...)
+	var out []*NodesError
+	for i, err := range errs {
+		if err == nil {
+			continue
+		}
+		j := slices.IndexFunc(out, func(e *NodesError) bool { return e.Err.Error() == err.Error() })
+		if j < 0 {
+			out = append(out, &NodesError{Err: err})
+			j = len(out) - 1
+		}
+		out[j].IDs = append(out[j].IDs, c.members[i].ID)
+	}
+	joined := make([]error, len(out))
+	for i, e := range out {
+		joined[i] = e
+	}
+	return errors.Join(joined...)
 }
+
+// NodesError is one reason for which the nodes it names failed.
+type NodesError struct {
+	IDs []uint64
+	Err error
+}
+
+// Error is "node 2: reason" or "nodes 1,3: reason".
+func (e *NodesError) Error() string {
+	ids := make([]string, len(e.IDs))
+	for i, id := range e.IDs {
+		ids[i] = strconv.FormatUint(id, 10)
+	}
+	noun := "node "
+	if len(ids) > 1 {
+		noun = "nodes "
+	}
+	return noun + strings.Join(ids, ",") + ": " + e.Err.Error()
+}
+
+// Unwrap returns the reason.
+func (e *NodesError) Unwrap() error { return e.Err }
 
 // Members returns the cluster's nodes in id order.
 func (c *Cluster) Members() []*Member { return c.members }
@@ -286,7 +305,7 @@ func (c *Cluster) Member(id uint64) *Member {
 }
 
 // Description is the backend's description as its first node reported it.
-func (c *Cluster) Description() adapter.Description { return c.members[0].Process().Desc }
+func (c *Cluster) Description() adapter.Description { return c.members[0].Node().Describe() }
 
 // DataDir is the directory holding every node's data directory.
 func (c *Cluster) DataDir() string { return c.dataDir }
@@ -407,11 +426,11 @@ func (c *Cluster) Leader(ctx context.Context) (*Member, error) {
 	return leader, err
 }
 
-// Stop stops every node, ends and reaps every plugin process and removes the
-// data directory (unless the spec keeps it). It is safe to call more than
-// once and from a deferred cleanup with a cancelled context: each node gets
-// a bounded, fresh grace period to stop cleanly before its process is
-// killed.
+// Stop stops every node, ends and reaps every node process, tears down
+// what the hooks made (Hooks.Teardown) and removes the data directory
+// (unless the spec keeps it). It is safe to call more than once and from a
+// deferred cleanup with a cancelled context: each node gets a bounded,
+// fresh grace period to stop cleanly before its process is killed.
 func (c *Cluster) Stop(ctx context.Context) error {
 	c.stop.Do(func() {
 		ctx = context.WithoutCancel(ctx)
@@ -431,25 +450,10 @@ func (c *Cluster) Stop(ctx context.Context) error {
 			})
 		}
 		wg.Wait()
-		// Processes are gone; now their cgroups and proxies can go too.
-		c.mu.Lock()
-		extras := c.extras
-		c.mu.Unlock()
-		for _, g := range extras {
-			if err := g.Delete(); err != nil {
+		// Processes are gone; now what the hooks made for them can go too.
+		if h := c.spec.Hooks.Teardown; h != nil {
+			if err := h(); err != nil {
 				errs = append(errs, err)
-			}
-		}
-		for _, m := range c.members {
-			if m != nil && m.cgroup != nil {
-				if err := m.cgroup.Delete(); err != nil {
-					errs = append(errs, fmt.Errorf("delete cgroup of node %d: %w", m.ID, err))
-				}
-			}
-		}
-		if c.mesh != nil {
-			if err := c.mesh.Close(); err != nil {
-				errs = append(errs, fmt.Errorf("close link proxies: %w", err))
 			}
 		}
 		if c.dataDir != "" && !c.spec.KeepData {
@@ -469,13 +473,12 @@ func (m *Member) stopProcess(ctx context.Context) error {
 	if !p.Exited() {
 		sctx, cancel := context.WithTimeout(ctx, stopTimeout)
 		defer cancel()
-		if err := p.Node.Stop(sctx); err != nil {
-			slog.Warn("stop node", "node", m.ID, "pid", p.Desc.PID, "err", err)
+		if err := p.Node().Stop(sctx); err != nil {
+			slog.Warn("stop node", "node", m.ID, "pid", p.PID(), "err", err)
 		}
 	}
-	p.Kill()
-	if isAlive(p.Desc.PID) {
-		return fmt.Errorf("node %d: process %d still alive after kill", m.ID, p.Desc.PID)
+	if err := p.Close(); err != nil {
+		return fmt.Errorf("node %d: %w", m.ID, err)
 	}
 	return nil
 }
@@ -504,10 +507,9 @@ func (c *Cluster) KillMember(id uint64) error {
 	m.down = true
 	p := m.proc
 	m.mu.Unlock()
-	if err := syscall.Kill(p.Desc.PID, syscall.SIGKILL); err != nil && err != syscall.ESRCH {
-		return fmt.Errorf("kill node %d (pid %d): %w", id, p.Desc.PID, err)
+	if err := p.Kill(); err != nil {
+		return fmt.Errorf("kill node %d: %w", id, err)
 	}
-	p.Kill() // reaps
 	return nil
 }
 
@@ -523,14 +525,13 @@ func (c *Cluster) RestartMember(ctx context.Context, id uint64) error {
 	if m.Live() {
 		return fmt.Errorf("node %d is running", id)
 	}
-	if err := c.launch(ctx, m); err != nil {
-		return err
-	}
-	if err := c.startNode(ctx, m); err != nil {
-		return err
+	for _, step := range []func(context.Context, *Member) error{c.launch, c.startNode} {
+		if err := step(ctx, m); err != nil {
+			return &NodesError{IDs: []uint64{id}, Err: err}
+		}
 	}
 	if len(c.spec.CPUs) >= int(id) && c.spec.CPUs[id-1] >= 0 {
-		return PinProcess(m.PID(), c.spec.CPUs[id-1])
+		return m.Process().Pin(c.spec.CPUs[id-1])
 	}
 	return nil
 }

@@ -15,18 +15,18 @@ func (c *Cluster) pin() error {
 		if i >= len(c.members) || cpu < 0 {
 			continue
 		}
-		if err := PinProcess(c.members[i].PID(), cpu); err != nil {
+		if err := c.members[i].Process().Pin(cpu); err != nil {
 			return fmt.Errorf("pin node %d to cpu %d: %w", c.members[i].ID, cpu, err)
 		}
 	}
 	return nil
 }
 
-// PinProcess restricts every thread of process pid to one CPU. Affinity is
+// pinProcess restricts every thread of process pid to one CPU. Affinity is
 // per thread in Linux and new threads inherit their creator's, so pinning
 // every existing thread (repeating until a pass finds no thread left
 // unpinned) covers the threads the Go runtime starts later too.
-func PinProcess(pid, cpu int) error {
+func pinProcess(pid, cpu int) error {
 	var set unix.CPUSet
 	set.Set(cpu)
 	for pass := 0; pass < 10; pass++ {

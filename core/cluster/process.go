@@ -22,51 +22,48 @@ import (
 	"github.com/raftcmp/raftcmp/core/adapter"
 )
 
-// Process is one running plugin process and raftcmp's gRPC handle on it.
-type Process struct {
-	// Node is the gRPC client of the plugin's adapter.Node.
-	Node *adapter.Client
-	// Desc is the plugin's own description (name, library version, PID).
-	Desc adapter.Description
-
-	client *plugin.Client
-	tail   *tailWriter
-	log    io.Closer
-}
-
-// LaunchOptions tune how a plugin process is started.
-type LaunchOptions struct {
-	// Checksum, if set, is the SHA-256 the binary must have (Verify).
-	Checksum []byte
-	// LogPath, if set, receives the plugin's stderr and go-plugin's own
-	// messages about it. The last lines are kept in memory either way.
-	LogPath string
-	// StartTimeout bounds the plugin's start-up handshake (default 30 s).
+// LocalLauncher runs each node as a plugin process on this machine: a
+// hashicorp/go-plugin subprocess speaking gRPC, in a process group of its
+// own and killed by the kernel if raftcmp dies (PDEATHSIG). It is the
+// default Launcher.
+type LocalLauncher struct {
+	// StartTimeout bounds a plugin's start-up handshake (default 30 s).
 	StartTimeout time.Duration
-	// GOMAXPROCS, if positive, is set in the plugin's environment.
-	GOMAXPROCS int
 }
 
-// Launch starts the plugin binary at path and connects to it. The caller
-// must Kill the process, whatever happens afterwards.
-func Launch(ctx context.Context, path string, opts LaunchOptions) (*Process, error) {
-	p := &Process{tail: newTailWriter(tailLines)}
+// Addrs returns loopback addresses with ports that were free a moment ago
+// (FreeAddrs).
+func (LocalLauncher) Addrs(n int) ([]string, error) { return FreeAddrs(n) }
+
+// Launch creates req.DataDir and starts the plugin binary in it.
+func (l LocalLauncher) Launch(ctx context.Context, req LaunchRequest) (Process, error) {
+	if err := os.MkdirAll(req.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	return l.launch(ctx, req)
+}
+
+// launch starts the plugin binary req.Plugin and connects to it. The
+// caller must Close the process, whatever happens afterwards.
+func (l LocalLauncher) launch(ctx context.Context, req LaunchRequest) (*localProcess, error) {
+	p := &localProcess{tail: newTailWriter(tailLines)}
 	var sink io.Writer = p.tail
-	if opts.LogPath != "" {
-		f, err := os.OpenFile(opts.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if req.LogPath != "" {
+		f, err := os.OpenFile(req.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 		if err != nil {
 			return nil, fmt.Errorf("open plugin log: %w", err)
 		}
 		p.log = f
 		sink = io.MultiWriter(f, p.tail)
 	}
-	if opts.StartTimeout == 0 {
-		opts.StartTimeout = 30 * time.Second
+	if l.StartTimeout == 0 {
+		l.StartTimeout = 30 * time.Second
 	}
+	path := req.Plugin.Path
 	cmd := exec.Command(path)
 	cmd.Env = os.Environ()
-	if opts.GOMAXPROCS > 0 {
-		cmd.Env = append(cmd.Env, "GOMAXPROCS="+strconv.Itoa(opts.GOMAXPROCS))
+	if req.GOMAXPROCS > 0 {
+		cmd.Env = append(cmd.Env, "GOMAXPROCS="+strconv.Itoa(req.GOMAXPROCS))
 	}
 	// If raftcmp dies without reaping (SIGKILL), the kernel kills the plugin
 	// too, so no node outlives its harness.
@@ -79,7 +76,7 @@ func Launch(ctx context.Context, path string, opts LaunchOptions) (*Process, err
 		VersionedPlugins: adapter.ClientPlugins(),
 		Cmd:              cmd,
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
-		StartTimeout:     opts.StartTimeout,
+		StartTimeout:     l.StartTimeout,
 		Stderr:           sink,
 		// The plugin's os.Stdout/os.Stderr (go-plugin swaps them for pipes
 		// to these) end up in the log and the tail too.
@@ -88,63 +85,92 @@ func Launch(ctx context.Context, path string, opts LaunchOptions) (*Process, err
 		Logger:          hclog.New(&hclog.LoggerOptions{Name: "go-plugin", Level: hclog.Info, Output: sink}),
 		GRPCDialOptions: adapter.GRPCDialOptions(),
 	}
-	if opts.Checksum != nil {
-		cfg.SecureConfig = &plugin.SecureConfig{Checksum: opts.Checksum, Hash: sha256.New()}
+	if req.Plugin.Checksum != nil {
+		cfg.SecureConfig = &plugin.SecureConfig{Checksum: req.Plugin.Checksum, Hash: sha256.New()}
 	}
 	p.client = plugin.NewClient(cfg)
 	rpc, err := p.client.Client()
 	if errors.Is(err, plugin.ErrChecksumsDoNotMatch) {
-		p.Kill()
+		p.Close()
 		return nil, fmt.Errorf("start plugin %s: refused: the file no longer has the SHA-256 it was verified with (was it rebuilt during the run?): %w", path, err)
 	}
 	if err != nil {
-		p.Kill()
+		p.Close()
 		return nil, fmt.Errorf("start plugin %s: %w%s", path, err, p.StderrTail())
 	}
 	raw, err := rpc.Dispense(adapter.PluginName)
 	if err != nil {
-		p.Kill()
+		p.Close()
 		return nil, fmt.Errorf("dispense plugin %s: %w", path, err)
 	}
-	p.Node = raw.(*adapter.Client)
-	if p.Desc, err = p.Node.Describe(ctx); err != nil {
-		p.Kill()
+	p.node = raw.(*adapter.Client)
+	p.pid = cmd.Process.Pid // the child raftcmp started, whatever the plugin says
+	if _, err := p.node.Identify(ctx); err != nil {
+		p.Close()
 		return nil, fmt.Errorf("describe plugin %s: %w", path, err)
 	}
 	return p, nil
 }
 
-// Exited reports whether the plugin process has ended.
-func (p *Process) Exited() bool { return p.client.Exited() }
+// localProcess is a plugin process on this machine and raftcmp's gRPC
+// handle on it.
+type localProcess struct {
+	node   *adapter.Client
+	pid    int // 0 until connected
+	client *plugin.Client
+	tail   *tailWriter
 
-// Kill ends the process (gracefully if it answers, with SIGKILL after two
-// seconds otherwise) and waits until it is reaped. Safe to call twice.
-func (p *Process) Kill() {
+	mu  sync.Mutex
+	log io.Closer
+}
+
+func (p *localProcess) Node() Node   { return p.node }
+func (p *localProcess) PID() int     { return p.pid }
+func (p *localProcess) Exited() bool { return p.client.Exited() }
+
+// Kill sends SIGKILL, then reaps.
+func (p *localProcess) Kill() error {
+	var err error
+	if p.pid <= 0 {
+		return p.Close()
+	}
+	if e := syscall.Kill(p.pid, syscall.SIGKILL); e != nil && e != syscall.ESRCH {
+		err = fmt.Errorf("kill process %d: %w", p.PID(), e)
+	}
+	return errors.Join(err, p.Close())
+}
+
+// Close ends the process (gracefully if it answers, with SIGKILL after two
+// seconds otherwise) and waits until it is reaped.
+func (p *localProcess) Close() error {
 	p.client.Kill()
+	p.mu.Lock()
 	if p.log != nil {
 		p.log.Close()
 		p.log = nil
 	}
+	p.mu.Unlock()
+	if p.pid > 0 && isAlive(p.pid) {
+		return fmt.Errorf("process %d still alive after kill", p.PID())
+	}
+	return nil
 }
 
-// WaitExit waits up to d for the process to end (a failed RPC often
-// arrives just before the exit is noticed) and, if it ended, reaps it so
-// that everything it wrote is in StderrTail. It reports whether it ended.
-func (p *Process) WaitExit(d time.Duration) bool {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	defer cancel()
-	if Poll(ctx, "plugin exit", func(context.Context) (bool, string, error) { return p.Exited(), "running", nil }) != nil {
-		return false
+func (p *localProcess) Pin(cpu int) error { return pinProcess(p.PID(), cpu) }
+
+// Usage reads /proc, unless the process ended (its pid may be reused).
+func (p *localProcess) Usage() (Usage, error) {
+	if p.Exited() {
+		return Usage{}, fmt.Errorf("process %d has ended", p.PID())
 	}
-	p.Kill()
-	return true
+	return ProcUsage(p.PID())
 }
 
 // StderrTail returns the last lines the plugin wrote to stderr (and the
 // line that started a panic or fatal error, however long the trace after
 // it), formatted to be appended to an error message, or "" if it wrote
 // nothing.
-func (p *Process) StderrTail() string {
+func (p *localProcess) StderrTail() string {
 	lines := p.tail.lines()
 	if len(lines) == 0 {
 		return ""
@@ -206,10 +232,10 @@ func (t *tailWriter) lines() []string {
 
 // Describe starts the plugin just long enough to ask for its description.
 func Describe(ctx context.Context, p Plugin) (adapter.Description, error) {
-	proc, err := Launch(ctx, p.Path, LaunchOptions{Checksum: p.Checksum})
+	proc, err := LocalLauncher{}.launch(ctx, LaunchRequest{Plugin: p})
 	if err != nil {
 		return adapter.Description{}, err
 	}
-	defer proc.Kill()
-	return proc.Desc, nil
+	defer proc.Close()
+	return proc.node.Describe(), nil
 }

@@ -3,6 +3,7 @@ package runner
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -33,14 +34,14 @@ type externalClient struct {
 	resolveMu sync.Mutex
 
 	streamsMu sync.Mutex
-	streams   map[*adapter.Client]*adapter.StreamProposer // per node process
+	streams   map[cluster.Node]*adapter.StreamProposer // per node process
 }
 
 // maxRedirects bounds the redirects of one proposal before it fails.
 const maxRedirects = 5
 
 func newExternalClient(c *cluster.Cluster, leader *cluster.Member) *externalClient {
-	e := &externalClient{c: c, streams: map[*adapter.Client]*adapter.StreamProposer{}}
+	e := &externalClient{c: c, streams: map[cluster.Node]*adapter.StreamProposer{}}
 	e.target.Store(leader)
 	return e
 }
@@ -54,7 +55,11 @@ func (e *externalClient) stream(ctx context.Context, m *cluster.Member) (*adapte
 	if p, ok := e.streams[node]; ok {
 		return p, nil
 	}
-	p, err := node.Proposer(ctx)
+	client, ok := node.(*adapter.Client)
+	if !ok {
+		return nil, fmt.Errorf("node %d is not a plugin process: the external client needs its proposal stream", m.ID)
+	}
+	p, err := client.Proposer(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/raftcmp/raftcmp/core/cluster"
+	"github.com/raftcmp/raftcmp/faults"
 	"github.com/raftcmp/raftcmp/reports"
 )
 
@@ -16,10 +17,11 @@ import (
 // node's CPU time, disk writes and peak memory, the bytes between nodes
 // (when proxied), and leader changes with their times.
 type observer struct {
+	env     *faults.Env // the bytes between nodes, when proxied
 	c       *cluster.Cluster
 	start   time.Time
 	before  map[uint64]cluster.Usage
-	pids    map[uint64]int
+	procs   map[uint64]cluster.Process
 	netFrom map[uint64]uint64
 
 	redirects uint64 // of the external client, set when its load ends
@@ -33,16 +35,15 @@ type observer struct {
 // begin takes the window's starting samples and starts watching leaders.
 func (o *observer) begin(ctx context.Context, c *cluster.Cluster) {
 	o.c, o.start = c, time.Now()
-	o.before, o.pids, o.netFrom = map[uint64]cluster.Usage{}, map[uint64]int{}, map[uint64]uint64{}
+	o.before, o.procs, o.netFrom = map[uint64]cluster.Usage{}, map[uint64]cluster.Process{}, map[uint64]uint64{}
 	for _, m := range c.Live() {
-		o.pids[m.ID] = m.PID()
-		if s, err := cluster.ProcUsage(m.PID()); err == nil {
+		p := m.Process()
+		o.procs[m.ID] = p
+		if s, err := p.Usage(); err == nil {
 			o.before[m.ID] = s
 		}
-		if mesh := c.Mesh(); mesh != nil {
-			if st, err := mesh.Stats(m.ID); err == nil {
-				o.netFrom[m.ID] = st.Sent
-			}
+		if sent, ok := o.env.SentBytes(m.ID); ok {
+			o.netFrom[m.ID] = sent
 		}
 	}
 	wctx, cancel := context.WithCancel(ctx)
@@ -101,7 +102,7 @@ func (o *observer) end(row *reports.Row, ops uint64) {
 		if !ok {
 			continue
 		}
-		a, err := cluster.ProcUsage(o.pids[m.ID])
+		a, err := o.procs[m.ID].Usage()
 		if err != nil {
 			continue // the node died in the window (a kill fault): not counted
 		}
@@ -113,10 +114,8 @@ func (o *observer) end(row *reports.Row, ops uint64) {
 		if m.ID == row.LeaderID && ops > 0 {
 			row.LeaderCPUUsPerOp = float64(d.Microseconds()) / float64(ops)
 		}
-		if mesh := o.c.Mesh(); mesh != nil {
-			if st, err := mesh.Stats(m.ID); err == nil {
-				net += st.Sent - o.netFrom[m.ID]
-			}
+		if sent, ok := o.env.SentBytes(m.ID); ok {
+			net += sent - o.netFrom[m.ID]
 		}
 	}
 	row.NodeCPUS = strings.Join(perNode, ";")

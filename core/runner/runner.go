@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"time"
 
@@ -68,22 +67,21 @@ type Config struct {
 	// which run again), and the run is refused if the comparable settings
 	// differ from the recorded ones (experiment.Spec.Comparable).
 	Resume bool
+	// Launcher starts the node processes (default cluster.LocalLauncher).
+	Launcher cluster.Launcher
 	// RunID names the run's cgroups (raftcmp-<RunID>-p<point>-n<node>), so
 	// `raftcmp cleanup` can find what a killed run left.
 	RunID string
 }
 
-// NeedsCgroups reports whether any fault of s acts through cgroups.
-func NeedsCgroups(s experiment.Spec) bool {
-	return slices.ContainsFunc(s.Faults, func(f faultspec.Spec) bool { return faultspec.Kinds[f.Kind].NeedsCgroups })
-}
+// NeedsCgroups reports whether any fault of s acts through cgroups. If so,
+// every node of every point, the baseline too, runs in a cgroup of its own.
+func NeedsCgroups(s experiment.Spec) bool { return faults.NeedsCgroups(s.Faults) }
 
 // NeedsProxies reports whether any fault of s acts through link proxies. If
 // so, every point of the run, the baseline too, goes through the proxies,
 // so that the comparison stays fair.
-func NeedsProxies(s experiment.Spec) bool {
-	return slices.ContainsFunc(s.Faults, func(f faultspec.Spec) bool { return faultspec.Kinds[f.Kind].NeedsProxies })
-}
+func NeedsProxies(s experiment.Spec) bool { return faults.NeedsProxies(s.Faults) }
 
 // Observer follows a run's progress.
 type Observer interface {
@@ -268,14 +266,18 @@ func measure(ctx context.Context, cfg Config, p experiment.Point, row *reports.R
 	if err := os.MkdirAll(logDir, 0o755); err != nil {
 		return nil, fmt.Errorf("create log dir: %w", err)
 	}
+	// The faults' environment (cgroups, link proxies) is made for every
+	// fault of the experiment, so that all its points run alike.
+	env, err := faults.NewEnv(faults.EnvConfig{
+		Faults: s.Faults, Cgroups: cfg.Cgroups, CgroupPrefix: fmt.Sprintf("%s%s-p%d", cgroup.Prefix, cfg.RunID, p.Index),
+	})
+	if err != nil {
+		return nil, err
+	}
 	cs := cluster.Spec{
 		Plugin: cfg.Plugins[p.Impl], Nodes: s.Nodes, Storage: s.Storage, Options: s.Options[p.Impl],
 		DataRoot: cfg.DataRoot, KeepData: cfg.KeepData, LogDir: logDir, CPUs: s.CPUs, ReadyTimeout: cfg.ReadyTimeout,
-		GOMAXPROCS: s.NodeGOMAXPROCS(), Proxied: NeedsProxies(s),
-	}
-	if NeedsCgroups(s) {
-		cs.Cgroups = cfg.Cgroups
-		cs.CgroupPrefix = fmt.Sprintf("%s%s-p%d", cgroup.Prefix, cfg.RunID, p.Index)
+		GOMAXPROCS: s.NodeGOMAXPROCS(), Launcher: cfg.Launcher, Hooks: env.Hooks(),
 	}
 	c, err := cluster.Start(ctx, cs)
 	if err != nil {
@@ -297,11 +299,11 @@ func measure(ctx context.Context, cfg Config, p experiment.Point, row *reports.R
 	}
 	row.LeaderID, row.LeaderPID = leader.ID, leader.PID()
 
-	fault, err := bindFault(p.Fault, c, leader, row)
+	fault, err := bindFault(p.Fault, env, c, leader, row)
 	if err != nil {
 		return nil, err
 	}
-	var obs observer
+	obs := observer{env: env}
 	res, err := runLoad(ctx, s, p, c, leader, fault, cfg.HangGrace, &obs)
 	row.FaultEffect = fault.Effect().String()
 	if err != nil {
@@ -334,26 +336,26 @@ func loadError(ctx context.Context, leader *cluster.Member, err error, grace tim
 		return err // interrupted: say so without waiting on the process
 	}
 	p := leader.Process()
-	if p.WaitExit(2 * time.Second) {
-		return fmt.Errorf("load on leader node %d (pid %d): plugin process exited: %w%s", leader.ID, p.Desc.PID, err, p.StderrTail())
+	if leader.WaitExit(2 * time.Second) {
+		return fmt.Errorf("load on leader node %d (pid %d): plugin process exited: %w%s", leader.ID, p.PID(), err, p.StderrTail())
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("load on leader node %d (pid %d): no answer %v after the load's planned end: plugin hung%s", leader.ID, p.Desc.PID, grace, p.StderrTail())
+		return fmt.Errorf("load on leader node %d (pid %d): no answer %v after the load's planned end: plugin hung%s", leader.ID, p.PID(), grace, p.StderrTail())
 	}
 	return fmt.Errorf("load on leader node %d: %w", leader.ID, err)
 }
 
 // bindFault resolves the point's fault to its target nodes.
-func bindFault(spec faultspec.Spec, c *cluster.Cluster, leader *cluster.Member, row *reports.Row) (faults.Fault, error) {
+func bindFault(spec faultspec.Spec, env *faults.Env, c *cluster.Cluster, leader *cluster.Member, row *reports.Row) (faults.Fault, error) {
 	if spec.IsNone() {
-		return faults.New(spec, c, nil)
+		return faults.New(spec, env, c, nil)
 	}
 	targets, err := faults.Targets(spec.Target, c, leader)
 	if err != nil {
 		return nil, err
 	}
 	row.FaultTargets = faults.IDs(targets)
-	return faults.New(spec, c, targets)
+	return faults.New(spec, env, c, targets)
 }
 
 // runLoad runs the embedded load on the leader and, on schedule, the fault:

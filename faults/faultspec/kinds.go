@@ -9,19 +9,19 @@ import (
 	"time"
 )
 
-// Kind describes one fault kind: its parameters and defaults. The effect
-// of each kind is implemented in its own file.
+// Kind describes one fault kind: what it does, whom it targets by default,
+// and its parameters with their defaults. Its mechanism (how it acts, what
+// it needs set up, what it measures) is in package faults, in a file of
+// its own that registers it under the same name.
 type Kind struct {
 	Name string
-	// Doc says what the fault does, for `raftcmp faults` and docs.
+	// Doc says what the fault does, for reports and docs.
 	Doc string
 	// DefaultTarget applies when the spec names none.
 	DefaultTarget Role
 	// SingleTarget kinds act on one node only.
 	SingleTarget bool
-	// NeedsCgroups and NeedsProxies say what the runner must set up.
-	NeedsCgroups, NeedsProxies bool
-	Params                     []Param
+	Params       []Param
 }
 
 // Param is one parameter of a kind.
@@ -113,88 +113,47 @@ func ParseBytes(v string) (int64, error) {
 	return n * mult, nil
 }
 
-// Kinds is every fault kind raftcmp knows, by name.
-var Kinds = map[string]Kind{
-	KindNone: {Name: KindNone, Doc: "no fault: the baseline"},
-	"cpu-slow": {
-		Name: "cpu-slow", Doc: "hold the target's CPU to a quota of each period (CFS bandwidth control)",
-		DefaultTarget: RoleFollower, NeedsCgroups: true,
-		Params: []Param{
-			{Name: "quota", Default: "5%", Type: "percent", Doc: "share of one CPU per period, e.g. 5%"},
-			{Name: "period", Default: "1s", Type: "duration", Doc: "CFS period, 1ms to 1s; the original experiment used 1s"},
-		},
-	},
-	"cpu-contention": {
-		Name: "cpu-contention", Doc: "a busy loop competes for the target's CPU, the target at lower cpu shares",
-		DefaultTarget: RoleFollower, SingleTarget: true, NeedsCgroups: true,
-		Params: []Param{
-			{Name: "shares", Default: "64", Type: "int", Doc: "the target's cpu.shares against the busy loop's 1024"},
-			{Name: "cpu", Default: "0", Type: "int", Doc: "the CPU both are confined to"},
-		},
-	},
-	"memory": {
-		Name: "memory", Doc: "limit the target's memory; with oom_kill=false the node stalls at the limit instead of dying",
-		DefaultTarget: RoleFollower, NeedsCgroups: true,
-		Params: []Param{
-			{Name: "limit", Default: "64MiB", Type: "bytes", Doc: "memory limit, e.g. 64MiB"},
-			{Name: "oom_kill", Default: "true", Type: "bool", Doc: "let the kernel kill the node at the limit"},
-		},
-	},
-	"disk-slow": {
-		Name: "disk-slow", Doc: "throttle the target's I/O on the device holding its data dir",
-		DefaultTarget: RoleFollower, NeedsCgroups: true,
-		Params: []Param{
-			{Name: "write_iops", Default: "100", Type: "int", Doc: "write operations per second, 0 = no limit"},
-			{Name: "write_bps", Default: "0", Type: "int", Doc: "write bytes per second, 0 = no limit"},
-			{Name: "read_iops", Default: "0", Type: "int", Doc: "read operations per second, 0 = no limit"},
-			{Name: "read_bps", Default: "0", Type: "int", Doc: "read bytes per second, 0 = no limit"},
-		},
-	},
-	"disk-contention": {
-		Name: "disk-contention", Doc: "a competing writer does write+fdatasync on the device holding the target's data dir",
-		DefaultTarget: RoleFollower, SingleTarget: true,
-		Params: []Param{
-			{Name: "block", Default: "4KiB", Type: "bytes", Doc: "bytes per write"},
-			{Name: "writers", Default: "1", Type: "int", Doc: "competing writers"},
-		},
-	},
-	"pause": {
-		Name: "pause", Doc: "freeze every thread of the target (cgroup freezer), then thaw it",
-		DefaultTarget: RoleFollower, NeedsCgroups: true,
-	},
-	"kill": {
-		Name: "kill", Doc: "SIGKILL the target; optionally restart it on its data and measure recovery",
-		DefaultTarget: RoleFollower, SingleTarget: true,
-		Params: []Param{
-			{Name: "restart_after", Default: "0s", Type: "duration", Doc: "restart this long after the kill; 0 = stay down"},
-		},
-	},
-	"net-delay": {
-		Name: "net-delay", Doc: "add delay to every link of the target (proxied)",
-		DefaultTarget: RoleFollower, NeedsProxies: true,
-		Params: []Param{
-			{Name: "delay", Default: "10ms", Type: "duration", Doc: "added to each round trip between the target and a peer"},
-			{Name: "jitter", Default: "0s", Type: "duration", Doc: "random variation of the delay"},
-		},
-	},
-	"net-loss": {
-		Name: "net-loss", Doc: "lose traffic on the target's links (emulated at the proxy, see docs/faults.md)",
-		DefaultTarget: RoleFollower, NeedsProxies: true,
-		Params: []Param{
-			{Name: "loss", Default: "1%", Type: "fraction", Doc: "fraction lost, e.g. 1%"},
-		},
-	},
-	"net-bandwidth": {
-		Name: "net-bandwidth", Doc: "cap the bandwidth of every link of the target (proxied)",
-		DefaultTarget: RoleFollower, NeedsProxies: true,
-		Params: []Param{
-			{Name: "rate", Default: "1MiB", Type: "bytes", Doc: "bytes per second per link and direction"},
-		},
-	},
-	"partition": {
-		Name: "partition", Doc: "cut the target off from every peer (proxied)",
-		DefaultTarget: RoleFollower, NeedsProxies: true,
-	},
+// Kinds is every fault kind raftcmp knows, by name. A Param is written
+// {Name, Default, Doc, Type}.
+var Kinds = byName([]Kind{
+	{Name: KindNone, Doc: "no fault: the baseline"},
+	{Name: "cpu-slow", Doc: "hold the target's CPU to a quota of each period (CFS bandwidth control)", DefaultTarget: RoleFollower, Params: []Param{
+		{"quota", "5%", "share of one CPU per period, e.g. 5%", "percent"},
+		{"period", "1s", "CFS period, 1ms to 1s; the original experiment used 1s", "duration"}}},
+	{Name: "cpu-contention", Doc: "a busy loop competes for the target's CPU, the target at lower cpu shares", DefaultTarget: RoleFollower, SingleTarget: true, Params: []Param{
+		{"shares", "64", "the target's cpu.shares against the busy loop's 1024", "int"},
+		{"cpu", "0", "the CPU both are confined to", "int"}}},
+	{Name: "memory", Doc: "limit the target's memory; with oom_kill=false the node stalls at the limit instead of dying", DefaultTarget: RoleFollower, Params: []Param{
+		{"limit", "64MiB", "memory limit, e.g. 64MiB", "bytes"},
+		{"oom_kill", "true", "let the kernel kill the node at the limit", "bool"}}},
+	{Name: "disk-slow", Doc: "throttle the target's I/O on the device holding its data dir", DefaultTarget: RoleFollower, Params: []Param{
+		{"write_iops", "100", "write operations per second, 0 = no limit", "int"},
+		{"write_bps", "0", "write bytes per second, 0 = no limit", "int"},
+		{"read_iops", "0", "read operations per second, 0 = no limit", "int"},
+		{"read_bps", "0", "read bytes per second, 0 = no limit", "int"}}},
+	{Name: "disk-contention", Doc: "a competing writer does write+fdatasync on the device holding the target's data dir", DefaultTarget: RoleFollower, SingleTarget: true, Params: []Param{
+		{"block", "4KiB", "bytes per write", "bytes"},
+		{"writers", "1", "competing writers", "int"}}},
+	{Name: "pause", Doc: "freeze every thread of the target (cgroup freezer), then thaw it", DefaultTarget: RoleFollower},
+	{Name: "kill", Doc: "SIGKILL the target; optionally restart it on its data and measure recovery", DefaultTarget: RoleFollower, SingleTarget: true, Params: []Param{
+		{"restart_after", "0s", "restart this long after the kill; 0 = stay down", "duration"}}},
+	{Name: "net-delay", Doc: "add delay to every link of the target (proxied)", DefaultTarget: RoleFollower, Params: []Param{
+		{"delay", "10ms", "added to each round trip between the target and a peer", "duration"},
+		{"jitter", "0s", "random variation of the delay", "duration"}}},
+	{Name: "net-loss", Doc: "lose traffic on the target's links (emulated at the proxy, see docs/faults.md)", DefaultTarget: RoleFollower, Params: []Param{
+		{"loss", "1%", "fraction lost, e.g. 1%", "fraction"}}},
+	{Name: "net-bandwidth", Doc: "cap the bandwidth of every link of the target (proxied)", DefaultTarget: RoleFollower, Params: []Param{
+		{"rate", "1MiB", "bytes per second per link and direction", "bytes"}}},
+	{Name: "partition", Doc: "cut the target off from every peer (proxied)", DefaultTarget: RoleFollower},
+})
+
+// byName indexes kinds by name.
+func byName(kinds []Kind) map[string]Kind {
+	m := make(map[string]Kind, len(kinds))
+	for _, k := range kinds {
+		m[k.Name] = k
+	}
+	return m
 }
 
 // KindNames lists the kinds in name order.

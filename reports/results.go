@@ -10,7 +10,10 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strings"
 	"time"
+
+	"github.com/raftcmp/raftcmp/faults/faultspec"
 )
 
 // Point status values.
@@ -83,6 +86,21 @@ type Row struct {
 	Queued  uint64
 	QueuedS float64
 	Unsent  uint64
+}
+
+// CanonicalPoint returns a recorded point id, IMPL/FAULT/tTHREADS/rREPEAT,
+// with its fault name canonical (faultspec.CanonicalName), so that the ids
+// an older build recorded, which left a fault's defaults out, match the
+// ids of today's points when a run is resumed. Anything else is returned
+// unchanged.
+func CanonicalPoint(id string) string {
+	parts := strings.Split(id, "/")
+	if len(parts) < 4 {
+		return id
+	}
+	n := len(parts)
+	fault := faultspec.CanonicalName(strings.Join(parts[1:n-2], "/"))
+	return strings.Join(slices.Concat(parts[:1], []string{fault}, parts[n-2:]), "/")
 }
 
 // resultColumns is results.csv's schema: each column's name, its Row

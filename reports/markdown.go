@@ -130,11 +130,7 @@ func (a *Analysis) writeSetup(b *bytes.Buffer) {
 		h := m.Host
 		row("Host", fmt.Sprintf("%s; %d × %s; %.1f GiB; cgroup %s", h.Kernel, h.CPUs, h.CPUModel, float64(h.MemoryBytes)/(1<<30), h.CgroupMode))
 		row("Data directories", fmt.Sprintf("%s (%s)", m.DataRoot, m.DataFS))
-		build := fmt.Sprintf("%s, commit %s", m.Raftcmp.Version, shortCommit(m.Raftcmp.Commit))
-		if m.Raftcmp.Modified {
-			build += " (with uncommitted changes)"
-		}
-		row("raftcmp", build+", "+m.Raftcmp.GoVersion)
+		row("raftcmp", m.Raftcmp.describe(shortCommit(m.Raftcmp.Commit)))
 		row("Run", a.span())
 		if len(m.Command) > 0 {
 			row("Reproduce", "`"+strings.Join(m.Command, " ")+"`")

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,10 +23,12 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	raftcmpBin = filepath.Join(dir, "raftcmp")
-	build := exec.Command("go", "build", "-o", raftcmpBin, ".")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	// Built as make builds it, and with Go's VCS stamping off as on this
+	// project's machines (TestBuildRecordsCommit).
+	build := exec.Command("make", "-s", "-C", filepath.Join("..", ".."), "BIN="+dir, raftcmpBin)
+	build.Env = append(os.Environ(), "GOFLAGS="+strings.TrimSpace(os.Getenv("GOFLAGS")+" -buildvcs=false"))
 	if out, err := build.CombinedOutput(); err != nil {
-		os.Stderr.Write(out)
+		fmt.Fprintf(os.Stderr, "build raftcmp with make: %v\n%s", err, out)
 		os.Exit(1)
 	}
 	code := m.Run()

@@ -132,6 +132,7 @@ func flagsFirst(app *cli.App, args []string) []string {
 	}
 	return slices.Concat(head, flags, positional)
 }
+
 // onUsageError turns a flag parsing error into the one-line, status-2 form.
 func onUsageError(_ *cli.Context, err error, _ bool) error {
 	return usageError(err)

@@ -126,15 +126,7 @@ func TestResumeMatchesOlderFaultNames(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("resume: exit %d: %s", code, stderr)
 	}
-	rows, err := reports.ReadResults(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ids []string
-	for _, r := range rows {
-		ids = append(ids, r.Point)
-	}
-	if want := "hashicorp/kill:follower/t1/r1 hashicorp/none/t1/r1"; strings.Join(ids, " ") != want {
-		t.Errorf("points after resume: %v, want %s (the recorded kill point not run again)", ids, want)
+	if got, want := recordedPoints(t, path), "hashicorp/kill:follower/t1/r1 hashicorp/none/t1/r1"; got != want {
+		t.Errorf("points after resume: %s, want %s (the recorded kill point not run again)", got, want)
 	}
 }

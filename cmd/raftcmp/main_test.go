@@ -186,6 +186,19 @@ func TestResume(t *testing.T) {
 	if strings.Contains(stderr, "hashicorp/none/t1/r1:") {
 		t.Errorf("resume ran the recorded point t1 again:\n%s", stderr)
 	}
+	if got, want := recordedPoints(t, path), "hashicorp/none/t1/r1 hashicorp/none/t2/r1 hashicorp/none/t3/r1"; got != want {
+		t.Errorf("points after resume: %s, want %s", got, want)
+	}
+	code, _, stderr = raftcmp(t, "run", "--plugin-dir", dir, "--resume", out, "--payload", "100")
+	if code != exitUsage || !strings.Contains(stderr, "incomparable") {
+		t.Errorf("resume with another payload: exit %d, %q; want a refusal", code, stderr)
+	}
+}
+
+// recordedPoints returns the point ids of a results.csv, in file order,
+// separated by spaces.
+func recordedPoints(t *testing.T, path string) string {
+	t.Helper()
 	rows, err := reports.ReadResults(path)
 	if err != nil {
 		t.Fatal(err)
@@ -194,13 +207,7 @@ func TestResume(t *testing.T) {
 	for _, r := range rows {
 		ids = append(ids, r.Point)
 	}
-	if want := "hashicorp/none/t1/r1 hashicorp/none/t2/r1 hashicorp/none/t3/r1"; strings.Join(ids, " ") != want {
-		t.Errorf("points after resume: %v, want %s", ids, want)
-	}
-	code, _, stderr = raftcmp(t, "run", "--plugin-dir", dir, "--resume", out, "--payload", "100")
-	if code != exitUsage || !strings.Contains(stderr, "incomparable") {
-		t.Errorf("resume with another payload: exit %d, %q; want a refusal", code, stderr)
-	}
+	return strings.Join(ids, " ")
 }
 
 // A plugin binary that no longer matches the manifest beside it is refused,

@@ -15,8 +15,16 @@ all: build
 build: $(BIN)/raftcmp $(PLUGIN_BINS)
 	cd $(BIN) && sha256sum raftcmp-plugin-* > plugins.sha256
 
+# raftcmp records the commit it was built from and whether the tree had
+# uncommitted changes (meta.json, every report, raftcmp --version). Go's own
+# VCS stamping is off under GOFLAGS=-buildvcs=false and does not work in a
+# git worktree, so both come from git here (reports.SelfBuild).
+COMMIT = $(shell git rev-parse HEAD 2>/dev/null)
+MODIFIED = $(if $(COMMIT),$(if $(shell git status --porcelain 2>/dev/null),true,false))
+RAFTCMP_LDFLAGS = -X github.com/raftcmp/raftcmp/reports.buildCommit=$(COMMIT) -X github.com/raftcmp/raftcmp/reports.buildModified=$(MODIFIED)
+
 $(BIN)/raftcmp: FORCE
-	$(GO) build -o $@ ./cmd/raftcmp
+	$(GO) build -ldflags '$(RAFTCMP_LDFLAGS)' -o $@ ./cmd/raftcmp
 
 $(BIN)/raftcmp-plugin-%: FORCE
 	$(GO) build -o $@ ./plugins/$*/plugin

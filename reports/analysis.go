@@ -112,11 +112,9 @@ func Analyze(meta *Meta, rows []Row, series []Sample) *Analysis {
 	var keys []PointKey
 	byKey := map[PointKey][]Row{}
 	var configs []Scenario
+	labels := faultLabels{}
 	for _, r := range rows {
-		s := Scenario{Fault: r.Fault, Storage: r.Storage, Nodes: r.Nodes, PayloadBytes: r.PayloadBytes, RateOps: r.RateOps}
-		if s.Fault == "" {
-			s.Fault = faultspec.KindNone
-		}
+		s := Scenario{Fault: labels.of(r.Fault), Storage: r.Storage, Nodes: r.Nodes, PayloadBytes: r.PayloadBytes, RateOps: r.RateOps}
 		k := PointKey{Scenario: s, Impl: r.Impl, Threads: r.Threads}
 		if _, seen := byKey[k]; !seen {
 			keys = append(keys, k)
@@ -438,6 +436,40 @@ func (a *Analysis) Rank(s Scenario) (Ranking, bool) {
 		r.P99Test = WelchTest(r.ByP99[0].p99s, r.ByP99[1].p99s)
 	}
 	return r, true
+}
+
+// faultLabels maps recorded fault names to the name a report shows: the
+// first spelling recorded of the same fault (same faultspec.CanonicalName).
+// Rows of one fault recorded under two spellings (a run recorded by an
+// older build, which left defaults out, and resumed by a newer one) thus
+// form one scenario, and a report shows the names its directory recorded.
+type faultLabels map[string]string
+
+func (l faultLabels) of(fault string) string {
+	if fault == "" {
+		fault = faultspec.KindNone
+	}
+	if label, ok := l[fault]; ok {
+		return label
+	}
+	canonical := faultspec.CanonicalName(fault)
+	label, ok := l[canonical]
+	if !ok {
+		label = fault
+		l[canonical] = label
+	}
+	l[fault] = label
+	return label
+}
+
+// relabel returns a copy of rows with each fault name replaced by its
+// label.
+func (l faultLabels) relabel(rows []Row) []Row {
+	out := slices.Clone(rows)
+	for i := range out {
+		out[i].Fault = l.of(out[i].Fault)
+	}
+	return out
 }
 
 // Window is when a fault acted, in seconds from the start of the measured

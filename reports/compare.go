@@ -51,8 +51,14 @@ type Comparison struct {
 // points as noisy (CV > 10%) and show every repeat. With fewer than two
 // ok repeats on a side there is no test, and the change is shown as
 // within noise (~) with its n.
+//
+// Faults are matched by canonical name (faultspec.CanonicalName), so
+// results recorded by an older build, which left a fault's defaults out of
+// its name, match today's; each fault is shown as first recorded, A's
+// spelling before B's.
 func Compare(a, b []Row) Comparison {
-	aa, ab := Analyze(nil, a, nil), Analyze(nil, b, nil)
+	labels := faultLabels{}
+	aa, ab := Analyze(nil, labels.relabel(a), nil), Analyze(nil, labels.relabel(b), nil)
 	c := Comparison{multiConfig: aa.multiConfig || ab.multiConfig}
 	for _, pa := range aa.Points {
 		pb := ab.byKey[pa.PointKey]

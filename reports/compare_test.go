@@ -3,6 +3,7 @@ package reports
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -106,6 +107,66 @@ func TestCompareUnmatchedAndTooFewRepeats(t *testing.T) {
 	for _, d := range c.Deltas {
 		if d.ThroughputTest.Significant() {
 			t.Errorf("%v: a single repeat cannot be significant", d.Key)
+		}
+	}
+}
+
+// withFault returns rows under fault, their point ids renamed to match.
+func withFault(rows []Row, fault string) []Row {
+	out := slices.Clone(rows)
+	for i := range out {
+		out[i].Point = strings.Replace(out[i].Point, "/"+out[i].Fault+"/", "/"+fault+"/", 1)
+		out[i].Fault = fault
+	}
+	return out
+}
+
+// The same fault named the short way (as older builds recorded it) on one
+// side and with every parameter on the other is one point in both.
+func TestCompareMatchesCanonicalFaultNames(t *testing.T) {
+	tests := []struct{ a, b string }{
+		{"cpu-slow:follower", "cpu-slow:follower,period=1s,quota=5%"},
+		{"cpu-slow:follower,quota=5%", "cpu-slow,quota=0.05,period=1000ms"},
+		{"kill:leader,at=2s", "kill:leader,restart_after=0s,at=2s"},
+	}
+	for _, tc := range tests {
+		c := Compare(withFault(compareRows(10000, 10000), tc.a), withFault(compareRows(10000, 10000), tc.b))
+		if len(c.Deltas) != 2 || len(c.OnlyA) != 0 || len(c.OnlyB) != 0 {
+			t.Errorf("%s vs %s: %d points in both, only A %v, only B %v; want 2 in both", tc.a, tc.b, len(c.Deltas), c.OnlyA, c.OnlyB)
+			continue
+		}
+		if got := c.Deltas[0].Key.Fault; got != tc.a {
+			t.Errorf("%s vs %s: shown as %q, want A's spelling", tc.a, tc.b, got)
+		}
+	}
+	// Different faults still differ.
+	c := Compare(withFault(compareRows(1, 1), "cpu-slow:follower"), withFault(compareRows(1, 1), "cpu-slow:follower,quota=10%"))
+	if len(c.Deltas) != 0 || len(c.OnlyA) != 2 || len(c.OnlyB) != 2 {
+		t.Errorf("5%% vs 10%% quota matched: %d in both", len(c.Deltas))
+	}
+}
+
+// Rows of one fault recorded under two spellings (a run resumed by a newer
+// build) are one scenario in a report, shown as first recorded.
+func TestAnalyzeOneScenarioPerFault(t *testing.T) {
+	rows := slices.Concat(withFault(compareRows(1, 1)[:2], "cpu-slow:follower"), withFault(compareRows(1, 1)[2:4], "cpu-slow:follower,period=1s,quota=5%"))
+	a := Analyze(nil, rows, nil)
+	if len(a.Scenarios) != 1 || a.Scenarios[0].Fault != "cpu-slow:follower" {
+		t.Errorf("scenarios %+v, want one, cpu-slow:follower", a.Scenarios)
+	}
+}
+
+func TestCanonicalPoint(t *testing.T) {
+	tests := map[string]string{
+		"hashicorp/none/t8/r1":                    "hashicorp/none/t8/r1",
+		"etcd/cpu-slow:follower/t2/r3":            "etcd/cpu-slow:follower,period=1s,quota=5%/t2/r3",
+		"etcd/pause:follower,at=5s,for=10s/t2/r1": "etcd/pause:follower,at=5s,for=10s/t2/r1",
+		"etcd/meteor/t2/r1":                       "etcd/meteor/t2/r1",
+		"not-a-point":                             "not-a-point",
+	}
+	for in, want := range tests {
+		if got := CanonicalPoint(in); got != want {
+			t.Errorf("CanonicalPoint(%q) = %q, want %q", in, got, want)
 		}
 	}
 }

@@ -130,11 +130,7 @@ func (a *Analysis) writeSetup(b *bytes.Buffer) {
 		h := m.Host
 		row("Host", fmt.Sprintf("%s; %d × %s; %.1f GiB; cgroup %s", h.Kernel, h.CPUs, h.CPUModel, float64(h.MemoryBytes)/(1<<30), h.CgroupMode))
 		row("Data directories", fmt.Sprintf("%s (%s)", m.DataRoot, m.DataFS))
-		build := fmt.Sprintf("%s, commit %s", m.Raftcmp.Version, shortCommit(m.Raftcmp.Commit))
-		if m.Raftcmp.Modified {
-			build += " (with uncommitted changes)"
-		}
-		row("raftcmp", build+", "+m.Raftcmp.GoVersion)
+		row("raftcmp", m.Raftcmp.describe(shortCommit(m.Raftcmp.Commit)))
 		row("Run", a.span())
 		if len(m.Command) > 0 {
 			row("Reproduce", "`"+strings.Join(m.Command, " ")+"`")
@@ -330,15 +326,8 @@ func (a *Analysis) writeImpact(b *bytes.Buffer) {
 	if window {
 		b.WriteString("For a fault that covers part of the measured window, *in window* is the throughput over the `timeseries.csv` intervals inside the fault window only, against the baseline's whole-window throughput; the whole-window figures dilute such a fault.\n\n")
 	}
-	b.WriteString("| backend | fault | threads | Kops/s baseline → faulted | throughput |")
-	if window {
-		b.WriteString(" in window |")
-	}
-	b.WriteString(" p99 µs baseline → faulted | p99 |\n|---|---|---:|---:|---:|")
-	if window {
-		b.WriteString("---:|")
-	}
-	b.WriteString("---:|---:|\n")
+	writeHeading(b, text("backend"), text("fault"), number("threads"), number("Kops/s baseline → faulted"), number("throughput"),
+		number("in window").only(window), number("p99 µs baseline → faulted"), number("p99"))
 	for _, impl := range a.Impls {
 		for _, s := range faulted {
 			im, ok := a.HeadlineImpact(s, impl)
@@ -471,15 +460,8 @@ func (a *Analysis) writeCost(b *bytes.Buffer) {
 	b.WriteString("## Resource cost per operation\n\n")
 	b.WriteString("What each backend spent for the same work, over the measured window, per proposal applied in it: CPU time of all nodes (user+system, from /proc), of the leader alone (which also runs the embedded client), and bytes written to storage by all nodes (`/proc/PID/io` write_bytes). Means over the ok repeats (`cpu_us_per_op`, `leader_cpu_us_per_op`, `write_bytes_per_op`, `net_bytes_per_op`, `peak_rss_bytes`).\n\n")
 	proxied := slices.ContainsFunc(a.Rows, func(r Row) bool { return r.Proxied })
-	b.WriteString("| fault | threads | backend | CPU µs/op | leader CPU µs/op | bytes written/op |")
-	if proxied {
-		b.WriteString(" bytes between nodes/op |")
-	}
-	b.WriteString(" peak RSS MiB |\n|---|---:|---|---:|---:|---:|")
-	if proxied {
-		b.WriteString("---:|")
-	}
-	b.WriteString("---:|\n")
+	writeHeading(b, text("fault"), number("threads"), text("backend"), number("CPU µs/op"), number("leader CPU µs/op"), number("bytes written/op"),
+		number("bytes between nodes/op").only(proxied), number("peak RSS MiB"))
 	for _, sc := range a.Scenarios {
 		for _, t := range a.Threads {
 			for _, impl := range a.Impls {
@@ -660,4 +642,39 @@ func RemoveResults(dir string) error {
 		return err
 	}
 	return os.RemoveAll(filepath.Join(dir, "logs"))
+}
+
+// heading is one column of a Markdown table: its title, and whether its
+// cells are numbers (right-aligned).
+type heading struct {
+	title   string
+	numeric bool
+}
+
+func text(title string) heading   { return heading{title: title} }
+func number(title string) heading { return heading{title: title, numeric: true} }
+
+// only keeps the column if cond holds; writeHeading skips it otherwise.
+func (h heading) only(cond bool) heading {
+	if !cond {
+		return heading{}
+	}
+	return h
+}
+
+// writeHeading writes a Markdown table's header and alignment rows.
+func writeHeading(b *bytes.Buffer, hs ...heading) {
+	var align strings.Builder
+	for _, h := range hs {
+		if h.title == "" {
+			continue
+		}
+		b.WriteString("| " + h.title + " ")
+		if h.numeric {
+			align.WriteString("|---:")
+		} else {
+			align.WriteString("|---")
+		}
+	}
+	b.WriteString("|\n" + align.String() + "|\n")
 }

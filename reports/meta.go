@@ -81,23 +81,54 @@ type Host struct {
 	CgroupMode  string `json:"cgroup_mode"`
 }
 
-// SelfBuild describes the running raftcmp binary from its build info.
+// buildCommit and buildModified are set by the linker when make builds
+// raftcmp (-X, from git rev-parse HEAD and git status --porcelain in the
+// source tree): the commit, and "true" or "false" for uncommitted changes.
+// Go's own VCS stamping is not enough: it is off when GOFLAGS says
+// -buildvcs=false, it does not recognise a git worktree (its .git is a
+// file; golang/go#58218), and in a worktree nested inside another checkout
+// it stamps that checkout's commit.
+var (
+	buildCommit   string
+	buildModified string
+)
+
+// SelfBuild describes the running raftcmp binary: the commit and modified
+// flag make recorded at link time, or else Go's VCS stamp; Commit is empty
+// when neither is there (go run, or go build without make).
 func SelfBuild() BuildInfo {
 	b := BuildInfo{Version: "unknown", GoVersion: runtime.Version()}
-	info, ok := debug.ReadBuildInfo()
-	if !ok {
-		return b
-	}
-	b.Version = info.Main.Version
-	for _, s := range info.Settings {
-		switch s.Key {
-		case "vcs.revision":
-			b.Commit = s.Value
-		case "vcs.modified":
-			b.Modified = s.Value == "true"
+	if info, ok := debug.ReadBuildInfo(); ok {
+		b.Version = info.Main.Version
+		for _, s := range info.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				b.Commit = s.Value
+			case "vcs.modified":
+				b.Modified = s.Value == "true"
+			}
 		}
 	}
+	if buildCommit != "" {
+		b.Commit, b.Modified = buildCommit, buildModified == "true"
+	}
 	return b
+}
+
+// String describes the build on one line: version, full commit (and
+// whether the tree had uncommitted changes), Go version.
+func (b BuildInfo) String() string { return b.describe(b.Commit) }
+
+// describe is String with the commit written as given (reports shorten it).
+func (b BuildInfo) describe(commit string) string {
+	if commit == "" {
+		commit = "unknown"
+	}
+	s := fmt.Sprintf("%s, commit %s", b.Version, commit)
+	if b.Modified {
+		s += " (with uncommitted changes)"
+	}
+	return s + ", " + b.GoVersion
 }
 
 // ProbeHost reads the machine's description from the kernel.

@@ -8,11 +8,12 @@ import (
 	"encoding/csv"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"slices"
-	"strconv"
+	"strings"
 	"time"
+
+	"github.com/raftcmp/raftcmp/faults/faultspec"
 )
 
 // Point status values.
@@ -87,129 +88,97 @@ type Row struct {
 	Unsent  uint64
 }
 
+// CanonicalPoint returns a recorded point id, IMPL/FAULT/tTHREADS/rREPEAT,
+// with its fault name canonical (faultspec.CanonicalName), so that the ids
+// an older build recorded, which left a fault's defaults out, match the
+// ids of today's points when a run is resumed. Anything else is returned
+// unchanged.
+func CanonicalPoint(id string) string {
+	parts := strings.Split(id, "/")
+	if len(parts) < 4 {
+		return id
+	}
+	n := len(parts)
+	fault := faultspec.CanonicalName(strings.Join(parts[1:n-2], "/"))
+	return strings.Join(slices.Concat(parts[:1], []string{fault}, parts[n-2:]), "/")
+}
+
+// resultColumns is results.csv's schema: each column's name, its Row
+// field and how that is written and read, in file order. Adding a column
+// is a Row field and one entry at the end here (and a line in
+// docs/results-format.md); renaming, removing or reordering one is not
+// compatible.
+var resultColumns = []column[Row]{
+	textColumn("point", func(r *Row) *string { return &r.Point }),
+	textColumn("impl", func(r *Row) *string { return &r.Impl }),
+	textColumn("impl_module", func(r *Row) *string { return &r.ImplModule }),
+	textColumn("impl_version", func(r *Row) *string { return &r.ImplVersion }),
+	intColumn("nodes", func(r *Row) *int { return &r.Nodes }),
+	textColumn("storage", func(r *Row) *string { return &r.Storage }),
+	textColumn("data_fs", func(r *Row) *string { return &r.DataFS }),
+	textColumn("client", func(r *Row) *string { return &r.Client }),
+	textColumn("loop", func(r *Row) *string { return &r.Loop }),
+	textColumn("fault", func(r *Row) *string { return &r.Fault }),
+	intColumn("threads", func(r *Row) *int { return &r.Threads }),
+	floatColumn("rate_ops", -1, func(r *Row) *float64 { return &r.RateOps }),
+	intColumn("payload_bytes", func(r *Row) *int { return &r.PayloadBytes }),
+	floatColumn("warmup_s", -1, func(r *Row) *float64 { return &r.WarmupS }),
+	floatColumn("duration_s", -1, func(r *Row) *float64 { return &r.DurationS }),
+	intColumn("repeat", func(r *Row) *int { return &r.Repeat }),
+	oneOf(textColumn("status", func(r *Row) *string { return &r.Status }), StatusOK, StatusFailed, StatusUnsupported),
+	textColumn("error", func(r *Row) *string { return &r.Error }),
+	uintColumn("ops", func(r *Row) *uint64 { return &r.Ops }),
+	floatColumn("throughput_ops", 1, func(r *Row) *float64 { return &r.ThroughputOps }),
+	floatColumn("lat_avg_us", 1, func(r *Row) *float64 { return &r.LatAvgUs }),
+	intColumn("lat_p50_us", func(r *Row) *int64 { return &r.LatP50Us }),
+	intColumn("lat_p90_us", func(r *Row) *int64 { return &r.LatP90Us }),
+	intColumn("lat_p99_us", func(r *Row) *int64 { return &r.LatP99Us }),
+	intColumn("lat_p999_us", func(r *Row) *int64 { return &r.LatP999Us }),
+	intColumn("lat_max_us", func(r *Row) *int64 { return &r.LatMaxUs }),
+	uintColumn("errors", func(r *Row) *uint64 { return &r.Errors }),
+	uintColumn("errors_not_leader", func(r *Row) *uint64 { return &r.ErrNotLeader }),
+	uintColumn("errors_timeout", func(r *Row) *uint64 { return &r.ErrTimeout }),
+	uintColumn("errors_other", func(r *Row) *uint64 { return &r.ErrOther }),
+	uintColumn("acked", func(r *Row) *uint64 { return &r.Acked }),
+	uintColumn("applied_payloads", func(r *Row) *uint64 { return &r.AppliedPayl }),
+	uintColumn("applied_index", func(r *Row) *uint64 { return &r.AppliedIndex }),
+	uintColumn("leader_id", func(r *Row) *uint64 { return &r.LeaderID }),
+	intColumn("leader_pid", func(r *Row) *int { return &r.LeaderPID }),
+	timeColumn("started_at", func(r *Row) *time.Time { return &r.Started }),
+	floatColumn("wall_s", 3, func(r *Row) *float64 { return &r.WallS }),
+	textColumn("fault_targets", func(r *Row) *string { return &r.FaultTargets }),
+	textColumn("fault_effect", func(r *Row) *string { return &r.FaultEffect }),
+	boolColumn("proxied", func(r *Row) *bool { return &r.Proxied }),
+	intColumn("gomaxprocs", func(r *Row) *int { return &r.GOMAXPROCS }),
+	// The first published schema ended here: every results.csv has the
+	// columns above. Those below may be missing from older files.
+	floatColumn("converge_s", 3, func(r *Row) *float64 { return &r.ConvergeS }),
+	floatColumn("cpu_us_per_op", 2, func(r *Row) *float64 { return &r.CPUUsPerOp }),
+	floatColumn("leader_cpu_us_per_op", 2, func(r *Row) *float64 { return &r.LeaderCPUUsPerOp }),
+	floatColumn("write_bytes_per_op", 1, func(r *Row) *float64 { return &r.WriteBytesPerOp }),
+	floatColumn("net_bytes_per_op", 1, func(r *Row) *float64 { return &r.NetBytesPerOp }),
+	uintColumn("peak_rss_bytes", func(r *Row) *uint64 { return &r.PeakRSSBytes }),
+	textColumn("node_cpu_s", func(r *Row) *string { return &r.NodeCPUS }),
+	intColumn("leader_changes", func(r *Row) *int { return &r.LeaderChanges }),
+	textColumn("leader_change_s", func(r *Row) *string { return &r.LeaderChangeS }),
+	uintColumn("redirects", func(r *Row) *uint64 { return &r.Redirects }),
+	uintColumn("issued", func(r *Row) *uint64 { return &r.Issued }),
+	uintColumn("queued", func(r *Row) *uint64 { return &r.Queued }),
+	floatColumn("queued_s", 3, func(r *Row) *float64 { return &r.QueuedS }),
+	uintColumn("unsent", func(r *Row) *uint64 { return &r.Unsent }),
+}
+
+// requiredColumns is how many of resultColumns every results.csv has: the
+// first published schema ended with gomaxprocs.
+var requiredColumns = slices.IndexFunc(resultColumns, func(c column[Row]) bool { return c.name == "gomaxprocs" }) + 1
+
+var resultsSchema = schema[Row]{columns: resultColumns, required: requiredColumns}
+
 // Columns is the header of results.csv, in order. Adding a column at the end
 // is compatible; renaming or removing one is not.
-var Columns = []string{
-	"point", "impl", "impl_module", "impl_version", "nodes", "storage", "data_fs", "client", "loop", "fault",
-	"threads", "rate_ops", "payload_bytes", "warmup_s", "duration_s", "repeat", "status", "error",
-	"ops", "throughput_ops", "lat_avg_us", "lat_p50_us", "lat_p90_us", "lat_p99_us", "lat_p999_us", "lat_max_us",
-	"errors", "errors_not_leader", "errors_timeout", "errors_other",
-	"acked", "applied_payloads", "applied_index", "leader_id", "leader_pid", "started_at", "wall_s",
-	"fault_targets", "fault_effect", "proxied", "gomaxprocs", "converge_s",
-	"cpu_us_per_op", "leader_cpu_us_per_op", "write_bytes_per_op", "net_bytes_per_op", "peak_rss_bytes",
-	"node_cpu_s", "leader_changes", "leader_change_s", "redirects",
-	"issued", "queued", "queued_s", "unsent",
-}
+var Columns = resultsSchema.header()
 
-// requiredColumns is how many of Columns every results.csv has: the
-// first published schema ended with gomaxprocs. Columns added since may
-// be missing from older files, and then read as zero values.
-var requiredColumns = slices.Index(Columns, "gomaxprocs") + 1
-
-func (r Row) record() []string {
-	u := func(v uint64) string { return strconv.FormatUint(v, 10) }
-	i := func(v int64) string { return strconv.FormatInt(v, 10) }
-	f := func(v float64, prec int) string { return strconv.FormatFloat(v, 'f', prec, 64) }
-	return []string{
-		r.Point, r.Impl, r.ImplModule, r.ImplVersion, strconv.Itoa(r.Nodes), r.Storage, r.DataFS, r.Client, r.Loop, r.Fault,
-		strconv.Itoa(r.Threads), f(r.RateOps, -1), strconv.Itoa(r.PayloadBytes), f(r.WarmupS, -1), f(r.DurationS, -1), strconv.Itoa(r.Repeat), r.Status, r.Error,
-		u(r.Ops), f(r.ThroughputOps, 1), f(r.LatAvgUs, 1), i(r.LatP50Us), i(r.LatP90Us), i(r.LatP99Us), i(r.LatP999Us), i(r.LatMaxUs),
-		u(r.Errors), u(r.ErrNotLeader), u(r.ErrTimeout), u(r.ErrOther),
-		u(r.Acked), u(r.AppliedPayl), u(r.AppliedIndex), u(r.LeaderID), strconv.Itoa(r.LeaderPID), r.Started.UTC().Format(time.RFC3339Nano), f(r.WallS, 3),
-		r.FaultTargets, r.FaultEffect, strconv.FormatBool(r.Proxied), strconv.Itoa(r.GOMAXPROCS), f(r.ConvergeS, 3),
-		f(r.CPUUsPerOp, 2), f(r.LeaderCPUUsPerOp, 2), f(r.WriteBytesPerOp, 1), f(r.NetBytesPerOp, 1), u(r.PeakRSSBytes),
-		r.NodeCPUS, strconv.Itoa(r.LeaderChanges), r.LeaderChangeS, u(r.Redirects),
-		u(r.Issued), u(r.Queued), f(r.QueuedS, 3), u(r.Unsent),
-	}
-}
-
-// fields reads typed values by column name from one CSV record, keeping
-// the first malformed value as an error naming the file, line and column.
-// A column the file does not have (one added to the schema later) reads as
-// the zero value.
-type fields struct {
-	rec  []string
-	col  map[string]int
-	path string
-	line int
-	err  error
-}
-
-func (f *fields) str(name string) string {
-	i, ok := f.col[name]
-	if !ok || i >= len(f.rec) {
-		return ""
-	}
-	return f.rec[i]
-}
-
-func (f *fields) fail(name string, err error) {
-	if _, ok := f.col[name]; ok && f.err == nil {
-		f.err = fmt.Errorf("%s:%d: column %s: %w", f.path, f.line, name, err)
-	}
-}
-
-func (f *fields) uint(name string) uint64 {
-	v, err := strconv.ParseUint(f.str(name), 10, 64)
-	if err != nil {
-		f.fail(name, err)
-	}
-	return v
-}
-
-func (f *fields) int(name string) int64 {
-	v, err := strconv.ParseInt(f.str(name), 10, 64)
-	if err != nil {
-		f.fail(name, err)
-	}
-	return v
-}
-
-func (f *fields) float(name string) float64 {
-	v, err := strconv.ParseFloat(f.str(name), 64)
-	if err != nil {
-		f.fail(name, err)
-	}
-	return v
-}
-
-// parseRow is the inverse of record; line is for error messages.
-func parseRow(rec []string, col map[string]int, path string, line int) (Row, error) {
-	fs := &fields{rec: rec, col: col, path: path, line: line}
-	get, u, i, f, fail := fs.str, fs.uint, fs.int, fs.float, fs.fail
-	r := Row{
-		Point: get("point"), Impl: get("impl"), ImplModule: get("impl_module"), ImplVersion: get("impl_version"),
-		Nodes: int(i("nodes")), Storage: get("storage"), DataFS: get("data_fs"), Client: get("client"), Loop: get("loop"), Fault: get("fault"),
-		Threads: int(i("threads")), RateOps: f("rate_ops"), PayloadBytes: int(i("payload_bytes")), WarmupS: f("warmup_s"), DurationS: f("duration_s"),
-		Repeat: int(i("repeat")), Status: get("status"), Error: get("error"),
-		Ops: u("ops"), ThroughputOps: f("throughput_ops"), LatAvgUs: f("lat_avg_us"),
-		LatP50Us: i("lat_p50_us"), LatP90Us: i("lat_p90_us"), LatP99Us: i("lat_p99_us"), LatP999Us: i("lat_p999_us"), LatMaxUs: i("lat_max_us"),
-		Errors: u("errors"), ErrNotLeader: u("errors_not_leader"), ErrTimeout: u("errors_timeout"), ErrOther: u("errors_other"),
-		Acked: u("acked"), AppliedPayl: u("applied_payloads"), AppliedIndex: u("applied_index"), LeaderID: u("leader_id"),
-		LeaderPID: int(i("leader_pid")), WallS: f("wall_s"),
-		FaultTargets: get("fault_targets"), FaultEffect: get("fault_effect"), GOMAXPROCS: int(i("gomaxprocs")), ConvergeS: f("converge_s"),
-		CPUUsPerOp: f("cpu_us_per_op"), LeaderCPUUsPerOp: f("leader_cpu_us_per_op"), WriteBytesPerOp: f("write_bytes_per_op"),
-		NetBytesPerOp: f("net_bytes_per_op"), PeakRSSBytes: u("peak_rss_bytes"), NodeCPUS: get("node_cpu_s"),
-		LeaderChanges: int(i("leader_changes")), LeaderChangeS: get("leader_change_s"), Redirects: u("redirects"),
-		Issued: u("issued"), Queued: u("queued"), QueuedS: f("queued_s"), Unsent: u("unsent"),
-	}
-	proxied, perr := strconv.ParseBool(get("proxied"))
-	if perr != nil {
-		fail("proxied", perr)
-	}
-	r.Proxied = proxied
-	ts, err := time.Parse(time.RFC3339Nano, get("started_at"))
-	if err != nil {
-		fail("started_at", err)
-	}
-	r.Started = ts
-	switch r.Status {
-	case StatusOK, StatusFailed, StatusUnsupported:
-	default:
-		fail("status", fmt.Errorf("%q is not ok, failed or unsupported", r.Status))
-	}
-	return r, fs.err
-}
+func (r Row) record() []string { return resultsSchema.record(&r) }
 
 // Sample is one time-series interval of one point: a line of timeseries.csv.
 type Sample struct {
@@ -224,16 +193,27 @@ type Sample struct {
 	P50Us, P99Us  int64
 }
 
-// SeriesColumns is the header of timeseries.csv.
-var SeriesColumns = []string{"point", "impl", "threads", "repeat", "t_s", "ops", "errors", "throughput_ops", "p50_us", "p99_us"}
-
-func (s Sample) record() []string {
-	return []string{
-		s.Point, s.Impl, strconv.Itoa(s.Threads), strconv.Itoa(s.Repeat), strconv.FormatFloat(s.TS, 'f', -1, 64),
-		strconv.FormatUint(s.Ops, 10), strconv.FormatUint(s.Errors, 10), strconv.FormatFloat(s.ThroughputOps, 'f', 1, 64),
-		strconv.FormatInt(s.P50Us, 10), strconv.FormatInt(s.P99Us, 10),
-	}
+// seriesColumns is timeseries.csv's schema, as resultColumns is
+// results.csv's.
+var seriesColumns = []column[Sample]{
+	textColumn("point", func(s *Sample) *string { return &s.Point }),
+	textColumn("impl", func(s *Sample) *string { return &s.Impl }),
+	intColumn("threads", func(s *Sample) *int { return &s.Threads }),
+	intColumn("repeat", func(s *Sample) *int { return &s.Repeat }),
+	floatColumn("t_s", -1, func(s *Sample) *float64 { return &s.TS }),
+	uintColumn("ops", func(s *Sample) *uint64 { return &s.Ops }),
+	uintColumn("errors", func(s *Sample) *uint64 { return &s.Errors }),
+	floatColumn("throughput_ops", 1, func(s *Sample) *float64 { return &s.ThroughputOps }),
+	intColumn("p50_us", func(s *Sample) *int64 { return &s.P50Us }),
+	intColumn("p99_us", func(s *Sample) *int64 { return &s.P99Us }),
 }
+
+var seriesSchema = schema[Sample]{columns: seriesColumns, required: len(seriesColumns)}
+
+// SeriesColumns is the header of timeseries.csv.
+var SeriesColumns = seriesSchema.header()
+
+func (s Sample) record() []string { return seriesSchema.record(&s) }
 
 // csvAppender appends records to a CSV file, writing the header when the
 // file is new and flushing and syncing after every write, so an interrupted
@@ -317,78 +297,13 @@ func (w *Writer) Close() error {
 	return errors.Join(w.results.f.Close(), w.series.f.Close())
 }
 
-// ReadResults reads a results.csv. Errors name the file and line.
+// ReadResults reads a results.csv, also one written by an older raftcmp
+// (without the columns added since). Errors name the file and line.
 func ReadResults(path string) ([]Row, error) {
-	return readCSV(path, Columns[:requiredColumns], parseRow)
+	return resultsSchema.read(path)
 }
 
 // ReadTimeseries reads a timeseries.csv. Errors name the file and line.
 func ReadTimeseries(path string) ([]Sample, error) {
-	return readCSV(path, SeriesColumns, parseSample)
-}
-
-// readCSV reads a CSV file whose header must hold the required columns,
-// parsing each record with parse. Errors name the file and line.
-func readCSV[T any](path string, required []string, parse func(rec []string, col map[string]int, path string, line int) (T, error)) ([]T, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	cr := csv.NewReader(f)
-	header, err := cr.Read()
-	if err == io.EOF {
-		return nil, fmt.Errorf("%s:1: empty file, want a header", path)
-	}
-	if err != nil {
-		return nil, csvError(path, err)
-	}
-	col := map[string]int{}
-	for i, h := range header {
-		col[h] = i
-	}
-	for _, c := range required {
-		if _, ok := col[c]; !ok {
-			return nil, fmt.Errorf("%s:1: header lacks column %q", path, c)
-		}
-	}
-	var out []T
-	for {
-		rec, err := cr.Read()
-		if err == io.EOF {
-			return out, nil
-		}
-		if err != nil {
-			return nil, csvError(path, err)
-		}
-		line, _ := cr.FieldPos(0)
-		v, err := parse(rec, col, path, line)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-	}
-}
-
-// parseSample is the inverse of Sample.record; line is for errors.
-func parseSample(rec []string, col map[string]int, path string, line int) (Sample, error) {
-	fs := &fields{rec: rec, col: col, path: path, line: line}
-	get, u, i, f := fs.str, fs.uint, fs.int, fs.float
-	s := Sample{
-		Point: get("point"), Impl: get("impl"), Threads: int(i("threads")), Repeat: int(i("repeat")), TS: f("t_s"),
-		Ops: u("ops"), Errors: u("errors"), ThroughputOps: f("throughput_ops"), P50Us: i("p50_us"), P99Us: i("p99_us"),
-	}
-	return s, fs.err
-}
-
-// csvError names the file and line of a CSV syntax error.
-func csvError(path string, err error) error {
-	var pe *csv.ParseError
-	if errors.As(err, &pe) {
-		if pe.Column > 0 && !errors.Is(pe.Err, csv.ErrFieldCount) {
-			return fmt.Errorf("%s:%d:%d: %w", path, pe.Line, pe.Column, pe.Err)
-		}
-		return fmt.Errorf("%s:%d: %w", path, pe.Line, pe.Err)
-	}
-	return fmt.Errorf("%s: %w", path, err)
+	return seriesSchema.read(path)
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -30,10 +31,12 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	raftcmpBin = filepath.Join(dir, "raftcmp")
-	build := exec.Command("go", "build", "-o", raftcmpBin, ".")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	// Built as make builds it, and with Go's VCS stamping off as on this
+	// project's machines (TestBuildRecordsCommit).
+	build := exec.Command("make", "-s", "-C", filepath.Join("..", ".."), "BIN="+dir, raftcmpBin)
+	build.Env = append(os.Environ(), "GOFLAGS="+strings.TrimSpace(os.Getenv("GOFLAGS")+" -buildvcs=false"))
 	if out, err := build.CombinedOutput(); err != nil {
-		os.Stderr.Write(out)
+		fmt.Fprintf(os.Stderr, "build raftcmp with make: %v\n%s", err, out)
 		os.Exit(1)
 	}
 	code := m.Run()
@@ -199,6 +202,19 @@ func TestResume(t *testing.T) {
 	if strings.Contains(stderr, "hashicorp/none/t1/r1:") {
 		t.Errorf("resume ran the recorded point t1 again:\n%s", stderr)
 	}
+	if got, want := recordedPoints(t, path), "hashicorp/none/t1/r1 hashicorp/none/t2/r1 hashicorp/none/t3/r1"; got != want {
+		t.Errorf("points after resume: %s, want %s", got, want)
+	}
+	code, _, stderr = raftcmp(t, "run", "--plugin-dir", dir, "--resume", out, "--payload", "100")
+	if code != exitUsage || !strings.Contains(stderr, "incomparable") {
+		t.Errorf("resume with another payload: exit %d, %q; want a refusal", code, stderr)
+	}
+}
+
+// recordedPoints returns the point ids of a results.csv, in file order,
+// separated by spaces.
+func recordedPoints(t *testing.T, path string) string {
+	t.Helper()
 	rows, err := reports.ReadResults(path)
 	if err != nil {
 		t.Fatal(err)
@@ -207,13 +223,7 @@ func TestResume(t *testing.T) {
 	for _, r := range rows {
 		ids = append(ids, r.Point)
 	}
-	if want := "hashicorp/none/t1/r1 hashicorp/none/t2/r1 hashicorp/none/t3/r1"; strings.Join(ids, " ") != want {
-		t.Errorf("points after resume: %v, want %s", ids, want)
-	}
-	code, _, stderr = raftcmp(t, "run", "--plugin-dir", dir, "--resume", out, "--payload", "100")
-	if code != exitUsage || !strings.Contains(stderr, "incomparable") {
-		t.Errorf("resume with another payload: exit %d, %q; want a refusal", code, stderr)
-	}
+	return strings.Join(ids, " ")
 }
 
 // A plugin binary that no longer matches the manifest beside it is refused,

@@ -220,7 +220,7 @@ func resume(cfg Config, now *reports.Meta) (*reports.Meta, map[string]bool, erro
 	done := map[string]bool{}
 	for _, r := range rows {
 		if !(r.Status == reports.StatusFailed && strings.HasPrefix(r.Error, "interrupted")) {
-			done[r.Point] = true
+			done[reports.CanonicalPoint(r.Point)] = true
 		}
 	}
 	old.Experiment = cfg.Spec

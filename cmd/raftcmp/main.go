@@ -11,6 +11,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/raftcmp/raftcmp/core/testbed"
 	"github.com/raftcmp/raftcmp/faults"
 )
 
@@ -24,6 +25,7 @@ const (
 func main() {
 	// A fault's competing load is raftcmp re-executed (faults.HogEnv).
 	faults.MaybeRunHog()
+	testbed.MaybeRunHost() // a test host's init is raftcmp re-executed (testbed.HostEnv)
 	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	app := newApp(os.Stdout, os.Stderr)
 	if err := app.Run(os.Args); err != nil {
@@ -48,6 +50,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			conformanceCommand(),
 			planCommand(),
 			cleanupCommand(),
+			testbedCommand(),
 		},
 		OnUsageError: onUsageError,
 		// --fault and --opt values contain commas; never split them.

@@ -156,7 +156,7 @@ func (p *localProcess) Close() error {
 	return nil
 }
 
-func (p *localProcess) Pin(cpu int) error { return pinProcess(p.PID(), cpu) }
+func (p *localProcess) Pin(cpu int) error { return PinProcess(p.PID(), cpu) }
 
 // Usage reads /proc, unless the process ended (its pid may be reused).
 func (p *localProcess) Usage() (Usage, error) {
@@ -170,13 +170,7 @@ func (p *localProcess) Usage() (Usage, error) {
 // line that started a panic or fatal error, however long the trace after
 // it), formatted to be appended to an error message, or "" if it wrote
 // nothing.
-func (p *localProcess) StderrTail() string {
-	lines := p.tail.lines()
-	if len(lines) == 0 {
-		return ""
-	}
-	return "; plugin stderr: " + strings.Join(lines, " | ")
-}
+func (p *localProcess) StderrTail() string { return formatTail(p.tail.lines()) }
 
 // tailLines is how many stderr lines a Process keeps for error messages.
 const tailLines = 8

@@ -157,9 +157,13 @@ func (l *Launcher) siteOf(name string) *site {
 	return nil
 }
 
-// nodeSite is the site of node id.
+// nodeSite is the site of node id, placed as hosts.Place places it.
 func (l *Launcher) nodeSite(id uint64) *site {
-	return l.sites[(int(id)-1)%len(l.sites)]
+	pl, err := hosts.Place(l.cfg.Hosts, int(id))
+	if err != nil {
+		panic(fmt.Sprintf("remote: node %d: %v", id, err)) // New checked the hosts; ids start at 1
+	}
+	return l.siteOf(pl.Host(int(id)).Name)
 }
 
 // eachUsed runs f for every used host concurrently and joins the errors,
@@ -452,15 +456,6 @@ func (l *Launcher) RemoveData(ctx context.Context, clusterDir string) error {
 		}
 		return nil
 	})
-}
-
-// Hosts returns the host of each node 1..n, in id order.
-func (l *Launcher) Hosts(n int) []hosts.Host {
-	out := make([]hosts.Host, n)
-	for i := range out {
-		out[i] = l.nodeSite(uint64(i + 1)).host
-	}
-	return out
 }
 
 // Close closes every connection. Nodes still running on them die (their

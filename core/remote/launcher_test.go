@@ -129,7 +129,8 @@ func onHost(t *testing.T, h hosts.Host, script string) string {
 
 // pluginProcs lists, on h, the processes whose command line mentions a
 // plugin binary (a plugin or a helper running one), "PID CMDLINE" a line.
-const pluginProcs = `for p in /proc/[0-9]*; do c=$(tr '\0' ' ' < $p/cmdline 2>/dev/null); case "$c" in *raftcmp-plugin-*) echo "${p#/proc/} $c";; esac; done`
+// (The prefix is split so that the script does not match itself.)
+const pluginProcs = `pre=raftcmp-plugin; for p in /proc/[0-9]*; do c=$(tr '\0' ' ' < $p/cmdline 2>/dev/null); case "$c" in *"$pre"-*) echo "${p#/proc/} $c";; esac; done`
 
 // assertNothingLeft checks that no plugin process, socket or data dir is
 // left on any host.

@@ -94,8 +94,9 @@ var (
 
 // site is one host: its current connection and what is installed there.
 type site struct {
-	host hosts.Host
-	used bool // a node of the cluster size runs here
+	host     hosts.Host
+	used     bool // a node of the cluster size runs here
+	launched bool // a node was launched here (guarded by mu)
 
 	mu     sync.Mutex // guards c (and serialises installs on the host)
 	c      *conn
@@ -169,10 +170,16 @@ func (l *Launcher) nodeSite(id uint64) *site {
 // eachUsed runs f for every used host concurrently and joins the errors,
 // in hosts file order.
 func (l *Launcher) eachUsed(f func(*site) error) error {
+	return l.each(func(s *site) bool { return s.used }, f)
+}
+
+// each runs f concurrently for every site that which selects, and joins
+// the errors, in hosts file order.
+func (l *Launcher) each(which func(*site) bool, f func(*site) error) error {
 	errs := make([]error, len(l.sites))
 	var wg sync.WaitGroup
 	for i, s := range l.sites {
-		if s.used {
+		if which(s) {
 			wg.Go(func() { errs[i] = f(s) })
 		}
 	}
@@ -346,6 +353,7 @@ func (l *Launcher) Launch(ctx context.Context, req cluster.LaunchRequest) (clust
 	}
 	s.mu.Lock()
 	helper := s.helper
+	s.launched = true
 	s.mu.Unlock()
 	var tag [8]byte
 	rand.Read(tag[:])
@@ -445,11 +453,17 @@ func translateDataDir(local, remote string) grpc.UnaryClientInterceptor {
 }
 
 // RemoveData removes the cluster's data directory (the parent of its
-// nodes' data directories on this machine) on every used host.
+// nodes' data directories on this machine) on every host a node was
+// launched on.
 func (l *Launcher) RemoveData(ctx context.Context, clusterDir string) error {
 	ctx, cancel := context.WithTimeout(ctx, opTimeout)
 	defer cancel()
-	return l.eachUsed(func(s *site) error {
+	launched := func(s *site) bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.launched
+	}
+	return l.each(launched, func(s *site) error {
 		base := path.Join(s.host.Dir, dataSubdir)
 		if _, err := l.helperRun(ctx, s, opRemove, base, path.Join(base, filepath.Base(clusterDir))); err != nil {
 			return hostError(s.host, err, "remove data")

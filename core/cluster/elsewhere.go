@@ -2,7 +2,16 @@ package cluster
 
 import (
 	"context"
+	"fmt"
+	"io"
+	"os"
 	"strings"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/go-plugin"
+
+	"github.com/raftcmp/raftcmp/core/adapter"
 )
 
 // DataRemover is implemented by a Launcher whose nodes keep their data
@@ -37,4 +46,39 @@ func formatTail(lines []string) string {
 		return ""
 	}
 	return "; plugin stderr: " + strings.Join(lines, " | ")
+}
+
+// PluginOutput opens a node process's log file (LaunchRequest.LogPath) for
+// appending and returns where the process's output goes: the log and tail
+// together, or tail alone when logPath is "". log, nil without a log file,
+// is to be closed when the process has ended.
+func PluginOutput(logPath string, tail io.Writer) (out io.Writer, log io.Closer, err error) {
+	if logPath == "" {
+		return tail, nil, nil
+	}
+	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, nil, fmt.Errorf("open plugin log: %w", err)
+	}
+	return io.MultiWriter(f, tail), f, nil
+}
+
+// PluginClientConfig is go-plugin's client configuration for a node
+// process, whatever launches it: raftcmp's handshake and plugin set, gRPC
+// only, and the process's stderr, its redirected stdout and stderr
+// (go-plugin swaps the plugin's os.Stdout/os.Stderr for pipes to these)
+// and go-plugin's own log all written to out. The caller says how the
+// process starts (Cmd or RunnerFunc) and may add to the rest.
+func PluginClientConfig(out io.Writer, startTimeout time.Duration) *plugin.ClientConfig {
+	return &plugin.ClientConfig{
+		HandshakeConfig:  adapter.Handshake,
+		VersionedPlugins: adapter.ClientPlugins(),
+		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
+		StartTimeout:     startTimeout,
+		Stderr:           out,
+		SyncStdout:       out,
+		SyncStderr:       out,
+		Logger:           hclog.New(&hclog.LoggerOptions{Name: "go-plugin", Level: hclog.Info, Output: out}),
+		GRPCDialOptions:  adapter.GRPCDialOptions(),
+	}
 }

@@ -83,16 +83,17 @@ type conn struct {
 func dial(ctx context.Context, h hosts.Host, keepalive time.Duration) (*conn, error) {
 	ctx, cancel := context.WithTimeout(ctx, dialTimeout)
 	defer cancel()
-	auth, closeAuth, err := authMethod(h)
-	if err != nil {
-		return nil, hostError(h, err, "key")
-	}
-	defer closeAuth()
 	var d net.Dialer
 	raw, err := d.DialContext(ctx, "tcp", h.SSH)
 	if err != nil {
 		return nil, hostError(h, err, "unreachable")
 	}
+	auth, closeAuth, err := authMethod(h)
+	if err != nil {
+		raw.Close()
+		return nil, hostError(h, err, "key")
+	}
+	defer closeAuth()
 	check, algos, err := hostKeyCheck(h, raw.RemoteAddr())
 	if err != nil {
 		raw.Close()

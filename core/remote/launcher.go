@@ -364,39 +364,26 @@ func (l *Launcher) Launch(ctx context.Context, req cluster.LaunchRequest) (clust
 	data := remoteDataDir(h, req.DataDir)
 
 	p := &process{launcher: l, site: s, tail: cluster.NewStderrTail()}
-	var sink io.Writer = p.tail
-	if req.LogPath != "" {
-		f, err := os.OpenFile(req.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-		if err != nil {
-			return nil, fmt.Errorf("open plugin log: %w", err)
-		}
-		p.log = f
-		sink = io.MultiWriter(f, p.tail)
+	sink, log, err := cluster.PluginOutput(req.LogPath, p.tail)
+	if err != nil {
+		return nil, err
 	}
+	p.log = log
 	name := h.Name + ":" + bin
-	cfg := &plugin.ClientConfig{
-		HandshakeConfig:  adapter.Handshake,
-		VersionedPlugins: adapter.ClientPlugins(),
-		RunnerFunc: func(_ hclog.Logger, cmd *exec.Cmd, tmpDir string) (runner.Runner, error) {
-			args := []string{helper, HelperCommand, opRunPlugin, "--sha256", sum, "--socket-dir", sockDir, "--data-dir", data,
-				"--silence", heartbeatSilence.String()}
-			for _, kv := range pluginEnv(cmd.Env, sockDir, req.GOMAXPROCS) {
-				args = append(args, "--env", kv)
-			}
-			p.run = newSessionRunner(c, shellQuote(append(args, bin)...), name, tmpDir)
-			return p.run, nil
-		},
-		// The plugin's environment is go-plugin's handshake variables
-		// only: this machine's environment means nothing on the host.
-		SkipHostEnv:      true,
-		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
-		StartTimeout:     l.cfg.StartTimeout,
-		Stderr:           sink,
-		SyncStdout:       sink,
-		SyncStderr:       sink,
-		Logger:           hclog.New(&hclog.LoggerOptions{Name: "go-plugin", Level: hclog.Info, Output: sink}),
-		GRPCDialOptions:  append(adapter.GRPCDialOptions(), grpc.WithChainUnaryInterceptor(translateDataDir(req.DataDir, data))),
+	cfg := cluster.PluginClientConfig(sink, l.cfg.StartTimeout)
+	cfg.RunnerFunc = func(_ hclog.Logger, cmd *exec.Cmd, tmpDir string) (runner.Runner, error) {
+		args := []string{helper, HelperCommand, opRunPlugin, "--sha256", sum, "--socket-dir", sockDir, "--data-dir", data,
+			"--silence", heartbeatSilence.String()}
+		for _, kv := range pluginEnv(cmd.Env, sockDir, req.GOMAXPROCS) {
+			args = append(args, "--env", kv)
+		}
+		p.run = newSessionRunner(c, shellQuote(append(args, bin)...), name, tmpDir)
+		return p.run, nil
 	}
+	// The plugin's environment is go-plugin's handshake variables only:
+	// this machine's environment means nothing on the host.
+	cfg.SkipHostEnv = true
+	cfg.GRPCDialOptions = append(cfg.GRPCDialOptions, grpc.WithChainUnaryInterceptor(translateDataDir(req.DataDir, data)))
 	p.client = plugin.NewClient(cfg)
 	rpc, err := p.client.Client()
 	if err != nil {
@@ -498,9 +485,8 @@ type process struct {
 	client   *plugin.Client
 	node     *adapter.Client
 	tail     *cluster.StderrTail
-
-	mu  sync.Mutex
-	log io.Closer
+	log      io.Closer // the node's log file, or nil
+	logOnce  sync.Once // closes log
 }
 
 func (p *process) Node() cluster.Node { return p.node }
@@ -531,12 +517,11 @@ func (p *process) Kill() error {
 // connection is gone, so is the process (its helper saw the session end).
 func (p *process) Close() error {
 	p.client.Kill()
-	p.mu.Lock()
-	if p.log != nil {
-		p.log.Close()
-		p.log = nil
-	}
-	p.mu.Unlock()
+	p.logOnce.Do(func() {
+		if p.log != nil {
+			p.log.Close()
+		}
+	})
 	if p.run != nil && p.run.sess != nil {
 		select {
 		case <-p.run.done:

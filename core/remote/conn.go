@@ -23,9 +23,8 @@ import (
 
 // Deadlines of the SSH connection.
 const (
-	dialTimeout      = 15 * time.Second // TCP connect and SSH handshake
-	keepaliveEvery   = 5 * time.Second  // default Config.Keepalive
-	keepaliveTimeout = 10 * time.Second // a keepalive unanswered this long ends the connection
+	dialTimeout    = 15 * time.Second // TCP connect and SSH handshake
+	keepaliveEvery = 5 * time.Second  // default Config.Keepalive; unanswered for twice that, a connection ends
 )
 
 // HostError is a host refused or failed: unreachable, refusing the key, a
@@ -211,7 +210,7 @@ func handshakeError(h hosts.Host, err error) error {
 }
 
 // keepalive asks the server for a reply every interval and closes the
-// connection when one does not come within keepaliveTimeout: a host that
+// connection when one does not come within two intervals: a host that
 // vanished without closing the TCP connection is noticed, and every
 // session on it ends.
 func (c *conn) keepalive(interval time.Duration) {
@@ -230,7 +229,7 @@ func (c *conn) keepalive(interval time.Duration) {
 			_, _, err := c.client.SendRequest("keepalive@openssh.com", true, nil)
 			reply <- err
 		}()
-		timeout := time.NewTimer(keepaliveTimeout)
+		timeout := time.NewTimer(2 * interval)
 		select {
 		case err := <-reply:
 			timeout.Stop()

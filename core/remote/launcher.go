@@ -72,7 +72,7 @@ type Config struct {
 	// this process's executable.
 	Helper string
 	// Keepalive is how often each connection is checked (default 5 s); a
-	// connection that does not answer for 10 s is closed.
+	// connection that does not answer within twice that is closed.
 	Keepalive time.Duration
 	// StartTimeout bounds a plugin's start-up handshake (default 30 s).
 	StartTimeout time.Duration

@@ -7,12 +7,14 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -466,4 +468,129 @@ func TestUnreachableHost(t *testing.T) {
 	if err == nil || !strings.HasPrefix(err.Error(), "host gone (127.0.0.1:1): unreachable: ") || strings.Contains(err.Error(), "\n") {
 		t.Errorf("%v: want one line, host gone (127.0.0.1:1): unreachable: ...", err)
 	}
+}
+
+// freezer is a TCP proxy to target that can stop passing bytes without
+// closing anything, as a network that silently drops everything would.
+type freezer struct {
+	ln     net.Listener
+	target string
+	thaw   chan struct{} // closed at the end of the test: the copies end
+	once   sync.Once
+	frozen atomic.Bool
+
+	mu    sync.Mutex
+	conns []net.Conn
+}
+
+func newFreezer(t *testing.T, target string) *freezer {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &freezer{ln: ln, target: target, thaw: make(chan struct{})}
+	go f.serve()
+	t.Cleanup(func() {
+		ln.Close()
+		close(f.thaw)
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		for _, c := range f.conns {
+			c.Close()
+		}
+	})
+	return f
+}
+
+func (f *freezer) serve() {
+	for {
+		a, err := f.ln.Accept()
+		if err != nil {
+			return
+		}
+		b, err := net.Dial("tcp", f.target)
+		if err != nil {
+			a.Close()
+			continue
+		}
+		f.mu.Lock()
+		f.conns = append(f.conns, a, b)
+		f.mu.Unlock()
+		go f.pass(a, b)
+		go f.pass(b, a)
+	}
+}
+
+// pass copies src to dst until frozen, then holds both open until thawed.
+func (f *freezer) pass(dst, src net.Conn) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if f.frozen.Load() {
+			<-f.thaw
+			return
+		}
+		if n > 0 {
+			if _, err := dst.Write(buf[:n]); err != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// A connection that goes silent without closing (the host vanished from
+// the network) is noticed by the keepalive, and its node, whose helper
+// hears nothing from raftcmp any more, dies on the host by itself.
+func TestSilentConnection(t *testing.T) {
+	hs := testHosts(t)
+	f := newFreezer(t, hs[0].SSH)
+	h := hs[0]
+	h.SSH, h.InsecureAcceptAny, h.KnownHosts = f.ln.Addr().String(), true, "" // the proxy's address is not in known_hosts
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	l, err := New(ctx, Config{Hosts: []hosts.Host{h}, Nodes: 1, Keepalive: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	dataDir := filepath.Join(t.TempDir(), "raftcmp-noop-1", "node-1")
+	p, err := l.Launch(ctx, cluster.LaunchRequest{Plugin: buildPlugin(t, "noop"), ID: 1, DataDir: dataDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if procs := onHost(t, hs[0], pluginProcs); procs == "" {
+		t.Fatal("no plugin process on h1")
+	}
+	s := l.siteOf("h1")
+	f.frozen.Store(true)
+	wctx, wcancel := context.WithTimeout(ctx, 30*time.Second)
+	defer wcancel()
+	err = cluster.Poll(wctx, "the silent connection dropped and its node gone", func(context.Context) (bool, string, error) {
+		s.mu.Lock()
+		alive := s.c.alive()
+		s.mu.Unlock()
+		if alive {
+			return false, "the connection is still taken for alive", nil
+		}
+		if !p.Exited() {
+			return false, "the node is not seen exited", nil
+		}
+		if procs := onHost(t, hs[0], pluginProcs); procs != "" {
+			return false, "h1 runs " + procs, nil
+		}
+		return true, "", nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The network is back: the launcher dials anew for what comes next.
+	f.frozen.Store(false)
+	if err := l.RemoveData(ctx, filepath.Dir(dataDir)); err != nil {
+		t.Fatal(err)
+	}
+	assertNothingLeft(t, hs[:1])
 }

@@ -192,7 +192,19 @@ func runPlugin(args []string) int {
 		return fail(helperFailed, "read start time of pid %d: %v", pid, err)
 	}
 	fmt.Fprintf(os.Stdout, "%s %d %d\n", pidPrefix, pid, start)
-	go io.Copy(os.Stdout, outR)
+	copied := make(chan struct{})
+	go func() {
+		io.Copy(os.Stdout, outR)
+		close(copied)
+	}()
+	// Whatever the plugin wrote before it ended is passed on before the
+	// helper exits (a grandchild holding the pipe open is not waited for).
+	flush := func() {
+		select {
+		case <-copied:
+		case <-time.After(2 * time.Second):
+		}
+	}
 
 	input := make(chan struct{}, 1)
 	eof := make(chan struct{})
@@ -223,6 +235,7 @@ func runPlugin(args []string) int {
 		select {
 		case err := <-exited:
 			killGroup() // whatever the plugin left in its group
+			flush()
 			return exitStatus(err)
 		case <-input:
 			if timer != nil {
@@ -235,6 +248,7 @@ func runPlugin(args []string) int {
 		}
 		killGroup()
 		<-exited
+		flush()
 		return helperFailed
 	}
 }

@@ -30,6 +30,7 @@
 package remote
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -303,7 +304,8 @@ func (l *Launcher) Addrs(n int) ([]string, error) {
 			continue
 		}
 		wg.Go(func() {
-			out, err := l.helperRun(ctx, s, opFreePorts, s.host.DataAddr, strconv.Itoa(len(ids[s])))
+			addr := cmp.Or(s.host.DataAddr, s.host.SSHHost())
+			out, err := l.helperRun(ctx, s, opFreePorts, addr, strconv.Itoa(len(ids[s])))
 			if err != nil {
 				errs[i] = hostError(s.host, err, "find free ports")
 				return
@@ -316,7 +318,7 @@ func (l *Launcher) Addrs(n int) ([]string, error) {
 			mu.Lock()
 			defer mu.Unlock()
 			for j, id := range ids[s] {
-				addrs[id-1] = net.JoinHostPort(s.host.DataAddr, ports[j])
+				addrs[id-1] = net.JoinHostPort(addr, ports[j])
 			}
 		})
 	}

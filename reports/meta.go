@@ -28,6 +28,9 @@ type Meta struct {
 	Plugins []PluginMeta `json:"plugins"`
 	// Host describes the machine.
 	Host Host `json:"host"`
+	// Hosts, in a run with --hosts, says where each node ran; empty when
+	// every node ran on this machine.
+	Hosts []NodeHost `json:"hosts,omitempty"`
 	// DataRoot is where node data directories were created; DataFS its
 	// file system type.
 	DataRoot string `json:"data_root"`
@@ -70,6 +73,14 @@ type PluginMeta struct {
 	GoVersion         string   `json:"go_version"`
 	ForwardsProposals bool     `json:"forwards_proposals"`
 	Storage           []string `json:"storage"`
+}
+
+// NodeHost is the remote host one node ran on.
+type NodeHost struct {
+	Node     int    `json:"node"`
+	Host     string `json:"host"`      // its name in the hosts file
+	SSH      string `json:"ssh"`       // the address raftcmp reached it at
+	DataAddr string `json:"data_addr"` // the address the nodes used between each other
 }
 
 // Host describes the machine a run used.

@@ -55,6 +55,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			planCommand(),
 			cleanupCommand(),
 			testbedCommand(),
+			hostCommand(),
 		},
 		OnUsageError: onUsageError,
 		// --fault and --opt values contain commas; never split them.

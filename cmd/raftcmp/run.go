@@ -37,6 +37,7 @@ func runCommand() *cli.Command {
 			&cli.StringFlag{Name: "resume", Usage: "continue the run in this results directory: skip its recorded points, run the rest (the experiment is the recorded one unless flags or -f give it)"},
 			&cli.BoolFlag{Name: "keep-data", Usage: "keep node data directories after each point"},
 			&cli.StringFlag{Name: "data-dir", Usage: "where node data directories go (default: system temp dir; /dev/shm for tmpfs)"},
+			hostsFlag(),
 		}, experimentFlags()...),
 		Action: runAction,
 	}
@@ -210,6 +211,14 @@ func runAction(c *cli.Context) error {
 		return usageError(fmt.Errorf("--data-dir %q: must be an existing directory", dataRoot))
 	}
 
+	launcher, placed, err := remoteNodes(c, spec, plugins)
+	if err != nil {
+		return err
+	}
+	if launcher != nil {
+		defer launcher.Close()
+	}
+
 	var cgroups *cgroup.Manager
 	if runner.NeedsCgroups(spec) {
 		// Checked before anything starts: a cgroup fault cannot be faked.
@@ -234,6 +243,7 @@ func runAction(c *cli.Context) error {
 	sum, err := runner.Run(hard, runner.Config{
 		Spec: spec, Plugins: plugins, OutDir: out, DataRoot: dataRoot, KeepData: c.Bool("keep-data"),
 		Command: os.Args, Observer: obs, Soft: soft, Cgroups: cgroups, Resume: resume != "",
+		Launcher: nodeLauncher(launcher), Hosts: placed,
 	})
 	obs.Done()
 	if sum != nil {

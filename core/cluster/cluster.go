@@ -460,6 +460,11 @@ func (c *Cluster) Stop(ctx context.Context) error {
 			if err := os.RemoveAll(c.dataDir); err != nil {
 				errs = append(errs, fmt.Errorf("remove data dir: %w", err))
 			}
+			if r, ok := c.spec.Launcher.(DataRemover); ok {
+				if err := r.RemoveData(ctx, c.dataDir); err != nil {
+					errs = append(errs, fmt.Errorf("remove data dir: %w", err))
+				}
+			}
 		}
 		c.stopErr = errors.Join(errs...)
 	})

@@ -22,11 +22,11 @@ func (c *Cluster) pin() error {
 	return nil
 }
 
-// pinProcess restricts every thread of process pid to one CPU. Affinity is
+// PinProcess restricts every thread of process pid to one CPU. Affinity is
 // per thread in Linux and new threads inherit their creator's, so pinning
 // every existing thread (repeating until a pass finds no thread left
 // unpinned) covers the threads the Go runtime starts later too.
-func pinProcess(pid, cpu int) error {
+func PinProcess(pid, cpu int) error {
 	var set unix.CPUSet
 	set.Set(cpu)
 	for pass := 0; pass < 10; pass++ {

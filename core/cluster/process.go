@@ -16,7 +16,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
 
 	"github.com/raftcmp/raftcmp/core/adapter"
@@ -47,15 +46,11 @@ func (l LocalLauncher) Launch(ctx context.Context, req LaunchRequest) (Process, 
 // caller must Close the process, whatever happens afterwards.
 func (l LocalLauncher) launch(ctx context.Context, req LaunchRequest) (*localProcess, error) {
 	p := &localProcess{tail: newTailWriter(tailLines)}
-	var sink io.Writer = p.tail
-	if req.LogPath != "" {
-		f, err := os.OpenFile(req.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-		if err != nil {
-			return nil, fmt.Errorf("open plugin log: %w", err)
-		}
-		p.log = f
-		sink = io.MultiWriter(f, p.tail)
+	sink, log, err := PluginOutput(req.LogPath, p.tail)
+	if err != nil {
+		return nil, err
 	}
+	p.log = log
 	if l.StartTimeout == 0 {
 		l.StartTimeout = 30 * time.Second
 	}
@@ -71,20 +66,8 @@ func (l LocalLauncher) launch(ctx context.Context, req LaunchRequest) (*localPro
 	// handle (finish the point, then tear down), and must not kill a node
 	// that has not yet installed go-plugin's handler.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
-	cfg := &plugin.ClientConfig{
-		HandshakeConfig:  adapter.Handshake,
-		VersionedPlugins: adapter.ClientPlugins(),
-		Cmd:              cmd,
-		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
-		StartTimeout:     l.StartTimeout,
-		Stderr:           sink,
-		// The plugin's os.Stdout/os.Stderr (go-plugin swaps them for pipes
-		// to these) end up in the log and the tail too.
-		SyncStdout:      sink,
-		SyncStderr:      sink,
-		Logger:          hclog.New(&hclog.LoggerOptions{Name: "go-plugin", Level: hclog.Info, Output: sink}),
-		GRPCDialOptions: adapter.GRPCDialOptions(),
-	}
+	cfg := PluginClientConfig(sink, l.StartTimeout)
+	cfg.Cmd = cmd
 	if req.Plugin.Checksum != nil {
 		cfg.SecureConfig = &plugin.SecureConfig{Checksum: req.Plugin.Checksum, Hash: sha256.New()}
 	}
@@ -156,7 +139,7 @@ func (p *localProcess) Close() error {
 	return nil
 }
 
-func (p *localProcess) Pin(cpu int) error { return pinProcess(p.PID(), cpu) }
+func (p *localProcess) Pin(cpu int) error { return PinProcess(p.PID(), cpu) }
 
 // Usage reads /proc, unless the process ended (its pid may be reused).
 func (p *localProcess) Usage() (Usage, error) {
@@ -170,13 +153,7 @@ func (p *localProcess) Usage() (Usage, error) {
 // line that started a panic or fatal error, however long the trace after
 // it), formatted to be appended to an error message, or "" if it wrote
 // nothing.
-func (p *localProcess) StderrTail() string {
-	lines := p.tail.lines()
-	if len(lines) == 0 {
-		return ""
-	}
-	return "; plugin stderr: " + strings.Join(lines, " | ")
-}
+func (p *localProcess) StderrTail() string { return formatTail(p.tail.lines()) }
 
 // tailLines is how many stderr lines a Process keeps for error messages.
 const tailLines = 8

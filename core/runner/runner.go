@@ -69,6 +69,9 @@ type Config struct {
 	Resume bool
 	// Launcher starts the node processes (default cluster.LocalLauncher).
 	Launcher cluster.Launcher
+	// Hosts, when Launcher runs nodes on remote hosts, is where each node
+	// runs, for meta.json.
+	Hosts []reports.NodeHost
 	// RunID names the run's cgroups (raftcmp-<RunID>-p<point>-n<node>), so
 	// `raftcmp cleanup` can find what a killed run left.
 	RunID string
@@ -133,7 +136,7 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	meta := &reports.Meta{
 		Command: cfg.Command, Experiment: cfg.Spec, Raftcmp: reports.SelfBuild(), Host: reports.ProbeHost(),
 		DataRoot: cfg.DataRoot, DataFS: reports.FSType(cfg.DataRoot), Started: time.Now().UTC(),
-		Fingerprint: fingerprint, Comparable: comparable,
+		Fingerprint: fingerprint, Comparable: comparable, Hosts: cfg.Hosts,
 	}
 	done := map[string]bool{}
 	if cfg.Resume {
@@ -224,6 +227,7 @@ func resume(cfg Config, now *reports.Meta) (*reports.Meta, map[string]bool, erro
 		}
 	}
 	old.Experiment = cfg.Spec
+	old.Hosts = now.Hosts
 	old.Interrupted = false
 	old.Plugins = nil // described again below: the binaries may have been rebuilt
 	old.Resumes = append(old.Resumes, reports.Resume{Command: cfg.Command, Started: now.Started, Skipped: len(done)})

@@ -3,7 +3,6 @@ package noop_test
 import (
 	"context"
 	"errors"
-	"os"
 	"testing"
 	"time"
 
@@ -13,14 +12,10 @@ import (
 	"github.com/raftcmp/raftcmp/core/load"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	adaptertest.RemoveBuilds()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { adaptertest.Main(m) }
 
 func plugin(t *testing.T) cluster.Plugin {
-	return adaptertest.BuildPlugin(t, "noop", "github.com/raftcmp/raftcmp/plugins/noop/plugin")
+	return adaptertest.BuildBackend(t, "noop")
 }
 
 // One node through the plugin boundary: every acknowledged proposal is in

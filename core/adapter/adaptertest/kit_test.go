@@ -2,7 +2,6 @@ package adaptertest
 
 import (
 	"context"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -10,11 +9,7 @@ import (
 	"github.com/raftcmp/raftcmp/core/adapter"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	RemoveBuilds()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { Main(m) }
 
 // The kit must fail a broken adapter, naming what is wrong, and pass the
 // rest of the checks that the fault does not touch.

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/raftcmp/raftcmp/core/adapter"
+	"github.com/raftcmp/raftcmp/core/ownership"
 	"github.com/raftcmp/raftcmp/faults/cgroup"
 	"github.com/raftcmp/raftcmp/faults/netproxy"
 )
@@ -171,7 +172,7 @@ func Start(ctx context.Context, spec Spec) (c *Cluster, err error) {
 			c.Stop(context.WithoutCancel(ctx))
 		}
 	}()
-	c.dataDir, err = os.MkdirTemp(spec.DataRoot, "raftcmp-"+spec.Plugin.Name+"-")
+	c.dataDir, err = ownership.MkdirTemp(spec.DataRoot, "raftcmp-"+spec.Plugin.Name+"-")
 	if err != nil {
 		return c, fmt.Errorf("create data dir: %w", err)
 	}
@@ -457,6 +458,7 @@ func (c *Cluster) Stop(ctx context.Context) error {
 				errs = append(errs, fmt.Errorf("remove data dir: %w", err))
 			}
 		}
+		ownership.ReleaseDir(c.dataDir, c.spec.KeepData)
 		c.stopErr = errors.Join(errs...)
 	})
 	return c.stopErr

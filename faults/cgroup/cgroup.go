@@ -193,7 +193,7 @@ func (m *Manager) Create(name string) (*Group, error) {
 	if err := validName(name); err != nil {
 		return nil, fmt.Errorf("create cgroup %q: %w", name, err)
 	}
-	if err := ownership.Record(ownership.Cgroup, name); err != nil {
+	if err := m.recordOwn(name); err != nil {
 		return nil, fmt.Errorf("create cgroup %s: %w", name, err)
 	}
 	var (
@@ -222,6 +222,16 @@ func (m *Manager) Create(name string) (*Group, error) {
 // shares the same parent cgroup.
 func (m *Manager) Cleanup() ([]string, error) {
 	return m.cleanup(Prefix)
+}
+
+// recordOwn records a group of the system's hierarchy as this process's
+// own before it is created, for `raftcmp cleanup` (core/ownership); groups
+// under another root (tests' stand-ins) are not cleanup's to remove.
+func (m *Manager) recordOwn(name string) error {
+	if m.root != DefaultRoot {
+		return nil
+	}
+	return ownership.Record(ownership.Cgroup, name)
 }
 
 // List returns the names of the groups whose name starts with Prefix in

@@ -35,9 +35,16 @@ $(BIN)/raftcmp-plugin-%: FORCE
 run: build
 	$(BIN)/raftcmp run -f examples/quick.yaml --plugin-dir $(BIN) --overwrite
 
-test: build
+test: build tidy-check
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 20m ./...
+
+# go.mod and go.sum as `go mod tidy` leaves them: every directly imported
+# module required without "// indirect", nothing unused. Fails with the
+# diff otherwise; run go mod tidy.
+.PHONY: tidy-check
+tidy-check:
+	$(GO) mod tidy -diff
 
 # raftcmp's own cost, measured: each backend as plugin processes against
 # the same adapter code in one process (docs/architecture.md), and the load

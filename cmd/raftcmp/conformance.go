@@ -24,7 +24,7 @@ func conformanceCommand() *cli.Command {
 			&cli.StringFlag{Name: "plugin", Required: true, Usage: "path to the plugin binary (raftcmp-plugin-<impl>)"},
 			&cli.StringSliceFlag{Name: "opt", Usage: "backend option KEY=VALUE passed to every node (repeatable)"},
 			&cli.StringSliceFlag{Name: "check", Usage: "run only this check (repeatable); default all"},
-			&cli.BoolFlag{Name: "insecure-plugin", Usage: "run the plugin without checking it against the checksum manifest beside it"},
+			insecurePluginFlag(),
 		},
 		Action: func(c *cli.Context) error {
 			path, err := filepath.Abs(c.String("plugin"))
@@ -57,10 +57,8 @@ func conformanceCommand() *cli.Command {
 			}
 			name := strings.TrimPrefix(filepath.Base(path), cluster.PluginPrefix)
 			plugin := cluster.Plugin{Name: name, Path: path}
-			if !c.Bool("insecure-plugin") {
-				if err := cluster.Verify(&plugin); err != nil {
-					return usageError(fmt.Errorf("--plugin: %v", err))
-				}
+			if err := cluster.Admit(&plugin, c.StringSlice("insecure-plugin")); err != nil {
+				return usageError(fmt.Errorf("--plugin: %v", err))
 			}
 			cfg := adaptertest.Config{Plugin: plugin, Options: opts, Only: c.StringSlice("check")}
 			failed := 0

@@ -54,8 +54,8 @@ func experimentFlags() []cli.Flag {
 		flags = append(flags, settingFlag(st))
 	}
 	return append(flags,
-		&cli.StringSliceFlag{Name: "plugin-dir", Usage: "directory to look for raftcmp-plugin-* binaries in first"},
-		&cli.StringSliceFlag{Name: "insecure-plugin", Usage: "run this plugin binary without checking it against its checksum manifest (development only; repeatable)"},
+		pluginDirFlag(),
+		insecurePluginFlag(),
 	)
 }
 
@@ -73,13 +73,6 @@ func settingFlag(st experiment.Setting) cli.Flag {
 		return &cli.StringFlag{Name: st.Flag, Value: def, Usage: st.Usage}
 	}
 	return &cli.StringSliceFlag{Name: st.Flag, Usage: st.Usage}
-}
-
-// samePath reports whether two paths name the same file.
-func samePath(a, b string) bool {
-	fa, errA := os.Stat(a)
-	fb, errB := os.Stat(b)
-	return errA == nil && errB == nil && os.SameFile(fa, fb)
 }
 
 // specFromFlags reads the experiment: the defaults (the original
@@ -110,38 +103,9 @@ func specFromFlags(c *cli.Context) (experiment.Spec, map[string]cluster.Plugin, 
 	if err := experiment.ApplyFlags(&s, c); err != nil {
 		return s, nil, "", err
 	}
-	dirs := cluster.SearchPath(c.StringSlice("plugin-dir")...)
-	if c.IsSet("impl") {
-		s.Impls = experiment.ParseImpls(c.String("impl"))
-	}
-	if len(s.Impls) == 0 || len(s.Impls) == 1 && s.Impls[0] == "all" {
-		s.Impls = nil
-		for _, p := range cluster.Discover(dirs) {
-			// noop measures raftcmp itself; it runs only when named.
-			if p.Name != "noop" {
-				s.Impls = append(s.Impls, p.Name)
-			}
-		}
-		if len(s.Impls) == 0 {
-			return s, nil, "", fmt.Errorf("--impl: no plugins found (looked in %s); run make, or pass --plugin-dir", strings.Join(dirs, ", "))
-		}
-	}
-	if err := s.Validate(); err != nil {
+	plugins, err := resolveBackends(c, &s)
+	if err != nil {
 		return s, nil, "", err
-	}
-	plugins := map[string]cluster.Plugin{}
-	insecure := c.StringSlice("insecure-plugin")
-	for _, impl := range s.Impls {
-		p, err := cluster.Find(impl, dirs)
-		if err != nil {
-			return s, nil, "", fmt.Errorf("--impl: %w", err)
-		}
-		if !slices.ContainsFunc(insecure, func(path string) bool { return samePath(path, p.Path) }) {
-			if err := cluster.Verify(&p); err != nil {
-				return s, nil, "", fmt.Errorf("--impl %s: %w", impl, err)
-			}
-		}
-		plugins[impl] = p
 	}
 	return s, plugins, outFromFile, nil
 }
@@ -232,6 +196,10 @@ func runAction(c *cli.Context) error {
 
 	soft, hard, stopSignals := interrupts(c.App.ErrWriter)
 	defer stopSignals()
+	if err := checkLimits(soft, spec, plugins); err != nil && soft.Err() == nil {
+		return usageError(err)
+	}
+	noticeLeftovers(c.App.ErrWriter, dataRoot)
 	var faultNames []string
 	for _, f := range spec.Faults {
 		faultNames = append(faultNames, f.String())
@@ -255,10 +223,42 @@ func runAction(c *cli.Context) error {
 		return cli.Exit(err.Error(), 1)
 	case sum.Interrupted:
 		return cli.Exit(fmt.Sprintf("interrupted after %d of %d points; finished points are in %s", len(sum.Rows), len(spec.Points()), out), exitInterrupted)
+	case noneRan(sum.Rows):
+		return cli.Exit(fmt.Sprintf("no point ran: %d of %d failed or unsupported, for these reasons:\n%s", len(sum.Rows), len(spec.Points()), reasons(sum.Rows)), exitFailedPoints)
 	case sum.Failed > 0:
 		return cli.Exit(fmt.Sprintf("%d of %d points failed; reasons in %s", sum.Failed, len(sum.Rows), filepath.Join(out, reports.ReportFile)), exitFailedPoints)
 	}
 	return nil
+}
+
+// noneRan reports whether rows, the points a run attempted, hold none that
+// ran (every one failed or unsupported). A run that attempted nothing (a
+// resumed run with nothing left) is not one of them.
+func noneRan(rows []reports.Row) bool {
+	return len(rows) > 0 && !slices.ContainsFunc(rows, func(r reports.Row) bool { return r.Status == reports.StatusOK })
+}
+
+// reasons lists the distinct reasons of the points that did not run, one
+// line each with its status and how many points it stopped, in the order
+// first met.
+func reasons(rows []reports.Row) string {
+	var order []string
+	count := map[string]int{}
+	for _, r := range rows {
+		if r.Status == reports.StatusOK {
+			continue
+		}
+		key := r.Status + ": " + r.Error
+		if count[key] == 0 {
+			order = append(order, key)
+		}
+		count[key]++
+	}
+	lines := make([]string, len(order))
+	for i, key := range order {
+		lines[i] = fmt.Sprintf("  %s (%s)", key, plural(count[key], "point"))
+	}
+	return strings.Join(lines, "\n")
 }
 
 // interrupts returns two contexts: soft ends at the first SIGINT/SIGTERM

@@ -24,7 +24,7 @@
 //
 // Start creates the node described by Config, or recovers it from
 // Config.DataDir if that holds state from an earlier Start, binds
-// Config.Listen and joins the cluster of Config.Peers. A fresh cluster's
+// Config.ListenAddr() and joins the cluster of Config.Peers. A fresh cluster's
 // membership is exactly the ids in Peers (every node is given the same ids).
 // The address of a peer in Peers is how this node reaches it, which may
 // differ per node (raftcmp proxies each directed link for network faults):
@@ -62,6 +62,15 @@
 // library's in-memory log). A backend lists the modes it supports in its
 // Description and returns ErrUnsupported from Start for the others; raftcmp
 // records such a point as unsupported, never substitutes another mode.
+//
+// # Limits
+//
+// What a backend can never do is declared in its Description's
+// Capabilities, so that raftcmp refuses an impossible experiment before it
+// starts anything (with a hint) instead of running points that all end
+// unsupported: the storage modes above, and MaxNodes, the largest cluster it
+// forms (0: no limit). Start still returns ErrUnsupported for a cluster
+// larger than MaxNodes, whoever calls it; the conformance kit checks that.
 //
 // # Options
 //

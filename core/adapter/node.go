@@ -70,6 +70,19 @@ type Config struct {
 	Options Options
 }
 
+// ListenAddr is the address this node's Raft transport binds: Listen, or,
+// if that is empty, the node's own entry in Peers.
+func (c Config) ListenAddr() (string, error) {
+	if c.Listen != "" {
+		return c.Listen, nil
+	}
+	self, err := c.Self()
+	if err != nil {
+		return "", err
+	}
+	return self.Addr, nil
+}
+
 // Self returns the Peer entry of this node.
 func (c Config) Self() (Peer, error) {
 	for _, p := range c.Peers {
@@ -114,7 +127,14 @@ type Capabilities struct {
 	ForwardsProposals bool
 	// Storage lists the supported storage modes.
 	Storage []Storage
+	// MaxNodes is the largest cluster the backend can form; 0 means no
+	// limit. raftcmp refuses an experiment beyond it before starting
+	// anything, and Start must return ErrUnsupported for a larger Peers.
+	MaxNodes int
 }
+
+// Fits reports whether the backend can run a cluster of the given size.
+func (c Capabilities) Fits(nodes int) bool { return c.MaxNodes == 0 || nodes <= c.MaxNodes }
 
 // Supports reports whether the backend supports storage mode s.
 func (c Capabilities) Supports(s Storage) bool {

@@ -99,6 +99,7 @@ func descriptionToPB(d Description) *adapterpb.Description {
 	pb := &adapterpb.Description{
 		Name: d.Name, Module: d.Module, Version: d.Version, Pid: int64(d.PID), GoVersion: d.GoVersion,
 		ForwardsProposals: d.Capabilities.ForwardsProposals, ProtocolVersion: ProtocolVersion,
+		MaxNodes: uint32(max(d.Capabilities.MaxNodes, 0)),
 	}
 	for _, m := range d.Capabilities.Storage {
 		pb.StorageModes = append(pb.StorageModes, string(m))
@@ -109,7 +110,7 @@ func descriptionToPB(d Description) *adapterpb.Description {
 func descriptionFromPB(pb *adapterpb.Description) Description {
 	d := Description{
 		Name: pb.GetName(), Module: pb.GetModule(), Version: pb.GetVersion(), PID: int(pb.GetPid()), GoVersion: pb.GetGoVersion(),
-		Capabilities: Capabilities{ForwardsProposals: pb.GetForwardsProposals()},
+		Capabilities: Capabilities{ForwardsProposals: pb.GetForwardsProposals(), MaxNodes: int(pb.GetMaxNodes())},
 	}
 	for _, m := range pb.GetStorageModes() {
 		d.Capabilities.Storage = append(d.Capabilities.Storage, Storage(m))

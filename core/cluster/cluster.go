@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/raftcmp/raftcmp/core/adapter"
+	"github.com/raftcmp/raftcmp/core/ownership"
 )
 
 // Spec describes a cluster to start.
@@ -157,7 +158,7 @@ func Start(ctx context.Context, spec Spec) (c *Cluster, err error) {
 			c.Stop(context.WithoutCancel(ctx))
 		}
 	}()
-	c.dataDir, err = os.MkdirTemp(spec.DataRoot, "raftcmp-"+spec.Plugin.Name+"-")
+	c.dataDir, err = ownership.MkdirTemp(spec.DataRoot, "raftcmp-"+spec.Plugin.Name+"-")
 	if err != nil {
 		return c, fmt.Errorf("create data dir: %w", err)
 	}
@@ -466,6 +467,7 @@ func (c *Cluster) Stop(ctx context.Context) error {
 				}
 			}
 		}
+		ownership.ReleaseDir(c.dataDir, c.spec.KeepData)
 		c.stopErr = errors.Join(errs...)
 	})
 	return c.stopErr

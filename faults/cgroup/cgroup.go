@@ -24,11 +24,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/raftcmp/raftcmp/core/ownership"
 )
 
 // Mode is the cgroup version a Manager drives: ModeV1 or ModeV2.
@@ -190,6 +193,9 @@ func (m *Manager) Create(name string) (*Group, error) {
 	if err := validName(name); err != nil {
 		return nil, fmt.Errorf("create cgroup %q: %w", name, err)
 	}
+	if err := m.recordOwn(name); err != nil {
+		return nil, fmt.Errorf("create cgroup %s: %w", name, err)
+	}
 	var (
 		im  impl
 		err error
@@ -201,6 +207,7 @@ func (m *Manager) Create(name string) (*Group, error) {
 		im, err = m.v2.create(name)
 	}
 	if err != nil {
+		ownership.Forget(ownership.Cgroup, name)
 		return nil, fmt.Errorf("create cgroup %s: %w", name, err)
 	}
 	return &Group{name: name, m: m, impl: im}, nil
@@ -215,6 +222,44 @@ func (m *Manager) Create(name string) (*Group, error) {
 // shares the same parent cgroup.
 func (m *Manager) Cleanup() ([]string, error) {
 	return m.cleanup(Prefix)
+}
+
+// recordOwn records a group of the system's hierarchy as this process's
+// own before it is created, for `raftcmp cleanup` (core/ownership); groups
+// under another root (tests' stand-ins) are not cleanup's to remove.
+func (m *Manager) recordOwn(name string) error {
+	if m.root != DefaultRoot {
+		return nil
+	}
+	return ownership.Record(ownership.Cgroup, name)
+}
+
+// List returns the names of the groups whose name starts with Prefix in
+// the places Create uses, sorted: raftcmp's own or not, alive or not.
+func (m *Manager) List() ([]string, error) {
+	if m.mode == ModeV1 {
+		return m.v1.leftovers(Prefix)
+	}
+	return m.v2.leftovers(Prefix)
+}
+
+// Remove deletes the group name as Cleanup does; a group that does not
+// exist is not an error.
+func (m *Manager) Remove(name string) error {
+	names, err := m.List()
+	if err != nil || !slices.Contains(names, name) {
+		return err
+	}
+	var im impl
+	if m.mode == ModeV1 {
+		im, err = m.v1.load(name)
+	} else {
+		im, err = m.v2.load(name)
+	}
+	if err != nil {
+		return fmt.Errorf("load cgroup %s: %w", name, err)
+	}
+	return (&Group{name: name, m: m, impl: im}).Delete()
 }
 
 func (m *Manager) cleanup(prefix string) ([]string, error) {
@@ -533,6 +578,7 @@ func (g *Group) Delete() error {
 		return fmt.Errorf("delete %s: %w", g.name, err)
 	}
 	g.deleted = true
+	ownership.Forget(ownership.Cgroup, g.name)
 	return nil
 }
 

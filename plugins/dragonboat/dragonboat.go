@@ -258,13 +258,9 @@ func (n *Node) Start(ctx context.Context, cfg adapter.Config) error {
 	if err != nil {
 		return err
 	}
-	listen := cfg.Listen
-	if listen == "" {
-		self, err := cfg.Self()
-		if err != nil {
-			return err
-		}
-		listen = self.Addr
+	listen, err := cfg.ListenAddr()
+	if err != nil {
+		return err
 	}
 	setLogLevel(s.logLevel)
 

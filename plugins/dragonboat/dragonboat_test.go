@@ -19,14 +19,10 @@ import (
 	"github.com/raftcmp/raftcmp/plugins/dragonboat"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	adaptertest.RemoveBuilds()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { adaptertest.Main(m) }
 
 func plugin(t *testing.T) cluster.Plugin {
-	return adaptertest.BuildPlugin(t, "dragonboat", "github.com/raftcmp/raftcmp/plugins/dragonboat/plugin")
+	return adaptertest.BuildBackend(t, "dragonboat")
 }
 
 func TestStorageMemoryUnsupported(t *testing.T) {
@@ -454,13 +450,13 @@ func TestStopEndsProposalsInFlight(t *testing.T) {
 
 // The conformance kit, through real plugin processes.
 func TestConformance(t *testing.T) {
-	adaptertest.Run(t, adaptertest.Config{Plugin: adaptertest.BuildPlugin(t, "dragonboat", "github.com/raftcmp/raftcmp/plugins/dragonboat/plugin")})
+	adaptertest.Run(t, adaptertest.Config{Plugin: adaptertest.BuildBackend(t, "dragonboat")})
 }
 
 // tan, dragonboat's other LogDB, keeps the contract too.
 func TestConformanceTan(t *testing.T) {
 	adaptertest.Run(t, adaptertest.Config{
-		Plugin:  adaptertest.BuildPlugin(t, "dragonboat", "github.com/raftcmp/raftcmp/plugins/dragonboat/plugin"),
+		Plugin:  adaptertest.BuildBackend(t, "dragonboat"),
 		Options: adapter.Options{"logdb": "tan"},
 		Only:    []string{"every-storage-mode", "restart-recovers", "stop-releases"},
 	})

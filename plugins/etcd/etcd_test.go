@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,14 +17,10 @@ import (
 	"github.com/raftcmp/raftcmp/plugins/etcd"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	adaptertest.RemoveBuilds()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { adaptertest.Main(m) }
 
 func plugin(t *testing.T) cluster.Plugin {
-	return adaptertest.BuildPlugin(t, "etcd", "github.com/raftcmp/raftcmp/plugins/etcd/plugin")
+	return adaptertest.BuildBackend(t, "etcd")
 }
 
 func TestStartRejectsBadOptionsAndStorage(t *testing.T) {
@@ -288,5 +283,5 @@ func TestStopReleasesWaitingProposals(t *testing.T) {
 
 // The conformance kit, through real plugin processes.
 func TestConformance(t *testing.T) {
-	adaptertest.Run(t, adaptertest.Config{Plugin: adaptertest.BuildPlugin(t, "etcd", "github.com/raftcmp/raftcmp/plugins/etcd/plugin")})
+	adaptertest.Run(t, adaptertest.Config{Plugin: adaptertest.BuildBackend(t, "etcd")})
 }

@@ -97,10 +97,9 @@ func startReplica(cfg adapter.Config, s settings) (r *replica, err error) {
 
 	// Bind Listen; dial each peer by id at the address this node's own peer
 	// list gives (raftcmp may proxy every directed link).
-	bind := cfg.Listen
-	if bind == "" {
-		self, _ := cfg.Self()
-		bind = self.Addr
+	bind, err := cfg.ListenAddr()
+	if err != nil {
+		return nil, err
 	}
 	addrs := map[uint64]string{}
 	for _, p := range cfg.Peers {

@@ -110,13 +110,9 @@ func (n *Node) Start(ctx context.Context, cfg adapter.Config) error {
 	if err != nil {
 		return err
 	}
-	listen := cfg.Listen
-	if listen == "" {
-		self, err := cfg.Self()
-		if err != nil {
-			return err
-		}
-		listen = self.Addr
+	listen, err := cfg.ListenAddr()
+	if err != nil {
+		return err
 	}
 	logger := hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Warn, Output: os.Stderr})
 	s.conf.LocalID = serverID(cfg.ID)

@@ -1,21 +1,16 @@
 package hashicorp_test
 
 import (
-	"os"
 	"testing"
 
 	"github.com/raftcmp/raftcmp/core/adapter"
 	"github.com/raftcmp/raftcmp/core/adapter/adaptertest"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	adaptertest.RemoveBuilds()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { adaptertest.Main(m) }
 
 func plugin(t *testing.T) adaptertest.Config {
-	return adaptertest.Config{Plugin: adaptertest.BuildPlugin(t, "hashicorp", "github.com/raftcmp/raftcmp/plugins/hashicorp/plugin")}
+	return adaptertest.Config{Plugin: adaptertest.BuildBackend(t, "hashicorp")}
 }
 
 // The conformance kit, through real plugin processes.

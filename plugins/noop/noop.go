@@ -33,7 +33,8 @@ func (n *Node) Describe() adapter.Description {
 		Name:   "noop",
 		Module: "github.com/raftcmp/raftcmp",
 		Capabilities: adapter.Capabilities{
-			Storage: []adapter.Storage{adapter.StorageMemory},
+			Storage:  []adapter.Storage{adapter.StorageMemory},
+			MaxNodes: 1,
 		},
 	}
 }

@@ -3,7 +3,6 @@ package noop_test
 import (
 	"context"
 	"errors"
-	"os"
 	"testing"
 	"time"
 
@@ -13,14 +12,10 @@ import (
 	"github.com/raftcmp/raftcmp/core/load"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	adaptertest.RemoveBuilds()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { adaptertest.Main(m) }
 
 func plugin(t *testing.T) cluster.Plugin {
-	return adaptertest.BuildPlugin(t, "noop", "github.com/raftcmp/raftcmp/plugins/noop/plugin")
+	return adaptertest.BuildBackend(t, "noop")
 }
 
 // One node through the plugin boundary: every acknowledged proposal is in
@@ -56,4 +51,10 @@ func TestRefusesClustersAndDisk(t *testing.T) {
 			t.Errorf("%d nodes, %s: err %v, want ErrUnsupported", spec.Nodes, spec.Storage, err)
 		}
 	}
+}
+
+// The conformance kit: noop describes itself and keeps its one-node limit;
+// the checks that need three nodes do not apply to it.
+func TestConformance(t *testing.T) {
+	adaptertest.Run(t, adaptertest.Config{Plugin: plugin(t)})
 }

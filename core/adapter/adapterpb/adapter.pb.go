@@ -74,8 +74,11 @@ type Description struct {
 	ForwardsProposals bool                   `protobuf:"varint,6,opt,name=forwards_proposals,json=forwardsProposals,proto3" json:"forwards_proposals,omitempty"`
 	StorageModes      []string               `protobuf:"bytes,7,rep,name=storage_modes,json=storageModes,proto3" json:"storage_modes,omitempty"`
 	ProtocolVersion   uint32                 `protobuf:"varint,8,opt,name=protocol_version,json=protocolVersion,proto3" json:"protocol_version,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// max_nodes is the largest cluster the backend runs; 0 means no limit
+	// (what a plugin built before this field existed sends).
+	MaxNodes      uint32 `protobuf:"varint,9,opt,name=max_nodes,json=maxNodes,proto3" json:"max_nodes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Description) Reset() {
@@ -160,6 +163,13 @@ func (x *Description) GetStorageModes() []string {
 func (x *Description) GetProtocolVersion() uint32 {
 	if x != nil {
 		return x.ProtocolVersion
+	}
+	return 0
+}
+
+func (x *Description) GetMaxNodes() uint32 {
+	if x != nil {
+		return x.MaxNodes
 	}
 	return 0
 }
@@ -1080,7 +1090,7 @@ var File_core_adapter_adapterpb_adapter_proto protoreflect.FileDescriptor
 const file_core_adapter_adapterpb_adapter_proto_rawDesc = "" +
 	"\n" +
 	"$core/adapter/adapterpb/adapter.proto\x12\x12raftcmp.adapter.v1\"\x11\n" +
-	"\x0fDescribeRequest\"\x83\x02\n" +
+	"\x0fDescribeRequest\"\xa0\x02\n" +
 	"\vDescription\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06module\x18\x02 \x01(\tR\x06module\x12\x18\n" +
@@ -1090,7 +1100,8 @@ const file_core_adapter_adapterpb_adapter_proto_rawDesc = "" +
 	"go_version\x18\x05 \x01(\tR\tgoVersion\x12-\n" +
 	"\x12forwards_proposals\x18\x06 \x01(\bR\x11forwardsProposals\x12#\n" +
 	"\rstorage_modes\x18\a \x03(\tR\fstorageModes\x12)\n" +
-	"\x10protocol_version\x18\b \x01(\rR\x0fprotocolVersion\"*\n" +
+	"\x10protocol_version\x18\b \x01(\rR\x0fprotocolVersion\x12\x1b\n" +
+	"\tmax_nodes\x18\t \x01(\rR\bmaxNodes\"*\n" +
 	"\x04Peer\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x12\n" +
 	"\x04addr\x18\x02 \x01(\tR\x04addr\"\xa0\x02\n" +

@@ -65,3 +65,20 @@ func RemoveBuilds() {
 		built = map[string]string{}
 	}
 }
+
+// Main is the TestMain of a package whose tests build plugins: it runs the
+// tests, removes what BuildPlugin built and exits with the tests' status.
+//
+//	func TestMain(m *testing.M) { adaptertest.Main(m) }
+func Main(m *testing.M) {
+	code := m.Run()
+	RemoveBuilds()
+	os.Exit(code)
+}
+
+// BuildBackend builds the in-tree backend name (its main package is
+// plugins/<name>/plugin of this module) with BuildPlugin.
+func BuildBackend(t testing.TB, name string) cluster.Plugin {
+	t.Helper()
+	return BuildPlugin(t, name, "github.com/raftcmp/raftcmp/plugins/"+name+"/plugin")
+}

@@ -102,17 +102,25 @@ type Result struct {
 // Passed reports whether the check passed (a skipped check did not fail).
 func (r Result) Passed() bool { return r.Err == nil || errors.Is(r.Err, ErrSkipped) }
 
-// RunAll runs every check against cfg.Plugin and calls report after each.
-func RunAll(ctx context.Context, cfg Config, report func(Result)) ([]Result, error) {
+// newKit describes cfg.Plugin and returns the kit its checks share.
+func newKit(ctx context.Context, cfg Config) (*Kit, error) {
 	cfg.defaults()
 	desc, err := cluster.Describe(ctx, cfg.Plugin)
 	if err != nil {
+		return nil, fmt.Errorf("describe plugin %s: %w", cfg.Plugin.Path, err)
+	}
+	return &Kit{cfg: cfg, desc: desc}, nil
+}
+
+// RunAll runs every check against cfg.Plugin and calls report after each.
+func RunAll(ctx context.Context, cfg Config, report func(Result)) ([]Result, error) {
+	k, err := newKit(ctx, cfg)
+	if err != nil {
 		return nil, err
 	}
-	k := &Kit{cfg: cfg, desc: desc}
 	var results []Result
-	for _, c := range cfg.selected() {
-		cctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+	for _, c := range k.cfg.selected() {
+		cctx, cancel := context.WithTimeout(ctx, k.cfg.Timeout)
 		r := Result{Check: c, Err: c.Run(cctx, k)}
 		cancel()
 		results = append(results, r)
@@ -127,15 +135,13 @@ func RunAll(ctx context.Context, cfg Config, report func(Result)) ([]Result, err
 // makes.
 func Run(t *testing.T, cfg Config) {
 	t.Helper()
-	cfg.defaults()
-	desc, err := cluster.Describe(context.Background(), cfg.Plugin)
+	k, err := newKit(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	k := &Kit{cfg: cfg, desc: desc}
-	for _, c := range cfg.selected() {
+	for _, c := range k.cfg.selected() {
 		t.Run(c.Name, func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(context.Background(), cfg.Timeout)
+			ctx, cancel := context.WithTimeout(context.Background(), k.cfg.Timeout)
 			defer cancel()
 			err := c.Run(ctx, k)
 			switch {
@@ -148,20 +154,68 @@ func Run(t *testing.T, cfg Config) {
 	}
 }
 
-// start starts a 3-node cluster, preferring memory storage (fastest) unless
+// checkNodes is the cluster size of the checks: enough for a leader, a
+// follower to stop or restart and a majority without either.
+const checkNodes = 3
+
+// start starts a cluster, preferring memory storage (fastest) unless
 // durable is asked for. The caller must Stop it.
 func (k *Kit) start(ctx context.Context, durable bool) (*cluster.Cluster, error) {
 	storage := adapter.StorageDisk
 	if !durable && k.desc.Capabilities.Supports(adapter.StorageMemory) {
 		storage = adapter.StorageMemory
 	}
-	if !k.desc.Capabilities.Supports(storage) {
+	return k.startIn(ctx, storage, checkNodes)
+}
+
+// startIn starts a cluster of the given size and storage, or says why the
+// check does not apply to a plugin that declares it cannot. The caller must
+// Stop it.
+func (k *Kit) startIn(ctx context.Context, storage adapter.Storage, nodes int) (*cluster.Cluster, error) {
+	switch caps := k.desc.Capabilities; {
+	case !caps.Supports(storage):
 		return nil, fmt.Errorf("%w: the plugin supports no %s storage", ErrSkipped, storage)
+	case !caps.Fits(nodes):
+		return nil, fmt.Errorf("%w: the plugin forms clusters of at most %d nodes; the check needs %d", ErrSkipped, caps.MaxNodes, nodes)
 	}
+	return k.startUnchecked(ctx, storage, nodes)
+}
+
+// startUnchecked starts a cluster whatever the plugin declares.
+func (k *Kit) startUnchecked(ctx context.Context, storage adapter.Storage, nodes int) (*cluster.Cluster, error) {
 	return cluster.Start(ctx, cluster.Spec{
-		Plugin: k.cfg.Plugin, Nodes: 3, Storage: storage, Options: k.cfg.Options,
+		Plugin: k.cfg.Plugin, Nodes: nodes, Storage: storage, Options: k.cfg.Options,
 		DataRoot: k.cfg.DataRoot, ReadyTimeout: 30 * time.Second,
 	})
+}
+
+// follower returns a live member of c other than leader.
+func follower(c *cluster.Cluster, leader *cluster.Member) *cluster.Member {
+	for _, m := range c.Live() {
+		if m.ID != leader.ID {
+			return m
+		}
+	}
+	return nil
+}
+
+// settle waits, up to the kit's ConvergeTimeout, for every live node of c
+// to apply the same log, and returns their statuses.
+func (k *Kit) settle(ctx context.Context, c *cluster.Cluster) ([]adapter.Status, error) {
+	cctx, cancel := context.WithTimeout(ctx, k.cfg.ConvergeTimeout)
+	defer cancel()
+	return c.Converge(cctx, k.cfg.ConvergeTimeout)
+}
+
+// appliedWithin checks that every node applied from lo to hi payloads;
+// what explains the bounds in the error.
+func appliedWithin(st []adapter.Status, lo, hi uint64, what string) error {
+	for _, s := range st {
+		if s.AppliedPayloads < lo || s.AppliedPayloads > hi {
+			return fmt.Errorf("node %d applied %d payloads; want %d..%d (%s)", s.ID, s.AppliedPayloads, lo, hi, what)
+		}
+	}
+	return nil
 }
 
 // startLed starts a cluster (see start) and finds its leader. On success
@@ -207,9 +261,7 @@ func (k *Kit) proposeN(ctx context.Context, m *cluster.Member, n int, d *adapter
 // converge waits for every live node to apply the same log and checks it is
 // the one the kit proposed: want payloads with digest sum.
 func (k *Kit) converge(ctx context.Context, c *cluster.Cluster, want adapter.Digest) error {
-	cctx, cancel := context.WithTimeout(ctx, k.cfg.ConvergeTimeout)
-	defer cancel()
-	st, err := c.Converge(cctx, k.cfg.ConvergeTimeout)
+	st, err := k.settle(ctx, c)
 	if err != nil {
 		return err
 	}
@@ -241,6 +293,25 @@ func checkDescribesItself(ctx context.Context, k *Kit) error {
 			return fmt.Errorf("unknown storage mode %q in Describe", m)
 		}
 	}
+	return k.limitsKept(ctx)
+}
+
+// limitsKept checks that what the plugin declares it cannot do, it refuses:
+// Start of a cluster larger than MaxNodes returns ErrUnsupported, so that
+// raftcmp's check before a run and the plugin agree.
+func (k *Kit) limitsKept(ctx context.Context) error {
+	caps := k.desc.Capabilities
+	if caps.MaxNodes == 0 {
+		return nil
+	}
+	c, err := k.startUnchecked(ctx, caps.Storage[0], caps.MaxNodes+1)
+	if err == nil {
+		c.Stop(ctx)
+		return fmt.Errorf("Describe says at most %d nodes, but a cluster of %d started", caps.MaxNodes, caps.MaxNodes+1)
+	}
+	if !errors.Is(err, adapter.ErrUnsupported) {
+		return fmt.Errorf("Describe says at most %d nodes; a cluster of %d failed with %v, want ErrUnsupported", caps.MaxNodes, caps.MaxNodes+1, err)
+	}
 	return nil
 }
 
@@ -256,10 +327,7 @@ func checkEveryStorageMode(ctx context.Context, k *Kit) error {
 // loadIn runs a short concurrent load on a fresh cluster with the given
 // storage and checks every node applied every acknowledged proposal.
 func (k *Kit) loadIn(ctx context.Context, storage adapter.Storage) error {
-	c, err := cluster.Start(ctx, cluster.Spec{
-		Plugin: k.cfg.Plugin, Nodes: 3, Storage: storage, Options: k.cfg.Options,
-		DataRoot: k.cfg.DataRoot, ReadyTimeout: 30 * time.Second,
-	})
+	c, err := k.startIn(ctx, storage, checkNodes)
 	if err != nil {
 		return err
 	}
@@ -275,18 +343,12 @@ func (k *Kit) loadIn(ctx context.Context, storage adapter.Storage) error {
 	if res.Ops == 0 {
 		return fmt.Errorf("no proposal was applied in the window (errors %v)", res.Errors)
 	}
-	cctx, cancel := context.WithTimeout(ctx, k.cfg.ConvergeTimeout)
-	defer cancel()
-	st, err := c.Converge(cctx, k.cfg.ConvergeTimeout)
+	st, err := k.settle(ctx, c)
 	if err != nil {
 		return err
 	}
-	for _, s := range st {
-		if s.AppliedPayloads < res.Acked || s.AppliedPayloads > res.Acked+res.ErrorCount() {
-			return fmt.Errorf("node %d applied %d payloads; %d were acknowledged and %d failed", s.ID, s.AppliedPayloads, res.Acked, res.ErrorCount())
-		}
-	}
-	return nil
+	return appliedWithin(st, res.Acked, res.Acked+res.ErrorCount(),
+		fmt.Sprintf("%d acknowledged + up to %d failed", res.Acked, res.ErrorCount()))
 }
 
 func checkLeaderElected(ctx context.Context, k *Kit) error {
@@ -332,22 +394,15 @@ func checkReplicatedInOrder(ctx context.Context, k *Kit) error {
 	if err != nil {
 		return fmt.Errorf("concurrent load: %w", err)
 	}
-	cctx, cancel := context.WithTimeout(ctx, k.cfg.ConvergeTimeout)
-	defer cancel()
-	st, err := c.Converge(cctx, k.cfg.ConvergeTimeout)
+	st, err := k.settle(ctx, c)
 	if err != nil {
 		return fmt.Errorf("after a concurrent load of %d proposals: %w", res.Acked, err)
 	}
 	// A failed proposal may still have been applied; an acknowledged one
 	// must have been.
-	lo, hi := d.Count()+res.Acked, d.Count()+res.Acked+res.ErrorCount()
-	for _, s := range st {
-		if s.AppliedPayloads < lo || s.AppliedPayloads > hi {
-			return fmt.Errorf("node %d applied %d payloads; want %d..%d (%d sequential + %d acknowledged + up to %d failed)",
-				s.ID, s.AppliedPayloads, lo, hi, d.Count(), res.Acked, res.ErrorCount())
-		}
-	}
-	return nil
+	lo := d.Count() + res.Acked
+	return appliedWithin(st, lo, lo+res.ErrorCount(),
+		fmt.Sprintf("%d sequential + %d acknowledged + up to %d failed", d.Count(), res.Acked, res.ErrorCount()))
 }
 
 func checkFollowerPropose(ctx context.Context, k *Kit) error {
@@ -356,13 +411,7 @@ func checkFollowerPropose(ctx context.Context, k *Kit) error {
 		return err
 	}
 	defer c.Stop(ctx)
-	var follower *cluster.Member
-	for _, m := range c.Members() {
-		if m.ID != leader.ID {
-			follower = m
-			break
-		}
-	}
+	follower := follower(c, leader)
 	before, err := follower.Node().Status(ctx)
 	if err != nil {
 		return err
@@ -432,13 +481,7 @@ func checkRestartRecovers(ctx context.Context, k *Kit) error {
 	if err := k.proposeN(ctx, leader, 100, &d); err != nil {
 		return err
 	}
-	var follower *cluster.Member
-	for _, m := range c.Members() {
-		if m.ID != leader.ID {
-			follower = m
-			break
-		}
-	}
+	follower := follower(c, leader)
 	if err := k.converge(ctx, c, d); err != nil {
 		return err
 	}
@@ -522,7 +565,7 @@ func checkStopReleases(ctx context.Context, k *Kit) error {
 	if err := k.proposeN(ctx, leader, 20, &d); err != nil {
 		return err
 	}
-	m := c.Member(leader.ID%3 + 1) // a follower
+	m := follower(c, leader)
 	if err := m.Node().Stop(ctx); err != nil {
 		return fmt.Errorf("stop node %d: %w", m.ID, err)
 	}

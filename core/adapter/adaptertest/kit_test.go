@@ -2,7 +2,7 @@ package adaptertest
 
 import (
 	"context"
-	"os"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -10,11 +10,7 @@ import (
 	"github.com/raftcmp/raftcmp/core/adapter"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	RemoveBuilds()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { Main(m) }
 
 // The kit must fail a broken adapter, naming what is wrong, and pass the
 // rest of the checks that the fault does not touch.
@@ -49,5 +45,29 @@ func TestKitCatchesBrokenAdapters(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A plugin must keep the limits it declares: one that says one node but
+// forms a cluster of two fails describes-itself.
+func TestKitCatchesUnkeptLimit(t *testing.T) {
+	t.Setenv("BROKENPLUGIN_MAX_NODES", "1")
+	plugin := BuildPlugin(t, "broken", "github.com/raftcmp/raftcmp/core/adapter/adaptertest/testdata/brokenplugin")
+	results, err := RunAll(context.Background(), Config{Plugin: plugin, Only: []string{"describes-itself", "leader-elected"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range results {
+		switch r.Check.Name {
+		case "describes-itself":
+			if r.Passed() || !strings.Contains(r.Err.Error(), "at most 1 nodes, but a cluster of 2 started") {
+				t.Errorf("describes-itself: err %v, want the unkept limit named", r.Err)
+			}
+		case "leader-elected":
+			// Three nodes are more than it declares: not its to pass.
+			if !errors.Is(r.Err, ErrSkipped) {
+				t.Errorf("leader-elected: err %v, want skipped", r.Err)
+			}
+		}
 	}
 }

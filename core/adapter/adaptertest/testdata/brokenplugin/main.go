@@ -14,6 +14,10 @@
 //     blocks forever ignoring its context: a plugin crashing or hanging in
 //     the middle of a point, for the runner's crash-isolation tests.
 //
+// And, chosen by the environment (Describe is called before any option
+// arrives), BROKENPLUGIN_MAX_NODES=N: Describe declares clusters of at most
+// N nodes, a limit the hashicorp node does not keep.
+//
 // It is a test fixture only, never built by make.
 package main
 
@@ -85,6 +89,13 @@ func (b *broken) Status(ctx context.Context) (adapter.Status, error) {
 		st.Digest ^= 0x9e3779b97f4a7c15 // a different history, a different digest
 	}
 	return st, err
+}
+
+// Describe declares the limit BROKENPLUGIN_MAX_NODES asks for, if any.
+func (b *broken) Describe() adapter.Description {
+	d := b.Node.Describe()
+	d.Capabilities.MaxNodes, _ = strconv.Atoi(os.Getenv("BROKENPLUGIN_MAX_NODES"))
+	return d
 }
 
 func main() { adapter.Serve(&broken{Node: hashicorp.New()}) }

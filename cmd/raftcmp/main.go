@@ -64,7 +64,9 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 	}
 	for _, c := range app.Commands {
 		c.OnUsageError = onUsageError
-		if c.ArgsUsage == "" {
+		// A command with subcommands or its own argument parsing says
+		// itself what it takes.
+		if c.ArgsUsage == "" && len(c.Subcommands) == 0 && !c.SkipFlagParsing {
 			c.Before = refuseArgs(c.Name, c.Before)
 		}
 	}
@@ -105,8 +107,17 @@ func flagsFirst(app *cli.App, args []string) []string {
 	if i >= len(args) || app.Command(args[i]) == nil {
 		return args
 	}
+	cmd := app.Command(args[i])
+	// A subcommand's own subcommand (testbed up) is where its flags are.
+	for len(cmd.Subcommands) > 0 && i+1 < len(args) && cmd.Command(args[i+1]) != nil {
+		i++
+		cmd = cmd.Command(args[i])
+	}
+	if cmd.SkipFlagParsing {
+		return args
+	}
 	takesValue := map[string]bool{}
-	for _, f := range app.Command(args[i]).Flags {
+	for _, f := range cmd.Flags {
 		v, ok := f.(cli.DocGenerationFlag)
 		for _, name := range f.Names() {
 			takesValue[name] = !ok || v.TakesValue()

@@ -16,14 +16,10 @@ import (
 	"github.com/raftcmp/raftcmp/core/load"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	adaptertest.RemoveBuilds()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { adaptertest.Main(m) }
 
 func hashicorp(t *testing.T) cluster.Plugin {
-	return adaptertest.BuildPlugin(t, "hashicorp", "github.com/raftcmp/raftcmp/plugins/hashicorp/plugin")
+	return adaptertest.BuildBackend(t, "hashicorp")
 }
 
 // A real 3-node hashicorp/raft cluster, three plugin processes: a short
@@ -143,7 +139,7 @@ func TestProcUsage(t *testing.T) {
 }
 
 func noop(t *testing.T) cluster.Plugin {
-	return adaptertest.BuildPlugin(t, "noop", "github.com/raftcmp/raftcmp/plugins/noop/plugin")
+	return adaptertest.BuildBackend(t, "noop")
 }
 
 // When every node fails to start for the same reason, Start says it once,

@@ -17,18 +17,14 @@ import (
 	"github.com/raftcmp/raftcmp/reports"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	adaptertest.RemoveBuilds()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { adaptertest.Main(m) }
 
 // A plugin that panics, exits or hangs in the middle of a point fails that
 // point with the reason; the cluster is torn down and the sweep goes on to
 // the next point, which succeeds.
 func TestCrashIsolation(t *testing.T) {
 	broken := adaptertest.BuildPlugin(t, "broken", "github.com/raftcmp/raftcmp/core/adapter/adaptertest/testdata/brokenplugin")
-	good := adaptertest.BuildPlugin(t, "hashicorp", "github.com/raftcmp/raftcmp/plugins/hashicorp/plugin")
+	good := adaptertest.BuildBackend(t, "hashicorp")
 	tests := []struct {
 		mode string
 		want string // in the failed point's reason
@@ -126,7 +122,7 @@ func TestSafetyCheckCatchesLostWrite(t *testing.T) {
 // the client: it follows the new leader (redirects counted), throughput
 // dips and recovers, and the safety check passes on the survivors.
 func TestExternalClientSurvivesLeaderKill(t *testing.T) {
-	good := adaptertest.BuildPlugin(t, "hashicorp", "github.com/raftcmp/raftcmp/plugins/hashicorp/plugin")
+	good := adaptertest.BuildBackend(t, "hashicorp")
 	spec := experiment.Default()
 	spec.Impls = []string{"hashicorp"}
 	spec.Threads = []int{4}

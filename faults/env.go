@@ -1,6 +1,7 @@
 package faults
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -26,7 +27,11 @@ type EnvConfig struct {
 	// CgroupPrefix names the cluster's cgroups (CgroupPrefix-n<id>, and
 	// CgroupPrefix-<suffix> for NewCgroup); it must start with
 	// cgroup.Prefix. Default: cgroup.Prefix, the pid and a time stamp.
+	// It also names the network rules on hosts (CgroupPrefix-net-HOST).
 	CgroupPrefix string
+	// NetHosts, when the nodes run on hosts, makes network faults rules on
+	// the hosts (faults/netrules) instead of link proxies.
+	NetHosts NetHosts
 }
 
 // Env is what one cluster's faults need around it: when any of its faults
@@ -41,6 +46,9 @@ type Env struct {
 	prefix  string
 	proxied bool
 
+	netHosts NetHosts // network faults act on the hosts (no proxies)
+	netName  string   // names their rules
+
 	mu     sync.Mutex
 	groups map[uint64]*cgroup.Group // node cgroups, by node id
 	extras []*cgroup.Group          // made by NewCgroup
@@ -50,7 +58,8 @@ type Env struct {
 // NewEnv returns the Env for a cluster that may see cfg.Faults. It makes
 // nothing yet: the cluster's hooks do, as its nodes start.
 func NewEnv(cfg EnvConfig) (*Env, error) {
-	e := &Env{proxied: NeedsProxies(cfg.Faults), groups: map[uint64]*cgroup.Group{}}
+	e := &Env{proxied: NeedsProxies(cfg.Faults) && cfg.NetHosts == nil, groups: map[uint64]*cgroup.Group{}, netHosts: cfg.NetHosts}
+	e.netName = cmp.Or(cfg.CgroupPrefix, fmt.Sprintf("%s%d-%d", cgroup.Prefix, os.Getpid(), time.Now().UnixNano()%1e9)) + "-net"
 	if NeedsCgroups(cfg.Faults) {
 		if cfg.Cgroups == nil {
 			return nil, errors.New("a fault needs cgroups, but there is no cgroup manager")

@@ -95,7 +95,7 @@ func New(spec faultspec.Spec, env *Env, c *cluster.Cluster, targets []*cluster.M
 			}
 		}
 	}
-	if m.proxies && env.Mesh() == nil {
+	if m.proxies && env.Mesh() == nil && env.netHosts == nil {
 		return nil, fmt.Errorf("%s needs the cluster's links proxied, but it was started without proxies", spec.Kind)
 	}
 	return m.new(b)

@@ -13,12 +13,13 @@ import (
 	"github.com/raftcmp/raftcmp/core/experiment"
 	"github.com/raftcmp/raftcmp/core/hosts"
 	"github.com/raftcmp/raftcmp/core/remote"
+	"github.com/raftcmp/raftcmp/faults"
 	"github.com/raftcmp/raftcmp/reports"
 )
 
 // hostsFlag is run's --hosts: the nodes run on remote hosts over SSH.
 func hostsFlag() cli.Flag {
-	return &cli.StringFlag{Name: "hosts", Usage: "run node i on host i of this hosts file, over SSH (docs/hosts.md); faults other than none are not supported there yet"}
+	return &cli.StringFlag{Name: "hosts", Usage: "run node i on host i of this hosts file, over SSH (docs/hosts.md); faults other than none and the network kinds are not supported there yet"}
 }
 
 // hostCommand is the hidden `raftcmp host OP ...`: the host-side helper
@@ -57,7 +58,7 @@ func remoteNodes(c *cli.Context, spec experiment.Spec, plugins map[string]cluste
 		return nil, nil, nil
 	}
 	for _, f := range spec.Faults {
-		if !f.IsNone() {
+		if !f.IsNone() && !faults.IsNetKind(f.Kind) {
 			return nil, nil, usageError(fmt.Errorf("--fault %s: faults on remote hosts are not supported yet", f))
 		}
 	}
@@ -81,6 +82,12 @@ func remoteNodes(c *cli.Context, spec experiment.Spec, plugins map[string]cluste
 	if err := l.Install(ctx, ps...); err != nil {
 		l.Close()
 		return nil, nil, usageError(fmt.Errorf("--hosts %s: %w", file, err))
+	}
+	if drop, rate, delay := faults.NetNeeds(spec.Faults); drop || rate || delay {
+		if err := l.CheckNet(ctx, drop, rate, delay); err != nil {
+			l.Close()
+			return nil, nil, usageError(fmt.Errorf("--hosts %s: network faults: %w", file, err))
+		}
 	}
 	pl, err := hosts.Place(hf.Hosts, spec.Nodes)
 	if err != nil {

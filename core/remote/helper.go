@@ -70,6 +70,8 @@ func RunHelper(args []string) int {
 		err = freePorts(args)
 	case opRemove:
 		err = remove(args)
+	case opNetCheck, opNetApply, opNetRevert, opNetCounters, opNetCleanup:
+		err = map[string]func([]string) error{opNetCheck: netCheck, opNetApply: netApply, opNetRevert: netRevert, opNetCounters: netCounters, opNetCleanup: netCleanup}[op](args)
 	default:
 		fmt.Fprintf(os.Stderr, "raftcmp %s: unknown operation %q\n", HelperCommand, op)
 		return helperUsage

@@ -274,6 +274,7 @@ func measure(ctx context.Context, cfg Config, p experiment.Point, row *reports.R
 	// fault of the experiment, so that all its points run alike.
 	env, err := faults.NewEnv(faults.EnvConfig{
 		Faults: s.Faults, Cgroups: cfg.Cgroups, CgroupPrefix: fmt.Sprintf("%s%s-p%d", cgroup.Prefix, cfg.RunID, p.Index),
+		NetHosts: faults.NetHostsOf(cfg.Launcher),
 	})
 	if err != nil {
 		return nil, err

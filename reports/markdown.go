@@ -111,6 +111,9 @@ func (a *Analysis) writeSetup(b *bytes.Buffer) {
 		return strconv.Itoa(n)
 	})
 	row("Cluster", fmt.Sprintf("%s nodes, storage %s, GOMAXPROCS %s per node", nodes, storage, procs))
+	if p := placementText(rows); p != "" {
+		row("Placement", p)
+	}
 	row("Client", joinAny(distinct(rows, func(r Row) string { return r.Client + " client, " + r.Loop + " loop" }), func(s string) string { return s }))
 	row("Workload", fmt.Sprintf("threads %s; %s; %s-byte payloads",
 		joinAny(a.Threads, strconv.Itoa),
@@ -234,6 +237,7 @@ func (a *Analysis) writeHeadline(b *bytes.Buffer) {
 		fmt.Fprintf(b, "- `%s`, %d threads: %s\n", a.Label(s), r.Threads, headlineText(r))
 	}
 	var worstThr, worstP99, worstWin *Impact
+	var rises []string // throughput gains under a fault on a CPU-bound shared machine
 	anyImpact := false
 	for _, s := range a.Scenarios {
 		for _, impl := range a.Impls {
@@ -242,6 +246,9 @@ func (a *Analysis) writeHeadline(b *bytes.Buffer) {
 				continue
 			}
 			anyImpact = true
+			if _, contended := a.Contended(im); contended && im.ThroughputChange > 0 {
+				rises = append(rises, fmt.Sprintf("%s under `%s` (%s)", im.Impl, a.Label(s), fmtPct(im.ThroughputChange)))
+			}
 			if im.ThroughputChange < 0 && (worstThr == nil || im.ThroughputChange < worstThr.ThroughputChange) {
 				worstThr = &im
 			}
@@ -259,8 +266,13 @@ func (a *Analysis) writeHeadline(b *bytes.Buffer) {
 			worstThr.Impl, a.Label(worstThr.Scenario), fmtPct(worstThr.ThroughputChange),
 			kops(worstThr.Base.Throughput.Mean), kops(worstThr.Hit.Throughput.Mean), worstThr.Threads,
 			fmtP(worstThr.ThroughputTest), sigWord(worstThr.ThroughputTest))
+	case anyImpact && len(rises) > 0:
+		b.WriteString("- No fault lowered any backend's mean throughput, which here does not show the backends unaffected (next point).\n")
 	case anyImpact:
 		b.WriteString("- No fault lowered any backend's mean throughput.\n")
+	}
+	if len(rises) > 0 {
+		fmt.Fprintf(b, "- Throughput rose under a fault where the nodes shared this machine's CPUs and the baseline kept them busy: %s. A fault that slows one node frees CPU for the others, so this is relief from contention, not a gain from the fault (‡ in Fault impact).\n", strings.Join(rises, ", "))
 	}
 	if worstWin != nil {
 		fmt.Fprintf(b, "- Largest throughput degradation inside a fault window (faults covering part of the measured window): **%s** under `%s`: %s (%s → %s Kops/s at %d threads; %s%s).\n",
@@ -328,6 +340,7 @@ func (a *Analysis) writeImpact(b *bytes.Buffer) {
 	}
 	writeHeading(b, text("backend"), text("fault"), number("threads"), number("Kops/s baseline → faulted"), number("throughput"),
 		number("in window").only(window), number("p99 µs baseline → faulted"), number("p99"))
+	var contended *Contention // the busiest baseline of a marked impact
 	for _, impl := range a.Impls {
 		for _, s := range faulted {
 			im, ok := a.HeadlineImpact(s, impl)
@@ -343,8 +356,15 @@ func (a *Analysis) writeImpact(b *bytes.Buffer) {
 				fmt.Fprintf(b, "| %s | `%s` | – | %s |%s | |\n", impl, a.Label(s), why, cols)
 				continue
 			}
-			fmt.Fprintf(b, "| %s | `%s` | %d | %s → %s | %s%s |", impl, a.Label(s), im.Threads,
-				kops(im.Base.Throughput.Mean), kops(im.Hit.Throughput.Mean), fmtPct(im.ThroughputChange), tilde(im.ThroughputTest))
+			mark := ""
+			if c, ok := a.Contended(im); ok {
+				mark = contentionMark
+				if contended == nil || c.Busy/float64(c.CPUs) > contended.Busy/float64(contended.CPUs) {
+					contended = &c
+				}
+			}
+			fmt.Fprintf(b, "| %s | `%s` | %d | %s → %s | %s%s%s |", impl, a.Label(s), im.Threads,
+				kops(im.Base.Throughput.Mean), kops(im.Hit.Throughput.Mean), fmtPct(im.ThroughputChange), tilde(im.ThroughputTest), mark)
 			if window {
 				if im.InWindow.N > 0 {
 					fmt.Fprintf(b, " %s%s |", fmtPct(im.WindowChange), tilde(im.WindowTest))
@@ -356,6 +376,9 @@ func (a *Analysis) writeImpact(b *bytes.Buffer) {
 		}
 	}
 	b.WriteString("\n")
+	if contended != nil {
+		b.WriteString(contentionNote(*contended))
+	}
 }
 
 func (a *Analysis) writeScenario(b *bytes.Buffer, s Scenario) {

@@ -86,6 +86,13 @@ type Row struct {
 	Queued  uint64
 	QueuedS float64
 	Unsent  uint64
+	// Where the nodes ran (SetPlacement): each node's host, "1=h1;2=h2",
+	// or "local"; the CPU each was pinned to, "1=1;2=2", or "" if none
+	// was; and the placement in one word (PlacementHosts ...). Empty in
+	// rows of older files.
+	NodeHosts string
+	NodeCPUs  string
+	Placement string
 }
 
 // CanonicalPoint returns a recorded point id, IMPL/FAULT/tTHREADS/rREPEAT,
@@ -166,6 +173,9 @@ var resultColumns = []column[Row]{
 	uintColumn("queued", func(r *Row) *uint64 { return &r.Queued }),
 	floatColumn("queued_s", 3, func(r *Row) *float64 { return &r.QueuedS }),
 	uintColumn("unsent", func(r *Row) *uint64 { return &r.Unsent }),
+	textColumn("node_hosts", func(r *Row) *string { return &r.NodeHosts }),
+	textColumn("node_cpus", func(r *Row) *string { return &r.NodeCPUs }),
+	textColumn("placement", func(r *Row) *string { return &r.Placement }),
 }
 
 // requiredColumns is how many of resultColumns every results.csv has: the
@@ -263,8 +273,13 @@ const (
 	ReportFile     = "report.md"
 )
 
-// NewWriter opens (creating or appending to) the CSV files in dir.
+// NewWriter opens (creating or appending to) the CSV files in dir. Files
+// an older raftcmp wrote (a resumed run) first get the columns added since,
+// with zero values, so that every record has the header's width.
 func NewWriter(dir string) (*Writer, error) {
+	if err := errors.Join(resultsSchema.upgrade(dir+"/"+ResultsFile), seriesSchema.upgrade(dir+"/"+TimeseriesFile)); err != nil {
+		return nil, err
+	}
 	r, err := openAppender(dir+"/"+ResultsFile, Columns)
 	if err != nil {
 		return nil, err

@@ -1,11 +1,13 @@
 package reports
 
 import (
+	"bytes"
 	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -181,6 +183,45 @@ func (s schema[T]) read(path string) ([]T, error) {
 		}
 		out = append(out, v)
 	}
+}
+
+// upgrade rewrites the file at path, if it was written with an older
+// header of this schema (fewer columns, a prefix of today's), to today's
+// header, giving every record the added columns' zero values, so that
+// records of today's width can be appended to it (a resumed run). A file
+// that does not exist, is empty or has today's header is left alone; one
+// whose header is not a prefix of today's (a newer raftcmp's) is refused.
+func (s schema[T]) upgrade(path string) error {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	recs, err := csv.NewReader(f).ReadAll()
+	f.Close()
+	if err != nil {
+		return csvError(path, err)
+	}
+	want := s.header()
+	if len(recs) == 0 || slices.Equal(recs[0], want) {
+		return nil
+	}
+	if len(recs[0]) > len(want) || !slices.Equal(recs[0], want[:len(recs[0])]) {
+		return fmt.Errorf("%s:1: header is not a former version of this raftcmp's (%d columns, want a prefix of its %d): cannot append to it", path, len(recs[0]), len(want))
+	}
+	added := s.record(new(T))[len(recs[0]):]
+	recs[0] = want
+	for i := 1; i < len(recs); i++ {
+		recs[i] = append(recs[i], added...)
+	}
+	var b bytes.Buffer
+	w := csv.NewWriter(&b)
+	if err := w.WriteAll(recs); err != nil {
+		return fmt.Errorf("upgrade %s: %w", path, err)
+	}
+	return writeFileAtomic(path, b.Bytes())
 }
 
 // csvError names the file and line of a CSV syntax error.

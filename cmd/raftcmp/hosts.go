@@ -17,11 +17,6 @@ import (
 	"github.com/raftcmp/raftcmp/reports"
 )
 
-// hostsFlag is run's --hosts: the nodes run on remote hosts over SSH.
-func hostsFlag() cli.Flag {
-	return &cli.StringFlag{Name: "hosts", Usage: "run node i on host i of this hosts file, over SSH (docs/hosts.md); faults other than none and the network kinds are not supported there yet"}
-}
-
 // hostCommand is the hidden `raftcmp host OP ...`: the host-side helper
 // that a run with --hosts installs on every host and runs there over SSH
 // (remote.RunHelper). Its arguments are passed through untouched.
@@ -53,7 +48,7 @@ const hostsSetupTimeout = 5 * time.Minute
 // nodes run. Without --hosts it returns nil: nodes run on this machine.
 // Every error is bad input (status 2): nothing has started.
 func remoteNodes(c *cli.Context, spec experiment.Spec, plugins map[string]cluster.Plugin) (*remote.Launcher, []reports.NodeHost, error) {
-	file := c.String("hosts")
+	file := spec.Hosts // the experiment's hosts setting: --hosts or a file's hosts:
 	if file == "" {
 		return nil, nil, nil
 	}

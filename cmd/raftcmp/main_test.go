@@ -287,6 +287,7 @@ func TestExperimentFlagsRoundTrip(t *testing.T) {
 		{"repeat", []string{"--repeat", "4"}, func(s *experiment.Spec) { s.Repeat = 4 }},
 		{"gomaxprocs", []string{"--gomaxprocs", "go"}, func(s *experiment.Spec) { s.GOMAXPROCS = -1 }},
 		{"cpus", []string{"--cpus", "0,0,0"}, func(s *experiment.Spec) { s.CPUs = []int{0, 0, 0} }},
+		{"hosts", []string{"--hosts", "/lab/hosts.yaml"}, func(s *experiment.Spec) { s.Hosts = "/lab/hosts.yaml" }},
 		{"fault", []string{"--fault", "none", "--fault", "cpu-slow:follower,quota=5%"}, func(s *experiment.Spec) {
 			s.Faults = []faultspec.Spec{faultspec.None, cpuSlow}
 		}},

@@ -37,7 +37,6 @@ func runCommand() *cli.Command {
 			&cli.StringFlag{Name: "resume", Usage: "continue the run in this results directory: skip its recorded points, run the rest (the experiment is the recorded one unless flags or -f give it)"},
 			&cli.BoolFlag{Name: "keep-data", Usage: "keep node data directories after each point"},
 			&cli.StringFlag{Name: "data-dir", Usage: "where node data directories go (default: system temp dir; /dev/shm for tmpfs)"},
-			hostsFlag(),
 		}, experimentFlags()...),
 		Action: runAction,
 	}

@@ -11,8 +11,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/raftcmp/raftcmp/core/adapter"
 	"github.com/raftcmp/raftcmp/core/load"
@@ -56,7 +59,9 @@ type Spec struct {
 	OpTimeout time.Duration
 	// Repeat is how many times each point runs.
 	Repeat int
-	// CPUs pins node i to CPUs[i] (empty: no pinning).
+	// CPUs pins node i to CPUs[i]. nil is auto (NodeCPUs: each node its
+	// own core when this machine has enough), an empty list no pinning
+	// (--cpus none).
 	CPUs []int
 	// Client places the load generator: "embedded" (inside the leader's
 	// process, as the original experiment did) or "external" (in raftcmp,
@@ -70,6 +75,9 @@ type Spec struct {
 	// Faults are swept like threads: every backend runs every thread count
 	// under each fault. faultspec.None is the baseline.
 	Faults []faultspec.Spec
+	// Hosts is the absolute path of a hosts file (docs/hosts.md): node i
+	// runs on its host i, over SSH. "" runs every node on this machine.
+	Hosts string
 
 	// from records where each setting the user gave came from (a flag, or
 	// an experiment file's line), so that Validate names it as given. It
@@ -105,6 +113,62 @@ func (s Spec) NodeGOMAXPROCS() int {
 		return 0
 	}
 	return s.GOMAXPROCS
+}
+
+// Values of --cpus besides a CPU list.
+const (
+	// CPUsAuto pins each node to a core of its own when the nodes run on
+	// this machine and it has a core per node plus one (AutoCPUs).
+	CPUsAuto = "auto"
+	// CPUsNone pins nothing: the nodes share every CPU.
+	CPUsNone = "none"
+)
+
+// NodeCPUs is the CPU each node is pinned to, in node order, or nil when
+// the nodes are not pinned: the CPUs given; nil for none or for nodes on
+// other hosts; by default (auto) each node its own core of this machine
+// when it has a core per node plus one for raftcmp (AutoCPUs).
+func (s Spec) NodeCPUs() []int {
+	switch {
+	case len(s.CPUs) > 0:
+		return s.CPUs
+	case s.CPUs != nil || s.Hosts != "":
+		return nil
+	}
+	return AutoCPUs(s.Nodes, machineCPUs())
+}
+
+// AutoCPUs is --cpus auto's decision, for nodes sharing a machine whose
+// usable CPUs are avail (ascending): when there is a CPU per node plus one,
+// node i gets avail[i] (ids 1..nodes), leaving the first to raftcmp and
+// the system, as the original experiment pinned its nodes with taskset;
+// otherwise nil, no pinning, since nodes pinned two to a core would fare
+// worse than nodes the scheduler spreads.
+func AutoCPUs(nodes int, avail []int) []int {
+	if nodes < 1 || len(avail) < nodes+1 {
+		return nil
+	}
+	return slices.Clone(avail[1 : nodes+1])
+}
+
+// machineCPUs lists the CPUs this process may run on, ascending; a
+// variable so that tests can stand in another machine.
+var machineCPUs = func() []int {
+	var set unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &set); err != nil {
+		cpus := make([]int, runtime.NumCPU())
+		for i := range cpus {
+			cpus[i] = i
+		}
+		return cpus
+	}
+	var cpus []int
+	for i := 0; len(cpus) < set.Count(); i++ {
+		if set.IsSet(i) {
+			cpus = append(cpus, i)
+		}
+	}
+	return cpus
 }
 
 // LoadSpec is the load every point of s runs, for a thread count.
@@ -166,11 +230,15 @@ func (s Spec) Comparable() (json.RawMessage, string) {
 		if st.fingerprint == "" {
 			continue
 		}
+		value := st.comparedValue(&s)
+		if st.optional && value == nil {
+			continue
+		}
 		if b.Len() > 1 {
 			b.WriteByte(',')
 		}
 		k, _ := json.Marshal(st.fingerprint)
-		v, err := json.Marshal(st.comparedValue(&s))
+		v, err := json.Marshal(value)
 		if err != nil { // not a finite number: Validate refuses it
 			v = []byte("null")
 		}
@@ -200,7 +268,7 @@ func (s Spec) CheckResume(fingerprint string, recorded any) error {
 		for i := range settings {
 			st := &settings[i]
 			if k := st.fingerprint; k != "" && !bytes.Equal(compact(was[k]), compact(is[k])) {
-				changed = append(changed, fmt.Sprintf("%s recorded %s, now %s", st.key, cmp.Or(string(was[k]), "nothing"), is[k]))
+				changed = append(changed, fmt.Sprintf("%s recorded %s, now %s", st.key, cmp.Or(string(was[k]), "nothing"), cmp.Or(string(is[k]), "nothing")))
 			}
 		}
 	}

@@ -242,6 +242,7 @@ var settingCases = []struct {
 	{"repeat", "repeat: 4", func(s *Spec) { s.Repeat = 4 }},
 	{"gomaxprocs", "gomaxprocs: go", func(s *Spec) { s.GOMAXPROCS = -1 }},
 	{"cpus", "cpus: [0, 0, 0]", func(s *Spec) { s.CPUs = []int{0, 0, 0} }},
+	{"hosts", "hosts: lab/hosts.yaml", func(s *Spec) { s.Hosts = mustAbs("lab/hosts.yaml") }}, // relative to x.yaml's directory
 	{"faults", "faults: [none, pause:leader]", func(s *Spec) { s.Faults = []faultspec.Spec{faultspec.None, mustFault("pause:leader")} }},
 }
 
@@ -384,6 +385,7 @@ func TestErrorsNameTheSource(t *testing.T) {
 // The fingerprint is byte for byte what earlier versions recorded (their
 // Comparable struct), so that their runs can still be resumed.
 func TestComparableAsRecordedBefore(t *testing.T) {
+	onMachine(t, 0, 1) // too small to pin by default, as every machine was before auto pinning
 	base := Default()
 	base.GOMAXPROCS = 4
 	tuned := Default()

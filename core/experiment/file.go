@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -118,7 +119,7 @@ func cleanYAMLError(err error) string {
 
 // Apply sets the settings the file states on s, in the file's order,
 // skipping those whose flag the user set (isSet reports that, by flag
-// name). It checks each value's form, naming the file, line and key;
+// name). A path (hosts) is relative to the file's directory. It checks each value's form, naming the file, line and key;
 // Validate checks the whole spec afterwards, naming them too.
 func (f *File) Apply(s *Spec, isSet func(flag string) bool) error {
 	for _, key := range f.keys {
@@ -129,6 +130,9 @@ func (f *File) Apply(s *Spec, isSet func(flag string) bool) error {
 		n := f.values[key]
 		o := origin{file: f.path, line: f.lines[key]}
 		v, err := st.fromNode(n)
+		if text, ok := v.(string); ok && st.path && text != "" && !filepath.IsAbs(text) {
+			v = filepath.Join(filepath.Dir(f.path), text)
+		}
 		if err == nil {
 			err = st.apply(s, v)
 		}

@@ -80,13 +80,14 @@ func ParseOption(opts map[string]adapter.Options, s string) error {
 	return nil
 }
 
-// ParseCPUs reads a CPU list "0,1,1", one per node.
+// ParseCPUs reads a CPU list "0,1,1", one per node (--cpus also takes
+// auto and none, which the setting reads before this).
 func ParseCPUs(s string) ([]int, error) {
 	var out []int
 	for _, p := range strings.Split(s, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(p))
 		if err != nil || n < 0 {
-			return nil, fieldErr("--cpus", s, "want one CPU number per node, e.g. 0,1,1")
+			return nil, fieldErr("--cpus", s, "want auto, none, or one CPU number per node, e.g. 0,1,1")
 		}
 		out = append(out, n)
 	}

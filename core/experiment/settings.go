@@ -1,9 +1,12 @@
 package experiment
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"maps"
 	"math"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
@@ -12,6 +15,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/raftcmp/raftcmp/core/adapter"
+	"github.com/raftcmp/raftcmp/core/hosts"
 	"github.com/raftcmp/raftcmp/faults/faultspec"
 )
 
@@ -56,6 +60,14 @@ type setting struct {
 	fingerprint string
 	// compared is the value the fingerprint records; nil: the field's.
 	compared func(s *Spec) any
+	// optional leaves the setting out of the fingerprint while its
+	// compared value is nil, so that a setting added to the fingerprint
+	// later does not change the fingerprints recorded before it existed
+	// (runs that did not use it still resume).
+	optional bool
+	// path marks a file path: in an experiment file, relative to the
+	// file's directory.
+	path bool
 }
 
 // settings is every experiment setting. Order matters three ways: it is
@@ -108,8 +120,14 @@ var settings = []setting{
 		field: func(s *Spec) any { return &s.GOMAXPROCS },
 		parse: func(t string) (any, error) { return ParseGOMAXPROCS(t) }, check: checkGOMAXPROCS,
 		fingerprint: "gomaxprocs", compared: func(s *Spec) any { return s.NodeGOMAXPROCS() }},
-	{key: "cpus", flag: "cpus", kind: kindText, usage: "pin node i to the i-th CPU of this list, e.g. 0,1,1 (as taskset did in the original)",
-		field: func(s *Spec) any { return &s.CPUs }, parse: parseCPUList, check: checkCPUs, fingerprint: "cpus"},
+	{key: "cpus", flag: "cpus", kind: kindText, def: "auto",
+		usage: "pin node i to the i-th CPU of this list, e.g. 0,1,1 (as taskset did in the original); auto: each node its own core when this machine has one per node plus one for raftcmp; none: no pinning",
+		field: func(s *Spec) any { return &s.CPUs }, parse: parseCPUList, check: checkCPUs, fingerprint: "cpus",
+		compared: func(s *Spec) any { return s.NodeCPUs() }},
+	{key: "hosts", flag: "hosts", kind: kindText, path: true,
+		usage: "run node i on host i of this hosts file, over SSH (docs/hosts.md); only the network fault kinds act there yet",
+		field: func(s *Spec) any { return &s.Hosts }, parse: parseHostsPath, check: checkHosts,
+		fingerprint: "hosts", compared: comparedHosts, optional: true},
 	{key: "faults", flag: "fault", kind: kindList, def: "none",
 		usage: "fault KIND[:TARGET][,param=value...] (repeatable; each its own set of points; none = baseline), e.g. cpu-slow:follower,quota=5%",
 		field: func(s *Spec) any { return &s.Faults }, check: checkFaults,
@@ -271,11 +289,14 @@ func checkGOMAXPROCS(s *Spec) *problem {
 	return s.bad("gomaxprocs", s.GOMAXPROCS, "must be auto, go, or from 1 to 1024")
 }
 
-// parseCPUList reads --cpus; an empty list is no pinning (so that a flag
-// can clear a file's pinning).
+// parseCPUList reads --cpus: auto (or empty, so that a flag can clear a
+// file's pinning) is nil, none an empty list, else a CPU per node.
 func parseCPUList(t string) (any, error) {
-	if strings.TrimSpace(t) == "" {
+	switch strings.TrimSpace(t) {
+	case "", CPUsAuto:
 		return []int(nil), nil
+	case CPUsNone:
+		return []int{}, nil
 	}
 	return ParseCPUs(t)
 }
@@ -296,6 +317,57 @@ func checkCPUs(s *Spec) *problem {
 		}
 	}
 	return nil
+}
+
+// parseHostsPath reads --hosts: a path, made absolute so that meta.json
+// records one a resumed run finds from any directory; "" is none.
+func parseHostsPath(t string) (any, error) {
+	if t == "" {
+		return "", nil
+	}
+	abs, err := filepath.Abs(t)
+	if err != nil {
+		return nil, fieldErr("--hosts", t, "want a hosts file's path: %v", err)
+	}
+	return abs, nil
+}
+
+// checkHosts reads the hosts file, so that a missing or malformed one is
+// refused where the user named it.
+func checkHosts(s *Spec) *problem {
+	if s.Hosts == "" {
+		return nil
+	}
+	if _, err := hosts.Load(s.Hosts); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return s.bad("hosts", s.Hosts, "no such file (in an experiment file, a path is relative to the file's directory)")
+		}
+		return s.bad("hosts", s.Hosts, "%v", err)
+	}
+	return nil
+}
+
+// comparedHosts is the host name of each node, in node order, for the
+// fingerprint: where the nodes ran, not the file's path; the path itself
+// if the file cannot be read (Validate refuses that). nil without hosts:
+// the setting then stays out of the fingerprint (optional).
+func comparedHosts(s *Spec) any {
+	if s.Hosts == "" {
+		return nil
+	}
+	f, err := hosts.Load(s.Hosts)
+	if err != nil {
+		return s.Hosts
+	}
+	pl, err := hosts.Place(f.Hosts, max(s.Nodes, 1))
+	if err != nil {
+		return s.Hosts
+	}
+	names := make([]string, pl.Nodes())
+	for i := range names {
+		names[i] = pl.Host(i + 1).Name
+	}
+	return names
 }
 
 func joinInts(v []int) string {

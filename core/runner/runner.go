@@ -246,6 +246,7 @@ func runPoint(ctx context.Context, cfg Config, dataFS string, p experiment.Point
 		Repeat: p.Repeat, Status: reports.StatusOK, Started: started.UTC(), GOMAXPROCS: s.NodeGOMAXPROCS(),
 		Proxied: NeedsProxies(s),
 	}
+	row.SetPlacement(cfg.Hosts, s.NodeCPUs())
 	series, err := measure(ctx, cfg, p, &row)
 	row.WallS = time.Since(started).Seconds()
 	switch {
@@ -281,7 +282,7 @@ func measure(ctx context.Context, cfg Config, p experiment.Point, row *reports.R
 	}
 	cs := cluster.Spec{
 		Plugin: cfg.Plugins[p.Impl], Nodes: s.Nodes, Storage: s.Storage, Options: s.Options[p.Impl],
-		DataRoot: cfg.DataRoot, KeepData: cfg.KeepData, LogDir: logDir, CPUs: s.CPUs, ReadyTimeout: cfg.ReadyTimeout,
+		DataRoot: cfg.DataRoot, KeepData: cfg.KeepData, LogDir: logDir, CPUs: s.NodeCPUs(), ReadyTimeout: cfg.ReadyTimeout,
 		GOMAXPROCS: s.NodeGOMAXPROCS(), Launcher: cfg.Launcher, Hooks: env.Hooks(),
 	}
 	c, err := cluster.Start(ctx, cs)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime"
 	"strconv"
 	"time"
 
@@ -17,11 +16,14 @@ import (
 // thread, present and future, is covered). Its Effect is measured from the
 // cgroups' own counters over the time the fault was in place.
 type cgroupKind struct {
-	// apply sets the kind's limits on g, the cgroup of target m, and
-	// returns how to undo them. undo (if not nil) is called on Revert even
-	// when apply failed partway, so apply returns it before its first
-	// change.
-	apply func(b Binding, g *cgroup.Group, m *cluster.Member) (undo func() error, err error)
+	// controllers are the cgroup controllers (cgroup.Controller* names)
+	// the kind needs on its targets' machines, checked before a run.
+	controllers []string
+	// apply sets the kind's limits on g, the cgroup of target m on m's
+	// machine, and returns how to undo them. undo (if not nil) is called
+	// on Revert even when apply failed partway, so apply returns it before
+	// its first change.
+	apply func(ctx context.Context, b Binding, g Cgroup, m *cluster.Member) (undo func() error, err error)
 	// measure says what one target's counters show, before and after the
 	// fault's window of length wall, as effect names (without the node
 	// prefix) and values.
@@ -30,7 +32,7 @@ type cgroupKind struct {
 
 // registerCgroupKind registers a kind that acts through cgroups.
 func registerCgroupKind(kind string, k cgroupKind) {
-	register(kind, mechanism{cgroups: true, new: func(b Binding) (Fault, error) {
+	register(kind, mechanism{cgroups: true, controllers: k.controllers, new: func(b Binding) (Fault, error) {
 		f := &cgroupFault{b: b, kind: k, effect: Effect{}}
 		for _, m := range b.Targets {
 			f.groups = append(f.groups, b.Env.Cgroup(m.ID))
@@ -43,7 +45,7 @@ func registerCgroupKind(kind string, k cgroupKind) {
 type cgroupFault struct {
 	b      Binding
 	kind   cgroupKind
-	groups []*cgroup.Group // of b.Targets, in order
+	groups []Cgroup // of b.Targets, in order
 
 	injected time.Time
 	before   []cgroup.Stats
@@ -70,7 +72,7 @@ func (f *cgroupFault) Inject(ctx context.Context) error {
 	f.injected = time.Now()
 	f.applied = true
 	for i, g := range f.groups {
-		undo, err := f.kind.apply(f.b, g, f.b.Targets[i])
+		undo, err := f.kind.apply(ctx, f.b, g, f.b.Targets[i])
 		if undo != nil {
 			f.undo = append(f.undo, undoOn{f.b.Targets[i].ID, undo})
 		}
@@ -124,5 +126,11 @@ func cpuShare(before, after cgroup.Stats, wall time.Duration) Effect {
 	return Effect{"cpu_share": strconv.FormatFloat(share, 'f', 4, 64)}
 }
 
-// allCPUs is the cpuset of every CPU, to undo a confinement.
-func allCPUs() string { return fmt.Sprintf("0-%d", runtime.NumCPU()-1) }
+// allCPUs is the cpuset of every CPU of m, to undo a confinement.
+func allCPUs(ctx context.Context, m Machine) (string, error) {
+	info, err := m.Info(ctx, nil)
+	if err != nil {
+		return "", fmt.Errorf("count the CPUs of %s: %w", m.Name(), err)
+	}
+	return fmt.Sprintf("0-%d", info.CPUs-1), nil
+}

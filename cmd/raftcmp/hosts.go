@@ -13,12 +13,14 @@ import (
 	"github.com/raftcmp/raftcmp/core/experiment"
 	"github.com/raftcmp/raftcmp/core/hosts"
 	"github.com/raftcmp/raftcmp/core/remote"
+	"github.com/raftcmp/raftcmp/faults"
+	"github.com/raftcmp/raftcmp/faults/faultspec"
 	"github.com/raftcmp/raftcmp/reports"
 )
 
 // hostsFlag is run's --hosts: the nodes run on remote hosts over SSH.
 func hostsFlag() cli.Flag {
-	return &cli.StringFlag{Name: "hosts", Usage: "run node i on host i of this hosts file, over SSH (docs/hosts.md); faults other than none are not supported there yet"}
+	return &cli.StringFlag{Name: "hosts", Usage: "run node i on host i of this hosts file, over SSH (docs/hosts.md); each node's faults act on its own host (network faults are not supported there yet)"}
 }
 
 // hostCommand is the hidden `raftcmp host OP ...`: the host-side helper
@@ -45,11 +47,12 @@ func hostCommand() *cli.Command {
 const hostsSetupTimeout = 5 * time.Minute
 
 // remoteNodes prepares a run on the hosts of --hosts, before anything
-// starts: it refuses what cannot run there yet (faults, tmpfs storage),
-// connects to every host a node uses (refusing one that is unreachable,
-// refuses the key or has another host key, with one line naming it),
-// installs and verifies raftcmp and the plugins there, and says where the
-// nodes run. Without --hosts it returns nil: nodes run on this machine.
+// starts: it refuses what cannot run there yet (network faults, tmpfs
+// storage), connects to every host a node uses (refusing one that is
+// unreachable, refuses the key or has another host key, with one line
+// naming it), installs and verifies raftcmp and the plugins there, refuses
+// a host on which a fault cannot run (no usable cgroups, a controller
+// missing), and says where the nodes run. Without --hosts it returns nil: nodes run on this machine.
 // Every error is bad input (status 2): nothing has started.
 func remoteNodes(c *cli.Context, spec experiment.Spec, plugins map[string]cluster.Plugin) (*remote.Launcher, []reports.NodeHost, error) {
 	file := c.String("hosts")
@@ -57,8 +60,8 @@ func remoteNodes(c *cli.Context, spec experiment.Spec, plugins map[string]cluste
 		return nil, nil, nil
 	}
 	for _, f := range spec.Faults {
-		if !f.IsNone() {
-			return nil, nil, usageError(fmt.Errorf("--fault %s: faults on remote hosts are not supported yet", f))
+		if faults.NeedsProxies([]faultspec.Spec{f}) {
+			return nil, nil, usageError(fmt.Errorf("--fault %s: network faults on remote hosts are not supported yet", f))
 		}
 	}
 	if spec.Storage == adapter.StorageTmpfs {
@@ -79,6 +82,10 @@ func remoteNodes(c *cli.Context, spec experiment.Spec, plugins map[string]cluste
 		ps = append(ps, plugins[impl])
 	}
 	if err := l.Install(ctx, ps...); err != nil {
+		l.Close()
+		return nil, nil, usageError(fmt.Errorf("--hosts %s: %w", file, err))
+	}
+	if err := l.CheckFaults(ctx, spec.Faults); err != nil {
 		l.Close()
 		return nil, nil, usageError(fmt.Errorf("--hosts %s: %w", file, err))
 	}

@@ -47,11 +47,24 @@ type cgroupFault struct {
 	kind   cgroupKind
 	groups []Cgroup // of b.Targets, in order
 
-	injected time.Time
-	before   []cgroup.Stats
-	undo     []undoOn
-	effect   Effect
-	applied  bool
+	before  []sample // of groups, once the fault is in place
+	undo    []undoOn
+	effect  Effect
+	applied bool
+}
+
+// sample is a cgroup's counters and when they were read.
+type sample struct {
+	at time.Time
+	st cgroup.Stats
+}
+
+// readStats samples g's counters, dated at the middle of the read: on a
+// remote host a read is an SSH exec, and the node runs on meanwhile.
+func readStats(g Cgroup) (sample, error) {
+	t0 := time.Now()
+	st, err := g.Stats()
+	return sample{at: t0.Add(time.Since(t0) / 2), st: st}, err
 }
 
 // undoOn is how to undo what apply did to one node.
@@ -60,16 +73,11 @@ type undoOn struct {
 	undo func() error
 }
 
+// Inject applies the kind to every target, then samples their counters:
+// the effect is measured from the moment the fault is in place (applying
+// it on a remote host takes an SSH exec, during which the node runs as
+// before).
 func (f *cgroupFault) Inject(ctx context.Context) error {
-	f.before = make([]cgroup.Stats, len(f.groups))
-	for i, g := range f.groups {
-		st, err := g.Stats()
-		if err != nil {
-			return fmt.Errorf("read cgroup stats of node %d: %w", f.b.Targets[i].ID, err)
-		}
-		f.before[i] = st
-	}
-	f.injected = time.Now()
 	f.applied = true
 	for i, g := range f.groups {
 		undo, err := f.kind.apply(ctx, f.b, g, f.b.Targets[i])
@@ -79,6 +87,13 @@ func (f *cgroupFault) Inject(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("%s on node %d: %w", f.b.Spec.Kind, f.b.Targets[i].ID, err)
 		}
+	}
+	for i, g := range f.groups {
+		s, err := readStats(g)
+		if err != nil {
+			return fmt.Errorf("read cgroup stats of node %d: %w", f.b.Targets[i].ID, err)
+		}
+		f.before = append(f.before, s)
 	}
 	return nil
 }
@@ -101,18 +116,21 @@ func (f *cgroupFault) Revert(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// measure records what the cgroup counters say the fault did.
+// measure records what the cgroup counters say the fault did, for every
+// target whose counters were sampled once it was in place.
 func (f *cgroupFault) measure() {
-	wall := time.Since(f.injected)
-	f.effect["window_s"] = seconds(wall)
-	for i, g := range f.groups {
+	for i, before := range f.before {
 		prefix := fmt.Sprintf("n%d_", f.b.Targets[i].ID)
-		after, err := g.Stats()
+		after, err := readStats(f.groups[i])
 		if err != nil {
 			f.effect[prefix+"error"] = err.Error()
 			continue
 		}
-		for k, v := range f.kind.measure(f.before[i], after, wall) {
+		wall := after.at.Sub(before.at)
+		if i == 0 {
+			f.effect["window_s"] = seconds(wall)
+		}
+		for k, v := range f.kind.measure(before.st, after.st, wall) {
 			f.effect[prefix+k] = v
 		}
 	}

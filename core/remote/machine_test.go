@@ -63,7 +63,7 @@ func TestFaultsOnHosts(t *testing.T) {
 	for _, f := range []string{
 		"cpu-slow:follower,quota=5%,period=100ms",
 		"pause:follower",
-		"kill:follower,restart_after=500ms",
+		"kill:follower,restart_after=300ms",
 		"memory:follower,limit=1GiB,oom_kill=false",
 	} {
 		s, err := faultspec.Parse(f)
@@ -81,7 +81,7 @@ func TestFaultsOnHosts(t *testing.T) {
 	spec.Threads = []int{4}
 	spec.Faults = specs
 	spec.Storage = adapter.StorageDisk
-	spec.Warmup, spec.Duration, spec.Interval = 200*time.Millisecond, 2*time.Second, 500*time.Millisecond
+	spec.Warmup, spec.Duration, spec.Interval = 200*time.Millisecond, 3*time.Second, 500*time.Millisecond
 	spec.Rate = 0
 	if err := spec.Validate(); err != nil {
 		t.Fatal(err)

@@ -132,8 +132,10 @@ func (l localMachine) Info(_ context.Context, needs []string) (MachineInfo, erro
 		return info, nil
 	}
 	var err error
-	info.Missing, err = l.m.Missing(needs...)
-	return info, err
+	if info.Missing, err = l.m.Missing(needs...); err != nil {
+		return info, fmt.Errorf("look at the cgroups of this machine: %w", err)
+	}
+	return info, nil
 }
 
 func (l localMachine) NewCgroup(_ context.Context, name string) (Cgroup, error) {
@@ -209,7 +211,7 @@ func CheckControllers(ctx context.Context, m Machine, needs map[string][]string)
 	names := slices.Sorted(maps.Keys(needs))
 	info, err := m.Info(ctx, names)
 	if err != nil {
-		return fmt.Errorf("look at its cgroups: %w", err)
+		return err // Info says what it was doing, and where
 	}
 	if info.Unusable != "" {
 		return fmt.Errorf("%s: cgroup faults cannot run there", info.Unusable)

@@ -29,6 +29,7 @@ func hostsFlag() cli.Flag {
 func hostCommand() *cli.Command {
 	return &cli.Command{
 		Name:            remote.HelperCommand,
+		ArgsUsage:       "OP ARGS...", // takes arguments: newApp must not refuse them
 		Usage:           "host-side helper of runs with --hosts (raftcmp runs it on each host over SSH)",
 		Hidden:          true,
 		HideHelp:        true,

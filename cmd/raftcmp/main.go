@@ -102,8 +102,8 @@ func flagsFirst(app *cli.App, args []string) []string {
 	for i < len(args) && strings.HasPrefix(args[i], "-") && args[i] != "--" {
 		i++ // the app's own flags (--help, --version) take no value
 	}
-	if i >= len(args) || app.Command(args[i]) == nil {
-		return args
+	if i >= len(args) || app.Command(args[i]) == nil || app.Command(args[i]).SkipFlagParsing {
+		return args // (a command that parses its own flags, as `host`, gets them as given)
 	}
 	takesValue := map[string]bool{}
 	for _, f := range app.Command(args[i]).Flags {

@@ -3,6 +3,7 @@ package remote
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -44,10 +45,12 @@ func (l *Launcher) CheckControllers(ctx context.Context, needs map[string][]stri
 	ctx, cancel := context.WithTimeout(ctx, opTimeout)
 	defer cancel()
 	return l.eachUsed(func(s *site) error {
-		if err := faults.CheckControllers(ctx, &hostMachine{l: l, s: s}, needs); err != nil {
-			return &HostError{Host: s.host.Name, SSH: s.host.SSH, Reason: oneLine(err.Error()), Err: err}
+		err := faults.CheckControllers(ctx, &hostMachine{l: l, s: s}, needs)
+		var he *HostError
+		if err == nil || errors.As(err, &he) { // a failed look names the host already
+			return err
 		}
-		return nil
+		return &HostError{Host: s.host.Name, SSH: s.host.SSH, Reason: oneLine(err.Error()), Err: err}
 	})
 }
 

@@ -64,7 +64,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 	}
 	for _, c := range app.Commands {
 		c.OnUsageError = onUsageError
-		if c.ArgsUsage == "" {
+		if c.ArgsUsage == "" && len(c.Subcommands) == 0 { // a subcommand's name is no stray word
 			c.Before = refuseArgs(c.Name, c.Before)
 		}
 	}
@@ -102,8 +102,11 @@ func flagsFirst(app *cli.App, args []string) []string {
 	for i < len(args) && strings.HasPrefix(args[i], "-") && args[i] != "--" {
 		i++ // the app's own flags (--help, --version) take no value
 	}
-	if i >= len(args) || app.Command(args[i]) == nil || app.Command(args[i]).SkipFlagParsing {
-		return args // (a command that parses its own flags, as `host`, gets them as given)
+	if i >= len(args) {
+		return args
+	}
+	if c := app.Command(args[i]); c == nil || c.SkipFlagParsing || len(c.Subcommands) > 0 {
+		return args // (`host` parses its own flags; `testbed`'s belong to its subcommands)
 	}
 	takesValue := map[string]bool{}
 	for _, f := range app.Command(args[i]).Flags {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime"
 	"strconv"
 	"time"
 
@@ -17,11 +16,14 @@ import (
 // thread, present and future, is covered). Its Effect is measured from the
 // cgroups' own counters over the time the fault was in place.
 type cgroupKind struct {
-	// apply sets the kind's limits on g, the cgroup of target m, and
-	// returns how to undo them. undo (if not nil) is called on Revert even
-	// when apply failed partway, so apply returns it before its first
-	// change.
-	apply func(b Binding, g *cgroup.Group, m *cluster.Member) (undo func() error, err error)
+	// controllers are the cgroup controllers (cgroup.Controller* names)
+	// the kind needs on its targets' machines, checked before a run.
+	controllers []string
+	// apply sets the kind's limits on g, the cgroup of target m on m's
+	// machine, and returns how to undo them. undo (if not nil) is called
+	// on Revert even when apply failed partway, so apply returns it before
+	// its first change.
+	apply func(ctx context.Context, b Binding, g Cgroup, m *cluster.Member) (undo func() error, err error)
 	// measure says what one target's counters show, before and after the
 	// fault's window of length wall, as effect names (without the node
 	// prefix) and values.
@@ -30,7 +32,7 @@ type cgroupKind struct {
 
 // registerCgroupKind registers a kind that acts through cgroups.
 func registerCgroupKind(kind string, k cgroupKind) {
-	register(kind, mechanism{cgroups: true, new: func(b Binding) (Fault, error) {
+	register(kind, mechanism{cgroups: true, controllers: k.controllers, new: func(b Binding) (Fault, error) {
 		f := &cgroupFault{b: b, kind: k, effect: Effect{}}
 		for _, m := range b.Targets {
 			f.groups = append(f.groups, b.Env.Cgroup(m.ID))
@@ -43,13 +45,26 @@ func registerCgroupKind(kind string, k cgroupKind) {
 type cgroupFault struct {
 	b      Binding
 	kind   cgroupKind
-	groups []*cgroup.Group // of b.Targets, in order
+	groups []Cgroup // of b.Targets, in order
 
-	injected time.Time
-	before   []cgroup.Stats
-	undo     []undoOn
-	effect   Effect
-	applied  bool
+	before  []sample // of groups, once the fault is in place
+	undo    []undoOn
+	effect  Effect
+	applied bool
+}
+
+// sample is a cgroup's counters and when they were read.
+type sample struct {
+	at time.Time
+	st cgroup.Stats
+}
+
+// readStats samples g's counters, dated at the middle of the read: on a
+// remote host a read is an SSH exec, and the node runs on meanwhile.
+func readStats(g Cgroup) (sample, error) {
+	t0 := time.Now()
+	st, err := g.Stats()
+	return sample{at: t0.Add(time.Since(t0) / 2), st: st}, err
 }
 
 // undoOn is how to undo what apply did to one node.
@@ -58,25 +73,27 @@ type undoOn struct {
 	undo func() error
 }
 
+// Inject applies the kind to every target, then samples their counters:
+// the effect is measured from the moment the fault is in place (applying
+// it on a remote host takes an SSH exec, during which the node runs as
+// before).
 func (f *cgroupFault) Inject(ctx context.Context) error {
-	f.before = make([]cgroup.Stats, len(f.groups))
-	for i, g := range f.groups {
-		st, err := g.Stats()
-		if err != nil {
-			return fmt.Errorf("read cgroup stats of node %d: %w", f.b.Targets[i].ID, err)
-		}
-		f.before[i] = st
-	}
-	f.injected = time.Now()
 	f.applied = true
 	for i, g := range f.groups {
-		undo, err := f.kind.apply(f.b, g, f.b.Targets[i])
+		undo, err := f.kind.apply(ctx, f.b, g, f.b.Targets[i])
 		if undo != nil {
 			f.undo = append(f.undo, undoOn{f.b.Targets[i].ID, undo})
 		}
 		if err != nil {
 			return fmt.Errorf("%s on node %d: %w", f.b.Spec.Kind, f.b.Targets[i].ID, err)
 		}
+	}
+	for i, g := range f.groups {
+		s, err := readStats(g)
+		if err != nil {
+			return fmt.Errorf("read cgroup stats of node %d: %w", f.b.Targets[i].ID, err)
+		}
+		f.before = append(f.before, s)
 	}
 	return nil
 }
@@ -99,18 +116,21 @@ func (f *cgroupFault) Revert(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// measure records what the cgroup counters say the fault did.
+// measure records what the cgroup counters say the fault did, for every
+// target whose counters were sampled once it was in place.
 func (f *cgroupFault) measure() {
-	wall := time.Since(f.injected)
-	f.effect["window_s"] = seconds(wall)
-	for i, g := range f.groups {
+	for i, before := range f.before {
 		prefix := fmt.Sprintf("n%d_", f.b.Targets[i].ID)
-		after, err := g.Stats()
+		after, err := readStats(f.groups[i])
 		if err != nil {
 			f.effect[prefix+"error"] = err.Error()
 			continue
 		}
-		for k, v := range f.kind.measure(f.before[i], after, wall) {
+		wall := after.at.Sub(before.at)
+		if i == 0 {
+			f.effect["window_s"] = seconds(wall)
+		}
+		for k, v := range f.kind.measure(before.st, after.st, wall) {
 			f.effect[prefix+k] = v
 		}
 	}
@@ -124,5 +144,11 @@ func cpuShare(before, after cgroup.Stats, wall time.Duration) Effect {
 	return Effect{"cpu_share": strconv.FormatFloat(share, 'f', 4, 64)}
 }
 
-// allCPUs is the cpuset of every CPU, to undo a confinement.
-func allCPUs() string { return fmt.Sprintf("0-%d", runtime.NumCPU()-1) }
+// allCPUs is the cpuset of every CPU of m, to undo a confinement.
+func allCPUs(ctx context.Context, m Machine) (string, error) {
+	info, err := m.Info(ctx, nil)
+	if err != nil {
+		return "", fmt.Errorf("count the CPUs of %s: %w", m.Name(), err)
+	}
+	return fmt.Sprintf("0-%d", info.CPUs-1), nil
+}

@@ -1,8 +1,9 @@
 package faults
 
 import (
+	"context"
 	"errors"
-	"os/exec"
+	"fmt"
 	"strconv"
 
 	"github.com/raftcmp/raftcmp/core/cluster"
@@ -10,22 +11,31 @@ import (
 )
 
 // cpu-contention confines the target and a busy loop (a hog process in a
-// cgroup of its own at the default weight, 1024 shares) to one CPU, the
-// target at lower shares. Effect: the CPU share the target got.
+// cgroup of its own at the default weight, 1024 shares, on the target's
+// machine) to one CPU, the target at lower shares. Effect: the CPU share
+// the target got.
 func init() {
 	registerCgroupKind("cpu-contention", cgroupKind{
-		apply: func(b Binding, g *cgroup.Group, _ *cluster.Member) (func() error, error) {
+		controllers: []string{cgroup.ControllerCPU, cgroup.ControllerCPUSet},
+		apply: func(ctx context.Context, b Binding, g Cgroup, m *cluster.Member) (func() error, error) {
 			shares, _ := strconv.ParseUint(b.Spec.Param("shares"), 10, 64)
 			cpu := b.Spec.Param("cpu")
-			var hog *exec.Cmd
-			var hogGroup *cgroup.Group
+			machine := b.Env.Machine(m.ID)
+			all, err := allCPUs(ctx, machine)
+			if err != nil {
+				return nil, err
+			}
+			var hog Hog
+			var hogGroup Cgroup
 			undo := func() error {
-				stopHog(hog)
-				var err error
-				if hogGroup != nil {
-					err = hogGroup.Delete()
+				var errs []error
+				if hog != nil {
+					errs = append(errs, hog.Stop())
 				}
-				return errors.Join(g.SetCPUShares(1024), g.SetCPUs(allCPUs()), err)
+				if hogGroup != nil {
+					errs = append(errs, hogGroup.Delete())
+				}
+				return errors.Join(append(errs, g.SetCPUShares(1024), g.SetCPUs(all))...)
 			}
 			if err := g.SetCPUs(cpu); err != nil {
 				return undo, err
@@ -33,8 +43,7 @@ func init() {
 			if err := g.SetCPUShares(shares); err != nil {
 				return undo, err
 			}
-			var err error
-			if hogGroup, err = b.Env.NewCgroup("hog"); err != nil {
+			if hogGroup, err = b.Env.NewCgroup(ctx, m.ID, fmt.Sprintf("hog-n%d", m.ID)); err != nil {
 				return undo, err
 			}
 			if err := hogGroup.SetCPUs(cpu); err != nil {
@@ -43,10 +52,8 @@ func init() {
 			if err := hogGroup.SetCPUShares(1024); err != nil {
 				return undo, err
 			}
-			if hog, err = startHog("cpu"); err != nil {
-				return undo, err
-			}
-			return undo, hogGroup.AddProcess(hog.Process.Pid)
+			hog, err = machine.StartHog(ctx, HogSpec{Kind: HogCPU, Cgroup: hogGroup})
+			return undo, err
 		},
 		measure: cpuShare,
 	})

@@ -1,6 +1,7 @@
 package faults
 
 import (
+	"context"
 	"fmt"
 	"time"
 
@@ -13,7 +14,8 @@ import (
 // control). Effect: the CPU share each got and its throttled periods.
 func init() {
 	registerCgroupKind("cpu-slow", cgroupKind{
-		apply: func(b Binding, g *cgroup.Group, _ *cluster.Member) (func() error, error) {
+		controllers: []string{cgroup.ControllerCPU},
+		apply: func(_ context.Context, b Binding, g Cgroup, _ *cluster.Member) (func() error, error) {
 			quota, _ := faultspec.ParsePercent(b.Spec.Param("quota"))
 			period, _ := time.ParseDuration(b.Spec.Param("period"))
 			return g.ClearCPUQuota, g.SetCPUQuota(time.Duration(float64(period)*quota), period)

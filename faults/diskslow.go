@@ -1,6 +1,7 @@
 package faults
 
 import (
+	"context"
 	"strconv"
 	"time"
 
@@ -12,8 +13,9 @@ import (
 // directory. Effect: the bytes and operations each wrote meanwhile.
 func init() {
 	registerCgroupKind("disk-slow", cgroupKind{
-		apply: func(b Binding, g *cgroup.Group, m *cluster.Member) (func() error, error) {
-			major, minor, err := cgroup.DeviceOf(m.DataDir)
+		controllers: []string{cgroup.ControllerIO},
+		apply: func(ctx context.Context, b Binding, g Cgroup, m *cluster.Member) (func() error, error) {
+			major, minor, err := b.Env.Machine(m.ID).DeviceOf(ctx, m.DataDir)
 			if err != nil {
 				return nil, err
 			}

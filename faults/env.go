@@ -22,8 +22,14 @@ type EnvConfig struct {
 	// of them needs, so that a baseline and a faulted point of one
 	// experiment run alike but for the fault.
 	Faults []faultspec.Spec
-	// Cgroups makes the node cgroups; required if a fault needs cgroups.
+	// Cgroups makes the node cgroups on this machine; required if a fault
+	// needs cgroups and Machines is nil.
 	Cgroups *cgroup.Manager
+	// Machines, if not nil, gives the machine each node runs on (the
+	// launcher's: core/remote places nodes on hosts); every cgroup and hog
+	// of a node's faults is made there. nil: every node runs on this
+	// machine (Local(Cgroups)).
+	Machines Machines
 	// CgroupPrefix names the cluster's cgroups (CgroupPrefix-n<id>, and
 	// CgroupPrefix-<suffix> for NewCgroup); it must start with
 	// cgroup.Prefix. Default: cgroup.Prefix, the pid and a time stamp.
@@ -42,29 +48,38 @@ type EnvConfig struct {
 // cluster with its Hooks, and bind faults with New; the cluster's Stop
 // removes everything the Env made (Hooks.Teardown).
 type Env struct {
-	cgroups *cgroup.Manager
-	prefix  string
-	proxied bool
+	cgroups  bool // the faults need cgroups
+	machines Machines
+	prefix   string
+	proxied  bool
 
 	netHosts NetHosts // network faults act on the hosts (no proxies)
 	netName  string   // names their rules
 
 	mu     sync.Mutex
-	groups map[uint64]*cgroup.Group // node cgroups, by node id
-	extras []*cgroup.Group          // made by NewCgroup
+	groups map[uint64]Cgroup // node cgroups, by node id
+	extras []Cgroup          // made by NewCgroup
 	mesh   *netproxy.Mesh
 }
+
+// localMachines puts every node on one Machine.
+type localMachines struct{ m Machine }
+
+func (l localMachines) Machine(uint64) Machine { return l.m }
 
 // NewEnv returns the Env for a cluster that may see cfg.Faults. It makes
 // nothing yet: the cluster's hooks do, as its nodes start.
 func NewEnv(cfg EnvConfig) (*Env, error) {
-	e := &Env{proxied: NeedsProxies(cfg.Faults) && cfg.NetHosts == nil, groups: map[uint64]*cgroup.Group{}, netHosts: cfg.NetHosts}
+	e := &Env{proxied: NeedsProxies(cfg.Faults) && cfg.NetHosts == nil, groups: map[uint64]Cgroup{}, machines: cfg.Machines, netHosts: cfg.NetHosts}
 	e.netName = cmp.Or(cfg.CgroupPrefix, fmt.Sprintf("%s%d-%d", cgroup.Prefix, os.Getpid(), time.Now().UnixNano()%1e9)) + "-net"
+	if e.machines == nil {
+		e.machines = localMachines{Local(cfg.Cgroups)}
+	}
 	if NeedsCgroups(cfg.Faults) {
-		if cfg.Cgroups == nil {
+		if cfg.Cgroups == nil && cfg.Machines == nil {
 			return nil, errors.New("a fault needs cgroups, but there is no cgroup manager")
 		}
-		e.cgroups = cfg.Cgroups
+		e.cgroups = true
 		e.prefix = cfg.CgroupPrefix
 		if e.prefix == "" {
 			e.prefix = fmt.Sprintf("%s%d-%d", cgroup.Prefix, os.Getpid(), time.Now().UnixNano()%1e9)
@@ -80,7 +95,7 @@ func (e *Env) Hooks() cluster.Hooks {
 		h.Prepare = e.startMesh
 		h.PeerAddr = func(from, to uint64) string { return e.Mesh().PeerAddr(from, to) }
 	}
-	if e.cgroups != nil {
+	if e.cgroups {
 		h.Started = e.placeInCgroup
 	}
 	return h
@@ -103,15 +118,16 @@ func (e *Env) startMesh(_ context.Context, nodes []adapter.Peer) error {
 }
 
 // placeInCgroup puts node id's new process in the node's cgroup, made the
-// first time (a restarted node gets its old one back). The cluster names
-// the node in the error.
-func (e *Env) placeInCgroup(_ context.Context, id uint64, p cluster.Process) error {
+// first time (a restarted node gets its old one back), on the node's
+// machine, where p.PID() is the process's pid. The cluster names the node
+// in the error.
+func (e *Env) placeInCgroup(ctx context.Context, id uint64, p cluster.Process) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	g := e.groups[id]
 	if g == nil {
 		var err error
-		if g, err = e.cgroups.Create(fmt.Sprintf("%s-n%d", e.prefix, id)); err != nil {
+		if g, err = e.machines.Machine(id).NewCgroup(ctx, fmt.Sprintf("%s-n%d", e.prefix, id)); err != nil {
 			return fmt.Errorf("create its cgroup: %w", err)
 		}
 		e.groups[id] = g
@@ -138,7 +154,7 @@ func (e *Env) teardown() error {
 			errs = append(errs, fmt.Errorf("delete cgroup of node %d: %w", id, err))
 		}
 	}
-	e.extras, e.groups = nil, map[uint64]*cgroup.Group{}
+	e.extras, e.groups = nil, map[uint64]Cgroup{}
 	if e.mesh != nil {
 		if err := e.mesh.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close link proxies: %w", err))
@@ -149,7 +165,7 @@ func (e *Env) teardown() error {
 }
 
 // Cgroup is node id's own cgroup, or nil if it has none.
-func (e *Env) Cgroup(id uint64) *cgroup.Group {
+func (e *Env) Cgroup(id uint64) Cgroup {
 	if e == nil {
 		return nil
 	}
@@ -158,13 +174,17 @@ func (e *Env) Cgroup(id uint64) *cgroup.Group {
 	return e.groups[id]
 }
 
+// Machine is the machine node id runs on.
+func (e *Env) Machine(id uint64) Machine { return e.machines.Machine(id) }
+
 // NewCgroup creates an extra cgroup named after the cluster's (for a
-// fault's competing process); it is deleted at teardown if not before.
-func (e *Env) NewCgroup(suffix string) (*cgroup.Group, error) {
-	if e == nil || e.cgroups == nil {
+// fault's competing process) on the machine of node id; it is deleted at
+// teardown if not before.
+func (e *Env) NewCgroup(ctx context.Context, id uint64, suffix string) (Cgroup, error) {
+	if e == nil || !e.cgroups {
 		return nil, errors.New("the cluster was started without cgroups")
 	}
-	g, err := e.cgroups.Create(e.prefix + "-" + suffix)
+	g, err := e.Machine(id).NewCgroup(ctx, e.prefix+"-"+suffix)
 	if err != nil {
 		return nil, err
 	}

@@ -117,6 +117,9 @@ type mechanism struct {
 	// cgroups and proxies say what the kind needs its Env to set up: a
 	// cgroup per node process, a proxy per directed link.
 	cgroups, proxies bool
+	// controllers are the cgroup controllers a cgroups kind needs on its
+	// targets' machines (cgroup.Controller* names).
+	controllers []string
 	// new binds the kind to its targets.
 	new func(Binding) (Fault, error)
 }

@@ -79,8 +79,20 @@ func diskHog(dir string, block int) error {
 	}
 }
 
-// startHog starts a hog process of the given mode.
-func startHog(mode string, extraEnv ...string) (*exec.Cmd, error) {
+// StartHog starts spec's hog as a re-executed copy of this process's own
+// binary, killed by the kernel if this process dies (PDEATHSIG), in a
+// process group of its own; spec.Cgroup is not applied here (the
+// Machine that starts it places it). Stop it with Kill and Wait.
+func StartHog(spec HogSpec) (*exec.Cmd, error) {
+	var env []string
+	switch spec.Kind {
+	case HogCPU:
+		env = []string{HogEnv + "=cpu"}
+	case HogDisk:
+		env = []string{HogEnv + "=disk:" + spec.Dir, HogEnv + "_BLOCK=" + strconv.FormatInt(spec.Block, 10)}
+	default:
+		return nil, fmt.Errorf("hog kind %q: want %s or %s", spec.Kind, HogCPU, HogDisk)
+	}
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("find own executable for the hog: %w", err)
@@ -89,10 +101,10 @@ func startHog(mode string, extraEnv ...string) (*exec.Cmd, error) {
 		exe = r
 	}
 	cmd := exec.Command(exe)
-	cmd.Env = append(append(os.Environ(), HogEnv+"="+mode), extraEnv...)
+	cmd.Env = append(os.Environ(), env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s hog: %w", mode, err)
+		return nil, fmt.Errorf("start %s hog: %w", spec.Kind, err)
 	}
 	return cmd, nil
 }

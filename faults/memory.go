@@ -1,6 +1,7 @@
 package faults
 
 import (
+	"context"
 	"strconv"
 	"time"
 
@@ -14,7 +15,8 @@ import (
 // OOM events and kills.
 func init() {
 	registerCgroupKind("memory", cgroupKind{
-		apply: func(b Binding, g *cgroup.Group, _ *cluster.Member) (func() error, error) {
+		controllers: []string{cgroup.ControllerMemory},
+		apply: func(_ context.Context, b Binding, g Cgroup, _ *cluster.Member) (func() error, error) {
 			limit, _ := faultspec.ParseBytes(b.Spec.Param("limit"))
 			oomKill, _ := strconv.ParseBool(b.Spec.Param("oom_kill"))
 			return g.ClearMemoryLimit, g.SetMemoryLimit(limit, !oomKill)

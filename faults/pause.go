@@ -1,6 +1,8 @@
 package faults
 
 import (
+	"context"
+
 	"github.com/raftcmp/raftcmp/core/cluster"
 	"github.com/raftcmp/raftcmp/faults/cgroup"
 )
@@ -9,7 +11,8 @@ import (
 // it. Effect: the CPU share each got (about 0 while frozen).
 func init() {
 	registerCgroupKind("pause", cgroupKind{
-		apply: func(_ Binding, g *cgroup.Group, _ *cluster.Member) (func() error, error) {
+		controllers: []string{cgroup.ControllerFreezer},
+		apply: func(_ context.Context, _ Binding, g Cgroup, _ *cluster.Member) (func() error, error) {
 			return g.Thaw, g.Freeze()
 		},
 		measure: cpuShare,

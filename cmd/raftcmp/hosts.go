@@ -23,6 +23,7 @@ import (
 func hostCommand() *cli.Command {
 	return &cli.Command{
 		Name:            remote.HelperCommand,
+		ArgsUsage:       "OP ARGS...", // takes arguments: newApp must not refuse them
 		Usage:           "host-side helper of runs with --hosts (raftcmp runs it on each host over SSH)",
 		Hidden:          true,
 		HideHelp:        true,
@@ -41,21 +42,16 @@ func hostCommand() *cli.Command {
 const hostsSetupTimeout = 5 * time.Minute
 
 // remoteNodes prepares a run on the hosts of --hosts, before anything
-// starts: it refuses what cannot run there yet (faults, tmpfs storage),
-// connects to every host a node uses (refusing one that is unreachable,
-// refuses the key or has another host key, with one line naming it),
-// installs and verifies raftcmp and the plugins there, and says where the
-// nodes run. Without --hosts it returns nil: nodes run on this machine.
+// starts: it refuses what cannot run there yet (tmpfs storage), connects to every host a node uses (refusing one that is
+// unreachable, refuses the key or has another host key, with one line
+// naming it), installs and verifies raftcmp and the plugins there, refuses
+// a host on which a fault cannot run (no usable cgroups, a controller
+// missing), and says where the nodes run. Without --hosts it returns nil: nodes run on this machine.
 // Every error is bad input (status 2): nothing has started.
 func remoteNodes(c *cli.Context, spec experiment.Spec, plugins map[string]cluster.Plugin) (*remote.Launcher, []reports.NodeHost, error) {
 	file := spec.Hosts // the experiment's hosts setting: --hosts or a file's hosts:
 	if file == "" {
 		return nil, nil, nil
-	}
-	for _, f := range spec.Faults {
-		if !f.IsNone() && !faults.IsNetKind(f.Kind) {
-			return nil, nil, usageError(fmt.Errorf("--fault %s: faults on remote hosts are not supported yet", f))
-		}
 	}
 	if spec.Storage == adapter.StorageTmpfs {
 		return nil, nil, usageError(fmt.Errorf("--storage %s: not supported with --hosts yet: node data lives in each host's dir (use disk or memory)", spec.Storage))
@@ -83,6 +79,10 @@ func remoteNodes(c *cli.Context, spec experiment.Spec, plugins map[string]cluste
 			l.Close()
 			return nil, nil, usageError(fmt.Errorf("--hosts %s: network faults: %w", file, err))
 		}
+	}
+	if err := l.CheckFaults(ctx, spec.Faults); err != nil {
+		l.Close()
+		return nil, nil, usageError(fmt.Errorf("--hosts %s: %w", file, err))
 	}
 	pl, err := hosts.Place(hf.Hosts, spec.Nodes)
 	if err != nil {

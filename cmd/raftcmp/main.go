@@ -104,7 +104,7 @@ func flagsFirst(app *cli.App, args []string) []string {
 	for i < len(args) && strings.HasPrefix(args[i], "-") && args[i] != "--" {
 		i++ // the app's own flags (--help, --version) take no value
 	}
-	if i >= len(args) || app.Command(args[i]) == nil {
+	if i >= len(args) {
 		return args
 	}
 	cmd := app.Command(args[i])

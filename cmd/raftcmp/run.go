@@ -183,7 +183,7 @@ func runAction(c *cli.Context) error {
 	}
 
 	var cgroups *cgroup.Manager
-	if runner.NeedsCgroups(spec) {
+	if runner.NeedsCgroups(spec) && launcher == nil { // with --hosts, remoteNodes checked each host
 		// Checked before anything starts: a cgroup fault cannot be faked.
 		if err := cgroup.Available(); err != nil {
 			return usageError(fmt.Errorf("--fault: this experiment's faults need cgroups: %v", err))

@@ -54,7 +54,8 @@ const (
 // status. Errors are one line on stderr.
 func RunHelper(args []string) int {
 	if len(args) == 0 {
-		fmt.Fprintf(os.Stderr, "raftcmp %s: no operation: want one of %s, %s, %s, %s, %s\n", HelperCommand, opRunPlugin, opUsage, opPin, opFreePorts, opRemove)
+		fmt.Fprintf(os.Stderr, "raftcmp %s: no operation: want one of %s\n", HelperCommand, strings.Join([]string{
+			opRunPlugin, opUsage, opPin, opFreePorts, opRemove, opMachineInfo, opCgroup, opDeviceOf, opHog}, ", "))
 		return helperUsage
 	}
 	op, args := args[0], args[1:]
@@ -72,6 +73,14 @@ func RunHelper(args []string) int {
 		err = remove(args)
 	case opNetCheck, opNetApply, opNetRevert, opNetCounters, opNetCleanup:
 		err = map[string]func([]string) error{opNetCheck: netCheck, opNetApply: netApply, opNetRevert: netRevert, opNetCounters: netCounters, opNetCleanup: netCleanup}[op](args)
+	case opMachineInfo:
+		err = machineInfo(args)
+	case opCgroup:
+		err = cgroupOp(args)
+	case opDeviceOf:
+		err = deviceOf(args)
+	case opHog:
+		return runHog(args)
 	default:
 		fmt.Fprintf(os.Stderr, "raftcmp %s: unknown operation %q\n", HelperCommand, op)
 		return helperUsage
@@ -208,6 +217,18 @@ func runPlugin(args []string) int {
 		}
 	}
 
+	return holdWhileSession(pid, exited, *silence, sigs, flush)
+}
+
+// holdWhileSession keeps the child pid (the leader of its own process
+// group, whose Wait reports on exited) while the SSH session lasts: when
+// stdin (the session's) ends, or nothing arrived on it for silence (if
+// positive; raftcmp writes a byte every second), or a signal arrives on
+// sigs, it kills the child's process group, reaps it, calls flush and
+// returns helperFailed; when the child exits by itself, it kills what the
+// child left in its group, calls flush and returns the child's status.
+func holdWhileSession(pid int, exited <-chan error, silence time.Duration, sigs <-chan os.Signal, flush func()) int {
+	killGroup := func() { syscall.Kill(-pid, syscall.SIGKILL) }
 	input := make(chan struct{}, 1)
 	eof := make(chan struct{})
 	go func() {
@@ -228,20 +249,20 @@ func runPlugin(args []string) int {
 	}()
 	var quiet <-chan time.Time
 	var timer *time.Timer
-	if *silence > 0 {
-		timer = time.NewTimer(*silence)
+	if silence > 0 {
+		timer = time.NewTimer(silence)
 		defer timer.Stop()
 		quiet = timer.C
 	}
 	for {
 		select {
 		case err := <-exited:
-			killGroup() // whatever the plugin left in its group
+			killGroup() // whatever the child left in its group
 			flush()
 			return exitStatus(err)
 		case <-input:
 			if timer != nil {
-				timer.Reset(*silence)
+				timer.Reset(silence)
 			}
 			continue
 		case <-eof:

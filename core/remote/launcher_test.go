@@ -26,9 +26,11 @@ import (
 	"github.com/raftcmp/raftcmp/core/hosts"
 	"github.com/raftcmp/raftcmp/core/load"
 	"github.com/raftcmp/raftcmp/core/testbed"
+	"github.com/raftcmp/raftcmp/faults"
 )
 
 func TestMain(m *testing.M) {
+	faults.MaybeRunHog()   // a fault's hog on a host is the helper re-executed
 	testbed.MaybeRunHost() // the testbed hosts' inits are this binary re-executed
 	if len(os.Args) > 1 && os.Args[1] == HelperCommand {
 		os.Exit(RunHelper(os.Args[2:])) // so is the helper, on the hosts

@@ -60,7 +60,10 @@ type Config struct {
 	// the point failed (default 1 min).
 	HangGrace time.Duration
 	// Cgroups places every node in a cgroup of its own; required when a
-	// fault of the spec needs cgroups (see NeedsCgroups).
+	// fault of the spec needs cgroups (see NeedsCgroups), unless Launcher
+	// runs the nodes elsewhere and says on which machine
+	// (faults.Machines): then each node's cgroups and hogs are made on its
+	// own machine, and Cgroups is not used.
 	Cgroups *cgroup.Manager
 	// Resume continues the run recorded in OutDir: points already in its
 	// results.csv are skipped (except those cut short by an interrupt,
@@ -123,7 +126,7 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	if cfg.HangGrace == 0 {
 		cfg.HangGrace = time.Minute
 	}
-	if NeedsCgroups(cfg.Spec) && cfg.Cgroups == nil {
+	if NeedsCgroups(cfg.Spec) && cfg.Cgroups == nil && machines(cfg.Launcher) == nil {
 		return nil, errors.New("a fault of this experiment needs cgroups, but the run has no cgroup manager")
 	}
 	if cfg.RunID == "" {
@@ -274,8 +277,9 @@ func measure(ctx context.Context, cfg Config, p experiment.Point, row *reports.R
 	// The faults' environment (cgroups, link proxies) is made for every
 	// fault of the experiment, so that all its points run alike.
 	env, err := faults.NewEnv(faults.EnvConfig{
-		Faults: s.Faults, Cgroups: cfg.Cgroups, CgroupPrefix: fmt.Sprintf("%s%s-p%d", cgroup.Prefix, cfg.RunID, p.Index),
-		NetHosts: faults.NetHostsOf(cfg.Launcher),
+		Faults: s.Faults, Cgroups: cfg.Cgroups, Machines: machines(cfg.Launcher),
+		CgroupPrefix: fmt.Sprintf("%s%s-p%d", cgroup.Prefix, cfg.RunID, p.Index),
+		NetHosts:     faults.NetHostsOf(cfg.Launcher),
 	})
 	if err != nil {
 		return nil, err
@@ -349,6 +353,14 @@ func loadError(ctx context.Context, leader *cluster.Member, err error, grace tim
 		return fmt.Errorf("load on leader node %d (pid %d): no answer %v after the load's planned end: plugin hung%s", leader.ID, p.PID(), grace, p.StderrTail())
 	}
 	return fmt.Errorf("load on leader node %d: %w", leader.ID, err)
+}
+
+// machines is the machines l places nodes on, if it runs them elsewhere
+// than this machine (core/remote's launcher does), else nil: the faults
+// act on this machine.
+func machines(l cluster.Launcher) faults.Machines {
+	m, _ := l.(faults.Machines)
+	return m
 }
 
 // bindFault resolves the point's fault to its target nodes.

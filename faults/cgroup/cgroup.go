@@ -29,6 +29,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/containerd/cgroups/v3/cgroup1"
 	"golang.org/x/sys/unix"
 
 	"github.com/raftcmp/raftcmp/core/ownership"
@@ -112,6 +113,8 @@ type Manager struct {
 	// moving of leftover processes.
 	freezeTimeout time.Duration
 	drainTimeout  time.Duration
+	// unrecorded: Create records nothing (Unrecorded).
+	unrecorded bool
 
 	v1 *v1Manager
 	v2 *v2Manager
@@ -122,15 +125,29 @@ type managerOptions struct {
 	selfCgroup    string
 	pid           int
 	freezeTimeout time.Duration
+	unrecorded    bool
 }
+
+// Option changes how NewManager's Manager behaves.
+type Option func(*managerOptions)
+
+// Unrecorded makes a Manager that does not record the groups it creates
+// as the calling process's own (core/ownership): for raftcmp's short-lived
+// helper on a remote host, whose groups belong to the run on raftcmp's
+// machine, which deletes them; a ledger naming the helper would outlive it.
+func Unrecorded() Option { return func(o *managerOptions) { o.unrecorded = true } }
 
 // NewManager returns a Manager for the cgroup filesystem(s) at root (normally
 // DefaultRoot; tests pass a temporary directory laid out like a cgroup2
 // filesystem). It detects the mode with Detect and reads the caller's own
 // cgroup(s) from /proc/self/cgroup, but creates nothing: that happens in
 // Create.
-func NewManager(root string) (*Manager, error) {
-	return newManager(root, managerOptions{})
+func NewManager(root string, opts ...Option) (*Manager, error) {
+	var o managerOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return newManager(root, o)
 }
 
 func newManager(root string, o managerOptions) (*Manager, error) {
@@ -145,6 +162,7 @@ func newManager(root string, o managerOptions) (*Manager, error) {
 		pid:           o.pid,
 		freezeTimeout: o.freezeTimeout,
 		drainTimeout:  defaultDrainTimeout,
+		unrecorded:    o.unrecorded,
 	}
 	if m.selfCgroup == "" {
 		m.selfCgroup = "/proc/self/cgroup"
@@ -228,7 +246,7 @@ func (m *Manager) Cleanup() ([]string, error) {
 // own before it is created, for `raftcmp cleanup` (core/ownership); groups
 // under another root (tests' stand-ins) are not cleanup's to remove.
 func (m *Manager) recordOwn(name string) error {
-	if m.root != DefaultRoot {
+	if m.root != DefaultRoot || m.unrecorded {
 		return nil
 	}
 	return ownership.Record(ownership.Cgroup, name)
@@ -250,6 +268,27 @@ func (m *Manager) Remove(name string) error {
 	if err != nil || !slices.Contains(names, name) {
 		return err
 	}
+	g, err := m.Load(name)
+	if err != nil {
+		return err
+	}
+	return g.Delete()
+}
+
+// Load opens the existing group name, made by Create (possibly in another
+// process: raftcmp's helper on a remote host acts on a group one operation
+// per process). A group that does not exist is an error.
+func (m *Manager) Load(name string) (*Group, error) {
+	if err := validName(name); err != nil {
+		return nil, fmt.Errorf("load cgroup %q: %w", name, err)
+	}
+	names, err := m.List()
+	if err != nil {
+		return nil, fmt.Errorf("load cgroup %s: %w", name, err)
+	}
+	if !slices.Contains(names, name) {
+		return nil, fmt.Errorf("load cgroup %s: no such group", name)
+	}
 	var im impl
 	if m.mode == ModeV1 {
 		im, err = m.v1.load(name)
@@ -257,10 +296,63 @@ func (m *Manager) Remove(name string) error {
 		im, err = m.v2.load(name)
 	}
 	if err != nil {
-		return fmt.Errorf("load cgroup %s: %w", name, err)
+		return nil, fmt.Errorf("load cgroup %s: %w", name, err)
 	}
-	return (&Group{name: name, m: m, impl: im}).Delete()
+	return &Group{name: name, m: m, impl: im}, nil
 }
+
+// Controllers a fault may need, by the names Missing takes: each stands
+// for the controller of that purpose in either cgroup version.
+const (
+	ControllerCPU     = "cpu"     // v1 cpu and cpuacct; v2 cpu
+	ControllerCPUSet  = "cpuset"  // cpuset in both
+	ControllerMemory  = "memory"  // memory in both
+	ControllerIO      = "io"      // v1 blkio; v2 io
+	ControllerFreezer = "freezer" // v1 freezer; v2's cgroup.freeze, always there
+)
+
+// Missing returns the controllers of needs (Controller* names) that
+// groups made by Create would not have (not mounted in v1, not offered to
+// the caller's cgroup in v2): need -> the name this machine's cgroup
+// version gives the missing controller ("blkio" for ControllerIO on v1).
+// A name that is none of the Controller* constants is looked up as it is.
+func (m *Manager) Missing(needs ...string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, need := range needs {
+		var names []string
+		switch {
+		case m.mode == ModeV1 && need == ControllerCPU:
+			names = []string{"cpu", "cpuacct"}
+		case m.mode == ModeV1 && need == ControllerIO:
+			names = []string{"blkio"}
+		case m.mode == ModeV2 && need == ControllerFreezer:
+			continue
+		default:
+			names = []string{need}
+		}
+		for _, n := range names {
+			var has bool
+			if m.mode == ModeV1 {
+				has = m.v1.has(cgroup1.Name(n))
+			} else {
+				avail, err := m.v2.offered()
+				if err != nil {
+					return nil, err
+				}
+				has = slices.Contains(avail, n)
+			}
+			if !has {
+				out[need] = n
+				break
+			}
+		}
+	}
+	return out, nil
+}
+
+// Available is the package's Available for this Manager's root: nil if
+// the caller can create groups here, else why not.
+func (m *Manager) Available() error { return m.available() }
 
 func (m *Manager) cleanup(prefix string) ([]string, error) {
 	var (

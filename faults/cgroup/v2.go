@@ -206,6 +206,17 @@ func (v *v2Manager) leftovers(prefix string) ([]string, error) {
 	return names, nil
 }
 
+// offered lists the controllers the parent's cgroup.controllers offers.
+func (v *v2Manager) offered() ([]string, error) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	avail, err := fields(filepath.Join(v.abs(v.parent), "cgroup.controllers"))
+	if err != nil {
+		return nil, fmt.Errorf("read available controllers: %w", err)
+	}
+	return avail, nil
+}
+
 func (v *v2Manager) available() error {
 	v.mu.Lock()
 	defer v.mu.Unlock()

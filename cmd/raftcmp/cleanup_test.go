@@ -83,6 +83,9 @@ func TestCleanupRemovesOnlyOwnLeftovers(t *testing.T) {
 		t.Skip("runs real clusters; skipped in -short")
 	}
 	t.Setenv(ownership.StateDirEnv, t.TempDir())
+	// Runs' default data root is the temporary directory: this test's own,
+	// so that what other runs on this machine left does not join the notice.
+	t.Setenv("TMPDIR", t.TempDir())
 	withCgroups := os.Geteuid() == 0 && cgroup.Available() == nil
 	if !withCgroups {
 		t.Log("no cgroups here (needs root): data directories only")

@@ -86,6 +86,10 @@ type Row struct {
 	Queued  uint64
 	QueuedS float64
 	Unsent  uint64
+	// ClientPath is how the client's proposals reached the nodes:
+	// in-process (embedded), local (external, the plugin socket on this
+	// machine) or ssh (external, through the host's SSH connection).
+	ClientPath string
 }
 
 // CanonicalPoint returns a recorded point id, IMPL/FAULT/tTHREADS/rREPEAT,
@@ -166,6 +170,7 @@ var resultColumns = []column[Row]{
 	uintColumn("queued", func(r *Row) *uint64 { return &r.Queued }),
 	floatColumn("queued_s", 3, func(r *Row) *float64 { return &r.QueuedS }),
 	uintColumn("unsent", func(r *Row) *uint64 { return &r.Unsent }),
+	textColumn("client_path", func(r *Row) *string { return &r.ClientPath }),
 }
 
 // requiredColumns is how many of resultColumns every results.csv has: the

@@ -28,7 +28,8 @@ func cleanupCommand() *cli.Command {
 			"directories of the data roots that carry raftcmp's mark (" + ownership.MarkFile + "). Things of a run\n" +
 			"still running, and look-alikes (a raftcmp-* directory or cgroup nothing marks as raftcmp's), are\n" +
 			"listed and left alone. Plugin processes need no cleanup: the kernel ends them when their raftcmp\n" +
-			"dies. Removing cgroups needs root.",
+			"dies. Removing cgroups needs root. With --hosts FILE, it does the same on every host of a hosts\n" +
+			"file over SSH instead (docs/hosts.md).",
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "dry-run", Usage: "say what would be removed, remove nothing"},
 			&cli.StringSliceFlag{Name: "data-dir", Usage: "a data root to look in besides the system temp dir and /dev/shm (a run's --data-dir; repeatable)"},

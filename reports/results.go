@@ -93,6 +93,10 @@ type Row struct {
 	NodeHosts string
 	NodeCPUs  string
 	Placement string
+	// ClientPath is how the client's proposals reached the nodes:
+	// in-process (embedded), local (external, the plugin socket on this
+	// machine) or ssh (external, through the host's SSH connection).
+	ClientPath string
 }
 
 // CanonicalPoint returns a recorded point id, IMPL/FAULT/tTHREADS/rREPEAT,
@@ -176,6 +180,7 @@ var resultColumns = []column[Row]{
 	textColumn("node_hosts", func(r *Row) *string { return &r.NodeHosts }),
 	textColumn("node_cpus", func(r *Row) *string { return &r.NodeCPUs }),
 	textColumn("placement", func(r *Row) *string { return &r.Placement }),
+	textColumn("client_path", func(r *Row) *string { return &r.ClientPath }),
 }
 
 // requiredColumns is how many of resultColumns every results.csv has: the

@@ -1,17 +1,21 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/raftcmp/raftcmp/core/adapter"
 	"github.com/raftcmp/raftcmp/core/cluster"
+	"github.com/raftcmp/raftcmp/core/hosts"
 	"github.com/raftcmp/raftcmp/core/ownership"
+	"github.com/raftcmp/raftcmp/core/remote"
 	"github.com/raftcmp/raftcmp/faults/cgroup"
 )
 
@@ -24,14 +28,19 @@ func cleanupCommand() *cli.Command {
 			"directories of the data roots that carry raftcmp's mark (" + ownership.MarkFile + "). Things of a run\n" +
 			"still running, and look-alikes (a raftcmp-* directory or cgroup nothing marks as raftcmp's), are\n" +
 			"listed and left alone. Plugin processes need no cleanup: the kernel ends them when their raftcmp\n" +
-			"dies. Removing cgroups needs root.",
+			"dies. Removing cgroups needs root. With --hosts FILE, it does the same on every host of a hosts\n" +
+			"file over SSH instead (docs/hosts.md).",
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "dry-run", Usage: "say what would be removed, remove nothing"},
 			&cli.StringSliceFlag{Name: "data-dir", Usage: "a data root to look in besides the system temp dir and /dev/shm (a run's --data-dir; repeatable)"},
+			&cli.StringFlag{Name: "hosts", Usage: "clean up every host of this hosts file instead, over SSH: plugin processes, socket and data directories under each host's dir, network rules and ledger-named cgroups left by killed runs (docs/hosts.md)"},
 		},
 		Action: func(c *cli.Context) error {
 			if c.Args().Present() {
 				return usageError(fmt.Errorf("cleanup takes no arguments (got %q)", c.Args().First()))
+			}
+			if file := c.String("hosts"); file != "" {
+				return cleanupHosts(c, file)
 			}
 			s, err := ownership.Find(dataRoots(c.StringSlice("data-dir")...))
 			if err != nil {
@@ -157,4 +166,77 @@ func plural(n int, what string) string {
 		return fmt.Sprintf("%d %sies", n, strings.TrimSuffix(what, "y"))
 	}
 	return fmt.Sprintf("%d %ss", n, what)
+}
+
+// cleanupHosts is `cleanup --hosts FILE`: the helper's cleanup operation on
+// every host of the file, concurrently, reported host by host in file
+// order. A host that cannot be reached is said in one line on stderr and
+// the others go on; the status is then 1.
+func cleanupHosts(c *cli.Context, file string) error {
+	hf, err := hosts.Load(file)
+	if err != nil {
+		return usageError(fmt.Errorf("--hosts: %w", err))
+	}
+	dry := c.Bool("dry-run")
+	reports := make([]*remote.CleanupReport, len(hf.Hosts))
+	errs := make([]error, len(hf.Hosts))
+	var wg sync.WaitGroup
+	for i, h := range hf.Hosts {
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(c.Context, hostsSetupTimeout)
+			defer cancel()
+			reports[i], errs[i] = remote.CleanupHost(ctx, h, "", dry)
+		})
+	}
+	wg.Wait()
+	w := c.App.Writer
+	failed := 0
+	for i, h := range hf.Hosts {
+		if errs[i] != nil {
+			fmt.Fprintf(c.App.ErrWriter, "raftcmp: cleanup: %s\n", oneLineErr(errs[i]))
+			failed++
+			continue
+		}
+		r := reports[i]
+		verb := "removed"
+		if dry {
+			verb = "would remove"
+		}
+		for _, f := range r.Leftovers {
+			fmt.Fprintf(w, "%s: %s %s (left by %s)\n", h.Name, verb, f, f.Why)
+		}
+		for _, f := range r.LeftAlone {
+			fmt.Fprintf(w, "%s: left alone: %s: %s\n", h.Name, f, f.Why)
+		}
+		for _, e := range r.Errors {
+			fmt.Fprintf(c.App.ErrWriter, "raftcmp: cleanup: host %s: %s\n", h.Name, e)
+			failed++
+		}
+		if len(r.Leftovers) == 0 {
+			fmt.Fprintf(w, "%s: nothing to clean up\n", h.Name)
+		}
+	}
+	if failed > 0 {
+		return cli.Exit("", 1)
+	}
+	return nil
+}
+
+// noticeHostLeftovers says, one line per host, what killed runs left on
+// the hosts of a run with --hosts (file) and how to remove it. The run
+// calls it once connected and goes on either way.
+func noticeHostLeftovers(ctx context.Context, w io.Writer, l *remote.Launcher, file string) {
+	if l == nil {
+		return
+	}
+	for _, h := range l.Leftovers(ctx) {
+		if h.Err != nil || len(h.Report.Leftovers) == 0 {
+			continue
+		}
+		var what []string
+		for _, k := range h.Report.Kinds() {
+			what = append(what, plural(h.Report.Count(k), k))
+		}
+		fmt.Fprintf(w, "raftcmp: host %s: a killed run left %s; `raftcmp cleanup --hosts %s` removes them\n", h.Host, strings.Join(what, " and "), file)
+	}
 }

@@ -62,7 +62,7 @@ func remoteNodes(c *cli.Context, spec experiment.Spec, plugins map[string]cluste
 	}
 	ctx, cancel := context.WithTimeout(c.Context, hostsSetupTimeout)
 	defer cancel()
-	l, err := remote.New(ctx, remote.Config{Hosts: hf.Hosts, Nodes: spec.Nodes})
+	l, err := remote.New(ctx, remote.Config{Hosts: hf.Hosts, Nodes: spec.Nodes, KeepData: c.Bool("keep-data")})
 	if err != nil {
 		return nil, nil, usageError(fmt.Errorf("--hosts %s: %w", file, err))
 	}

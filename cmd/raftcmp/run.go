@@ -199,6 +199,7 @@ func runAction(c *cli.Context) error {
 		return usageError(err)
 	}
 	noticeLeftovers(c.App.ErrWriter, dataRoot)
+	noticeHostLeftovers(c.Context, c.App.ErrWriter, launcher, c.String("hosts"))
 	var faultNames []string
 	for _, f := range spec.Faults {
 		faultNames = append(faultNames, f.String())

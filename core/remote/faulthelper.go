@@ -239,5 +239,5 @@ func runHog(args []string) int {
 		return fail(helperFailed, "%v", err)
 	}
 	fmt.Fprintf(os.Stdout, "%s %d %d\n", pidPrefix, pid, start)
-	return holdWhileSession(pid, exited, *silence, sigs, func() {})
+	return holdWhileSession(pid, exited, *silence, sigs, func() {}, func() {})
 }

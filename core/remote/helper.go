@@ -13,14 +13,17 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/prometheus/procfs"
 
 	"github.com/raftcmp/raftcmp/core/cluster"
+	"github.com/raftcmp/raftcmp/core/ownership"
 )
 
 // HelperCommand is the hidden subcommand that makes raftcmp the host-side
@@ -71,6 +74,8 @@ func RunHelper(args []string) int {
 		err = freePorts(args)
 	case opRemove:
 		err = remove(args)
+	case opCleanup:
+		err = cleanupHost(args)
 	case opNetCheck, opNetApply, opNetRevert, opNetCounters, opNetCleanup:
 		err = map[string]func([]string) error{opNetCheck: netCheck, opNetApply: netApply, opNetRevert: netRevert, opNetCounters: netCounters, opNetCleanup: netCleanup}[op](args)
 	case opMachineInfo:
@@ -127,6 +132,7 @@ func runPlugin(args []string) int {
 	sockDir := fl.String("socket-dir", "", "directory for the plugin's socket, created and removed")
 	dataDir := fl.String("data-dir", "", "the node's data directory, created if missing")
 	silence := fl.Duration("silence", 0, "kill the plugin after this long without input (0: never)")
+	keepData := fl.Bool("keep-data", false, "never mark nor remove the data dir (run --keep-data)")
 	var env stringList
 	fl.Var(&env, "env", "K=V of the plugin's environment (repeatable)")
 	fail := func(code int, format string, a ...any) int {
@@ -160,6 +166,15 @@ func runPlugin(args []string) int {
 		return fail(helperFailed, "%v", err)
 	}
 	defer os.RemoveAll(*sockDir)
+	mark := runMark{Helper: ownership.Self()}
+	if err := writeJSON(filepath.Join(*sockDir, runMarkFile), mark); err != nil {
+		return fail(helperFailed, "mark %s: %v", *sockDir, err)
+	}
+	if !*keepData {
+		if err := markNode(*dataDir); err != nil {
+			return fail(helperFailed, "mark %s: %v", *dataDir, err)
+		}
+	}
 	if err := os.MkdirAll(*dataDir, 0o700); err != nil {
 		return fail(helperFailed, "%v", err)
 	}
@@ -202,6 +217,12 @@ func runPlugin(args []string) int {
 		<-exited
 		return fail(helperFailed, "read start time of pid %d: %v", pid, err)
 	}
+	mark.PluginPID, mark.PluginStart = pid, start
+	if err := writeJSON(filepath.Join(*sockDir, runMarkFile), mark); err != nil {
+		killGroup()
+		<-exited
+		return fail(helperFailed, "mark %s: %v", *sockDir, err)
+	}
 	fmt.Fprintf(os.Stdout, "%s %d %d\n", pidPrefix, pid, start)
 	copied := make(chan struct{})
 	go func() {
@@ -217,7 +238,13 @@ func runPlugin(args []string) int {
 		}
 	}
 
-	return holdWhileSession(pid, exited, *silence, sigs, flush)
+	lost := func() {
+		if !*keepData {
+			// The session was lost: no run will remove the node's data.
+			dropNode(*dataDir)
+		}
+	}
+	return holdWhileSession(pid, exited, *silence, sigs, flush, lost)
 }
 
 // holdWhileSession keeps the child pid (the leader of its own process
@@ -225,16 +252,21 @@ func runPlugin(args []string) int {
 // stdin (the session's) ends, or nothing arrived on it for silence (if
 // positive; raftcmp writes a byte every second), or a signal arrives on
 // sigs, it kills the child's process group, reaps it, calls flush and
-// returns helperFailed; when the child exits by itself, it kills what the
+// returns helperFailed, having called lost first if raftcmp did not end
+// the child on purpose (killByte); when the child exits by itself, it kills what the
 // child left in its group, calls flush and returns the child's status.
-func holdWhileSession(pid int, exited <-chan error, silence time.Duration, sigs <-chan os.Signal, flush func()) int {
+func holdWhileSession(pid int, exited <-chan error, silence time.Duration, sigs <-chan os.Signal, flush, lost func()) int {
 	killGroup := func() { syscall.Kill(-pid, syscall.SIGKILL) }
+	var deliberate atomic.Bool // raftcmp ended the child (killByte), rather than losing it
 	input := make(chan struct{}, 1)
 	eof := make(chan struct{})
 	go func() {
 		buf := make([]byte, 64)
 		for {
 			n, err := os.Stdin.Read(buf)
+			if slices.Contains(buf[:n], killByte) {
+				deliberate.Store(true)
+			}
 			if n > 0 {
 				select {
 				case input <- struct{}{}:
@@ -271,6 +303,9 @@ func holdWhileSession(pid int, exited <-chan error, silence time.Duration, sigs 
 		}
 		killGroup()
 		<-exited
+		if !deliberate.Load() {
+			lost()
+		}
 		flush()
 		return helperFailed
 	}

@@ -77,6 +77,10 @@ type Config struct {
 	Keepalive time.Duration
 	// StartTimeout bounds a plugin's start-up handshake (default 30 s).
 	StartTimeout time.Duration
+	// KeepData: the run keeps node data (--keep-data), so it is never
+	// marked as raftcmp's on the hosts, nor removed by a helper whose
+	// session was lost, nor by `raftcmp cleanup --hosts`.
+	KeepData bool
 }
 
 // Launcher starts node processes on remote hosts. It implements
@@ -376,6 +380,9 @@ func (l *Launcher) Launch(ctx context.Context, req cluster.LaunchRequest) (clust
 	cfg.RunnerFunc = func(_ hclog.Logger, cmd *exec.Cmd, tmpDir string) (runner.Runner, error) {
 		args := []string{helper, HelperCommand, opRunPlugin, "--sha256", sum, "--socket-dir", sockDir, "--data-dir", data,
 			"--silence", heartbeatSilence.String()}
+		if l.cfg.KeepData {
+			args = append(args, "--keep-data")
+		}
 		for _, kv := range pluginEnv(cmd.Env, sockDir, req.GOMAXPROCS) {
 			args = append(args, "--env", kv)
 		}

@@ -27,6 +27,10 @@ const (
 	// killTimeout bounds the wait for a node's session to end once its
 	// stdin is closed (the helper kills and reaps the node at once).
 	killTimeout = 10 * time.Second
+	// killByte, written before closing the helper's stdin, says raftcmp
+	// ends the node on purpose; a session that ends without it was lost,
+	// and the helper also removes the node's data (heartbeats are 0).
+	killByte = 'k'
 )
 
 // sessionRunner is go-plugin's runner.Runner for a plugin on a host: the
@@ -237,11 +241,14 @@ func (r *sessionRunner) Kill(ctx context.Context) error {
 	return err
 }
 
-// closeStdin tells the helper to kill the node (EOF).
+// closeStdin tells the helper to kill the node (killByte, then EOF): a
+// node raftcmp ends keeps its data (the run removes it, or restarts the
+// node on it).
 func (r *sessionRunner) closeStdin() {
 	r.stdinMu.Lock()
 	defer r.stdinMu.Unlock()
 	if r.stdin != nil {
+		r.stdin.Write([]byte{killByte})
 		r.stdin.Close()
 		r.stdin = nil
 	}

@@ -19,6 +19,26 @@ const (
 	ClientExternal = "external" // the load runs in raftcmp, over gRPC
 )
 
+// Paths of the client's proposals to the nodes (results.csv client_path).
+const (
+	PathInProcess = "in-process" // embedded: inside the leader's process
+	PathLocal     = "local"      // external: the plugin's socket on this machine
+	PathSSH       = "ssh"        // external: the plugin's socket on its host, forwarded through the host's SSH connection
+)
+
+// ClientPath is the path the proposals of client take to the nodes; remote
+// says the nodes run on hosts (--hosts), whose plugin sockets raftcmp
+// reaches only through each host's SSH connection.
+func ClientPath(client string, remote bool) string {
+	switch {
+	case client != ClientExternal:
+		return PathInProcess
+	case remote:
+		return PathSSH
+	}
+	return PathLocal
+}
+
 // externalClient proposes from the raftcmp process to whichever node leads,
 // over one gRPC proposal stream per node process (adapter.StreamProposer):
 // a unary call per proposal costs more CPU than a fast backend's proposal.

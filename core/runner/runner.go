@@ -247,7 +247,7 @@ func runPoint(ctx context.Context, cfg Config, dataFS string, p experiment.Point
 		Client: s.Client, Loop: s.Loop, Fault: p.Fault.String(), Threads: p.Threads, RateOps: s.Rate,
 		PayloadBytes: s.PayloadBytes, WarmupS: s.Warmup.Seconds(), DurationS: s.Duration.Seconds(),
 		Repeat: p.Repeat, Status: reports.StatusOK, Started: started.UTC(), GOMAXPROCS: s.NodeGOMAXPROCS(),
-		Proxied: NeedsProxies(s),
+		Proxied: NeedsProxies(s), ClientPath: ClientPath(s.Client, len(cfg.Hosts) > 0),
 	}
 	row.SetPlacement(cfg.Hosts, s.NodeCPUs())
 	series, err := measure(ctx, cfg, p, &row)

@@ -85,6 +85,8 @@ func TestCleanupRemovesOnlyOwnLeftovers(t *testing.T) {
 	t.Setenv(ownership.StateDirEnv, t.TempDir())
 	// Runs' default data root is the temporary directory: this test's own,
 	// so that what other runs on this machine left does not join the notice.
+	// (The plugins are built first, where the other tests find them.)
+	pluginDir(t)
 	t.Setenv("TMPDIR", t.TempDir())
 	withCgroups := os.Geteuid() == 0 && cgroup.Available() == nil
 	if !withCgroups {

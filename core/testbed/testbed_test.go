@@ -417,11 +417,12 @@ func TestHalfFailedUp(t *testing.T) {
 	// Up itself removes what it made when it fails.
 	dir2 := filepath.Join(t.TempDir(), "tb")
 	t.Cleanup(func() { Down(context.Background(), dir2) })
-	if _, err := Up(context.Background(), dir2, 3); !errors.Is(err, injected) {
-		t.Fatalf("Up: %v, want the injected failure", err)
+	_, upErr := Up(context.Background(), dir2, 3)
+	if !errors.Is(upErr, injected) {
+		t.Fatalf("Up: %v, want the injected failure", upErr)
 	}
 	if _, err := os.Stat(dir2); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("a failed Up left %s (%v)", dir2, err)
+		t.Errorf("a failed Up left %s (stat: %v; Up: %v)", dir2, err, upErr)
 	}
 }
 

@@ -20,6 +20,7 @@ import (
 	"golang.org/x/crypto/ssh/knownhosts"
 
 	"github.com/raftcmp/raftcmp/core/hosts"
+	"github.com/raftcmp/raftcmp/core/ownership"
 	"github.com/raftcmp/raftcmp/reports"
 )
 
@@ -266,9 +267,13 @@ func TestHostsFailurePathsLeaveNothing(t *testing.T) {
 	h1 := tb.hosts[0]
 	lookAlike := h1.Dir + "/data/raftcmp-look-alike"
 	onHost(t, h1, "mkdir -p "+lookAlike+"/node-1 && echo mine > "+lookAlike+"/node-1/file")
+	// What a killed raftcmp leaves on this machine (its ledger, the
+	// cluster's local directory) stays in this test's own directories.
+	t.Setenv(ownership.StateDirEnv, t.TempDir())
+	local := t.TempDir()
 
 	run := func(t *testing.T) *hostRun {
-		return startHostRun(t, "run", "--plugin-dir", plugins, "--impl", "hashicorp", "--hosts", tb.file, "--threads", "2",
+		return startHostRun(t, "run", "--plugin-dir", plugins, "--impl", "hashicorp", "--hosts", tb.file, "--threads", "2", "--data-dir", local,
 			"--duration", "4s", "--warmup", "300ms", "--storage", "disk", "--rate", "0", "--out", filepath.Join(t.TempDir(), "res"))
 	}
 	t.Run("Ctrl-C once", func(t *testing.T) {

@@ -57,6 +57,10 @@ type MachineInfo struct {
 	Missing map[string]string `json:"missing,omitempty"`
 	// CPUs is the number of CPUs of the machine.
 	CPUs int `json:"cpus"`
+	// BootID is the kernel's boot id (/proc/sys/kernel/random/boot_id):
+	// hosts that report the same one are one machine (namespaces or
+	// containers on one kernel), whose nodes share its CPUs and disk.
+	BootID string `json:"boot_id,omitempty"`
 }
 
 // Cgroup is one group on a Machine, with the methods of cgroup.Group that

@@ -33,7 +33,7 @@ func (a *Analysis) Contended(im Impact) (Contention, bool) {
 	if a.Meta == nil || a.Meta.Host.CPUs <= 0 || im.Base == nil || im.Hit == nil {
 		return Contention{}, false
 	}
-	shared := func(r Row) bool { return r.Placement == PlacementSharedCPUs }
+	shared := func(r Row) bool { return r.Placement == PlacementSharedCPUs || r.Placement == PlacementSharedMachine }
 	if !all(im.Base.OK, shared) || !all(im.Hit.OK, shared) {
 		return Contention{}, false
 	}
@@ -85,6 +85,8 @@ func placementText(rows []Row) string {
 			s = "each node on a host of its own (" + nodeHosts + ")"
 		case PlacementSharedHosts:
 			s = "on fewer hosts than nodes, some nodes sharing a host (" + nodeHosts + ")"
+		case PlacementSharedMachine:
+			s = "on hosts that are one machine (" + nodeHosts + "; one kernel: namespaces or containers), the nodes sharing its CPUs and disk"
 		case PlacementPinned:
 			s = "one machine, each node pinned to a CPU of its own (" + nodeCPUs + ")"
 		case PlacementSharedCPUs:
@@ -95,7 +97,7 @@ func placementText(rows []Row) string {
 		default:
 			s = placement
 		}
-		if nodeCPUs != "" && (placement == PlacementHosts || placement == PlacementSharedHosts) {
+		if nodeCPUs != "" && (placement == PlacementHosts || placement == PlacementSharedHosts || placement == PlacementSharedMachine) {
 			s += ", pinned " + nodeCPUs
 		}
 		parts = append(parts, s)

@@ -52,6 +52,9 @@ func TestReportNotesContention(t *testing.T) {
 		{"separate hosts", func(r *Row) {
 			r.SetPlacement([]NodeHost{{Node: 1, Host: "a"}, {Node: 2, Host: "b"}, {Node: 3, Host: "c"}}, nil)
 		}, busy, false, "each node on a host of its own (1=a;2=b;3=c)"},
+		{"hosts that are one machine, CPU-bound", func(r *Row) {
+			r.SetPlacement([]NodeHost{{Node: 1, Host: "a", Machine: "k"}, {Node: 2, Host: "b", Machine: "k"}, {Node: 3, Host: "c", Machine: "k"}}, nil)
+		}, busy, true, "on hosts that are one machine (1=a;2=b;3=c; one kernel: namespaces or containers), the nodes sharing its CPUs and disk"},
 		{"older rows: placement not recorded", func(*Row) {}, busy, false, ""},
 	}
 	for _, tc := range tests {

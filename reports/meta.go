@@ -81,6 +81,10 @@ type NodeHost struct {
 	Host     string `json:"host"`      // its name in the hosts file
 	SSH      string `json:"ssh"`       // the address raftcmp reached it at
 	DataAddr string `json:"data_addr"` // the address the nodes used between each other
+	// Machine is the host's kernel boot id: hosts with the same one are
+	// one machine (namespaces or containers on one kernel, as raftcmp
+	// testbed makes them). Empty when unknown.
+	Machine string `json:"machine,omitempty"`
 }
 
 // Host describes the machine a run used.

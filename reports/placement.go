@@ -13,6 +13,10 @@ const (
 	PlacementHosts = "hosts"
 	// PlacementSharedHosts: on hosts, but fewer hosts than nodes.
 	PlacementSharedHosts = "shared-hosts"
+	// PlacementSharedMachine: on hosts that are one machine (the same
+	// kernel: namespaces or containers, as raftcmp testbed makes them), so
+	// the nodes share its CPUs and disk as on one machine.
+	PlacementSharedMachine = "shared-machine"
 	// PlacementPinned: every node on raftcmp's machine, each pinned to a
 	// CPU of its own.
 	PlacementPinned = "pinned"
@@ -50,12 +54,31 @@ func (r *Row) SetPlacement(hosts []NodeHost, cpus []int) {
 		if len(names) < r.Nodes {
 			r.Placement = PlacementSharedHosts
 		}
+		if oneMachine(hosts) {
+			r.Placement = PlacementSharedMachine
+		}
 		return
 	}
 	r.Placement = PlacementSharedCPUs
 	if len(pinned) == r.Nodes && len(slices.Compact(slices.Sorted(slices.Values(cpus[:r.Nodes])))) == r.Nodes {
 		r.Placement = PlacementPinned
 	}
+}
+
+// oneMachine reports whether two of the hosts, by name, are known to be
+// one machine (the same kernel boot id).
+func oneMachine(hosts []NodeHost) bool {
+	machine := map[string]string{} // boot id -> a host name
+	for _, h := range hosts {
+		if h.Machine == "" {
+			continue
+		}
+		if other, ok := machine[h.Machine]; ok && other != h.Host {
+			return true
+		}
+		machine[h.Machine] = h.Host
+	}
+	return false
 }
 
 // nodeValues reads a per-node column, "1=0.52;2=0.31", into its values;

@@ -31,6 +31,10 @@ func TestSetPlacement(t *testing.T) {
 		{"a host each", 3, hosts("h1", "h2", "h3"), nil, "1=h1;2=h2;3=h3", "", PlacementHosts},
 		{"fewer hosts than nodes", 3, hosts("h1", "h2", "h1"), nil, "1=h1;2=h2;3=h1", "", PlacementSharedHosts},
 		{"hosts, pinned on each", 2, hosts("a", "b"), []int{0, 0}, "1=a;2=b", "1=0;2=0", PlacementHosts},
+		{"hosts that are one machine", 3, onMachine(hosts("h1", "h2", "h3"), "k", "k", "k"), nil, "1=h1;2=h2;3=h3", "", PlacementSharedMachine},
+		{"two of three hosts one machine", 3, onMachine(hosts("h1", "h2", "h3"), "k", "k", "m"), nil, "1=h1;2=h2;3=h3", "", PlacementSharedMachine},
+		{"hosts on machines of their own", 3, onMachine(hosts("h1", "h2", "h3"), "k", "l", "m"), nil, "1=h1;2=h2;3=h3", "", PlacementHosts},
+		{"machines unknown", 3, onMachine(hosts("h1", "h2", "h3"), "", "", ""), nil, "1=h1;2=h2;3=h3", "", PlacementHosts},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -41,6 +45,14 @@ func TestSetPlacement(t *testing.T) {
 			}
 		})
 	}
+}
+
+// onMachine gives hosts[i] the kernel boot id ids[i].
+func onMachine(hosts []NodeHost, ids ...string) []NodeHost {
+	for i := range hosts {
+		hosts[i].Machine = ids[i]
+	}
+	return hosts
 }
 
 // The placement columns round-trip through results.csv, and a file written

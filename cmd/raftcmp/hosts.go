@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -89,15 +90,43 @@ func remoteNodes(c *cli.Context, spec experiment.Spec, plugins map[string]cluste
 		l.Close()
 		return nil, nil, usageError(fmt.Errorf("--hosts %s: %w", file, err))
 	}
+	// Hosts that are one machine (one kernel, as testbed hosts are) share
+	// its CPUs: the rows and the report must say so.
+	machines, err := l.BootIDs(ctx)
+	if err != nil {
+		l.Close()
+		return nil, nil, usageError(fmt.Errorf("--hosts %s: %w", file, err))
+	}
 	var placed []reports.NodeHost
 	var each []string
 	for id := 1; id <= spec.Nodes; id++ {
 		h := pl.Host(id)
-		placed = append(placed, reports.NodeHost{Node: id, Host: h.Name, SSH: h.SSH, DataAddr: h.DataAddr})
+		placed = append(placed, reports.NodeHost{Node: id, Host: h.Name, SSH: h.SSH, DataAddr: h.DataAddr, Machine: machines[h.Name]})
 		each = append(each, fmt.Sprintf("node %d on %s", id, h.Name))
 	}
 	fmt.Fprintf(c.App.ErrWriter, "raftcmp: hosts from %s: %s (%s)\n", file, strings.Join(each, ", "), pl)
+	if shared := sharing(placed); len(shared) > 0 {
+		fmt.Fprintf(c.App.ErrWriter, "raftcmp: hosts %s are one machine (the same kernel): their nodes share its CPUs and disk, and the rows say so (placement %s)\n", strings.Join(shared, ", "), reports.PlacementSharedMachine)
+	}
 	return l, placed, nil
+}
+
+// sharing names the hosts of placed that are one machine with another
+// host of placed (the same kernel boot id).
+func sharing(placed []reports.NodeHost) []string {
+	byMachine := map[string][]string{}
+	for _, h := range placed {
+		if h.Machine != "" && !slices.Contains(byMachine[h.Machine], h.Host) {
+			byMachine[h.Machine] = append(byMachine[h.Machine], h.Host)
+		}
+	}
+	var out []string
+	for _, h := range placed {
+		if len(byMachine[h.Machine]) > 1 && !slices.Contains(out, h.Host) {
+			out = append(out, h.Host)
+		}
+	}
+	return out
 }
 
 // nodeLauncher is the runner's launcher: l, or the default (nodes on this

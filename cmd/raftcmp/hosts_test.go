@@ -88,6 +88,14 @@ func TestRunOnHosts(t *testing.T) {
 	if len(rows) != 1 || rows[0].Status != reports.StatusOK || rows[0].ThroughputOps <= 0 {
 		t.Fatalf("rows %+v: want one ok row with throughput", rows)
 	}
+	// Testbed hosts are namespaces of this one machine: the run says so,
+	// and so does the row, rather than claim separate machines.
+	if rows[0].NodeHosts != "1=h1;2=h2;3=h3" || rows[0].Placement != reports.PlacementSharedMachine {
+		t.Errorf("row node_hosts %q, placement %q: want 1=h1;2=h2;3=h3 and %s", rows[0].NodeHosts, rows[0].Placement, reports.PlacementSharedMachine)
+	}
+	if want := "hosts h1, h2, h3 are one machine (the same kernel)"; !strings.Contains(stderr, want) {
+		t.Errorf("stderr %q: want %q", stderr, want)
+	}
 	meta, err := reports.ReadMeta(out)
 	if err != nil {
 		t.Fatal(err)
@@ -96,7 +104,7 @@ func TestRunOnHosts(t *testing.T) {
 		t.Fatalf("meta.json hosts %+v: want 3", meta.Hosts)
 	}
 	for i, h := range meta.Hosts {
-		if h.Node != i+1 || h.Host != fmt.Sprintf("h%d", i+1) || !strings.HasSuffix(h.SSH, ":22") || h.DataAddr == "" {
+		if h.Node != i+1 || h.Host != fmt.Sprintf("h%d", i+1) || !strings.HasSuffix(h.SSH, ":22") || h.DataAddr == "" || h.Machine == "" {
 			t.Errorf("meta.json host of node %d: %+v", i+1, h)
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"runtime"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -38,7 +39,7 @@ func hostCgroups() (*cgroup.Manager, error) {
 // [CONTROLLER...], the controllers being cgroup.Controller* names (any
 // other name is looked up as it is).
 func machineInfo(args []string) error {
-	info := faults.MachineInfo{CPUs: runtime.NumCPU()}
+	info := faults.MachineInfo{CPUs: runtime.NumCPU(), BootID: BootID()}
 	m, err := hostCgroups()
 	if err == nil {
 		err = m.Available()
@@ -240,4 +241,14 @@ func runHog(args []string) int {
 	}
 	fmt.Fprintf(os.Stdout, "%s %d %d\n", pidPrefix, pid, start)
 	return holdWhileSession(pid, exited, *silence, sigs, func() {}, func() {})
+}
+
+// BootID is this kernel's boot id, or "" if it cannot be read: two hosts
+// with the same one are one machine.
+func BootID() string {
+	b, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/raftcmp/raftcmp/core/cluster"
@@ -52,6 +53,25 @@ func (l *Launcher) CheckControllers(ctx context.Context, needs map[string][]stri
 		}
 		return &HostError{Host: s.host.Name, SSH: s.host.SSH, Reason: oneLine(err.Error()), Err: err}
 	})
+}
+
+// BootIDs returns the kernel boot id of every host a node runs on, by
+// host name ("" where the host could not say): hosts with the same one
+// are one machine.
+func (l *Launcher) BootIDs(ctx context.Context) (map[string]string, error) {
+	var mu sync.Mutex
+	ids := map[string]string{}
+	err := l.eachUsed(func(s *site) error {
+		info, err := (&hostMachine{l: l, s: s}).Info(ctx, nil)
+		if err != nil {
+			return err
+		}
+		mu.Lock()
+		ids[s.host.Name] = info.BootID
+		mu.Unlock()
+		return nil
+	})
+	return ids, err
 }
 
 // hostMachine is one host as a faults.Machine.

@@ -298,6 +298,50 @@ func TestHostsFailurePathsLeaveNothing(t *testing.T) {
 		}
 		tb.nothingLeft(t, sent, lookAlike)
 	})
+	t.Run("SIGKILL of raftcmp with a cgroup fault", func(t *testing.T) {
+		// The nodes' cgroups outlive a killed raftcmp (nothing runs in
+		// them); they are marked as raftcmp's on each host, and cleanup
+		// --hosts removes them.
+		r := startHostRun(t, "run", "--plugin-dir", plugins, "--impl", "hashicorp", "--hosts", tb.file, "--threads", "2", "--data-dir", local,
+			"--duration", "4s", "--warmup", "300ms", "--storage", "disk", "--rate", "0", "--fault", "cpu-slow:follower,period=100ms",
+			"--out", filepath.Join(t.TempDir(), "res"))
+		marks := func(h hosts.Host) string {
+			return strings.TrimSpace(onHost(t, h, "ls "+h.Dir+"/cgroups 2>/dev/null; true"))
+		}
+		waitFor(t, "every node in a marked cgroup", func() bool {
+			for _, h := range tb.hosts {
+				if marks(h) == "" {
+					return false
+				}
+			}
+			return tb.nodesRunning(t)
+		})
+		r.cmd.Process.Kill()
+		killed := time.Now()
+		r.wait(t)
+		tb.nothingLeft(t, killed, lookAlike)
+		var groups []string
+		for _, h := range tb.hosts {
+			groups = append(groups, strings.Fields(marks(h))...)
+		}
+		code, stdout, stderr := raftcmp(t, "cleanup", "--hosts", tb.file)
+		if code != 0 {
+			t.Fatalf("cleanup --hosts: status %d\n%s%s", code, stdout, stderr)
+		}
+		for _, h := range tb.hosts {
+			if m := marks(h); m != "" {
+				t.Errorf("%s: cgroup marks left after cleanup --hosts: %s", h.Name, m)
+			}
+		}
+		for _, g := range groups {
+			if !strings.Contains(stdout, "removed cgroup "+g) {
+				t.Errorf("cleanup --hosts did not say it removed cgroup %s:\n%s", g, stdout)
+			}
+			if left := onHost(t, tb.hosts[0], "ls -d /sys/fs/cgroup/*/"+g+" 2>/dev/null; true"); strings.TrimSpace(left) != "" {
+				t.Errorf("cgroup %s still there: %s", g, left)
+			}
+		}
+	})
 	t.Run("SIGKILL of raftcmp", func(t *testing.T) {
 		r := run(t)
 		waitFor(t, "nodes on every host", func() bool { return tb.nodesRunning(t) })

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path"
 	"runtime"
 	"strconv"
 	"strings"
@@ -89,14 +90,29 @@ func cgroupOp(args []string) error {
 		return out, nil
 	}
 	switch op {
-	case "create":
-		if err := want(0); err != nil {
+	case "create": // create NAME RECORD_DIR
+		if err := want(1); err != nil {
 			return err
 		}
-		_, err := m.Create(name)
-		return err
-	case "delete":
-		return m.Remove(name)
+		if err := recordCgroup(rest[0], name); err != nil {
+			return err
+		}
+		if _, err := m.Create(name); err != nil {
+			os.Remove(path.Join(rest[0], name))
+			return err
+		}
+		return nil
+	case "delete": // delete NAME RECORD_DIR
+		if err := want(1); err != nil {
+			return err
+		}
+		if err := m.Remove(name); err != nil {
+			return err
+		}
+		if err := os.Remove(path.Join(rest[0], name)); err != nil && !os.IsNotExist(err) {
+			return err
+		}
+		return nil
 	}
 	g, err := m.Load(name)
 	if err != nil {
@@ -251,4 +267,20 @@ func BootID() string {
 		return ""
 	}
 	return strings.TrimSpace(string(b))
+}
+
+// recordCgroup marks group name as raftcmp's in dir (the host's
+// cgroupsSubdir) before it is made.
+func recordCgroup(dir, name string) error {
+	if !path.IsAbs(dir) || strings.Contains(name, "/") {
+		return fmt.Errorf("record cgroup %q in %q: want an absolute directory and a plain name", name, dir)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path.Join(dir, name), os.O_CREATE|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	return f.Close()
 }

@@ -27,6 +27,10 @@ const (
 	binSubdir  = "bin"  // binaries, by name and checksum
 	runSubdir  = "run"  // one socket directory per node process
 	dataSubdir = "data" // one directory per cluster, one per node in it
+	// cgroupsSubdir holds one empty file per cgroup raftcmp made on the
+	// host, named after it: made before the group, removed after it, so
+	// that cleanup --hosts knows the host's raftcmp cgroups as its own.
+	cgroupsSubdir = "cgroups"
 )
 
 // install puts the local binary at local, whose SHA-256 is sum, in the

@@ -106,6 +106,7 @@ const (
 	KindSockets = "socket directory"
 	KindData    = "data directory"
 	KindNet     = "network table"
+	KindCgroup  = "cgroup"
 )
 
 // Found is one thing a host cleanup saw.
@@ -171,6 +172,7 @@ func cleanupHost(args []string) error {
 	live := r.sockets(path.Join(dir, runSubdir))
 	r.data(path.Join(dir, dataSubdir))
 	r.network(live)
+	r.cgroups(path.Join(dir, cgroupsSubdir), live)
 	r.ledgers()
 	return json.NewEncoder(os.Stdout).Encode(r)
 }
@@ -314,6 +316,42 @@ func (r *CleanupReport) network(live bool) {
 	}
 	if _, err := h.Cleanup(); err != nil {
 		r.fail("remove network rules: %v", err)
+	}
+}
+
+// cgroups handles the cgroups raftcmp marked as its own in dir (one file
+// per group, see cgroupsSubdir): while a run is live on the host they are
+// left alone (they may be its); otherwise each is deleted, then its mark.
+// (Testbed hosts share one machine's cgroup tree, and each host keeps its
+// own marks, so cleanup of one host removes only that host's groups.)
+func (r *CleanupReport) cgroups(dir string, live bool) {
+	entries, err := os.ReadDir(dir)
+	if err != nil && !os.IsNotExist(err) {
+		r.fail("read %s: %v", dir, err)
+	}
+	if len(entries) == 0 {
+		return
+	}
+	m, err := hostCgroups()
+	for _, e := range entries {
+		name := e.Name()
+		switch {
+		case live:
+			r.LeftAlone = append(r.LeftAlone, Found{KindCgroup, name, "a run is live on this host"})
+			continue
+		case err != nil:
+			r.fail("cgroup %s: %v", name, err)
+			continue
+		}
+		r.Leftovers = append(r.Leftovers, Found{KindCgroup, name, "a killed run"})
+		if r.DryRun {
+			continue
+		}
+		if err := m.Remove(name); err != nil {
+			r.fail("remove cgroup %s: %v", name, err)
+			continue
+		}
+		os.Remove(path.Join(dir, name))
 	}
 }
 

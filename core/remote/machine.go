@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path"
 	"strconv"
 	"strings"
 	"sync"
@@ -106,11 +107,14 @@ func (m *hostMachine) Info(ctx context.Context, needs []string) (faults.MachineI
 }
 
 func (m *hostMachine) NewCgroup(ctx context.Context, name string) (faults.Cgroup, error) {
-	if _, err := m.run(ctx, "create cgroup "+name, opCgroup, "create", name); err != nil {
+	if _, err := m.run(ctx, "create cgroup "+name, opCgroup, "create", name, m.cgroupRecords()); err != nil {
 		return nil, err
 	}
 	return &hostCgroup{m: m, name: name}, nil
 }
+
+// cgroupRecords is the host's directory of raftcmp's cgroup marks.
+func (m *hostMachine) cgroupRecords() string { return path.Join(m.s.host.Dir, cgroupsSubdir) }
 
 // hostPath is where the node whose data directory on this machine is
 // local keeps its data on the host.
@@ -230,7 +234,7 @@ func (g *hostCgroup) ClearIOLimit(major, minor uint64) error {
 }
 func (g *hostCgroup) Freeze() error { return g.do("freeze") }
 func (g *hostCgroup) Thaw() error   { return g.do("thaw") }
-func (g *hostCgroup) Delete() error { return g.do("delete") }
+func (g *hostCgroup) Delete() error { return g.do("delete", g.m.cgroupRecords()) }
 
 func (g *hostCgroup) Stats() (cgroup.Stats, error) {
 	var st cgroup.Stats

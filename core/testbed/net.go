@@ -247,6 +247,12 @@ func deleteLink(name, typ string) error {
 		return fmt.Errorf("link %s is a %s, not the testbed's %s: left alone", name, l.Type(), typ)
 	}
 	if err := netlink.LinkDel(l); err != nil {
+		// A veth goes with its peer's namespace, which the kernel tears
+		// down asynchronously once the host's init has exited: it may
+		// vanish between the look-up and the delete.
+		if errors.Is(err, unix.ENODEV) {
+			return nil
+		}
 		return fmt.Errorf("delete %s %s: %w", typ, name, err)
 	}
 	return nil

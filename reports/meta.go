@@ -35,6 +35,9 @@ type Meta struct {
 	// file system type.
 	DataRoot string `json:"data_root"`
 	DataFS   string `json:"data_fs"`
+	// RunID names the run's cgroups (raftcmp-<RunID>-p<point>-n<node>) and
+	// network rules; a resumed run records its latest. Empty in older files.
+	RunID string `json:"run_id,omitempty"`
 	// Started and Ended bound the run (Ended is zero while it runs).
 	Started time.Time `json:"started"`
 	Ended   time.Time `json:"ended"`

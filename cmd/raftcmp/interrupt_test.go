@@ -970,6 +970,9 @@ func (r *interruptedRun) cgroupPrefixes() []string {
 	if err != nil || m.Started.IsZero() {
 		return nil
 	}
+	if m.RunID != "" {
+		return []string{cgroup.Prefix + m.RunID + "-"}
+	}
 	// The run id is read from the clock just before Started.
 	var prefixes []string
 	for _, at := range []time.Time{m.Started, m.Started.Add(-time.Second)} {

@@ -7,6 +7,8 @@ package runner
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -75,9 +77,20 @@ type Config struct {
 	// Hosts, when Launcher runs nodes on remote hosts, is where each node
 	// runs, for meta.json.
 	Hosts []reports.NodeHost
-	// RunID names the run's cgroups (raftcmp-<RunID>-p<point>-n<node>), so
-	// `raftcmp cleanup` can find what a killed run left.
+	// RunID names the run's cgroups (raftcmp-<RunID>-p<point>-n<node>)
+	// and network rules, and is recorded in meta.json. Default: the UTC
+	// second the run started and a random suffix, so that two runs started
+	// in the same second (on one machine, or on hosts sharing one) never
+	// share a name.
 	RunID string
+}
+
+// NewRunID returns a run id for a run started at t: its UTC second and
+// four random hex digits, e.g. 20261130t163136-a3f9.
+func NewRunID(t time.Time) string {
+	b := make([]byte, 2)
+	rand.Read(b) // never fails (crypto/rand)
+	return t.UTC().Format("20060102t150405") + "-" + hex.EncodeToString(b)
 }
 
 // NeedsCgroups reports whether any fault of s acts through cgroups. If so,
@@ -130,7 +143,7 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 		return nil, errors.New("a fault of this experiment needs cgroups, but the run has no cgroup manager")
 	}
 	if cfg.RunID == "" {
-		cfg.RunID = time.Now().UTC().Format("20060102t150405")
+		cfg.RunID = NewRunID(time.Now())
 	}
 	if err := os.MkdirAll(cfg.OutDir, 0o755); err != nil {
 		return nil, fmt.Errorf("create output dir: %w", err)
@@ -148,6 +161,7 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 			return nil, err
 		}
 	}
+	meta.RunID = cfg.RunID
 	for _, impl := range cfg.Spec.Impls {
 		pm := reports.PluginMeta{Name: impl, Path: cfg.Plugins[impl].Path}
 		if d, err := cluster.Describe(ctx, cfg.Plugins[impl]); err == nil {

@@ -36,9 +36,6 @@ func cleanupCommand() *cli.Command {
 			&cli.StringFlag{Name: "hosts", Usage: "clean up every host of this hosts file instead, over SSH: plugin processes, socket and data directories under each host's dir, network rules and ledger-named cgroups left by killed runs (docs/hosts.md)"},
 		},
 		Action: func(c *cli.Context) error {
-			if c.Args().Present() {
-				return usageError(fmt.Errorf("cleanup takes no arguments (got %q)", c.Args().First()))
-			}
 			if file := c.String("hosts"); file != "" {
 				return cleanupHosts(c, file)
 			}

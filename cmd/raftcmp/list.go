@@ -18,9 +18,6 @@ func listCommand() *cli.Command {
 			"it) before it is started to describe itself; a refused plugin is shown with the reason, not started.",
 		Flags: []cli.Flag{pluginDirFlag(), insecurePluginFlag()},
 		Action: func(c *cli.Context) error {
-			if c.Args().Present() {
-				return usageError(fmt.Errorf("list takes no arguments (got %q); flags start with --", c.Args().First()))
-			}
 			src := pluginSourceOf(c)
 			plugins, refusals := src.discover()
 			if len(plugins) == 0 {

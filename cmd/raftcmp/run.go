@@ -127,9 +127,6 @@ func recordedSpec(dir string) (experiment.Spec, error) {
 }
 
 func runAction(c *cli.Context) error {
-	if c.Args().Present() {
-		return usageError(fmt.Errorf("run takes no arguments (got %q); flags start with --", c.Args().First()))
-	}
 	spec, plugins, fileOut, err := specFromFlags(c)
 	if err != nil {
 		return usageError(err)

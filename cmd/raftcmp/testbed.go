@@ -17,7 +17,7 @@ func testbedCommand() *cli.Command {
 	subs := []*cli.Command{testbedUpCommand(), testbedDownCommand()}
 	for _, c := range subs {
 		c.OnUsageError = onUsageError
-		c.Before = noArguments("testbed " + c.Name)
+		c.Before = refuseArgs("testbed "+c.Name, nil)
 	}
 	return &cli.Command{
 		Name:  "testbed",
@@ -26,16 +26,6 @@ func testbedCommand() *cli.Command {
 			"joined by a bridge of its own (198.18.0.0/15) and running sshd, and writes DIR/hosts.yaml;\n" +
 			"down removes all of it. See docs/hosts.md.",
 		Subcommands: subs,
-	}
-}
-
-// noArguments refuses positional arguments to the command named name.
-func noArguments(name string) cli.BeforeFunc {
-	return func(c *cli.Context) error {
-		if c.NArg() > 0 {
-			return usageError(fmt.Errorf("%s takes no arguments (got %q); flags start with --", name, c.Args().First()))
-		}
-		return nil
 	}
 }
 

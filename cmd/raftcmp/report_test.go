@@ -66,7 +66,7 @@ func TestReportCommand(t *testing.T) {
 	}
 
 	code, _, stderr = raftcmp(t, "report", "--format", "pdf", dir)
-	oneLineError(t, code, exitUsage, stderr, `--format "pdf": want markdown, latex or json`)
+	oneLineError(t, code, exitUsage, stderr, `--format "pdf": want markdown, latex, json or benchstat`)
 	code, _, stderr = raftcmp(t, "report")
 	oneLineError(t, code, exitUsage, stderr, "report takes one results directory")
 

@@ -20,17 +20,21 @@ const (
 	// FormatJSON writes summary.json: the per-point statistics, impacts
 	// and rankings, for scripts.
 	FormatJSON Format = "json"
+	// FormatBenchstat writes bench.txt: every ok repeat of every point in
+	// the Go benchmark format, for benchstat.
+	FormatBenchstat Format = "benchstat"
 )
 
 // Files written by the report formats, and the figures' directory.
 const (
 	LaTeXFile   = "report.tex"
 	SummaryFile = "summary.json"
+	BenchFile   = "bench.txt"
 	PlotsDir    = "plots"
 )
 
 // ParseFormats reads a comma-separated list of formats ("markdown",
-// "md", "latex", "tex", "json").
+// "md", "latex", "tex", "json", "benchstat").
 func ParseFormats(s string) ([]Format, error) {
 	var out []Format
 	for _, f := range strings.Split(s, ",") {
@@ -42,8 +46,10 @@ func ParseFormats(s string) ([]Format, error) {
 			v = FormatLaTeX
 		case "json":
 			v = FormatJSON
+		case "benchstat":
+			v = FormatBenchstat
 		default:
-			return nil, fmt.Errorf("--format %q: want markdown, latex or json (comma-separated for several)", s)
+			return nil, fmt.Errorf("--format %q: want markdown, latex, json or benchstat (comma-separated for several)", s)
 		}
 		if !slices.Contains(out, v) {
 			out = append(out, v)
@@ -71,7 +77,7 @@ func Load(dir string) (*Analysis, error) {
 }
 
 // BuildFormats loads dir and writes the given formats into it, returning
-// the paths written (report.md, report.tex, summary.json; the figures are
+// the paths written (report.md, report.tex, summary.json, bench.txt; the figures are
 // in plots/). The same files in give byte-identical files out.
 func BuildFormats(dir string, formats []Format) ([]string, error) {
 	a, err := Load(dir)
@@ -103,6 +109,12 @@ func BuildFormats(dir string, formats []Format) ([]string, error) {
 			}
 			path := filepath.Join(dir, SummaryFile)
 			if err := writeFileAtomic(path, b); err != nil {
+				return written, err
+			}
+			written = append(written, path)
+		case FormatBenchstat:
+			path := filepath.Join(dir, BenchFile)
+			if err := writeFileAtomic(path, a.Benchstat()); err != nil {
 				return written, err
 			}
 			written = append(written, path)

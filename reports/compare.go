@@ -127,6 +127,23 @@ func (c Comparison) name(k PointKey) string {
 	return s
 }
 
+// compareMetric is one table of the comparison: a figure of each side and
+// its change. The text shows it in a scaled unit (title, scale, prec); the
+// CSV in its base unit (name, unit).
+type compareMetric struct {
+	title, name, unit string
+	stat              func(*PointStats) Summary
+	change            func(Delta) (float64, TTest)
+	scale             float64
+	prec              int
+}
+
+// compareMetrics are the figures compared, in output order.
+var compareMetrics = []compareMetric{
+	{"throughput (Kops/s)", "throughput", "ops/s", func(p *PointStats) Summary { return p.Throughput }, func(d Delta) (float64, TTest) { return d.ThroughputChange, d.ThroughputTest }, 1000, 2},
+	{"p99 latency (µs)", "p99", "us", func(p *PointStats) Summary { return p.P99 }, func(d Delta) (float64, TTest) { return d.P99Change, d.P99Test }, 1, 0},
+}
+
 // Write prints the comparison in the manner of benchstat: per point the
 // mean on each side ± its 95% confidence interval as a percentage of the
 // mean, and the change with its p-value and repeat counts, or ~ when the
@@ -140,16 +157,7 @@ func (c Comparison) Write(w io.Writer, nameA, nameB string) error {
 	if len(c.Deltas) == 0 {
 		fmt.Fprintln(w, "\nNo point is in both.")
 	}
-	for _, m := range []struct {
-		title  string
-		stat   func(*PointStats) Summary
-		change func(Delta) (float64, TTest)
-		scale  float64
-		prec   int
-	}{
-		{"throughput (Kops/s)", func(p *PointStats) Summary { return p.Throughput }, func(d Delta) (float64, TTest) { return d.ThroughputChange, d.ThroughputTest }, 1000, 2},
-		{"p99 latency (µs)", func(p *PointStats) Summary { return p.P99 }, func(d Delta) (float64, TTest) { return d.P99Change, d.P99Test }, 1, 0},
-	} {
+	for _, m := range compareMetrics {
 		if len(c.Deltas) == 0 {
 			break
 		}

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
+	"os"
 	"path/filepath"
 
 	"github.com/urfave/cli/v2"
@@ -18,7 +20,11 @@ func compareCommand() *cli.Command {
 		Description: "For every point in both (same backend, fault, threads, storage, nodes, payload and rate),\n" +
 			"prints the mean throughput and p99 of each side and the change from A to B with Welch's\n" +
 			"t-test over the repeats, or ~ when the change is within noise (p >= 0.05 or too few repeats).\n" +
-			"Reads each directory's results.csv only.",
+			"Reads each directory's results.csv only. --csv FILE also writes the same rows as CSV\n" +
+			"(docs/results-format.md); --csv - writes the CSV to stdout instead of the table.",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "csv", Usage: "also write the comparison as CSV to `FILE` (- for stdout, instead of the table)"},
+		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 2 {
 				return usageError(fmt.Errorf("compare takes two results directories, got %d arguments", c.NArg()))
@@ -32,8 +38,25 @@ func compareCommand() *cli.Command {
 			if err != nil {
 				return cli.Exit(err.Error(), 1)
 			}
-			if err := reports.Compare(rowsA, rowsB).Write(c.App.Writer, dirA, dirB); err != nil {
+			cmp := reports.Compare(rowsA, rowsB)
+			csvPath := c.String("csv")
+			if csvPath == "-" {
+				if err := cmp.WriteCSV(c.App.Writer); err != nil {
+					return cli.Exit(fmt.Sprintf("write comparison CSV: %v", err), 1)
+				}
+				return nil
+			}
+			if err := cmp.Write(c.App.Writer, dirA, dirB); err != nil {
 				return cli.Exit(fmt.Sprintf("write comparison: %v", err), 1)
+			}
+			if csvPath != "" {
+				var b bytes.Buffer
+				if err := cmp.WriteCSV(&b); err != nil {
+					return cli.Exit(fmt.Sprintf("write comparison CSV: %v", err), 1)
+				}
+				if err := os.WriteFile(csvPath, b.Bytes(), 0o644); err != nil {
+					return cli.Exit(fmt.Sprintf("write comparison CSV: %v", err), 1)
+				}
 			}
 			return nil
 		},

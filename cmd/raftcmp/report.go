@@ -16,10 +16,12 @@ func reportCommand() *cli.Command {
 		Usage:     "rebuild DIR's report from its results.csv, timeseries.csv and meta.json",
 		ArgsUsage: "DIR",
 		Description: "Writes DIR/report.md with its figures in DIR/plots (SVG and PNG), and with --format\n" +
-			"latex DIR/report.tex (booktabs tables for a paper) or json DIR/summary.json (per-point\n" +
-			"statistics for scripts). The same files in give byte-identical files out.",
+			"latex DIR/report.tex (booktabs tables for a paper), json DIR/summary.json (per-point\n" +
+			"statistics for scripts) or benchstat DIR/bench.txt (every ok repeat in the Go benchmark\n" +
+			"format: benchstat A/bench.txt B/bench.txt compares two runs). The same files in give\n" +
+			"byte-identical files out.",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "format", Value: string(reports.FormatMarkdown), Usage: "markdown, latex or json; comma-separated for several"},
+			&cli.StringFlag{Name: "format", Value: string(reports.FormatMarkdown), Usage: "markdown, latex, json or benchstat; comma-separated for several"},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {

@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -65,8 +66,17 @@ func TestReportCommand(t *testing.T) {
 		t.Errorf("report.tex lacks booktabs tables")
 	}
 
+	code, stdout, stderr = raftcmp(t, "report", "--format", "benchstat", dir)
+	if code != 0 || strings.TrimSpace(stdout) != filepath.Join(dir, reports.BenchFile) {
+		t.Fatalf("report --format benchstat: exit %d, %q %q", code, stdout, stderr)
+	}
+	bench, _ := os.ReadFile(filepath.Join(dir, reports.BenchFile))
+	if !strings.Contains(string(bench), "\nBenchmarkRaft/impl=etcd/fault=none/threads=8 1 ") {
+		t.Errorf("bench.txt lacks benchmark lines:\n%s", bench)
+	}
+
 	code, _, stderr = raftcmp(t, "report", "--format", "pdf", dir)
-	oneLineError(t, code, exitUsage, stderr, `--format "pdf": want markdown, latex or json`)
+	oneLineError(t, code, exitUsage, stderr, `--format "pdf": want markdown, latex, json or benchstat`)
 	code, _, stderr = raftcmp(t, "report")
 	oneLineError(t, code, exitUsage, stderr, "report takes one results directory")
 
@@ -98,6 +108,30 @@ func TestCompareCommand(t *testing.T) {
 			t.Errorf("compare output lacks %q:\n%s", want, stdout)
 		}
 	}
+	// --csv FILE: the table on stdout and the same rows in FILE; --csv -:
+	// the CSV alone on stdout.
+	csvFile := filepath.Join(t.TempDir(), "cmp.csv")
+	code, table, stderr := raftcmp(t, "compare", a, b, "--csv", csvFile)
+	if code != 0 || table != stdout {
+		t.Fatalf("compare --csv FILE: exit %d, stderr %q; stdout differs from without --csv: %v", code, stderr, table != stdout)
+	}
+	fileCSV, err := os.ReadFile(csvFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, stdoutCSV, stderr := raftcmp(t, "compare", "--csv", "-", a, b)
+	if code != 0 || stdoutCSV != string(fileCSV) {
+		t.Fatalf("compare --csv -: exit %d, stderr %q; stdout differs from the file:\n%s", code, stderr, stdoutCSV)
+	}
+	lines := strings.Split(strings.TrimSpace(stdoutCSV), "\n")
+	if !strings.HasPrefix(lines[0], "point,impl,fault,threads,") || !slices.ContainsFunc(lines, func(l string) bool {
+		return strings.HasPrefix(l, "hashicorp none t=16,hashicorp,none,16,") && strings.Contains(l, ",throughput,ops/s,")
+	}) {
+		t.Errorf("compare CSV lacks its header or a point's row:\n%s", stdoutCSV)
+	}
+	code, _, stderr = raftcmp(t, "compare", a, b, "--csv", filepath.Join(t.TempDir(), "missing", "cmp.csv"))
+	oneLineError(t, code, 1, stderr, "write comparison CSV: ")
+
 	code, _, stderr = raftcmp(t, "compare", a)
 	oneLineError(t, code, exitUsage, stderr, "compare takes two results directories, got 1")
 	empty := t.TempDir()

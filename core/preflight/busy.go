@@ -29,9 +29,10 @@ const (
 
 // procSample is one process's state at a sampling instant.
 type procSample struct {
-	comm string
-	ppid int
-	cpu  float64 // user+system CPU seconds since it started
+	comm  string
+	ppid  int
+	start uint64  // when it started (clock ticks after boot): a reused pid starts anew
+	cpu   float64 // user+system CPU seconds since it started
 }
 
 // sample is the machine at one instant: every process, and the CPU time
@@ -53,7 +54,7 @@ func readSample(fs procfs.FS) (sample, error) {
 		if err != nil {
 			continue // exited since the listing
 		}
-		s.procs[p.PID] = procSample{comm: st.Comm, ppid: st.PPID, cpu: st.CPUTime()}
+		s.procs[p.PID] = procSample{comm: st.Comm, ppid: st.PPID, start: st.Starttime, cpu: st.CPUTime()}
 	}
 	if st, err := fs.Stat(); err == nil {
 		s.steal = st.CPUTotal.Steal
@@ -110,8 +111,8 @@ func busyFinding(before, after sample, cpus, self int) Finding {
 			continue
 		}
 		share := (a.cpu - before.procs[pid].cpu) / elapsed // a process new since before: all its CPU
-		if b, ok := before.procs[pid]; ok && b.comm != a.comm {
-			share = a.cpu / elapsed // the pid was reused
+		if b, ok := before.procs[pid]; ok && b.start != a.start {
+			share = a.cpu / elapsed // the pid was reused (a kernel worker renames itself: its name says nothing)
 		}
 		if share <= 0 {
 			continue

@@ -169,8 +169,8 @@ func TestBusyFinding(t *testing.T) {
 	}
 	// self is 100; 101 its child, 102 its grandchild; 200 and 300 outside.
 	quiet := map[int]procSample{
-		100: {"raftcmp", 1, 10}, 101: {"raftcmp-plugin", 100, 5}, 102: {"sh", 101, 1},
-		200: {"go", 1, 50}, 300: {"sshd", 1, 3},
+		100: {"raftcmp", 1, 7, 10}, 101: {"raftcmp-plugin", 100, 8, 5}, 102: {"sh", 101, 9, 1},
+		200: {"go", 1, 5, 50}, 300: {"sshd", 1, 6, 3},
 	}
 	later := func(cpu map[int]float64) map[int]procSample {
 		out := map[int]procSample{}
@@ -193,10 +193,22 @@ func TestBusyFinding(t *testing.T) {
 		{"one outside process, half a core of two", at(time.Second, 0, later(map[int]float64{200: 0.5})), reports.SeverityBad, []string{"go (pid 200) 50%"}, nil},
 		{"a new process", at(time.Second, 0, func() map[int]procSample {
 			m := later(nil)
-			m[400] = procSample{"stress", 1, 0.8}
+			m[400] = procSample{"stress", 1, 0, 0.8}
 			return m
 		}()), reports.SeverityBad, []string{"stress (pid 400) 80%"}, nil},
 		{"steal", at(time.Second, 0.2, later(nil)), reports.SeverityWarn, []string{"steal 10.0%"}, nil},
+		{"a renamed worker counts its sample only", at(time.Second, 0, func() map[int]procSample {
+			m := later(map[int]float64{200: 0.01})
+			p := m[200]
+			p.comm = "kworker/u8:2-writeback"
+			m[200] = p
+			return m
+		}()), reports.SeverityOK, []string{"0.01 of 2 CPUs"}, nil},
+		{"a reused pid counts from its start", at(time.Second, 0, func() map[int]procSample {
+			m := later(nil)
+			m[300] = procSample{"sshd", 1, 99, 0.3}
+			return m
+		}()), reports.SeverityWarn, []string{"sshd (pid 300) 30%"}, nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

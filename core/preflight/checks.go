@@ -43,6 +43,15 @@ func notReadable(what, means string) Finding {
 	return Finding{Severity: sevOK, Found: what + " not readable here", Means: means}
 }
 
+// judge is the finding of a check with two outcomes: ok, meaning okMeans,
+// when fine; otherwise a warning meaning warnMeans, with what to change.
+func judge(found string, fine bool, okMeans, warnMeans, change string) Finding {
+	if fine {
+		return Finding{Severity: sevOK, Found: found, Means: okMeans}
+	}
+	return Finding{Severity: sevWarn, Found: found, Means: warnMeans, Change: change}
+}
+
 func checkCores(_ context.Context, o Options) Finding {
 	need := o.Nodes + 1
 	switch {
@@ -101,21 +110,18 @@ func cpuNum(dir string) int {
 }
 
 func checkTurbo(_ context.Context, o Options) Finding {
-	const means = "the clock rises above nominal while the package is cool and few cores are busy, so the first points " +
-		"and lightly loaded ones run faster than later and busier ones"
+	const (
+		off = "the clock does not rise above nominal"
+		on  = "the clock rises above nominal while the package is cool and few cores are busy, so the first points " +
+			"and lightly loaded ones run faster than later and busier ones"
+	)
 	if v, ok := readLine(filepath.Join(o.SysRoot, "devices/system/cpu/intel_pstate/no_turbo")); ok {
-		if v == "1" {
-			return Finding{Severity: sevOK, Found: "turbo off (intel_pstate/no_turbo = 1)", Means: "the clock does not rise above nominal"}
-		}
-		return Finding{Severity: sevWarn, Found: "turbo on (intel_pstate/no_turbo = " + v + ")", Means: means,
-			Change: "echo 1 > /sys/devices/system/cpu/intel_pstate/no_turbo"}
+		return judge(map[bool]string{true: "turbo off", false: "turbo on"}[v == "1"]+" (intel_pstate/no_turbo = "+v+")", v == "1",
+			off, on, "echo 1 > /sys/devices/system/cpu/intel_pstate/no_turbo")
 	}
 	if v, ok := readLine(filepath.Join(o.SysRoot, "devices/system/cpu/cpufreq/boost")); ok {
-		if v == "0" {
-			return Finding{Severity: sevOK, Found: "boost off (cpufreq/boost = 0)", Means: "the clock does not rise above nominal"}
-		}
-		return Finding{Severity: sevWarn, Found: "boost on (cpufreq/boost = " + v + ")", Means: means,
-			Change: "echo 0 > /sys/devices/system/cpu/cpufreq/boost"}
+		return judge(map[bool]string{true: "boost off", false: "boost on"}[v == "0"]+" (cpufreq/boost = "+v+")", v == "0",
+			off, on, "echo 0 > /sys/devices/system/cpu/cpufreq/boost")
 	}
 	return notReadable("turbo/boost (neither intel_pstate/no_turbo nor cpufreq/boost)",
 		"the host or firmware decides: raftcmp cannot tell whether the clock rises above nominal during a run")
@@ -128,13 +134,10 @@ func checkSMT(_ context.Context, o Options) Finding {
 	}
 	control, _ := readLine(filepath.Join(o.SysRoot, "devices/system/cpu/smt/control"))
 	found := fmt.Sprintf("SMT active = %s (control %s)", active, control)
-	if active != "1" {
-		return Finding{Severity: sevOK, Found: found, Means: "every CPU is a core of its own: pinning a node to a CPU gives it a whole core"}
-	}
-	return Finding{Severity: sevWarn, Found: found,
-		Means: "two CPUs may be hardware threads of one core: nodes pinned to siblings share its execution units and caches, " +
+	return judge(found, active != "1", "every CPU is a core of its own: pinning a node to a CPU gives it a whole core",
+		"two CPUs may be hardware threads of one core: nodes pinned to siblings share its execution units and caches, "+
 			"so a busy node slows its sibling as a co-located one would",
-		Change: "echo off > /sys/devices/system/cpu/smt/control, or --cpus with one CPU per physical core (lscpu -e)"}
+		"echo off > /sys/devices/system/cpu/smt/control, or --cpus with one CPU per physical core (lscpu -e)")
 }
 
 // selectedRE finds the bracketed (active) choice of a sysfs choice file:
@@ -152,13 +155,10 @@ func checkTHP(_ context.Context, o Options) Finding {
 		mode = m[1]
 	}
 	found := "transparent huge pages: " + mode
-	if mode != "always" {
-		return Finding{Severity: sevOK, Found: found, Means: "only memory that asks for huge pages (madvise) gets them; no stalls forced on the nodes"}
-	}
-	return Finding{Severity: sevWarn, Found: found,
-		Means: "every process's memory is backed by huge pages when it can be: page faults may stall on compaction and khugepaged " +
+	return judge(found, mode != "always", "only memory that asks for huge pages (madvise) gets them; no stalls forced on the nodes",
+		"every process's memory is backed by huge pages when it can be: page faults may stall on compaction and khugepaged "+
 			"rewrites memory in the background, both showing as tail latency that belongs to the machine",
-		Change: "echo madvise > /sys/kernel/mm/transparent_hugepage/enabled"}
+		"echo madvise > /sys/kernel/mm/transparent_hugepage/enabled")
 }
 
 func checkSwap(_ context.Context, o Options) Finding {

@@ -133,6 +133,9 @@ func (a *Analysis) writeSetup(b *bytes.Buffer) {
 		h := m.Host
 		row("Host", fmt.Sprintf("%s; %d × %s; %.1f GiB; cgroup %s", h.Kernel, h.CPUs, h.CPUModel, float64(h.MemoryBytes)/(1<<30), h.CgroupMode))
 		row("Data directories", fmt.Sprintf("%s (%s)", m.DataRoot, m.DataFS))
+		if p := preflightText(m.Preflight); p != "" {
+			row("Preflight", p)
+		}
 		row("raftcmp", m.Raftcmp.describe(shortCommit(m.Raftcmp.Commit)))
 		row("Run", a.span())
 		if len(m.Command) > 0 {
@@ -141,6 +144,19 @@ func (a *Analysis) writeSetup(b *bytes.Buffer) {
 	}
 	row("Rebuild this report", "`raftcmp report DIR` (reads results.csv, timeseries.csv and meta.json only)")
 	b.WriteString("\n")
+}
+
+// preflightText lists the findings that were not ok when the run started
+// ("warn cores: ...; bad data-dir: ..."), for the setup; "" when all were
+// ok or none were recorded (older runs).
+func preflightText(fs []Finding) string {
+	var parts []string
+	for _, f := range fs {
+		if f.Severity != SeverityOK {
+			parts = append(parts, fmt.Sprintf("%s %s: %s", f.Severity, f.Check, f.Found))
+		}
+	}
+	return strings.Join(parts, "; ")
 }
 
 func fmtG(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }

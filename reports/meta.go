@@ -50,7 +50,39 @@ type Meta struct {
 	Comparable  any    `json:"comparable,omitempty"`
 	// Resumes records each later `raftcmp run --resume` of this directory.
 	Resumes []Resume `json:"resumes,omitempty"`
+	// Preflight is what core/preflight found on this machine when the run
+	// started (a resumed run keeps its first start's); empty in older files.
+	Preflight []Finding `json:"preflight,omitempty"`
 }
+
+// Finding is one preflight check of the machine (core/preflight, `raftcmp
+// doctor`): what was found, what it means for the results and what to
+// change to remove the doubt.
+type Finding struct {
+	// Check names what was inspected: cores, governor, turbo, smt, thp,
+	// swap, data-dir, cgroups, clocksource, busy-processes.
+	Check    string   `json:"check"`
+	Severity Severity `json:"severity"`
+	// Found is what the machine has, in one line.
+	Found string `json:"found"`
+	// Means is what that does to the results.
+	Means string `json:"means"`
+	// Change is what to do about it; empty when nothing needs doing.
+	Change string `json:"change,omitempty"`
+}
+
+// Severity grades a Finding.
+type Severity string
+
+const (
+	// SeverityOK: nothing here distorts the results.
+	SeverityOK Severity = "ok"
+	// SeverityWarn: the results are valid for this machine but carry a
+	// distortion a reader should know about.
+	SeverityWarn Severity = "warn"
+	// SeverityBad: a run here would not measure what it claims to.
+	SeverityBad Severity = "bad"
+)
 
 // Resume is one resumption of a run.
 type Resume struct {

@@ -55,6 +55,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			planCommand(),
 			cleanupCommand(),
 			testbedCommand(),
+			doctorCommand(),
 			hostCommand(),
 		},
 		OnUsageError: onUsageError,

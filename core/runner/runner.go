@@ -20,6 +20,7 @@ import (
 	"github.com/raftcmp/raftcmp/core/cluster"
 	"github.com/raftcmp/raftcmp/core/experiment"
 	"github.com/raftcmp/raftcmp/core/load"
+	"github.com/raftcmp/raftcmp/core/preflight"
 	"github.com/raftcmp/raftcmp/faults"
 	"github.com/raftcmp/raftcmp/faults/cgroup"
 	"github.com/raftcmp/raftcmp/faults/faultspec"
@@ -153,6 +154,7 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 		Command: cfg.Command, Experiment: cfg.Spec, Raftcmp: reports.SelfBuild(), Host: reports.ProbeHost(),
 		DataRoot: cfg.DataRoot, DataFS: reports.FSType(cfg.DataRoot), Started: time.Now().UTC(),
 		Fingerprint: fingerprint, Comparable: comparable, Hosts: cfg.Hosts,
+		Preflight: preflight.Check(ctx, preflight.Options{Nodes: localNodes(cfg), Storage: cfg.Spec.Storage, DataDir: cfg.DataRoot}),
 	}
 	done := map[string]bool{}
 	if cfg.Resume {
@@ -220,6 +222,15 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 		return sum, fmt.Errorf("build report: %w", err)
 	}
 	return sum, nil
+}
+
+// localNodes is how many of the run's nodes run on this machine: none
+// when they run on the hosts of a hosts file.
+func localNodes(cfg Config) int {
+	if len(cfg.Hosts) > 0 {
+		return 0
+	}
+	return cfg.Spec.Nodes
 }
 
 // resume reads the run recorded in cfg.OutDir, checks that cfg.Spec may

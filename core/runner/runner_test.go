@@ -57,6 +57,10 @@ func TestCrashIsolation(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			// The machine's preflight is recorded when the run starts.
+			if m, err := reports.ReadMeta(out); err != nil || len(m.Preflight) == 0 || m.Preflight[0].Check != "cores" {
+				t.Errorf("meta.json preflight: %v (%v); want the findings, cores first", m, err)
+			}
 			if len(rows) != 2 || sum.Failed != 1 {
 				t.Fatalf("%d rows, %d failed; want 2 rows, 1 failed", len(rows), sum.Failed)
 			}

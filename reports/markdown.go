@@ -412,7 +412,9 @@ func (a *Analysis) writeScenario(b *bytes.Buffer, s Scenario) {
 		}
 	}
 	b.WriteString("### Throughput (Kops/s)\n\n")
-	a.writeMatrix(b, s, func(p *PointStats) string { return a.cell(p.Throughput, p.Throughput.Noisy(), 1000, 2) + interferenceMark(p) })
+	a.writeMatrix(b, s, func(p *PointStats) string {
+		return a.cell(p.Throughput, p.Throughput.Noisy(), 1000, 2) + interferenceMark(p)
+	})
 	embed(figThroughput)
 	b.WriteString("### p99 latency (µs)\n\n")
 	a.writeMatrix(b, s, func(p *PointStats) string { return a.cell(p.P99, p.P99.Noisy(), 1, 0) + interferenceMark(p) })

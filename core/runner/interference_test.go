@@ -29,19 +29,9 @@ func TestInterferenceFlagsOutsideLoad(t *testing.T) {
 	if err := spec.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	point := func(t *testing.T) reports.Row {
+	point := func(t *testing.T, spec experiment.Spec) reports.Row {
 		t.Helper()
-		sum, err := runner.Run(context.Background(), runner.Config{
-			Spec: spec, OutDir: t.TempDir(), DataRoot: t.TempDir(),
-			Plugins: map[string]cluster.Plugin{"noop": noop},
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		r := sum.Rows[0]
-		if r.Status != reports.StatusOK {
-			t.Fatalf("status %s: %s", r.Status, r.Error)
-		}
+		r := runOKPoint(t, spec, noop)
 		if r.OutsideCPU == nil || r.HostCPUUtil == nil || r.HostSteal == nil || r.ProcsRunning == nil {
 			t.Fatalf("interference columns not measured: outside %v, host %v, steal %v, running %v", r.OutsideCPU, r.HostCPUUtil, r.HostSteal, r.ProcsRunning)
 		}
@@ -66,7 +56,7 @@ func TestInterferenceFlagsOutsideLoad(t *testing.T) {
 			}
 			time.Sleep(10 * time.Millisecond) // polling a condition, with a deadline
 		}
-		r := point(t)
+		r := point(t, spec)
 		if !r.Interfered() || *r.OutsideCPU < 2*reports.OutsideCPULimit {
 			t.Errorf("outside_cpu %.3f, interfered %v: want the busy loop seen (above %.1f CPU) and the point flagged", *r.OutsideCPU, r.Interfered(), 2*reports.OutsideCPULimit)
 		}
@@ -75,11 +65,16 @@ func TestInterferenceFlagsOutsideLoad(t *testing.T) {
 	t.Run("quiet", func(t *testing.T) {
 		// Other work on a shared machine (a build, another test) is
 		// outside load too and rightly flags a point; a point is tried
-		// up to five times for one the machine left alone.
+		// up to five times for one the machine left alone. The point is
+		// unthrottled, so that its own processes use far more CPU than
+		// the limit: counted as outside, they would flag every attempt.
+		heavy := spec
+		heavy.Rate, heavy.Threads = 0, []int{4}
 		var seen []float64
 		for range 5 {
-			r := point(t)
+			r := point(t, heavy)
 			if !r.Interfered() {
+				t.Logf("not flagged: outside_cpu %.3f, host busy %.3f, node CPU %s", *r.OutsideCPU, *r.HostCPUUtil, r.NodeCPUS)
 				return
 			}
 			t.Logf("flagged: outside_cpu %.3f, host busy %.3f, node CPU %s", *r.OutsideCPU, *r.HostCPUUtil, r.NodeCPUS)
@@ -87,4 +82,22 @@ func TestInterferenceFlagsOutsideLoad(t *testing.T) {
 		}
 		t.Errorf("every quiet point flagged, outside_cpu %v: the experiment's own CPU counted as outside, or the machine was busy throughout", seen)
 	})
+}
+
+// runOKPoint runs spec, one point, on plugin in temporary directories and
+// returns its row, failing the test unless the point is ok.
+func runOKPoint(t *testing.T, spec experiment.Spec, plugin cluster.Plugin) reports.Row {
+	t.Helper()
+	sum, err := runner.Run(context.Background(), runner.Config{
+		Spec: spec, OutDir: t.TempDir(), DataRoot: t.TempDir(),
+		Plugins: map[string]cluster.Plugin{plugin.Name: plugin},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := sum.Rows[0]
+	if r.Status != reports.StatusOK {
+		t.Fatalf("status %s: %s", r.Status, r.Error)
+	}
+	return r
 }

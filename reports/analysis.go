@@ -81,6 +81,29 @@ func newPointStats(k PointKey, rows []Row) *PointStats {
 // over the point's repeats.
 func (p *PointStats) Noisy() bool { return p.Throughput.Noisy() || p.P99.Noisy() }
 
+// Interfered reports whether any of the point's ok repeats was disturbed
+// by its host (Row.Interfered).
+func (p *PointStats) Interfered() bool { return slices.ContainsFunc(p.OK, Row.Interfered) }
+
+// interferenceMeasured reports whether any row has the host's
+// interference measured (files before it existed have none).
+func (a *Analysis) interferenceMeasured() bool {
+	return slices.ContainsFunc(a.Rows, func(r Row) bool { return r.OutsideCPU != nil || r.HostSteal != nil })
+}
+
+// interfered is the ok rows disturbed by their host, in point order.
+func (a *Analysis) interfered() []Row {
+	var out []Row
+	for _, p := range a.Points {
+		for _, r := range p.OK {
+			if r.Interfered() {
+				out = append(out, r)
+			}
+		}
+	}
+	return out
+}
+
 // Analysis is a results directory digested: its points over repeats, the
 // fault impacts and the headline comparisons. Every report format is
 // rendered from it, and it depends only on the files read.

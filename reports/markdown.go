@@ -35,6 +35,7 @@ func (a *Analysis) Markdown() []byte {
 	}
 	a.writeCost(&b)
 	a.writeStats(&b)
+	a.writeInterference(&b)
 	a.writeFailures(&b)
 	a.writeRows(&b)
 	return b.Bytes()
@@ -177,6 +178,9 @@ func (a *Analysis) writeHowToRead(b *bytes.Buffer) {
 	b.WriteString("- Latency percentiles are each row's own percentile (`lat_p99_us` …), averaged over the repeats, not pooled. Throughput is in thousands of proposals applied per second of the measured window.\n")
 	fmt.Fprintf(b, "- † marks a noisy point: the coefficient of variation (sd/mean) of its throughput or p99 over the repeats exceeds %.0f%%.\n", NoisyCV*100)
 	fmt.Fprintf(b, "- Differences are tested with Welch's t-test over the repeats: `~` marks a difference within noise (p ≥ %.2f, or fewer than 2 repeats on a side).\n", Alpha)
+	if a.interferenceMeasured() {
+		fmt.Fprintf(b, "- %s marks a point disturbed by its host: in at least one repeat, processes outside the experiment used more than %.1f CPU (`outside_cpu`) or the hypervisor stole more than %.0f%% of the CPUs (`host_steal`), measured on raftcmp's machine over the window; such rows are listed under Host interference.\n", strings.TrimSpace(interferenceMarkText), OutsideCPULimit, StealLimit*100)
+	}
 	b.WriteString("- Plots are in `plots/` (SVG, PNG alongside); the time series come from `timeseries.csv`, joined to `results.csv` by the `point` column.\n\n")
 }
 
@@ -424,10 +428,15 @@ func (a *Analysis) writeScenario(b *bytes.Buffer, s Scenario) {
 		}
 	}
 	b.WriteString("### Throughput (Kops/s)\n\n")
-	a.writeMatrix(b, s, func(p *PointStats) string { return a.cell(p.Throughput, p.Throughput.Noisy(), 1000, 2) })
+	a.writeMatrix(b, s, func(p *PointStats) string {
+		return a.cell(p.Throughput, p.Throughput.Noisy(), 1000, 2) + interferenceMark(p)
+	})
 	embed(figThroughput)
 	b.WriteString("### p99 latency (µs)\n\n")
-	a.writeMatrix(b, s, func(p *PointStats) string { return a.cell(p.P99, p.P99.Noisy(), 1, 0) })
+	a.writeMatrix(b, s, func(p *PointStats) string { return a.cell(p.P99, p.P99.Noisy(), 1, 0) + interferenceMark(p) })
+	if slices.ContainsFunc(a.Points, func(p *PointStats) bool { return p.Scenario == s && p.Interfered() }) {
+		b.WriteString(interferenceNote)
+	}
 	embed(figP99)
 	if t, ok := a.CommonThreads(s); ok {
 		fmt.Fprintf(b, "### Latency percentiles at %d threads (µs)\n\n", t)
@@ -627,6 +636,47 @@ func (a *Analysis) writeStats(b *bytes.Buffer) {
 			kops(p.Throughput.Mean), fmtOpt(p.Throughput.SD, 2, 1000), ci(p.Throughput, 1000, 2), fmtCV(p.Throughput),
 			us(p.P99.Mean), fmtOpt(p.P99.SD, 0, 1), ci(p.P99, 1, 0), fmtCV(p.P99),
 			fmtOpt(p.Errors.Mean, 1, 1))
+	}
+	b.WriteString("\n")
+}
+
+// interferenceMarkText marks a figure of a point its host disturbed
+// (PointStats.Interfered), as † marks a noisy one.
+const interferenceMarkText = " §"
+
+// interferenceNote explains interferenceMarkText under a table that has it.
+var interferenceNote = fmt.Sprintf("§ Disturbed by the host: in at least one repeat, processes outside the experiment used more than %.1f CPU or steal exceeded %.0f%% during the window (see Host interference); the figure may be slowed by something other than the backend.\n\n", OutsideCPULimit, StealLimit*100)
+
+// interferenceMark is interferenceMarkText if p was disturbed, else "".
+func interferenceMark(p *PointStats) string {
+	if p.Interfered() {
+		return interferenceMarkText
+	}
+	return ""
+}
+
+// writeInterference lists the rows their host disturbed, with what was
+// measured; nothing when none was.
+func (a *Analysis) writeInterference(b *bytes.Buffer) {
+	rows := a.interfered()
+	if len(rows) == 0 {
+		return
+	}
+	b.WriteString("## Host interference\n\n")
+	fmt.Fprintf(b, "Repeats during which processes outside the experiment used more than %.1f CPU or steal exceeded %.0f%%, measured on raftcmp's machine over the window (`results.csv` columns `outside_cpu`, `host_steal`, `host_cpu_util`, `cpu_pressure`). Run them again on a quiet machine before drawing conclusions from them.\n\n", OutsideCPULimit, StealLimit*100)
+	writeHeading(b, text("point"), number("outside CPU"), number("steal"), number("host CPU busy"), number("CPU pressure"))
+	pct := func(v *float64) string {
+		if v == nil {
+			return "–"
+		}
+		return fmt.Sprintf("%.1f%%", *v*100)
+	}
+	for _, r := range rows {
+		outside := "–"
+		if r.OutsideCPU != nil {
+			outside = fmt.Sprintf("%.2f", *r.OutsideCPU)
+		}
+		fmt.Fprintf(b, "| `%s` | %s | %s | %s | %s |\n", r.Point, outside, pct(r.HostSteal), pct(r.HostCPUUtil), pct(r.CPUPressure))
 	}
 	b.WriteString("\n")
 }

@@ -97,6 +97,40 @@ type Row struct {
 	// in-process (embedded), local (external, the plugin socket on this
 	// machine) or ssh (external, through the host's SSH connection).
 	ClientPath string
+	// The host's interference over the measured window, from /proc of
+	// raftcmp's machine (core/runner): nil when not measured (older
+	// files, failed points, nodes on remote hosts). HostCPUUtil is the
+	// share of all CPUs busy, HostSteal the share stolen by a hypervisor,
+	// OutsideCPU the CPU-seconds per second used by processes outside
+	// the experiment, CPUPressure the share of the window in which some
+	// task waited for a CPU (PSI; nil without /proc/pressure) and
+	// ProcsRunning the mean count of runnable tasks. See Interfered.
+	HostCPUUtil  *float64
+	HostSteal    *float64
+	OutsideCPU   *float64
+	CPUPressure  *float64
+	ProcsRunning *float64
+}
+
+// Thresholds above which a point is flagged as disturbed by its host
+// (Row.Interfered).
+const (
+	// OutsideCPULimit is in CPU-seconds per second: a fifth of a core
+	// busy with other work is a tenth of a 2-core machine, more than the
+	// CPU a 3-node cluster's followers need at low load, and large enough
+	// that scheduling noise (a shell, a monitoring agent) stays below it.
+	OutsideCPULimit = 0.2
+	// StealLimit is a share of all CPU time: above 5% the hypervisor took
+	// enough from the guest to move latency tails, by the usual rule of
+	// thumb for cloud VMs.
+	StealLimit = 0.05
+)
+
+// Interfered reports whether something outside the experiment took CPU
+// from it during the window: OutsideCPU above OutsideCPULimit or
+// HostSteal above StealLimit. False when neither was measured.
+func (r Row) Interfered() bool {
+	return (r.OutsideCPU != nil && *r.OutsideCPU > OutsideCPULimit) || (r.HostSteal != nil && *r.HostSteal > StealLimit)
 }
 
 // CanonicalPoint returns a recorded point id, IMPL/FAULT/tTHREADS/rREPEAT,
@@ -181,6 +215,11 @@ var resultColumns = []column[Row]{
 	textColumn("node_cpus", func(r *Row) *string { return &r.NodeCPUs }),
 	textColumn("placement", func(r *Row) *string { return &r.Placement }),
 	textColumn("client_path", func(r *Row) *string { return &r.ClientPath }),
+	optFloatColumn("host_cpu_util", 4, func(r *Row) **float64 { return &r.HostCPUUtil }),
+	optFloatColumn("host_steal", 4, func(r *Row) **float64 { return &r.HostSteal }),
+	optFloatColumn("outside_cpu", 3, func(r *Row) **float64 { return &r.OutsideCPU }),
+	optFloatColumn("cpu_pressure", 4, func(r *Row) **float64 { return &r.CPUPressure }),
+	optFloatColumn("procs_running", 2, func(r *Row) **float64 { return &r.ProcsRunning }),
 }
 
 // requiredColumns is how many of resultColumns every results.csv has: the

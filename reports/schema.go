@@ -74,6 +74,25 @@ func floatColumn[T any](name string, prec int, at func(*T) *float64) column[T] {
 	})
 }
 
+// optFloatColumn is a float field that may be unmeasured: nil is written
+// as an empty cell and an empty cell read as nil, so "not measured" (an
+// older file, a point that failed, a figure that cannot be taken there)
+// stays apart from a measured zero.
+func optFloatColumn[T any](name string, prec int, at func(*T) **float64) column[T] {
+	return fieldColumn(name, at, func(v *float64) string {
+		if v == nil {
+			return ""
+		}
+		return strconv.FormatFloat(*v, 'f', prec, 64)
+	}, func(s string) (*float64, error) {
+		if s == "" {
+			return nil, nil
+		}
+		v, err := strconv.ParseFloat(s, 64)
+		return &v, err
+	})
+}
+
 // boolColumn is a bool field, true or false.
 func boolColumn[T any](name string, at func(*T) *bool) column[T] {
 	return fieldColumn(name, at, strconv.FormatBool, strconv.ParseBool)

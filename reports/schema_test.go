@@ -74,6 +74,9 @@ func setDistinct(t *testing.T, f reflect.Value, name string) {
 		f.SetUint(7)
 	case float64:
 		f.SetFloat(7.5)
+	case *float64:
+		v := 7.5
+		f.Set(reflect.ValueOf(&v))
 	case bool:
 		f.SetBool(true)
 	case time.Time:
@@ -86,7 +89,7 @@ func setDistinct(t *testing.T, f reflect.Value, name string) {
 // The header is the table's names; the columns every file must have are
 // those of the first published schema, which ended with gomaxprocs.
 func TestResultsHeader(t *testing.T) {
-	if len(Columns) != len(resultColumns) || Columns[0] != "point" || Columns[len(Columns)-1] != "client_path" {
+	if len(Columns) != len(resultColumns) || Columns[0] != "point" || Columns[len(Columns)-1] != "procs_running" {
 		t.Errorf("Columns = %v", Columns)
 	}
 	if requiredColumns != 41 || Columns[requiredColumns-1] != "gomaxprocs" {

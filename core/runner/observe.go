@@ -3,10 +3,13 @@ package runner
 import (
 	"context"
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/prometheus/procfs"
 
 	"github.com/raftcmp/raftcmp/core/cluster"
 	"github.com/raftcmp/raftcmp/faults"
@@ -15,9 +18,12 @@ import (
 
 // observer measures a point's measured window from outside the load: each
 // node's CPU time, disk writes and peak memory, the bytes between nodes
-// (when proxied), and leader changes with their times.
+// (when proxied), leader changes with their times, and, when the nodes run
+// on this machine, the host's interference (hostSampler).
 type observer struct {
 	env     *faults.Env // the bytes between nodes, when proxied
+	local   bool        // the nodes run on this machine: measure its interference
+	host    *hostSampler
 	c       *cluster.Cluster
 	start   time.Time
 	before  map[uint64]cluster.Usage
@@ -46,9 +52,27 @@ func (o *observer) begin(ctx context.Context, c *cluster.Cluster) {
 			o.netFrom[m.ID] = sent
 		}
 	}
+	if o.local {
+		o.beginHost()
+	}
 	wctx, cancel := context.WithCancel(ctx)
 	o.stop, o.done = cancel, make(chan struct{})
 	go o.watchLeader(wctx)
+}
+
+// beginHost takes the host's first reading of the window. Without a
+// readable /proc the point's interference columns stay empty.
+func (o *observer) beginHost() {
+	fs, err := procfs.NewDefaultFS()
+	if err != nil {
+		return
+	}
+	var pids []int
+	for _, p := range o.procs {
+		pids = append(pids, p.PID())
+	}
+	o.host = &hostSampler{r: hostReader{fs: fs, self: os.Getpid(), nodes: pids}}
+	o.host.begin(o.start)
 }
 
 // leaderPoll is how often the observer asks who leads: often enough to
@@ -78,6 +102,9 @@ func (o *observer) watchLeader(ctx context.Context) {
 		if leader != 0 {
 			last = leader
 		}
+		if o.host != nil {
+			o.host.sample() // runnable tasks, at the same pace
+		}
 		select {
 		case <-ctx.Done():
 			return
@@ -94,6 +121,9 @@ func (o *observer) end(row *reports.Row, ops uint64) {
 	}
 	o.stop()
 	<-o.done
+	if o.host != nil {
+		o.host.end(time.Now(), row)
+	}
 	var cpu time.Duration
 	var written, peak, net uint64
 	var perNode []string

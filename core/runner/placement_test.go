@@ -1,16 +1,13 @@
 package runner_test
 
 import (
-	"context"
 	"fmt"
 	"testing"
 	"time"
 
 	"github.com/raftcmp/raftcmp/core/adapter"
 	"github.com/raftcmp/raftcmp/core/adapter/adaptertest"
-	"github.com/raftcmp/raftcmp/core/cluster"
 	"github.com/raftcmp/raftcmp/core/experiment"
-	"github.com/raftcmp/raftcmp/core/runner"
 	"github.com/raftcmp/raftcmp/reports"
 )
 
@@ -43,17 +40,7 @@ func TestRowsRecordPlacement(t *testing.T) {
 			if err := spec.Validate(); err != nil {
 				t.Fatal(err)
 			}
-			sum, err := runner.Run(context.Background(), runner.Config{
-				Spec: spec, OutDir: t.TempDir(), DataRoot: t.TempDir(),
-				Plugins: map[string]cluster.Plugin{"noop": noop},
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			r := sum.Rows[0]
-			if r.Status != reports.StatusOK {
-				t.Fatalf("status %s: %s", r.Status, r.Error)
-			}
+			r := runOKPoint(t, spec, noop)
 			if r.NodeHosts != reports.NodeHostsLocal || r.NodeCPUs != tc.nodeCPUs || r.Placement != tc.placement {
 				t.Errorf("node_hosts %q, node_cpus %q, placement %q; want local, %q, %q", r.NodeHosts, r.NodeCPUs, r.Placement, tc.nodeCPUs, tc.placement)
 			}

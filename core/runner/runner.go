@@ -338,7 +338,7 @@ func measure(ctx context.Context, cfg Config, p experiment.Point, row *reports.R
 	if err != nil {
 		return nil, err
 	}
-	obs := observer{env: env}
+	obs := observer{env: env, local: machines(cfg.Launcher) == nil && len(cfg.Hosts) == 0}
 	res, err := runLoad(ctx, s, p, c, leader, fault, cfg.HangGrace, &obs)
 	row.FaultEffect = fault.Effect().String()
 	if err != nil {

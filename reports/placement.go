@@ -54,7 +54,7 @@ func (r *Row) SetPlacement(hosts []NodeHost, cpus []int) {
 		if len(names) < r.Nodes {
 			r.Placement = PlacementSharedHosts
 		}
-		if oneMachine(hosts) {
+		if len(SharingAMachine(hosts)) > 0 {
 			r.Placement = PlacementSharedMachine
 		}
 		return
@@ -65,20 +65,23 @@ func (r *Row) SetPlacement(hosts []NodeHost, cpus []int) {
 	}
 }
 
-// oneMachine reports whether two of the hosts, by name, are known to be
-// one machine (the same kernel boot id).
-func oneMachine(hosts []NodeHost) bool {
-	machine := map[string]string{} // boot id -> a host name
+// SharingAMachine names, in order, the hosts that are known to be one
+// machine with another host of hosts (the same kernel boot id, Machine):
+// their nodes share that machine's CPUs and disk.
+func SharingAMachine(hosts []NodeHost) []string {
+	byMachine := map[string][]string{} // boot id -> host names
 	for _, h := range hosts {
-		if h.Machine == "" {
-			continue
+		if h.Machine != "" && !slices.Contains(byMachine[h.Machine], h.Host) {
+			byMachine[h.Machine] = append(byMachine[h.Machine], h.Host)
 		}
-		if other, ok := machine[h.Machine]; ok && other != h.Host {
-			return true
-		}
-		machine[h.Machine] = h.Host
 	}
-	return false
+	var out []string
+	for _, h := range hosts {
+		if len(byMachine[h.Machine]) > 1 && !slices.Contains(out, h.Host) {
+			out = append(out, h.Host)
+		}
+	}
+	return out
 }
 
 // nodeValues reads a per-node column, "1=0.52;2=0.31", into its values;

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -105,28 +104,10 @@ func remoteNodes(c *cli.Context, spec experiment.Spec, plugins map[string]cluste
 		each = append(each, fmt.Sprintf("node %d on %s", id, h.Name))
 	}
 	fmt.Fprintf(c.App.ErrWriter, "raftcmp: hosts from %s: %s (%s)\n", file, strings.Join(each, ", "), pl)
-	if shared := sharing(placed); len(shared) > 0 {
+	if shared := reports.SharingAMachine(placed); len(shared) > 0 {
 		fmt.Fprintf(c.App.ErrWriter, "raftcmp: hosts %s are one machine (the same kernel): their nodes share its CPUs and disk, and the rows say so (placement %s)\n", strings.Join(shared, ", "), reports.PlacementSharedMachine)
 	}
 	return l, placed, nil
-}
-
-// sharing names the hosts of placed that are one machine with another
-// host of placed (the same kernel boot id).
-func sharing(placed []reports.NodeHost) []string {
-	byMachine := map[string][]string{}
-	for _, h := range placed {
-		if h.Machine != "" && !slices.Contains(byMachine[h.Machine], h.Host) {
-			byMachine[h.Machine] = append(byMachine[h.Machine], h.Host)
-		}
-	}
-	var out []string
-	for _, h := range placed {
-		if len(byMachine[h.Machine]) > 1 && !slices.Contains(out, h.Host) {
-			out = append(out, h.Host)
-		}
-	}
-	return out
 }
 
 // nodeLauncher is the runner's launcher: l, or the default (nodes on this

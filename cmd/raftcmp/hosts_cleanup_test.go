@@ -4,6 +4,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -16,11 +17,9 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/crypto/ssh"
-	"golang.org/x/crypto/ssh/knownhosts"
-
 	"github.com/raftcmp/raftcmp/core/hosts"
 	"github.com/raftcmp/raftcmp/core/ownership"
+	"github.com/raftcmp/raftcmp/core/remote"
 	"github.com/raftcmp/raftcmp/reports"
 )
 
@@ -60,20 +59,7 @@ func upTestbed(t *testing.T) *hostsTestbed {
 // stdout.
 func onHost(t *testing.T, h hosts.Host, script string) string {
 	t.Helper()
-	key, err := os.ReadFile(h.Key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	signer, err := ssh.ParsePrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	check, err := knownhosts.New(h.KnownHosts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := ssh.Dial("tcp", h.SSH, &ssh.ClientConfig{User: h.User, Auth: []ssh.AuthMethod{ssh.PublicKeys(signer)},
-		HostKeyCallback: check, Timeout: 10 * time.Second})
+	c, err := remote.Dial(context.Background(), h)
 	if err != nil {
 		t.Fatalf("ssh %s: %v", h.Name, err)
 	}

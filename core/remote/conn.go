@@ -75,6 +75,17 @@ type conn struct {
 	sftp   *sftp.Client
 }
 
+// Dial connects to h as a run does (same user, key and host key checks,
+// same refusals) and returns a plain SSH client, for tools and tests that
+// look at a host the way raftcmp reaches it. The caller closes it.
+func Dial(ctx context.Context, h hosts.Host) (*ssh.Client, error) {
+	c, err := dial(ctx, h, keepaliveEvery)
+	if err != nil {
+		return nil, err
+	}
+	return c.client, nil
+}
+
 // dial connects to h as the hosts file says: its user, its key (or the
 // SSH agent's keys) and its host key checked against its known_hosts file
 // (unless it says insecure-accept-any). Every failure is a *HostError

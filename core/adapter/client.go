@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -46,13 +47,26 @@ func (c *Client) Identify(ctx context.Context) (Description, error) {
 // see Node.Describe.
 func (c *Client) Describe() Description { return c.desc }
 
+// Settings asks the plugin what Start(cfg) would run; see Node.Settings.
+// It takes no context because Node.Settings does not; the call is bounded
+// by settingsTimeout.
+func (c *Client) Settings(cfg Config) (Settings, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), settingsTimeout)
+	defer cancel()
+	pb, err := c.rpc.Settings(ctx, configToPB(cfg))
+	if err != nil {
+		return Settings{}, fromStatus(err)
+	}
+	return settingsFromPB(pb), nil
+}
+
+// settingsTimeout bounds a Settings call, which computes a table and must
+// not block.
+const settingsTimeout = 10 * time.Second
+
 // Start starts the node; see Node.Start.
 func (c *Client) Start(ctx context.Context, cfg Config) error {
-	req := &adapterpb.StartRequest{Id: cfg.ID, Listen: cfg.Listen, DataDir: cfg.DataDir, Storage: string(cfg.Storage), Options: cfg.Options}
-	for _, p := range cfg.Peers {
-		req.Peers = append(req.Peers, &adapterpb.Peer{Id: p.ID, Addr: p.Addr})
-	}
-	_, err := c.rpc.Start(ctx, req)
+	_, err := c.rpc.Start(ctx, configToPB(cfg))
 	return fromStatus(err)
 }
 

@@ -15,7 +15,7 @@
 //
 // # Lifecycle
 //
-// raftcmp calls Describe at any time, then Start exactly once, then any
+// raftcmp calls Describe and Settings at any time, then Start exactly once, then any
 // number of concurrent Propose and Status calls, then Stop. Status must keep
 // answering while proposals are in flight; Stop may be called with proposals
 // in flight and must make them return.
@@ -71,6 +71,28 @@
 // unsupported: the storage modes above, and MaxNodes, the largest cluster it
 // forms (0: no limit). Start still returns ErrUnsupported for a cluster
 // larger than MaxNodes, whoever calls it; the conformance kit checks that.
+//
+// # Settings and the shared Raft knobs
+//
+// Config.Raft carries the knobs every Raft library has in some form
+// (election timeout, heartbeat interval, pre-vote, check quorum, entries per
+// append, appends in flight, snapshot interval), set once for all backends
+// by --raft. An unset knob means the backend's production value: what the
+// library's maintainers run (etcd's server, Consul), else the library's
+// default, else raftcmp's choice with its reason. A backend converts each
+// set knob into its library's units and, where the library has no
+// equivalent or cannot take the value exactly (a heartbeat derived from
+// another timeout, a fixed pipeline depth), runs its nearest value and
+// reports the knob as Unhonoured with the reason.
+//
+// Settings returns the table Start would run: one Setting per shared knob
+// the library has an equivalent of (Knob set, Value spelt as --raft spells
+// it), then the backend's own settings that matter for a comparison
+// (batching, fsync policy, transport, state machine path), each with its
+// Source and a Note that cites it. It must be a pure function of the
+// Config: raftcmp records its answer in every row and `raftcmp list
+// --settings` prints it, so what Settings says and what Start does must be
+// computed by the same code.
 //
 // # Options
 //

@@ -12,6 +12,11 @@ type Node interface {
 	// Describe says what this backend is. It is called before Start and
 	// must not block.
 	Describe() Description
+	// Settings is the configuration Start(cfg) would run: the values a
+	// comparison depends on, each with its source, and the knobs of
+	// cfg.Raft it cannot honour as given. It starts nothing and may be
+	// called before Start, more than once.
+	Settings(cfg Config) (Settings, error)
 	// Start creates or recovers the node described by cfg and joins its
 	// cluster.
 	Start(ctx context.Context, cfg Config) error
@@ -68,6 +73,9 @@ type Config struct {
 	Storage Storage
 	// Options is backend-specific tuning; see Options.
 	Options Options
+	// Raft is the shared Raft knobs; an unset one is the backend's
+	// production value. See Raft and Node.Settings.
+	Raft Raft
 }
 
 // ListenAddr is the address this node's Raft transport binds: Listen, or,

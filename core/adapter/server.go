@@ -26,18 +26,16 @@ func (s *server) Describe(context.Context, *adapterpb.DescribeRequest) (*adapter
 	return descriptionToPB(s.desc), nil
 }
 
+func (s *server) Settings(_ context.Context, req *adapterpb.StartRequest) (*adapterpb.SettingsResponse, error) {
+	set, err := s.impl.Settings(configFromPB(req))
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return settingsToPB(set), nil
+}
+
 func (s *server) Start(ctx context.Context, req *adapterpb.StartRequest) (*adapterpb.StartResponse, error) {
-	cfg := Config{
-		ID:      req.GetId(),
-		Listen:  req.GetListen(),
-		DataDir: req.GetDataDir(),
-		Storage: Storage(req.GetStorage()),
-		Options: Options(req.GetOptions()),
-	}
-	for _, p := range req.GetPeers() {
-		cfg.Peers = append(cfg.Peers, Peer{ID: p.GetId(), Addr: p.GetAddr()})
-	}
-	if err := s.impl.Start(ctx, cfg); err != nil {
+	if err := s.impl.Start(ctx, configFromPB(req)); err != nil {
 		return nil, toStatus(err)
 	}
 	return &adapterpb.StartResponse{}, nil
@@ -116,6 +114,66 @@ func descriptionFromPB(pb *adapterpb.Description) Description {
 		d.Capabilities.Storage = append(d.Capabilities.Storage, Storage(m))
 	}
 	return d
+}
+
+func configToPB(cfg Config) *adapterpb.StartRequest {
+	r := cfg.Raft
+	req := &adapterpb.StartRequest{
+		Id: cfg.ID, Listen: cfg.Listen, DataDir: cfg.DataDir, Storage: string(cfg.Storage), Options: cfg.Options,
+		Raft: &adapterpb.RaftKnobs{
+			ElectionTimeoutNs: int64(r.ElectionTimeout), HeartbeatIntervalNs: int64(r.HeartbeatInterval),
+			PreVote: string(r.PreVote), CheckQuorum: string(r.CheckQuorum),
+			MaxAppendEntries: int64(r.MaxAppendEntries), MaxInflightAppends: int64(r.MaxInflightAppends),
+			SnapshotEntries: int64(r.SnapshotEntries),
+		},
+	}
+	for _, p := range cfg.Peers {
+		req.Peers = append(req.Peers, &adapterpb.Peer{Id: p.ID, Addr: p.Addr})
+	}
+	return req
+}
+
+func configFromPB(req *adapterpb.StartRequest) Config {
+	r := req.GetRaft()
+	cfg := Config{
+		ID:      req.GetId(),
+		Listen:  req.GetListen(),
+		DataDir: req.GetDataDir(),
+		Storage: Storage(req.GetStorage()),
+		Options: Options(req.GetOptions()),
+		Raft: Raft{
+			ElectionTimeout: time.Duration(r.GetElectionTimeoutNs()), HeartbeatInterval: time.Duration(r.GetHeartbeatIntervalNs()),
+			PreVote: Switch(r.GetPreVote()), CheckQuorum: Switch(r.GetCheckQuorum()),
+			MaxAppendEntries: int(r.GetMaxAppendEntries()), MaxInflightAppends: int(r.GetMaxInflightAppends()),
+			SnapshotEntries: int(r.GetSnapshotEntries()),
+		},
+	}
+	for _, p := range req.GetPeers() {
+		cfg.Peers = append(cfg.Peers, Peer{ID: p.GetId(), Addr: p.GetAddr()})
+	}
+	return cfg
+}
+
+func settingsToPB(s Settings) *adapterpb.SettingsResponse {
+	pb := &adapterpb.SettingsResponse{}
+	for _, v := range s.Values {
+		pb.Values = append(pb.Values, &adapterpb.Setting{Knob: v.Knob, Name: v.Name, Value: v.Value, Source: v.Source, Note: v.Note})
+	}
+	for _, u := range s.Unhonoured {
+		pb.Unhonoured = append(pb.Unhonoured, &adapterpb.Unhonoured{Knob: u.Knob, Requested: u.Requested, Reason: u.Reason})
+	}
+	return pb
+}
+
+func settingsFromPB(pb *adapterpb.SettingsResponse) Settings {
+	var s Settings
+	for _, v := range pb.GetValues() {
+		s.Values = append(s.Values, Setting{Knob: v.GetKnob(), Name: v.GetName(), Value: v.GetValue(), Source: v.GetSource(), Note: v.GetNote()})
+	}
+	for _, u := range pb.GetUnhonoured() {
+		s.Unhonoured = append(s.Unhonoured, Unhonoured{Knob: u.GetKnob(), Requested: u.GetRequested(), Reason: u.GetReason()})
+	}
+	return s
 }
 
 // loadSpecToPB converts a load spec for the wire.

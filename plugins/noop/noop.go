@@ -39,6 +39,15 @@ func (n *Node) Describe() adapter.Description {
 	}
 }
 
+// Settings implements adapter.Node: noop has no Raft, so it has nothing to
+// report and honours no shared knob.
+func (n *Node) Settings(cfg adapter.Config) (adapter.Settings, error) {
+	if err := cfg.Options.Reader().Err(); err != nil {
+		return adapter.Settings{}, err
+	}
+	return adapter.Settings{Unhonoured: cfg.Raft.NoEquivalent("noop has no Raft: it applies each proposal at once on its one node")}, nil
+}
+
 // Start implements adapter.Node.
 func (n *Node) Start(ctx context.Context, cfg adapter.Config) error {
 	if len(cfg.Peers) != 1 {

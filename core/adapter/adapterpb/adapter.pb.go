@@ -234,6 +234,7 @@ type StartRequest struct {
 	Storage       string                 `protobuf:"bytes,4,opt,name=storage,proto3" json:"storage,omitempty"`
 	Options       map[string]string      `protobuf:"bytes,5,rep,name=options,proto3" json:"options,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	Listen        string                 `protobuf:"bytes,6,opt,name=listen,proto3" json:"listen,omitempty"`
+	Raft          *RaftKnobs             `protobuf:"bytes,7,opt,name=raft,proto3" json:"raft,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -310,6 +311,106 @@ func (x *StartRequest) GetListen() string {
 	return ""
 }
 
+func (x *StartRequest) GetRaft() *RaftKnobs {
+	if x != nil {
+		return x.Raft
+	}
+	return nil
+}
+
+// RaftKnobs are adapter.Raft on the wire; zero values mean unset.
+type RaftKnobs struct {
+	state               protoimpl.MessageState `protogen:"open.v1"`
+	ElectionTimeoutNs   int64                  `protobuf:"varint,1,opt,name=election_timeout_ns,json=electionTimeoutNs,proto3" json:"election_timeout_ns,omitempty"`
+	HeartbeatIntervalNs int64                  `protobuf:"varint,2,opt,name=heartbeat_interval_ns,json=heartbeatIntervalNs,proto3" json:"heartbeat_interval_ns,omitempty"`
+	PreVote             string                 `protobuf:"bytes,3,opt,name=pre_vote,json=preVote,proto3" json:"pre_vote,omitempty"`
+	CheckQuorum         string                 `protobuf:"bytes,4,opt,name=check_quorum,json=checkQuorum,proto3" json:"check_quorum,omitempty"`
+	MaxAppendEntries    int64                  `protobuf:"varint,5,opt,name=max_append_entries,json=maxAppendEntries,proto3" json:"max_append_entries,omitempty"`
+	MaxInflightAppends  int64                  `protobuf:"varint,6,opt,name=max_inflight_appends,json=maxInflightAppends,proto3" json:"max_inflight_appends,omitempty"`
+	SnapshotEntries     int64                  `protobuf:"varint,7,opt,name=snapshot_entries,json=snapshotEntries,proto3" json:"snapshot_entries,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
+}
+
+func (x *RaftKnobs) Reset() {
+	*x = RaftKnobs{}
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RaftKnobs) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RaftKnobs) ProtoMessage() {}
+
+func (x *RaftKnobs) ProtoReflect() protoreflect.Message {
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RaftKnobs.ProtoReflect.Descriptor instead.
+func (*RaftKnobs) Descriptor() ([]byte, []int) {
+	return file_core_adapter_adapterpb_adapter_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *RaftKnobs) GetElectionTimeoutNs() int64 {
+	if x != nil {
+		return x.ElectionTimeoutNs
+	}
+	return 0
+}
+
+func (x *RaftKnobs) GetHeartbeatIntervalNs() int64 {
+	if x != nil {
+		return x.HeartbeatIntervalNs
+	}
+	return 0
+}
+
+func (x *RaftKnobs) GetPreVote() string {
+	if x != nil {
+		return x.PreVote
+	}
+	return ""
+}
+
+func (x *RaftKnobs) GetCheckQuorum() string {
+	if x != nil {
+		return x.CheckQuorum
+	}
+	return ""
+}
+
+func (x *RaftKnobs) GetMaxAppendEntries() int64 {
+	if x != nil {
+		return x.MaxAppendEntries
+	}
+	return 0
+}
+
+func (x *RaftKnobs) GetMaxInflightAppends() int64 {
+	if x != nil {
+		return x.MaxInflightAppends
+	}
+	return 0
+}
+
+func (x *RaftKnobs) GetSnapshotEntries() int64 {
+	if x != nil {
+		return x.SnapshotEntries
+	}
+	return 0
+}
+
 type StartResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -318,7 +419,7 @@ type StartResponse struct {
 
 func (x *StartResponse) Reset() {
 	*x = StartResponse{}
-	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[4]
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -330,7 +431,7 @@ func (x *StartResponse) String() string {
 func (*StartResponse) ProtoMessage() {}
 
 func (x *StartResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[4]
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -343,7 +444,195 @@ func (x *StartResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartResponse.ProtoReflect.Descriptor instead.
 func (*StartResponse) Descriptor() ([]byte, []int) {
-	return file_core_adapter_adapterpb_adapter_proto_rawDescGZIP(), []int{4}
+	return file_core_adapter_adapterpb_adapter_proto_rawDescGZIP(), []int{5}
+}
+
+type Setting struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Knob          string                 `protobuf:"bytes,1,opt,name=knob,proto3" json:"knob,omitempty"`
+	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Value         string                 `protobuf:"bytes,3,opt,name=value,proto3" json:"value,omitempty"`
+	Source        string                 `protobuf:"bytes,4,opt,name=source,proto3" json:"source,omitempty"`
+	Note          string                 `protobuf:"bytes,5,opt,name=note,proto3" json:"note,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Setting) Reset() {
+	*x = Setting{}
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Setting) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Setting) ProtoMessage() {}
+
+func (x *Setting) ProtoReflect() protoreflect.Message {
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Setting.ProtoReflect.Descriptor instead.
+func (*Setting) Descriptor() ([]byte, []int) {
+	return file_core_adapter_adapterpb_adapter_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *Setting) GetKnob() string {
+	if x != nil {
+		return x.Knob
+	}
+	return ""
+}
+
+func (x *Setting) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Setting) GetValue() string {
+	if x != nil {
+		return x.Value
+	}
+	return ""
+}
+
+func (x *Setting) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+func (x *Setting) GetNote() string {
+	if x != nil {
+		return x.Note
+	}
+	return ""
+}
+
+type Unhonoured struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Knob          string                 `protobuf:"bytes,1,opt,name=knob,proto3" json:"knob,omitempty"`
+	Requested     string                 `protobuf:"bytes,2,opt,name=requested,proto3" json:"requested,omitempty"`
+	Reason        string                 `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Unhonoured) Reset() {
+	*x = Unhonoured{}
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Unhonoured) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Unhonoured) ProtoMessage() {}
+
+func (x *Unhonoured) ProtoReflect() protoreflect.Message {
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Unhonoured.ProtoReflect.Descriptor instead.
+func (*Unhonoured) Descriptor() ([]byte, []int) {
+	return file_core_adapter_adapterpb_adapter_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *Unhonoured) GetKnob() string {
+	if x != nil {
+		return x.Knob
+	}
+	return ""
+}
+
+func (x *Unhonoured) GetRequested() string {
+	if x != nil {
+		return x.Requested
+	}
+	return ""
+}
+
+func (x *Unhonoured) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+type SettingsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Values        []*Setting             `protobuf:"bytes,1,rep,name=values,proto3" json:"values,omitempty"`
+	Unhonoured    []*Unhonoured          `protobuf:"bytes,2,rep,name=unhonoured,proto3" json:"unhonoured,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SettingsResponse) Reset() {
+	*x = SettingsResponse{}
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SettingsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SettingsResponse) ProtoMessage() {}
+
+func (x *SettingsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SettingsResponse.ProtoReflect.Descriptor instead.
+func (*SettingsResponse) Descriptor() ([]byte, []int) {
+	return file_core_adapter_adapterpb_adapter_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *SettingsResponse) GetValues() []*Setting {
+	if x != nil {
+		return x.Values
+	}
+	return nil
+}
+
+func (x *SettingsResponse) GetUnhonoured() []*Unhonoured {
+	if x != nil {
+		return x.Unhonoured
+	}
+	return nil
 }
 
 type ProposeRequest struct {
@@ -357,7 +646,7 @@ type ProposeRequest struct {
 
 func (x *ProposeRequest) Reset() {
 	*x = ProposeRequest{}
-	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[5]
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -369,7 +658,7 @@ func (x *ProposeRequest) String() string {
 func (*ProposeRequest) ProtoMessage() {}
 
 func (x *ProposeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[5]
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -382,7 +671,7 @@ func (x *ProposeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProposeRequest.ProtoReflect.Descriptor instead.
 func (*ProposeRequest) Descriptor() ([]byte, []int) {
-	return file_core_adapter_adapterpb_adapter_proto_rawDescGZIP(), []int{5}
+	return file_core_adapter_adapterpb_adapter_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ProposeRequest) GetPayload() []byte {
@@ -417,7 +706,7 @@ type ProposeResponse struct {
 
 func (x *ProposeResponse) Reset() {
 	*x = ProposeResponse{}
-	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[6]
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -429,7 +718,7 @@ func (x *ProposeResponse) String() string {
 func (*ProposeResponse) ProtoMessage() {}
 
 func (x *ProposeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[6]
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -442,7 +731,7 @@ func (x *ProposeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProposeResponse.ProtoReflect.Descriptor instead.
 func (*ProposeResponse) Descriptor() ([]byte, []int) {
-	return file_core_adapter_adapterpb_adapter_proto_rawDescGZIP(), []int{6}
+	return file_core_adapter_adapterpb_adapter_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ProposeResponse) GetNotLeader() bool {
@@ -489,7 +778,7 @@ type ProposeBatch struct {
 
 func (x *ProposeBatch) Reset() {
 	*x = ProposeBatch{}
-	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[7]
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -501,7 +790,7 @@ func (x *ProposeBatch) String() string {
 func (*ProposeBatch) ProtoMessage() {}
 
 func (x *ProposeBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[7]
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -514,7 +803,7 @@ func (x *ProposeBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProposeBatch.ProtoReflect.Descriptor instead.
 func (*ProposeBatch) Descriptor() ([]byte, []int) {
-	return file_core_adapter_adapterpb_adapter_proto_rawDescGZIP(), []int{7}
+	return file_core_adapter_adapterpb_adapter_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ProposeBatch) GetRequests() []*ProposeRequest {
@@ -533,7 +822,7 @@ type ProposeResults struct {
 
 func (x *ProposeResults) Reset() {
 	*x = ProposeResults{}
-	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[8]
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -545,7 +834,7 @@ func (x *ProposeResults) String() string {
 func (*ProposeResults) ProtoMessage() {}
 
 func (x *ProposeResults) ProtoReflect() protoreflect.Message {
-	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[8]
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -558,7 +847,7 @@ func (x *ProposeResults) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProposeResults.ProtoReflect.Descriptor instead.
 func (*ProposeResults) Descriptor() ([]byte, []int) {
-	return file_core_adapter_adapterpb_adapter_proto_rawDescGZIP(), []int{8}
+	return file_core_adapter_adapterpb_adapter_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ProposeResults) GetResponses() []*ProposeResponse {
@@ -576,7 +865,7 @@ type StatusRequest struct {
 
 func (x *StatusRequest) Reset() {
 	*x = StatusRequest{}
-	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[9]
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -588,7 +877,7 @@ func (x *StatusRequest) String() string {
 func (*StatusRequest) ProtoMessage() {}
 
 func (x *StatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[9]
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -601,7 +890,7 @@ func (x *StatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusRequest.ProtoReflect.Descriptor instead.
 func (*StatusRequest) Descriptor() ([]byte, []int) {
-	return file_core_adapter_adapterpb_adapter_proto_rawDescGZIP(), []int{9}
+	return file_core_adapter_adapterpb_adapter_proto_rawDescGZIP(), []int{13}
 }
 
 type NodeStatus struct {
@@ -620,7 +909,7 @@ type NodeStatus struct {
 
 func (x *NodeStatus) Reset() {
 	*x = NodeStatus{}
-	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[10]
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -632,7 +921,7 @@ func (x *NodeStatus) String() string {
 func (*NodeStatus) ProtoMessage() {}
 
 func (x *NodeStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[10]
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -645,7 +934,7 @@ func (x *NodeStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeStatus.ProtoReflect.Descriptor instead.
 func (*NodeStatus) Descriptor() ([]byte, []int) {
-	return file_core_adapter_adapterpb_adapter_proto_rawDescGZIP(), []int{10}
+	return file_core_adapter_adapterpb_adapter_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *NodeStatus) GetId() uint64 {
@@ -712,7 +1001,7 @@ type StopRequest struct {
 
 func (x *StopRequest) Reset() {
 	*x = StopRequest{}
-	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[11]
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -724,7 +1013,7 @@ func (x *StopRequest) String() string {
 func (*StopRequest) ProtoMessage() {}
 
 func (x *StopRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[11]
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -737,7 +1026,7 @@ func (x *StopRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopRequest.ProtoReflect.Descriptor instead.
 func (*StopRequest) Descriptor() ([]byte, []int) {
-	return file_core_adapter_adapterpb_adapter_proto_rawDescGZIP(), []int{11}
+	return file_core_adapter_adapterpb_adapter_proto_rawDescGZIP(), []int{15}
 }
 
 type StopResponse struct {
@@ -748,7 +1037,7 @@ type StopResponse struct {
 
 func (x *StopResponse) Reset() {
 	*x = StopResponse{}
-	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[12]
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -760,7 +1049,7 @@ func (x *StopResponse) String() string {
 func (*StopResponse) ProtoMessage() {}
 
 func (x *StopResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[12]
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -773,7 +1062,7 @@ func (x *StopResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopResponse.ProtoReflect.Descriptor instead.
 func (*StopResponse) Descriptor() ([]byte, []int) {
-	return file_core_adapter_adapterpb_adapter_proto_rawDescGZIP(), []int{12}
+	return file_core_adapter_adapterpb_adapter_proto_rawDescGZIP(), []int{16}
 }
 
 type LoadSpec struct {
@@ -793,7 +1082,7 @@ type LoadSpec struct {
 
 func (x *LoadSpec) Reset() {
 	*x = LoadSpec{}
-	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[13]
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -805,7 +1094,7 @@ func (x *LoadSpec) String() string {
 func (*LoadSpec) ProtoMessage() {}
 
 func (x *LoadSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[13]
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -818,7 +1107,7 @@ func (x *LoadSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoadSpec.ProtoReflect.Descriptor instead.
 func (*LoadSpec) Descriptor() ([]byte, []int) {
-	return file_core_adapter_adapterpb_adapter_proto_rawDescGZIP(), []int{13}
+	return file_core_adapter_adapterpb_adapter_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *LoadSpec) GetThreads() uint32 {
@@ -885,19 +1174,22 @@ func (x *LoadSpec) GetMaxInFlight() uint32 {
 }
 
 type Interval struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	StartNs       int64                  `protobuf:"varint,1,opt,name=start_ns,json=startNs,proto3" json:"start_ns,omitempty"`
-	Ops           uint64                 `protobuf:"varint,2,opt,name=ops,proto3" json:"ops,omitempty"`
-	Errors        uint64                 `protobuf:"varint,3,opt,name=errors,proto3" json:"errors,omitempty"`
-	P50Us         int64                  `protobuf:"varint,4,opt,name=p50_us,json=p50Us,proto3" json:"p50_us,omitempty"`
-	P99Us         int64                  `protobuf:"varint,5,opt,name=p99_us,json=p99Us,proto3" json:"p99_us,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	StartNs int64                  `protobuf:"varint,1,opt,name=start_ns,json=startNs,proto3" json:"start_ns,omitempty"`
+	Ops     uint64                 `protobuf:"varint,2,opt,name=ops,proto3" json:"ops,omitempty"`
+	Errors  uint64                 `protobuf:"varint,3,opt,name=errors,proto3" json:"errors,omitempty"`
+	P50Us   int64                  `protobuf:"varint,4,opt,name=p50_us,json=p50Us,proto3" json:"p50_us,omitempty"`
+	P99Us   int64                  `protobuf:"varint,5,opt,name=p99_us,json=p99Us,proto3" json:"p99_us,omitempty"`
+	// HDR histogram of this interval's latencies in microseconds, V2
+	// compressed encoding.
+	Histogram     []byte `protobuf:"bytes,6,opt,name=histogram,proto3" json:"histogram,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Interval) Reset() {
 	*x = Interval{}
-	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[14]
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -909,7 +1201,7 @@ func (x *Interval) String() string {
 func (*Interval) ProtoMessage() {}
 
 func (x *Interval) ProtoReflect() protoreflect.Message {
-	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[14]
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -922,7 +1214,7 @@ func (x *Interval) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Interval.ProtoReflect.Descriptor instead.
 func (*Interval) Descriptor() ([]byte, []int) {
-	return file_core_adapter_adapterpb_adapter_proto_rawDescGZIP(), []int{14}
+	return file_core_adapter_adapterpb_adapter_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Interval) GetStartNs() int64 {
@@ -960,6 +1252,13 @@ func (x *Interval) GetP99Us() int64 {
 	return 0
 }
 
+func (x *Interval) GetHistogram() []byte {
+	if x != nil {
+		return x.Histogram
+	}
+	return nil
+}
+
 type LoadResult struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
 	Ops        uint64                 `protobuf:"varint,1,opt,name=ops,proto3" json:"ops,omitempty"`
@@ -980,7 +1279,7 @@ type LoadResult struct {
 
 func (x *LoadResult) Reset() {
 	*x = LoadResult{}
-	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[15]
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -992,7 +1291,7 @@ func (x *LoadResult) String() string {
 func (*LoadResult) ProtoMessage() {}
 
 func (x *LoadResult) ProtoReflect() protoreflect.Message {
-	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[15]
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1005,7 +1304,7 @@ func (x *LoadResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoadResult.ProtoReflect.Descriptor instead.
 func (*LoadResult) Descriptor() ([]byte, []int) {
-	return file_core_adapter_adapterpb_adapter_proto_rawDescGZIP(), []int{15}
+	return file_core_adapter_adapterpb_adapter_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *LoadResult) GetOps() uint64 {
@@ -1104,18 +1403,43 @@ const file_core_adapter_adapterpb_adapter_proto_rawDesc = "" +
 	"\tmax_nodes\x18\t \x01(\rR\bmaxNodes\"*\n" +
 	"\x04Peer\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x12\n" +
-	"\x04addr\x18\x02 \x01(\tR\x04addr\"\xa0\x02\n" +
+	"\x04addr\x18\x02 \x01(\tR\x04addr\"\xd3\x02\n" +
 	"\fStartRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12.\n" +
 	"\x05peers\x18\x02 \x03(\v2\x18.raftcmp.adapter.v1.PeerR\x05peers\x12\x19\n" +
 	"\bdata_dir\x18\x03 \x01(\tR\adataDir\x12\x18\n" +
 	"\astorage\x18\x04 \x01(\tR\astorage\x12G\n" +
 	"\aoptions\x18\x05 \x03(\v2-.raftcmp.adapter.v1.StartRequest.OptionsEntryR\aoptions\x12\x16\n" +
-	"\x06listen\x18\x06 \x01(\tR\x06listen\x1a:\n" +
+	"\x06listen\x18\x06 \x01(\tR\x06listen\x121\n" +
+	"\x04raft\x18\a \x01(\v2\x1d.raftcmp.adapter.v1.RaftKnobsR\x04raft\x1a:\n" +
 	"\fOptionsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x0f\n" +
-	"\rStartResponse\":\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xb8\x02\n" +
+	"\tRaftKnobs\x12.\n" +
+	"\x13election_timeout_ns\x18\x01 \x01(\x03R\x11electionTimeoutNs\x122\n" +
+	"\x15heartbeat_interval_ns\x18\x02 \x01(\x03R\x13heartbeatIntervalNs\x12\x19\n" +
+	"\bpre_vote\x18\x03 \x01(\tR\apreVote\x12!\n" +
+	"\fcheck_quorum\x18\x04 \x01(\tR\vcheckQuorum\x12,\n" +
+	"\x12max_append_entries\x18\x05 \x01(\x03R\x10maxAppendEntries\x120\n" +
+	"\x14max_inflight_appends\x18\x06 \x01(\x03R\x12maxInflightAppends\x12)\n" +
+	"\x10snapshot_entries\x18\a \x01(\x03R\x0fsnapshotEntries\"\x0f\n" +
+	"\rStartResponse\"s\n" +
+	"\aSetting\x12\x12\n" +
+	"\x04knob\x18\x01 \x01(\tR\x04knob\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x14\n" +
+	"\x05value\x18\x03 \x01(\tR\x05value\x12\x16\n" +
+	"\x06source\x18\x04 \x01(\tR\x06source\x12\x12\n" +
+	"\x04note\x18\x05 \x01(\tR\x04note\"V\n" +
+	"\n" +
+	"Unhonoured\x12\x12\n" +
+	"\x04knob\x18\x01 \x01(\tR\x04knob\x12\x1c\n" +
+	"\trequested\x18\x02 \x01(\tR\trequested\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"\x87\x01\n" +
+	"\x10SettingsResponse\x123\n" +
+	"\x06values\x18\x01 \x03(\v2\x1b.raftcmp.adapter.v1.SettingR\x06values\x12>\n" +
+	"\n" +
+	"unhonoured\x18\x02 \x03(\v2\x1e.raftcmp.adapter.v1.UnhonouredR\n" +
+	"unhonoured\":\n" +
 	"\x0eProposeRequest\x12\x18\n" +
 	"\apayload\x18\x01 \x01(\fR\apayload\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\x04R\x02id\"\x96\x01\n" +
@@ -1156,13 +1480,14 @@ const file_core_adapter_adapterpb_adapter_proto_rawDesc = "" +
 	"intervalNs\x12\"\n" +
 	"\rop_timeout_ns\x18\a \x01(\x03R\vopTimeoutNs\x12\x12\n" +
 	"\x04loop\x18\b \x01(\tR\x04loop\x12\"\n" +
-	"\rmax_in_flight\x18\t \x01(\rR\vmaxInFlight\"}\n" +
+	"\rmax_in_flight\x18\t \x01(\rR\vmaxInFlight\"\x9b\x01\n" +
 	"\bInterval\x12\x19\n" +
 	"\bstart_ns\x18\x01 \x01(\x03R\astartNs\x12\x10\n" +
 	"\x03ops\x18\x02 \x01(\x04R\x03ops\x12\x16\n" +
 	"\x06errors\x18\x03 \x01(\x04R\x06errors\x12\x15\n" +
 	"\x06p50_us\x18\x04 \x01(\x03R\x05p50Us\x12\x15\n" +
-	"\x06p99_us\x18\x05 \x01(\x03R\x05p99Us\"\xb0\x03\n" +
+	"\x06p99_us\x18\x05 \x01(\x03R\x05p99Us\x12\x1c\n" +
+	"\thistogram\x18\x06 \x01(\fR\thistogram\"\xb0\x03\n" +
 	"\n" +
 	"LoadResult\x12\x10\n" +
 	"\x03ops\x18\x01 \x01(\x04R\x03ops\x12\x14\n" +
@@ -1180,9 +1505,10 @@ const file_core_adapter_adapterpb_adapter_proto_rawDesc = "" +
 	"\x06unsent\x18\v \x01(\x04R\x06unsent\x1a9\n" +
 	"\vErrorsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x012\xb6\x04\n" +
+	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x012\x8a\x05\n" +
 	"\x04Node\x12P\n" +
-	"\bDescribe\x12#.raftcmp.adapter.v1.DescribeRequest\x1a\x1f.raftcmp.adapter.v1.Description\x12L\n" +
+	"\bDescribe\x12#.raftcmp.adapter.v1.DescribeRequest\x1a\x1f.raftcmp.adapter.v1.Description\x12R\n" +
+	"\bSettings\x12 .raftcmp.adapter.v1.StartRequest\x1a$.raftcmp.adapter.v1.SettingsResponse\x12L\n" +
 	"\x05Start\x12 .raftcmp.adapter.v1.StartRequest\x1a!.raftcmp.adapter.v1.StartResponse\x12R\n" +
 	"\aPropose\x12\".raftcmp.adapter.v1.ProposeRequest\x1a#.raftcmp.adapter.v1.ProposeResponse\x12Y\n" +
 	"\rProposeStream\x12 .raftcmp.adapter.v1.ProposeBatch\x1a\".raftcmp.adapter.v1.ProposeResults(\x010\x01\x12K\n" +
@@ -1202,53 +1528,62 @@ func file_core_adapter_adapterpb_adapter_proto_rawDescGZIP() []byte {
 	return file_core_adapter_adapterpb_adapter_proto_rawDescData
 }
 
-var file_core_adapter_adapterpb_adapter_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_core_adapter_adapterpb_adapter_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_core_adapter_adapterpb_adapter_proto_goTypes = []any{
-	(*DescribeRequest)(nil), // 0: raftcmp.adapter.v1.DescribeRequest
-	(*Description)(nil),     // 1: raftcmp.adapter.v1.Description
-	(*Peer)(nil),            // 2: raftcmp.adapter.v1.Peer
-	(*StartRequest)(nil),    // 3: raftcmp.adapter.v1.StartRequest
-	(*StartResponse)(nil),   // 4: raftcmp.adapter.v1.StartResponse
-	(*ProposeRequest)(nil),  // 5: raftcmp.adapter.v1.ProposeRequest
-	(*ProposeResponse)(nil), // 6: raftcmp.adapter.v1.ProposeResponse
-	(*ProposeBatch)(nil),    // 7: raftcmp.adapter.v1.ProposeBatch
-	(*ProposeResults)(nil),  // 8: raftcmp.adapter.v1.ProposeResults
-	(*StatusRequest)(nil),   // 9: raftcmp.adapter.v1.StatusRequest
-	(*NodeStatus)(nil),      // 10: raftcmp.adapter.v1.NodeStatus
-	(*StopRequest)(nil),     // 11: raftcmp.adapter.v1.StopRequest
-	(*StopResponse)(nil),    // 12: raftcmp.adapter.v1.StopResponse
-	(*LoadSpec)(nil),        // 13: raftcmp.adapter.v1.LoadSpec
-	(*Interval)(nil),        // 14: raftcmp.adapter.v1.Interval
-	(*LoadResult)(nil),      // 15: raftcmp.adapter.v1.LoadResult
-	nil,                     // 16: raftcmp.adapter.v1.StartRequest.OptionsEntry
-	nil,                     // 17: raftcmp.adapter.v1.LoadResult.ErrorsEntry
+	(*DescribeRequest)(nil),  // 0: raftcmp.adapter.v1.DescribeRequest
+	(*Description)(nil),      // 1: raftcmp.adapter.v1.Description
+	(*Peer)(nil),             // 2: raftcmp.adapter.v1.Peer
+	(*StartRequest)(nil),     // 3: raftcmp.adapter.v1.StartRequest
+	(*RaftKnobs)(nil),        // 4: raftcmp.adapter.v1.RaftKnobs
+	(*StartResponse)(nil),    // 5: raftcmp.adapter.v1.StartResponse
+	(*Setting)(nil),          // 6: raftcmp.adapter.v1.Setting
+	(*Unhonoured)(nil),       // 7: raftcmp.adapter.v1.Unhonoured
+	(*SettingsResponse)(nil), // 8: raftcmp.adapter.v1.SettingsResponse
+	(*ProposeRequest)(nil),   // 9: raftcmp.adapter.v1.ProposeRequest
+	(*ProposeResponse)(nil),  // 10: raftcmp.adapter.v1.ProposeResponse
+	(*ProposeBatch)(nil),     // 11: raftcmp.adapter.v1.ProposeBatch
+	(*ProposeResults)(nil),   // 12: raftcmp.adapter.v1.ProposeResults
+	(*StatusRequest)(nil),    // 13: raftcmp.adapter.v1.StatusRequest
+	(*NodeStatus)(nil),       // 14: raftcmp.adapter.v1.NodeStatus
+	(*StopRequest)(nil),      // 15: raftcmp.adapter.v1.StopRequest
+	(*StopResponse)(nil),     // 16: raftcmp.adapter.v1.StopResponse
+	(*LoadSpec)(nil),         // 17: raftcmp.adapter.v1.LoadSpec
+	(*Interval)(nil),         // 18: raftcmp.adapter.v1.Interval
+	(*LoadResult)(nil),       // 19: raftcmp.adapter.v1.LoadResult
+	nil,                      // 20: raftcmp.adapter.v1.StartRequest.OptionsEntry
+	nil,                      // 21: raftcmp.adapter.v1.LoadResult.ErrorsEntry
 }
 var file_core_adapter_adapterpb_adapter_proto_depIdxs = []int32{
 	2,  // 0: raftcmp.adapter.v1.StartRequest.peers:type_name -> raftcmp.adapter.v1.Peer
-	16, // 1: raftcmp.adapter.v1.StartRequest.options:type_name -> raftcmp.adapter.v1.StartRequest.OptionsEntry
-	5,  // 2: raftcmp.adapter.v1.ProposeBatch.requests:type_name -> raftcmp.adapter.v1.ProposeRequest
-	6,  // 3: raftcmp.adapter.v1.ProposeResults.responses:type_name -> raftcmp.adapter.v1.ProposeResponse
-	17, // 4: raftcmp.adapter.v1.LoadResult.errors:type_name -> raftcmp.adapter.v1.LoadResult.ErrorsEntry
-	14, // 5: raftcmp.adapter.v1.LoadResult.intervals:type_name -> raftcmp.adapter.v1.Interval
-	0,  // 6: raftcmp.adapter.v1.Node.Describe:input_type -> raftcmp.adapter.v1.DescribeRequest
-	3,  // 7: raftcmp.adapter.v1.Node.Start:input_type -> raftcmp.adapter.v1.StartRequest
-	5,  // 8: raftcmp.adapter.v1.Node.Propose:input_type -> raftcmp.adapter.v1.ProposeRequest
-	7,  // 9: raftcmp.adapter.v1.Node.ProposeStream:input_type -> raftcmp.adapter.v1.ProposeBatch
-	9,  // 10: raftcmp.adapter.v1.Node.Status:input_type -> raftcmp.adapter.v1.StatusRequest
-	11, // 11: raftcmp.adapter.v1.Node.Stop:input_type -> raftcmp.adapter.v1.StopRequest
-	13, // 12: raftcmp.adapter.v1.Node.RunLoad:input_type -> raftcmp.adapter.v1.LoadSpec
-	1,  // 13: raftcmp.adapter.v1.Node.Describe:output_type -> raftcmp.adapter.v1.Description
-	4,  // 14: raftcmp.adapter.v1.Node.Start:output_type -> raftcmp.adapter.v1.StartResponse
-	6,  // 15: raftcmp.adapter.v1.Node.Propose:output_type -> raftcmp.adapter.v1.ProposeResponse
-	8,  // 16: raftcmp.adapter.v1.Node.ProposeStream:output_type -> raftcmp.adapter.v1.ProposeResults
-	10, // 17: raftcmp.adapter.v1.Node.Status:output_type -> raftcmp.adapter.v1.NodeStatus
-	12, // 18: raftcmp.adapter.v1.Node.Stop:output_type -> raftcmp.adapter.v1.StopResponse
-	15, // 19: raftcmp.adapter.v1.Node.RunLoad:output_type -> raftcmp.adapter.v1.LoadResult
-	13, // [13:20] is the sub-list for method output_type
-	6,  // [6:13] is the sub-list for method input_type
-	6,  // [6:6] is the sub-list for extension type_name
-	6,  // [6:6] is the sub-list for extension extendee
-	0,  // [0:6] is the sub-list for field type_name
+	20, // 1: raftcmp.adapter.v1.StartRequest.options:type_name -> raftcmp.adapter.v1.StartRequest.OptionsEntry
+	4,  // 2: raftcmp.adapter.v1.StartRequest.raft:type_name -> raftcmp.adapter.v1.RaftKnobs
+	6,  // 3: raftcmp.adapter.v1.SettingsResponse.values:type_name -> raftcmp.adapter.v1.Setting
+	7,  // 4: raftcmp.adapter.v1.SettingsResponse.unhonoured:type_name -> raftcmp.adapter.v1.Unhonoured
+	9,  // 5: raftcmp.adapter.v1.ProposeBatch.requests:type_name -> raftcmp.adapter.v1.ProposeRequest
+	10, // 6: raftcmp.adapter.v1.ProposeResults.responses:type_name -> raftcmp.adapter.v1.ProposeResponse
+	21, // 7: raftcmp.adapter.v1.LoadResult.errors:type_name -> raftcmp.adapter.v1.LoadResult.ErrorsEntry
+	18, // 8: raftcmp.adapter.v1.LoadResult.intervals:type_name -> raftcmp.adapter.v1.Interval
+	0,  // 9: raftcmp.adapter.v1.Node.Describe:input_type -> raftcmp.adapter.v1.DescribeRequest
+	3,  // 10: raftcmp.adapter.v1.Node.Settings:input_type -> raftcmp.adapter.v1.StartRequest
+	3,  // 11: raftcmp.adapter.v1.Node.Start:input_type -> raftcmp.adapter.v1.StartRequest
+	9,  // 12: raftcmp.adapter.v1.Node.Propose:input_type -> raftcmp.adapter.v1.ProposeRequest
+	11, // 13: raftcmp.adapter.v1.Node.ProposeStream:input_type -> raftcmp.adapter.v1.ProposeBatch
+	13, // 14: raftcmp.adapter.v1.Node.Status:input_type -> raftcmp.adapter.v1.StatusRequest
+	15, // 15: raftcmp.adapter.v1.Node.Stop:input_type -> raftcmp.adapter.v1.StopRequest
+	17, // 16: raftcmp.adapter.v1.Node.RunLoad:input_type -> raftcmp.adapter.v1.LoadSpec
+	1,  // 17: raftcmp.adapter.v1.Node.Describe:output_type -> raftcmp.adapter.v1.Description
+	8,  // 18: raftcmp.adapter.v1.Node.Settings:output_type -> raftcmp.adapter.v1.SettingsResponse
+	5,  // 19: raftcmp.adapter.v1.Node.Start:output_type -> raftcmp.adapter.v1.StartResponse
+	10, // 20: raftcmp.adapter.v1.Node.Propose:output_type -> raftcmp.adapter.v1.ProposeResponse
+	12, // 21: raftcmp.adapter.v1.Node.ProposeStream:output_type -> raftcmp.adapter.v1.ProposeResults
+	14, // 22: raftcmp.adapter.v1.Node.Status:output_type -> raftcmp.adapter.v1.NodeStatus
+	16, // 23: raftcmp.adapter.v1.Node.Stop:output_type -> raftcmp.adapter.v1.StopResponse
+	19, // 24: raftcmp.adapter.v1.Node.RunLoad:output_type -> raftcmp.adapter.v1.LoadResult
+	17, // [17:25] is the sub-list for method output_type
+	9,  // [9:17] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_core_adapter_adapterpb_adapter_proto_init() }
@@ -1262,7 +1597,7 @@ func file_core_adapter_adapterpb_adapter_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_core_adapter_adapterpb_adapter_proto_rawDesc), len(file_core_adapter_adapterpb_adapter_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   18,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -27,6 +27,7 @@ const _ = grpc.SupportPackageIsVersion9
 
 const (
 	Node_Describe_FullMethodName      = "/raftcmp.adapter.v1.Node/Describe"
+	Node_Settings_FullMethodName      = "/raftcmp.adapter.v1.Node/Settings"
 	Node_Start_FullMethodName         = "/raftcmp.adapter.v1.Node/Start"
 	Node_Propose_FullMethodName       = "/raftcmp.adapter.v1.Node/Propose"
 	Node_ProposeStream_FullMethodName = "/raftcmp.adapter.v1.Node/ProposeStream"
@@ -42,6 +43,10 @@ type NodeClient interface {
 	// Describe says what the plugin is: backend name, library and version,
 	// process id and capabilities. Callable before Start.
 	Describe(ctx context.Context, in *DescribeRequest, opts ...grpc.CallOption) (*Description, error)
+	// Settings says what Start with the same request would run: every
+	// setting with its source, and the shared Raft knobs it cannot honour.
+	// It starts nothing.
+	Settings(ctx context.Context, in *StartRequest, opts ...grpc.CallOption) (*SettingsResponse, error)
 	// Start creates or recovers the node and joins its cluster.
 	Start(ctx context.Context, in *StartRequest, opts ...grpc.CallOption) (*StartResponse, error)
 	// Propose replicates one payload; see adapter.Node.Propose.
@@ -75,6 +80,16 @@ func (c *nodeClient) Describe(ctx context.Context, in *DescribeRequest, opts ...
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(Description)
 	err := c.cc.Invoke(ctx, Node_Describe_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *nodeClient) Settings(ctx context.Context, in *StartRequest, opts ...grpc.CallOption) (*SettingsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SettingsResponse)
+	err := c.cc.Invoke(ctx, Node_Settings_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -151,6 +166,10 @@ type NodeServer interface {
 	// Describe says what the plugin is: backend name, library and version,
 	// process id and capabilities. Callable before Start.
 	Describe(context.Context, *DescribeRequest) (*Description, error)
+	// Settings says what Start with the same request would run: every
+	// setting with its source, and the shared Raft knobs it cannot honour.
+	// It starts nothing.
+	Settings(context.Context, *StartRequest) (*SettingsResponse, error)
 	// Start creates or recovers the node and joins its cluster.
 	Start(context.Context, *StartRequest) (*StartResponse, error)
 	// Propose replicates one payload; see adapter.Node.Propose.
@@ -182,6 +201,9 @@ type UnimplementedNodeServer struct{}
 
 func (UnimplementedNodeServer) Describe(context.Context, *DescribeRequest) (*Description, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Describe not implemented")
+}
+func (UnimplementedNodeServer) Settings(context.Context, *StartRequest) (*SettingsResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Settings not implemented")
 }
 func (UnimplementedNodeServer) Start(context.Context, *StartRequest) (*StartResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Start not implemented")
@@ -236,6 +258,24 @@ func _Node_Describe_Handler(srv interface{}, ctx context.Context, dec func(inter
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(NodeServer).Describe(ctx, req.(*DescribeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Node_Settings_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(StartRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(NodeServer).Settings(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Node_Settings_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(NodeServer).Settings(ctx, req.(*StartRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -347,6 +387,10 @@ var Node_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Describe",
 			Handler:    _Node_Describe_Handler,
+		},
+		{
+			MethodName: "Settings",
+			Handler:    _Node_Settings_Handler,
 		},
 		{
 			MethodName: "Start",

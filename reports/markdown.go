@@ -2,6 +2,7 @@ package reports
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"math"
 	"os"
@@ -144,6 +145,35 @@ func (a *Analysis) writeSetup(b *bytes.Buffer) {
 		}
 	}
 	row("Rebuild this report", "`raftcmp report DIR` (reads results.csv, timeseries.csv and meta.json only)")
+	b.WriteString("\n")
+	a.writeRaftSettings(b)
+}
+
+// writeRaftSettings shows, per backend and profile, the shared Raft knobs
+// as the backend applied them and those it could not honour: what a reader
+// needs to tell a library's behaviour from its configuration. Rows of runs
+// before --raft existed record none, and the section is left out.
+func (a *Analysis) writeRaftSettings(b *bytes.Buffer) {
+	type key struct{ impl, profile, applied, unhonoured string }
+	var seen []key
+	for _, r := range a.Rows {
+		if r.RaftProfile == "" || r.Status != StatusOK {
+			continue
+		}
+		k := key{r.Impl, r.RaftProfile, r.RaftApplied, r.RaftUnhonoured}
+		if !slices.Contains(seen, k) {
+			seen = append(seen, k)
+		}
+	}
+	if len(seen) == 0 {
+		return
+	}
+	b.WriteString("### Raft settings\n\n")
+	b.WriteString("The shared knobs (`--raft`) as each backend applied them; `production` is each library as its maintainers run it, `uniform` the same values everywhere (docs/backends.md has every value with its source).\n\n")
+	b.WriteString("| backend | profile | applied | not honoured |\n|---|---|---|---|\n")
+	for _, k := range seen {
+		fmt.Fprintf(b, "| %s | `%s` | %s | %s |\n", k.impl, k.profile, cellEscape(strings.ReplaceAll(k.applied, ",", ", ")), cellEscape(cmp.Or(k.unhonoured, "—")))
+	}
 	b.WriteString("\n")
 }
 

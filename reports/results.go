@@ -110,6 +110,14 @@ type Row struct {
 	OutsideCPU   *float64
 	CPUPressure  *float64
 	ProcsRunning *float64
+	// The shared Raft knobs (adapter.Raft): the profile the experiment
+	// asked for, canonical ("production", "uniform,election=2s"), the
+	// knobs as the backend applied them ("election=1s,heartbeat=100ms,...")
+	// and those it could not honour as asked, with why ("knob=value:
+	// reason; ..."). Empty in rows of older files, which ran production.
+	RaftProfile    string
+	RaftApplied    string
+	RaftUnhonoured string
 }
 
 // Thresholds above which a point is flagged as disturbed by its host
@@ -220,6 +228,9 @@ var resultColumns = []column[Row]{
 	optFloatColumn("outside_cpu", 3, func(r *Row) **float64 { return &r.OutsideCPU }),
 	optFloatColumn("cpu_pressure", 4, func(r *Row) **float64 { return &r.CPUPressure }),
 	optFloatColumn("procs_running", 2, func(r *Row) **float64 { return &r.ProcsRunning }),
+	textColumn("raft_profile", func(r *Row) *string { return &r.RaftProfile }),
+	textColumn("raft_applied", func(r *Row) *string { return &r.RaftApplied }),
+	textColumn("raft_unhonoured", func(r *Row) *string { return &r.RaftUnhonoured }),
 }
 
 // requiredColumns is how many of resultColumns every results.csv has: the

@@ -23,6 +23,7 @@ func conformanceCommand() *cli.Command {
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "plugin", Required: true, Usage: "path to the plugin binary (raftcmp-plugin-<impl>)"},
 			&cli.StringSliceFlag{Name: "opt", Usage: "backend option KEY=VALUE passed to every node (repeatable)"},
+			&cli.StringFlag{Name: "raft", Value: adapter.ProfileProduction, Usage: "shared Raft knobs for every cluster, as run's --raft takes them"},
 			&cli.StringSliceFlag{Name: "check", Usage: "run only this check (repeatable); default all"},
 			insecurePluginFlag(),
 		},
@@ -42,6 +43,10 @@ func conformanceCommand() *cli.Command {
 				}
 				opts[k] = v
 			}
+			_, knobs, err := adapter.ParseRaft(c.String("raft"))
+			if err != nil {
+				return usageError(fmt.Errorf("--raft %q: %v", c.String("raft"), err))
+			}
 			known := map[string]bool{}
 			for _, ch := range adaptertest.Checks() {
 				known[ch.Name] = true
@@ -60,7 +65,7 @@ func conformanceCommand() *cli.Command {
 			if err := cluster.Admit(&plugin, c.StringSlice("insecure-plugin")); err != nil {
 				return usageError(fmt.Errorf("--plugin: %v", err))
 			}
-			cfg := adaptertest.Config{Plugin: plugin, Options: opts, Only: c.StringSlice("check")}
+			cfg := adaptertest.Config{Plugin: plugin, Options: opts, Raft: knobs, Only: c.StringSlice("check")}
 			failed := 0
 			_, err = adaptertest.RunAll(c.Context, cfg, func(r adaptertest.Result) {
 				switch {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -127,7 +128,8 @@ func TestRunEndToEnd(t *testing.T) {
 	dir := pluginDir(t)
 	out := filepath.Join(t.TempDir(), "res")
 	code, stdout, stderr := raftcmp(t, "run", "--plugin-dir", dir, "--impl", "hashicorp", "--threads", "1,4",
-		"--duration", "1s", "--warmup", "200ms", "--interval", "250ms", "--storage", "memory", "--rate", "0", "--out", out)
+		"--duration", "1s", "--warmup", "200ms", "--interval", "250ms", "--storage", "memory", "--rate", "0", "--out", out,
+		"--raft", "uniform")
 	if code != 0 {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
@@ -145,6 +147,15 @@ func TestRunEndToEnd(t *testing.T) {
 		if r.AppliedPayl < r.Acked {
 			t.Errorf("row %s: %d acknowledged but %d applied", r.Point, r.Acked, r.AppliedPayl)
 		}
+		// Every knob of the profile is recorded: applied, or not honoured with why.
+		for _, k := range adapter.Knobs {
+			if !strings.Contains(r.RaftApplied, k+"=") && !strings.Contains(r.RaftUnhonoured, k+"=") {
+				t.Errorf("row %s: knob %s neither applied (%q) nor not honoured (%q)", r.Point, k, r.RaftApplied, r.RaftUnhonoured)
+			}
+		}
+		if r.RaftProfile != adapter.ProfileUniform {
+			t.Errorf("row %s: raft_profile %q, want uniform", r.Point, r.RaftProfile)
+		}
 	}
 	series, err := os.ReadFile(filepath.Join(out, reports.TimeseriesFile))
 	if err != nil {
@@ -159,6 +170,9 @@ func TestRunEndToEnd(t *testing.T) {
 	report, err := os.ReadFile(filepath.Join(out, reports.ReportFile))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if !strings.Contains(string(report), "### Raft settings") || !strings.Contains(string(report), "| hashicorp | `uniform` |") {
+		t.Errorf("report.md lacks the Raft settings:\n%s", report)
 	}
 	if !strings.Contains(string(report), "## Throughput (Kops/s)") || !strings.Contains(string(report), "github.com/hashicorp/raft") {
 		t.Errorf("report.md lacks the tables:\n%s", report)
@@ -177,6 +191,34 @@ func TestRunEndToEnd(t *testing.T) {
 	code, stdout, _ = raftcmp(t, "list", "--plugin-dir", dir)
 	if code != 0 || !strings.Contains(stdout, "github.com/hashicorp/raft") || !strings.Contains(stdout, "v1.") {
 		t.Errorf("list: exit %d:\n%s", code, stdout)
+	}
+}
+
+// list --settings asks each plugin what it would run, in text or as the
+// Markdown tables of docs/backends.md, and accounts for every knob asked.
+func TestListSettings(t *testing.T) {
+	dir := pluginDir(t)
+	code, stdout, stderr := raftcmp(t, "list", "--plugin-dir", dir, "--settings", "--raft", "uniform,election=2s")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if !strings.Contains(stdout, "hashicorp (github.com/hashicorp/raft v1.") || !strings.Contains(stdout, "profile uniform,election=2s, storage disk") {
+		t.Errorf("list --settings lacks its heading:\n%s", stdout)
+	}
+	for _, k := range adapter.Knobs {
+		if !regexp.MustCompile(`(?m)^` + k + ` |^not honoured: ` + k + `=`).MatchString(stdout) {
+			t.Errorf("knob %s is neither listed nor reported not honoured:\n%s", k, stdout)
+		}
+	}
+	code, stdout, stderr = raftcmp(t, "list", "--plugin-dir", dir, "--settings", "--format", "markdown", "--storage", "memory")
+	if code != 0 || !strings.Contains(stdout, "| knob | hashicorp |") || !strings.Contains(stdout, "profile `production`, storage `memory`") {
+		t.Errorf("list --settings --format markdown: exit %d, %s\n%s", code, stderr, stdout)
+	}
+	for _, bad := range [][]string{{"--raft", "fast"}, {"--storage", "ssd"}, {"--format", "html"}} {
+		code, _, stderr := raftcmp(t, append([]string{"list", "--plugin-dir", dir, "--settings"}, bad...)...)
+		if code != exitUsage || strings.Count(strings.TrimSpace(stderr), "\n") != 0 || !strings.Contains(stderr, bad[0]+" ") {
+			t.Errorf("list --settings %v: exit %d, %q; want one line naming %s, exit %d", bad, code, stderr, bad[0], exitUsage)
+		}
 	}
 }
 

@@ -40,6 +40,9 @@ type Spec struct {
 	Storage adapter.Storage
 	// Options is backend-specific tuning passed to every node.
 	Options adapter.Options
+	// Raft is the shared Raft knobs passed to every node (zero: each
+	// backend's production values).
+	Raft adapter.Raft
 	// DataRoot is where the cluster's data directory is created; for
 	// storage tmpfs it should be on a RAM file system (see DataRoot).
 	DataRoot string
@@ -78,8 +81,9 @@ type Member struct {
 	Addr    string
 	DataDir string
 
-	cfg  adapter.Config
-	mu   sync.Mutex
+	cfg      adapter.Config
+	settings *adapter.Settings // what the node said it runs, before its first Start; guarded by mu
+	mu       sync.Mutex
 	proc Process
 	down bool // stopped or killed on purpose
 }
@@ -191,7 +195,7 @@ func Start(ctx context.Context, spec Spec) (c *Cluster, err error) {
 			}
 			peers = append(peers, adapter.Peer{ID: p.ID, Addr: addr})
 		}
-		m.cfg = adapter.Config{ID: m.ID, Listen: m.Addr, Peers: peers, DataDir: m.DataDir, Storage: spec.Storage, Options: spec.Options}
+		m.cfg = adapter.Config{ID: m.ID, Listen: m.Addr, Peers: peers, DataDir: m.DataDir, Storage: spec.Storage, Options: spec.Options, Raft: spec.Raft}
 	}
 	if err := c.each(func(m *Member) error { return c.startNode(ctx, m) }); err != nil {
 		return c, err
@@ -207,9 +211,19 @@ func Start(ctx context.Context, spec Spec) (c *Cluster, err error) {
 	return c, nil
 }
 
-// startNode starts the Raft node in m's process.
+// startNode asks the Raft node in m's process what it will run, then
+// starts it.
 func (c *Cluster) startNode(ctx context.Context, m *Member) error {
 	p := m.Process()
+	set, err := p.Node().Settings(m.cfg)
+	if err != nil {
+		return fmt.Errorf("settings: %w", err)
+	}
+	m.mu.Lock()
+	if m.settings == nil { // a restart keeps what the first start ran
+		m.settings = &set
+	}
+	m.mu.Unlock()
 	if err := p.Node().Start(ctx, m.cfg); err != nil {
 		if errors.Is(err, adapter.ErrUnsupported) {
 			return fmt.Errorf("start: %w", err) // a refusal, not a crash: the same for every node
@@ -307,6 +321,19 @@ func (c *Cluster) Member(id uint64) *Member {
 
 // Description is the backend's description as its first node reported it.
 func (c *Cluster) Description() adapter.Description { return c.members[0].Node().Describe() }
+
+// Settings is what the first node said, before it started, that it runs:
+// every node of a cluster gets the same configuration but its id and
+// addresses.
+func (c *Cluster) Settings() adapter.Settings {
+	m := c.members[0]
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.settings == nil {
+		return adapter.Settings{}
+	}
+	return *m.settings
+}
 
 // DataDir is the directory holding every node's data directory.
 func (c *Cluster) DataDir() string { return c.dataDir }

@@ -216,3 +216,18 @@ func Describe(ctx context.Context, p Plugin) (adapter.Description, error) {
 	defer proc.Close()
 	return proc.node.Describe(), nil
 }
+
+// Settings starts the plugin just long enough to ask what a node would run
+// under cfg (adapter.Node.Settings), and what it is.
+func Settings(ctx context.Context, p Plugin, cfg adapter.Config) (adapter.Description, adapter.Settings, error) {
+	proc, err := LocalLauncher{}.launch(ctx, LaunchRequest{Plugin: p})
+	if err != nil {
+		return adapter.Description{}, adapter.Settings{}, err
+	}
+	defer proc.Close()
+	set, err := proc.node.Settings(cfg)
+	if err != nil {
+		return adapter.Description{}, adapter.Settings{}, fmt.Errorf("settings of %s: %w", p.Name, err)
+	}
+	return proc.node.Describe(), set, nil
+}

@@ -43,6 +43,9 @@ type Spec struct {
 	Storage adapter.Storage
 	// Options holds tuning per backend: Options["etcd"]["max_inflight_msgs"].
 	Options map[string]adapter.Options
+	// Raft is the shared Raft knobs as --raft spells them, canonical: a
+	// profile, then overrides ("uniform,election=2s"); RaftKnobs reads it.
+	Raft string
 	// Threads are the client thread counts swept.
 	Threads []int
 	// Rate is the total target ops/s (0 = unthrottled).
@@ -179,6 +182,20 @@ func (s Spec) LoadSpec(threads int) load.Spec {
 		Loop: s.Loop,
 	}
 }
+
+// RaftKnobs is the knobs Raft names; production (all unset) when Raft is
+// empty. Raft was checked when it was set, so it parses.
+func (s Spec) RaftKnobs() adapter.Raft {
+	_, r, err := adapter.ParseRaft(cmp.Or(s.Raft, adapter.ProfileProduction))
+	if err != nil {
+		return adapter.Raft{}
+	}
+	return r
+}
+
+// RaftProfile is Raft, or production when it is empty (specs recorded
+// before --raft existed).
+func (s Spec) RaftProfile() string { return cmp.Or(s.Raft, adapter.ProfileProduction) }
 
 // Point is one measurement: a backend under a fault at a thread count, one
 // repeat.

@@ -161,6 +161,7 @@ func TestDefaultIsTheOriginalExperiment(t *testing.T) {
 		Nodes:        3,
 		Storage:      adapter.StorageDisk,
 		Options:      map[string]adapter.Options{},
+		Raft:         adapter.ProfileProduction,
 		Threads:      []int{2, 4, 6, 8, 10, 12, 14, 16, 18, 20},
 		Rate:         40000,
 		PayloadBytes: 2048,
@@ -230,6 +231,7 @@ var settingCases = []struct {
 	{"options", "options: {etcd: {max_inflight_msgs: 256}}", func(s *Spec) {
 		s.Options = map[string]adapter.Options{"etcd": {"max_inflight_msgs": "256"}}
 	}},
+	{"raft", "raft: [uniform, election=2s]", func(s *Spec) { s.Raft = "uniform,election=2s" }},
 	{"threads", "threads: [1, 4]", func(s *Spec) { s.Threads = []int{1, 4} }},
 	{"rate", "rate: 1500.5", func(s *Spec) { s.Rate = 1500.5 }},
 	{"client", "client: external", func(s *Spec) { s.Client = "external" }},
@@ -312,6 +314,8 @@ func TestErrorsNameTheSource(t *testing.T) {
 		want       string // the whole error
 	}{
 		{"nodes", "nodes: 20", nil, `x.yaml:1: nodes "20": must be from 1 to 9`},
+		{"raft", "raft: [election=2s, uniform]", nil, `x.yaml:1: raft "election=2s,uniform": "uniform": must be a profile (production or uniform) first, then knob=value pairs with knobs election, heartbeat, prevote, checkquorum, append, inflight, snapshot`},
+		{"raft knob", "raft: uniform,prevote=maybe", nil, `x.yaml:1: raft "uniform,prevote=maybe": prevote="maybe": must be on or off`},
 		{"storage", "\nstorage: ssd", nil, `x.yaml:2: storage "ssd": must be one of disk, tmpfs, memory`},
 		{"loop", "loop: spiral", nil, `x.yaml:1: loop "spiral": must be closed or open`},
 		{"client", "client: remote", nil, `x.yaml:1: client "remote": must be embedded or external`},
@@ -351,6 +355,7 @@ func TestErrorsNameTheSource(t *testing.T) {
 			`x.yaml:1: options "dragonboat": names a backend not in impls (etcd)`},
 		// From flags alone, errors name flags, as they always did.
 		{"nodes flag", "", fakeFlags{"nodes": 20}, `--nodes "20": must be from 1 to 9`},
+		{"raft flag", "", fakeFlags{"raft": "fast"}, `--raft "fast": "fast": must be a profile (production or uniform) first, then knob=value pairs with knobs election, heartbeat, prevote, checkquorum, append, inflight, snapshot`},
 		{"threads flag", "", fakeFlags{"threads": "2:x"}, `--threads "2:x": want a count (8), a list (2,4,8) or a range FROM:TO:STEP (2:20:2) of positive integers`},
 		{"fault flag", "", fakeFlags{"fault": []string{"meteor"}}, `--fault "meteor": unknown kind "meteor"; kinds: ` + strings.Join(faultspec.KindNames(), ", ")},
 	}

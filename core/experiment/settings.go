@@ -1,6 +1,7 @@
 package experiment
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -89,6 +90,10 @@ var settings = []setting{
 	{key: "options", flag: "opt", kind: kindList, usage: "backend option IMPL.KEY=VALUE (repeatable), e.g. hashicorp.log_store=wal",
 		field: func(s *Spec) any { return &s.Options }, set: setOptions, check: checkOptions,
 		fingerprint: "options", compared: comparedOptions},
+	{key: "raft", flag: "raft", kind: kindText, def: adapter.ProfileProduction,
+		usage: "shared Raft knobs: a profile (production: each library as its maintainers run it; uniform: the same values for all), then KNOB=VALUE overrides, e.g. uniform,election=2s; knobs: " + strings.Join(adapter.Knobs, ", "),
+		field: func(s *Spec) any { return &s.Raft }, parse: parseRaft,
+		fingerprint: "raft", compared: comparedRaft, optional: true},
 	{key: "threads", flag: "threads", kind: kindText, def: "2:20:2", usage: "client threads: N, a list N,M or a range FROM:TO:STEP",
 		field: func(s *Spec) any { return &s.Threads },
 		parse: func(t string) (any, error) { return ParseThreads(t) }, check: checkThreads},
@@ -146,6 +151,25 @@ func checkImpls(s *Spec) *problem {
 		seen[impl] = true
 	}
 	return nil
+}
+
+// parseRaft reads --raft into its canonical spelling (ParseRaft's
+// profile), which is what Spec.Raft, meta.json and every row record.
+func parseRaft(t string) (any, error) {
+	profile, _, err := adapter.ParseRaft(cmp.Or(strings.TrimSpace(t), adapter.ProfileProduction))
+	if err != nil {
+		return nil, fieldErr("--raft", t, "%v", err)
+	}
+	return profile, nil
+}
+
+// comparedRaft keeps the production profile out of the fingerprint, so
+// that runs recorded before --raft existed (all production) still resume.
+func comparedRaft(s *Spec) any {
+	if s.Raft == "" || s.Raft == adapter.ProfileProduction {
+		return nil
+	}
+	return s.Raft
 }
 
 func checkStorage(s *Spec) *problem {

@@ -273,6 +273,7 @@ func runPoint(ctx context.Context, cfg Config, dataFS string, p experiment.Point
 		PayloadBytes: s.PayloadBytes, WarmupS: s.Warmup.Seconds(), DurationS: s.Duration.Seconds(),
 		Repeat: p.Repeat, Status: reports.StatusOK, Started: started.UTC(), GOMAXPROCS: s.NodeGOMAXPROCS(),
 		Proxied: NeedsProxies(s), ClientPath: ClientPath(s.Client, len(cfg.Hosts) > 0),
+		RaftProfile: s.RaftProfile(),
 	}
 	row.SetPlacement(cfg.Hosts, s.NodeCPUs())
 	series, err := measure(ctx, cfg, p, &row)
@@ -310,7 +311,7 @@ func measure(ctx context.Context, cfg Config, p experiment.Point, row *reports.R
 		return nil, err
 	}
 	cs := cluster.Spec{
-		Plugin: cfg.Plugins[p.Impl], Nodes: s.Nodes, Storage: s.Storage, Options: s.Options[p.Impl],
+		Plugin: cfg.Plugins[p.Impl], Nodes: s.Nodes, Storage: s.Storage, Options: s.Options[p.Impl], Raft: s.RaftKnobs(),
 		DataRoot: cfg.DataRoot, KeepData: cfg.KeepData, LogDir: logDir, CPUs: s.NodeCPUs(), ReadyTimeout: cfg.ReadyTimeout,
 		GOMAXPROCS: s.NodeGOMAXPROCS(), Launcher: cfg.Launcher, Hooks: env.Hooks(),
 	}
@@ -325,6 +326,8 @@ func measure(ctx context.Context, cfg Config, p experiment.Point, row *reports.R
 	}()
 	d := c.Description()
 	row.ImplModule, row.ImplVersion = d.Module, d.Version
+	set := c.Settings()
+	row.RaftApplied, row.RaftUnhonoured = set.Applied(), set.UnhonouredString()
 
 	lctx, cancel := context.WithTimeout(ctx, cfg.ReadyTimeout)
 	leader, err := c.Leader(lctx)

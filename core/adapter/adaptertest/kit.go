@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -26,6 +27,9 @@ type Config struct {
 	Plugin cluster.Plugin
 	// Options is backend tuning passed to every node.
 	Options adapter.Options
+	// Raft is the shared Raft knobs passed to every node (zero: the
+	// backend's production values).
+	Raft adapter.Raft
 	// DataRoot is where clusters keep data (default: system temp dir).
 	DataRoot string
 	// Timeout bounds each check (default 90 s).
@@ -89,6 +93,7 @@ func Checks() []Check {
 		{"leader-failover", "killing the leader yields a new leader and proposals continue", checkLeaderFailover},
 		{"restart-recovers", "with durable storage, a node stopped and restarted recovers its log and catches up", checkRestartRecovers},
 		{"status-consistent", "Status stays consistent under load: commit >= applied, term, applied index and payload count never decrease", checkStatusConsistent},
+		{"settings-accounted", "Settings answers before Start, the same each time, with a source for every value, and accounts for every shared knob asked: applied as asked or reported not honoured", checkSettingsAccounted},
 		{"stop-releases", "Stop releases the node's Raft port and closes its files, while the process lives on", checkStopReleases},
 	}
 }
@@ -184,7 +189,7 @@ func (k *Kit) startIn(ctx context.Context, storage adapter.Storage, nodes int) (
 // startUnchecked starts a cluster whatever the plugin declares.
 func (k *Kit) startUnchecked(ctx context.Context, storage adapter.Storage, nodes int) (*cluster.Cluster, error) {
 	return cluster.Start(ctx, cluster.Spec{
-		Plugin: k.cfg.Plugin, Nodes: nodes, Storage: storage, Options: k.cfg.Options,
+		Plugin: k.cfg.Plugin, Nodes: nodes, Storage: storage, Options: k.cfg.Options, Raft: k.cfg.Raft,
 		DataRoot: k.cfg.DataRoot, ReadyTimeout: 30 * time.Second,
 	})
 }
@@ -294,6 +299,63 @@ func checkDescribesItself(ctx context.Context, k *Kit) error {
 		}
 	}
 	return k.limitsKept(ctx)
+}
+
+// checkSettingsAccounted asks a fresh plugin process what it would run under
+// the production profile, the uniform one and a set of unusual values.
+func checkSettingsAccounted(ctx context.Context, k *Kit) error {
+	odd := adapter.Raft{
+		ElectionTimeout: 1234 * time.Millisecond, HeartbeatInterval: 77 * time.Millisecond,
+		PreVote: adapter.SwitchOff, CheckQuorum: adapter.SwitchOff,
+		MaxAppendEntries: 7, MaxInflightAppends: 3, SnapshotEntries: 500,
+	}
+	sources := []string{adapter.SourceLibrary, adapter.SourceProduction, adapter.SourceRaftcmp, adapter.SourceRequested}
+	for _, tc := range []struct {
+		name string
+		raft adapter.Raft
+	}{{"production", k.cfg.Raft}, {"uniform", adapter.Uniform.Over(k.cfg.Raft)}, {"unusual values", odd}} {
+		cfg := adapter.Config{ID: 1, Storage: k.desc.Capabilities.Storage[0], Options: k.cfg.Options, Raft: tc.raft}
+		nodes := checkNodes
+		if !k.desc.Capabilities.Fits(nodes) {
+			nodes = k.desc.Capabilities.MaxNodes
+		}
+		for id := uint64(1); id <= uint64(nodes); id++ {
+			cfg.Peers = append(cfg.Peers, adapter.Peer{ID: id, Addr: "127.0.0.1:" + strconv.FormatUint(7000+id, 10)})
+		}
+		_, first, err := cluster.Settings(ctx, k.cfg.Plugin, cfg)
+		if err != nil {
+			return fmt.Errorf("%s: %w", tc.name, err)
+		}
+		_, again, err := cluster.Settings(ctx, k.cfg.Plugin, cfg)
+		if err != nil {
+			return fmt.Errorf("%s, asked again: %w", tc.name, err)
+		}
+		if !reflect.DeepEqual(first, again) {
+			return fmt.Errorf("%s: Settings answered differently when asked again: %+v, then %+v", tc.name, first, again)
+		}
+		for _, v := range first.Values {
+			if v.Name == "" || !slices.Contains(sources, v.Source) {
+				return fmt.Errorf("%s: setting %+v has no name or a source other than %s", tc.name, v, strings.Join(sources, ", "))
+			}
+		}
+		for _, knob := range adapter.Knobs {
+			asked := tc.raft.Value(knob)
+			if asked == "" {
+				continue
+			}
+			applied := slices.IndexFunc(first.Values, func(v adapter.Setting) bool { return v.Knob == knob && v.Value == asked })
+			refused := slices.IndexFunc(first.Unhonoured, func(u adapter.Unhonoured) bool { return u.Knob == knob })
+			switch {
+			case applied < 0 && refused < 0:
+				return fmt.Errorf("%s: %s=%s is neither applied (a Setting with that knob and value) nor reported not honoured", tc.name, knob, asked)
+			case applied >= 0 && refused >= 0:
+				return fmt.Errorf("%s: %s=%s is reported both applied and not honoured", tc.name, knob, asked)
+			case refused >= 0 && first.Unhonoured[refused].Reason == "":
+				return fmt.Errorf("%s: %s=%s is not honoured, without a reason", tc.name, knob, asked)
+			}
+		}
+	}
+	return nil
 }
 
 // limitsKept checks that what the plugin declares it cannot do, it refuses:

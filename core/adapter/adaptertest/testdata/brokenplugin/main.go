@@ -9,6 +9,8 @@
 //     FSM, so the loss is simulated at the Status boundary, which is all a
 //     black-box check can observe anyway.)
 //   - "wrong-hint": a follower's NotLeaderError names the wrong leader.
+//   - "silent-knobs": Settings drops every shared Raft knob it was asked
+//     for without a word (no Setting for it, nothing reported not honoured).
 //   - "panic", "exit", "hang": after "broken_after" proposals (default
 //     200) the leader's Propose panics, exits the process with status 3, or
 //     blocks forever ignoring its context: a plugin crashing or hanging in
@@ -42,7 +44,9 @@ type broken struct {
 	nodes     uint64
 }
 
-func (b *broken) Start(ctx context.Context, cfg adapter.Config) error {
+// own takes the fixture's own options out of cfg, leaving the hashicorp
+// node's.
+func (b *broken) own(cfg adapter.Config) adapter.Config {
 	opts := adapter.Options{}
 	for k, v := range cfg.Options {
 		if k == "broken" {
@@ -56,6 +60,25 @@ func (b *broken) Start(ctx context.Context, cfg adapter.Config) error {
 		opts[k] = v
 	}
 	cfg.Options = opts
+	return cfg
+}
+
+func (b *broken) Settings(cfg adapter.Config) (adapter.Settings, error) {
+	set, err := b.Node.Settings(b.own(cfg))
+	if err != nil || b.mode != "silent-knobs" {
+		return set, err
+	}
+	var own []adapter.Setting
+	for _, v := range set.Values {
+		if v.Knob == "" {
+			own = append(own, v)
+		}
+	}
+	return adapter.Settings{Values: own}, nil
+}
+
+func (b *broken) Start(ctx context.Context, cfg adapter.Config) error {
+	cfg = b.own(cfg)
 	b.id, b.nodes = cfg.ID, uint64(len(cfg.Peers))
 	return b.Node.Start(ctx, cfg)
 }

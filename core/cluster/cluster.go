@@ -84,8 +84,8 @@ type Member struct {
 	cfg      adapter.Config
 	settings *adapter.Settings // what the node said it runs, before its first Start; guarded by mu
 	mu       sync.Mutex
-	proc Process
-	down bool // stopped or killed on purpose
+	proc     Process
+	down     bool // stopped or killed on purpose
 }
 
 // Process is the member's current process (nil before launch).

@@ -108,6 +108,21 @@ type PluginMeta struct {
 	GoVersion         string   `json:"go_version"`
 	ForwardsProposals bool     `json:"forwards_proposals"`
 	Storage           []string `json:"storage"`
+	// Settings is what the plugin said, when the run started, a node of
+	// this experiment runs with (adapter.Node.Settings), and Unhonoured
+	// the shared knobs it could not apply as asked ("knob=value:
+	// reason"). Absent in runs before --raft existed.
+	Settings   []SettingMeta `json:"settings,omitempty"`
+	Unhonoured []string      `json:"unhonoured,omitempty"`
+}
+
+// SettingMeta is one adapter.Setting as meta.json records it.
+type SettingMeta struct {
+	Knob   string `json:"knob,omitempty"`
+	Name   string `json:"name"`
+	Value  string `json:"value"`
+	Source string `json:"source"`
+	Note   string `json:"note,omitempty"`
 }
 
 // NodeHost is the remote host one node ran on.

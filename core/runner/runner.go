@@ -165,14 +165,7 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	}
 	meta.RunID = cfg.RunID
 	for _, impl := range cfg.Spec.Impls {
-		pm := reports.PluginMeta{Name: impl, Path: cfg.Plugins[impl].Path}
-		if d, err := cluster.Describe(ctx, cfg.Plugins[impl]); err == nil {
-			pm.Module, pm.Version, pm.GoVersion, pm.ForwardsProposals = d.Module, d.Version, d.GoVersion, d.Capabilities.ForwardsProposals
-			for _, s := range d.Capabilities.Storage {
-				pm.Storage = append(pm.Storage, string(s))
-			}
-		}
-		meta.Plugins = append(meta.Plugins, pm)
+		meta.Plugins = append(meta.Plugins, describePlugin(ctx, cfg, impl))
 	}
 	if err := reports.WriteMeta(cfg.OutDir, meta); err != nil {
 		return nil, err
@@ -260,6 +253,36 @@ func resume(cfg Config, now *reports.Meta) (*reports.Meta, map[string]bool, erro
 	old.Plugins = nil // described again below: the binaries may have been rebuilt
 	old.Resumes = append(old.Resumes, reports.Resume{Command: cfg.Command, Started: now.Started, Skipped: len(done)})
 	return old, done, nil
+}
+
+// describePlugin asks impl's plugin what it is and what a node of this
+// experiment would run with. A plugin that cannot answer is recorded by
+// name and path alone: its points fail with the reason.
+func describePlugin(ctx context.Context, cfg Config, impl string) reports.PluginMeta {
+	s := cfg.Spec
+	pm := reports.PluginMeta{Name: impl, Path: cfg.Plugins[impl].Path}
+	node := adapter.Config{ID: 1, Storage: s.Storage, Options: s.Options[impl], Raft: s.RaftKnobs()}
+	for id := uint64(1); id <= uint64(s.Nodes); id++ {
+		node.Peers = append(node.Peers, adapter.Peer{ID: id, Addr: fmt.Sprintf("127.0.0.1:%d", 7000+id)}) // never dialled: Settings starts nothing
+	}
+	d, set, err := cluster.Settings(ctx, cfg.Plugins[impl], node)
+	if err != nil {
+		var derr error
+		if d, derr = cluster.Describe(ctx, cfg.Plugins[impl]); derr != nil {
+			return pm
+		}
+	}
+	pm.Module, pm.Version, pm.GoVersion, pm.ForwardsProposals = d.Module, d.Version, d.GoVersion, d.Capabilities.ForwardsProposals
+	for _, m := range d.Capabilities.Storage {
+		pm.Storage = append(pm.Storage, string(m))
+	}
+	for _, v := range set.Values {
+		pm.Settings = append(pm.Settings, reports.SettingMeta{Knob: v.Knob, Name: v.Name, Value: v.Value, Source: v.Source, Note: v.Note})
+	}
+	for _, u := range set.Unhonoured {
+		pm.Unhonoured = append(pm.Unhonoured, u.String())
+	}
+	return pm
 }
 
 // runPoint runs one point on a fresh cluster and returns its row, failed

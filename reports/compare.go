@@ -1,6 +1,7 @@
 package reports
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"math"
@@ -87,6 +88,13 @@ func Compare(a, b []Row) Comparison {
 		{"measured window (s)", func(r Row) string { return fmtG(r.DurationS) }},
 		{"warm-up (s)", func(r Row) string { return fmtG(r.WarmupS) }},
 		{"GOMAXPROCS", func(r Row) string { return fmt.Sprint(r.GOMAXPROCS) }},
+		{"Raft profiles (--raft)", func(r Row) string { return cmp.Or(r.RaftProfile, "production") }},
+		{"Raft knobs applied", func(r Row) string {
+			if r.RaftApplied == "" {
+				return ""
+			}
+			return r.Impl + " " + r.RaftApplied
+		}},
 		{"backend versions", func(r Row) string {
 			if r.ImplVersion == "" {
 				return ""

@@ -1,6 +1,7 @@
 package reports
 
 import (
+	"slices"
 	"strings"
 	"testing"
 )
@@ -28,5 +29,17 @@ func TestRaftSettingsSection(t *testing.T) {
 	old := sampleRow("etcd", 2, StatusOK)
 	if md := string(Analyze(nil, []Row{old}, nil).Markdown()); strings.Contains(md, "Raft settings") {
 		t.Error("rows without raft columns got a Raft settings section")
+	}
+}
+
+// compare says when the two runs ran different Raft profiles, so that a
+// difference is not read as the library's alone.
+func TestCompareNotesRaftProfiles(t *testing.T) {
+	a, b := sampleRow("etcd", 2, StatusOK), sampleRow("etcd", 2, StatusOK)
+	b.RaftProfile, b.RaftApplied = "uniform", "election=1s"
+	c := Compare([]Row{a}, []Row{b})
+	want := "Raft profiles (--raft) differ: A production, B uniform"
+	if !slices.Contains(c.Notes, want) {
+		t.Errorf("notes %q lack %q", c.Notes, want)
 	}
 }

@@ -6,6 +6,10 @@
 // both throughputs and their ratio. Rounds alternate the order so drift of
 // a shared machine hits both alike.
 //
+// With -a/-b (backend options) or -raft-a/-raft-b (shared Raft knobs) it
+// instead compares two configurations of one backend as plugin processes,
+// alternating in the same way: a before/after of one setting in one sitting.
+//
 // It links every backend in, which raftcmp itself never does.
 package main
 
@@ -52,6 +56,10 @@ func main() {
 	rounds := flag.Int("rounds", 2, "rounds per backend; each round runs both modes")
 	pluginDir := flag.String("plugin-dir", "bin", "where the raftcmp-plugin-* binaries are")
 	flag.IntVar(&gomaxprocs, "gomaxprocs", experiment.GOMAXPROCSFor(3, runtime.NumCPU()), "GOMAXPROCS of each plugin process (0: Go's default); the in-process run keeps this process's")
+	optsA := flag.String("a", "", "A/B mode: backend options KEY=VALUE,... of variant A (one backend, plugins only)")
+	optsB := flag.String("b", "", "A/B mode: backend options of variant B")
+	raftA := flag.String("raft-a", adapter.ProfileProduction, "A/B mode: shared Raft knobs of variant A, as raftcmp run --raft")
+	raftB := flag.String("raft-b", adapter.ProfileProduction, "A/B mode: shared Raft knobs of variant B")
 	noopCeiling := flag.Bool("ceiling", false, "measure raftcmp's own ceiling and CPU per op with the noop backend, then exit")
 	flag.Parse()
 	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
@@ -70,6 +78,26 @@ func main() {
 	ctx := context.Background()
 	if *noopCeiling {
 		if err := ceiling(ctx, os.Stdout, *pluginDir, *threads, *duration); err != nil {
+			fmt.Fprintln(os.Stderr, "raftcmp-bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if *optsA != "" || *optsB != "" || *raftA != adapter.ProfileProduction || *raftB != adapter.ProfileProduction {
+		if len(names) != 1 {
+			fmt.Fprintln(os.Stderr, "raftcmp-bench: A/B mode measures one backend: give -impl NAME")
+			os.Exit(2)
+		}
+		a, errA := parseVariant("a", *optsA, *raftA)
+		b, errB := parseVariant("b", *optsB, *raftB)
+		plugin, errP := cluster.Find(names[0], []string{*pluginDir})
+		for _, err := range []error{errA, errB, errP} {
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "raftcmp-bench:", err)
+				os.Exit(2)
+			}
+		}
+		if err := compareVariants(ctx, os.Stdout, plugin, adapter.Storage(*storage), spec, *rounds, a, b); err != nil {
 			fmt.Fprintln(os.Stderr, "raftcmp-bench:", err)
 			os.Exit(1)
 		}

@@ -100,8 +100,10 @@ const (
 // Uniform is the knobs of ProfileUniform: etcd's and hashicorp's common
 // timing (a 1 s election timeout, a 100 ms heartbeat), pre-vote and check
 // quorum on (what etcd runs and hashicorp/raft has built in), 64 entries per
-// append (hashicorp's MaxAppendEntries), 128 appends in flight (hashicorp's
-// fixed pipeline depth), and no snapshots in the measured window.
+// append (hashicorp's MaxAppendEntries), 128 appends in flight per follower
+// (between hashicorp's 2 and etcd's 512; dragonboat has no such window),
+// and no snapshots in the measured window. Where a library cannot take a
+// value, its Settings say so and every row records it.
 var Uniform = Raft{
 	ElectionTimeout:    time.Second,
 	HeartbeatInterval:  100 * time.Millisecond,

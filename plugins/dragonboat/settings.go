@@ -302,16 +302,17 @@ func resolveTiming(res *resolved, o options, k adapter.Raft, opts adapter.Option
 		}
 	case k.ElectionTimeout == 0 && k.HeartbeatInterval == 0:
 		res.rttMillis, res.shard.ElectionRTT, res.shard.HeartbeatRTT = prodRTTMillis, prodElectionRTT, prodHeartbeat
-		eSrc, hSrc, eNote, hNote = adapter.SourceRaftcmp, adapter.SourceRaftcmp, timingReason, timingReason
+		eSrc, hSrc = adapter.SourceRaftcmp, adapter.SourceRaftcmp
+		eNote, hNote = "raftcmp's production timing, see RTTMillisecond", "raftcmp's production timing, see RTTMillisecond"
 	default:
 		e, h := k.ElectionTimeout, k.HeartbeatInterval
 		eSrc, hSrc = adapter.SourceRequested, adapter.SourceRequested
 		eNote, hNote = "--raft election", "--raft heartbeat"
 		if e == 0 {
-			e, eSrc, eNote = prodElectionRTT*prodRTTMillis*time.Millisecond, adapter.SourceRaftcmp, timingReason
+			e, eSrc, eNote = prodElectionRTT*prodRTTMillis*time.Millisecond, adapter.SourceRaftcmp, "raftcmp's production 200ms (unset)"
 		}
 		if h == 0 {
-			h, hSrc, hNote = prodHeartbeat*prodRTTMillis*time.Millisecond, adapter.SourceRaftcmp, timingReason
+			h, hSrc, hNote = prodHeartbeat*prodRTTMillis*time.Millisecond, adapter.SourceRaftcmp, "raftcmp's production 20ms (unset)"
 		}
 		eMs, hMs := wholeMillis(e), wholeMillis(h)
 		rtt := uint64(prodRTTMillis)

@@ -34,6 +34,18 @@
 //     leader lease and etcd's server make theirs do, so partition faults are
 //     comparable. PreVote keeps dragonboat's default (off); note that a
 //     restarted follower may then disrupt the leader with a higher term.
+//   - The shared --raft knobs map as follows (settings.go, resolve, which
+//     both Settings and Start use): election and heartbeat -> ElectionRTT
+//     and HeartbeatRTT on the 5 ms tick when both are multiples of it, else
+//     on a tick of their greatest common divisor in whole milliseconds
+//     (dragonboat's rule ElectionRTT > 2 x HeartbeatRTT may move one);
+//     prevote -> PreVote; checkquorum -> CheckQuorum; snapshot ->
+//     SnapshotEntries. append and inflight have no equivalent: a Replicate
+//     message is bounded by bytes (64 MiB), not entries, and a follower in
+//     replicate state is sent appends with no in-flight window; both are
+//     reported unhonoured. A timing option (rtt_ms, election_rtt,
+//     heartbeat_rtt), pre_vote, check_quorum or snapshot_entries wins over
+//     the knob for the same thing, which is then reported unhonoured.
 //   - Snapshots: none during a run (snapshot_entries 0), so no snapshot
 //     lands in a measured window; CompactionOverhead keeps dragonboat's
 //     default. The log grows for the length of a point.
@@ -78,6 +90,8 @@
 //   - check_quorum=true, pre_vote=false: Config.CheckQuorum and PreVote.
 //   - snapshot_entries=0: Config.SnapshotEntries, 0 = no automatic
 //     snapshots.
+//   - compaction_overhead=0: Config.CompactionOverhead, entries kept after a
+//     snapshot's compaction.
 //   - max_in_mem_log_size=0: Config.MaxInMemLogSize in bytes, 0 = unlimited
 //     (dragonboat's default); when reached, proposals fail as busy.
 //   - logdb=pebble: pebble or tan.
@@ -141,6 +155,7 @@ type Node struct {
 	session *client.Session
 	fsm     *stateMachine
 	id      uint64
+	applied resolved      // what Start ran with
 	done    chan struct{} // closed when Stop begins
 	closed  chan struct{} // closed when Stop has closed the NodeHost
 	stop    sync.Once
@@ -163,63 +178,6 @@ func (n *Node) Describe() adapter.Description {
 			Storage:           []adapter.Storage{adapter.StorageDisk, adapter.StorageTmpfs},
 		},
 	}
-}
-
-// settings are the options this backend reads, with their defaults.
-type settings struct {
-	rttMillis   uint64
-	shard       config.Config
-	logdb       string
-	logdbConfig config.LogDBConfig
-	logLevel    logger.LogLevel
-}
-
-func readSettings(opts adapter.Options) (settings, error) {
-	r := opts.Reader()
-	s := settings{
-		rttMillis: uint64(r.Int("rtt_ms", 5, 1, 10_000)),
-		shard: config.Config{
-			ShardID:         shardID,
-			ElectionRTT:     uint64(r.Int("election_rtt", 40, 3, 1_000_000)),
-			HeartbeatRTT:    uint64(r.Int("heartbeat_rtt", 4, 1, 1_000_000)),
-			CheckQuorum:     r.Bool("check_quorum", true),
-			PreVote:         r.Bool("pre_vote", false),
-			SnapshotEntries: uint64(r.Int("snapshot_entries", 0, 0, math.MaxInt)),
-			MaxInMemLogSize: uint64(r.Int("max_in_mem_log_size", 0, 0, math.MaxInt)),
-		},
-		logdb: r.Enum("logdb", "pebble", "pebble", "tan"),
-	}
-	switch r.Enum("logdb_size", "small", "tiny", "small", "medium", "default") {
-	case "tiny":
-		s.logdbConfig = config.GetTinyMemLogDBConfig()
-	case "small":
-		s.logdbConfig = config.GetSmallMemLogDBConfig()
-	case "medium":
-		s.logdbConfig = config.GetMediumMemLogDBConfig()
-	default:
-		s.logdbConfig = config.GetDefaultLogDBConfig()
-	}
-	s.logdbConfig.Shards = uint64(r.Int("logdb_shards", 1, 1, 16))
-	switch r.Enum("log_level", "warning", "error", "warning", "info", "debug") {
-	case "error":
-		s.logLevel = logger.ERROR
-	case "warning":
-		s.logLevel = logger.WARNING
-	case "info":
-		s.logLevel = logger.INFO
-	default:
-		s.logLevel = logger.DEBUG
-	}
-	if err := r.Err(); err != nil {
-		return s, err
-	}
-	if s.shard.ElectionRTT <= 2*s.shard.HeartbeatRTT {
-		return s, fmt.Errorf("option election_rtt=%d: must be more than twice heartbeat_rtt=%d (dragonboat's rule)", s.shard.ElectionRTT, s.shard.HeartbeatRTT)
-	}
-	if m := s.shard.MaxInMemLogSize; m != 0 && m < 1024 {
-		return s, fmt.Errorf("option max_in_mem_log_size=%d: must be 0 (unlimited) or at least 1024 bytes", m)
-	}
-	return s, nil
 }
 
 // dragonboatLoggers are the package loggers dragonboat (and the Pebble it
@@ -254,7 +212,7 @@ func (n *Node) Start(ctx context.Context, cfg adapter.Config) error {
 	if !cfg.Storage.Durable() {
 		return fmt.Errorf("storage %q: %w: dragonboat has no in-memory log store", cfg.Storage, adapter.ErrUnsupported)
 	}
-	s, err := readSettings(cfg.Options)
+	s, err := resolve(cfg)
 	if err != nil {
 		return err
 	}
@@ -295,9 +253,10 @@ func (n *Node) Start(ctx context.Context, cfg adapter.Config) error {
 		}
 	}
 	fsm := &stateMachine{}
-	s.shard.ReplicaID = cfg.ID
+	shard := s.shard
+	shard.ReplicaID = cfg.ID
 	create := func(uint64, uint64) sm.IStateMachine { return fsm }
-	if err := nh.StartReplica(members, false, create, s.shard); err != nil {
+	if err := nh.StartReplica(members, false, create, shard); err != nil {
 		nh.Close()
 		return fmt.Errorf("start replica %d of shard %d: %w", cfg.ID, shardID, err)
 	}
@@ -305,6 +264,7 @@ func (n *Node) Start(ctx context.Context, cfg adapter.Config) error {
 	n.session = nh.GetNoOPSession(shardID)
 	n.fsm = fsm
 	n.id = cfg.ID
+	n.applied = s
 	n.done = make(chan struct{})
 	n.closed = make(chan struct{})
 	return nil

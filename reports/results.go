@@ -110,6 +110,13 @@ type Row struct {
 	OutsideCPU   *float64
 	CPUPressure  *float64
 	ProcsRunning *float64
+	// HdrFile is the point's latency histogram log, relative to the
+	// results directory (HdrFile of its point id): its intervals are the
+	// time series' intervals and add up to the latency figures above.
+	// Empty for a point without figures (failed or unsupported), in files
+	// written before it existed, and when the plugin sent no interval
+	// histograms.
+	HdrFile string
 }
 
 // Thresholds above which a point is flagged as disturbed by its host
@@ -220,6 +227,7 @@ var resultColumns = []column[Row]{
 	optFloatColumn("outside_cpu", 3, func(r *Row) **float64 { return &r.OutsideCPU }),
 	optFloatColumn("cpu_pressure", 4, func(r *Row) **float64 { return &r.CPUPressure }),
 	optFloatColumn("procs_running", 2, func(r *Row) **float64 { return &r.ProcsRunning }),
+	textColumn("hdr_file", func(r *Row) *string { return &r.HdrFile }),
 }
 
 // requiredColumns is how many of resultColumns every results.csv has: the

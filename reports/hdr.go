@@ -187,3 +187,29 @@ func ReadHdrLog(path string) (*hdrhistogram.Histogram, error) {
 	}
 	return sum, nil
 }
+
+// ReadHdrLogs reads the histogram log of every ok row of dir's results
+// that names one (Row.HdrFile), by point id, each checked to hold the
+// row's ops. A log that is missing, unreadable or does not match its row
+// is an error naming it: the report would otherwise mix pooled and
+// unpooled figures without saying why.
+func ReadHdrLogs(dir string, rows []Row) (map[string]*hdrhistogram.PackedHistogram, error) {
+	out := map[string]*hdrhistogram.PackedHistogram{}
+	for _, r := range rows {
+		if r.Status != StatusOK || r.HdrFile == "" {
+			continue
+		}
+		h, err := ReadHdrLog(filepath.Join(dir, filepath.FromSlash(r.HdrFile)))
+		if err != nil {
+			return nil, fmt.Errorf("histogram log of point %s: %w", r.Point, err)
+		}
+		if uint64(h.TotalCount()) != r.Ops {
+			return nil, fmt.Errorf("histogram log of point %s: %s holds %d latencies, its row %d ops", r.Point, r.HdrFile, h.TotalCount(), r.Ops)
+		}
+		// Kept sparse: a report may read thousands of points.
+		p := hdrhistogram.NewPacked(h.LowestTrackableValue(), h.HighestTrackableValue(), int(h.SignificantFigures()))
+		p.MergeFrom(h)
+		out[r.Point] = p
+	}
+	return out, nil
+}

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/HdrHistogram/hdrhistogram-go"
+
 	"github.com/raftcmp/raftcmp/faults/faultspec"
 )
 
@@ -46,15 +48,90 @@ type PointStats struct {
 	// with status ok.
 	Rows, OK []Row
 	// Throughput is in ops/s; the latencies in µs, each the Summary of
-	// the rows' own percentile (the mean of per-repeat p99s, not a pooled
-	// p99).
+	// the rows' own percentile over the repeats (their mean is the mean of
+	// per-repeat p99s, not a pooled p99: see Pooled).
 	Throughput                  Summary
 	LatAvg, P50, P90, P99, P999 Summary
 	Max, Errors                 Summary
-	throughputs, p99s           []float64
+	// Pooled is the latency distribution of all the ok repeats together:
+	// their recorded histograms (hdr/) added up, and the percentiles taken
+	// of the sum. Nil when an ok repeat has no histogram log (files
+	// written before raftcmp recorded them); the report then falls back to
+	// the mean of per-repeat percentiles, and says so.
+	Pooled            *Pooled
+	throughputs, p99s []float64
+	perRepeat         [5][]float64 // p50, p90, p99, p99.9, max of each ok repeat
 }
 
-func newPointStats(k PointKey, rows []Row) *PointStats {
+// Pooled is a latency distribution pooled over a point's ok repeats, in
+// µs.
+type Pooled struct {
+	// Count is the number of latencies: the sum of the repeats' ops.
+	Count int64
+	// Mean is their mean.
+	Mean float64
+	// P50 ... P999 are the percentiles of the pooled distribution, Max its
+	// largest latency.
+	P50, P90, P99, P999, Max int64
+}
+
+// pooled sums the histograms of the rows and takes their percentiles; nil
+// if a row has none.
+func pooled(rows []Row, hists map[string]*hdrhistogram.PackedHistogram) *Pooled {
+	if len(rows) == 0 {
+		return nil
+	}
+	var sum *hdrhistogram.Histogram
+	for _, r := range rows {
+		h := hists[r.Point]
+		if h == nil {
+			return nil
+		}
+		if sum == nil {
+			sum = hdrhistogram.New(h.LowestTrackableValue(), h.HighestTrackableValue(), int(h.SignificantFigures()))
+		}
+		h.MergeInto(sum)
+	}
+	return &Pooled{
+		Count: sum.TotalCount(), Mean: sum.Mean(),
+		P50: sum.ValueAtPercentile(50), P90: sum.ValueAtPercentile(90), P99: sum.ValueAtPercentile(99),
+		P999: sum.ValueAtPercentile(99.9), Max: sum.Max(),
+	}
+}
+
+// Latency figures of a point (LatFigure).
+const (
+	LatP50 = iota
+	LatP90
+	LatP99
+	LatP999
+	LatMax
+)
+
+// LatFigure is one latency figure of a point over its ok repeats (which:
+// LatP50 ... LatMax): Value is the pooled figure (Pooled) or, without
+// histograms, the mean of the repeats' own; Lo and Hi are the smallest and
+// largest of the repeats' own, the spread over repeats.
+func (p *PointStats) LatFigure(which int) (value, lo, hi float64) {
+	xs := p.perRepeat[which]
+	if len(xs) == 0 {
+		return math.NaN(), math.NaN(), math.NaN()
+	}
+	lo, hi = slices.Min(xs), slices.Max(xs)
+	if p.Pooled == nil {
+		return Summarize(xs).Mean, lo, hi
+	}
+	return float64([]int64{p.Pooled.P50, p.Pooled.P90, p.Pooled.P99, p.Pooled.P999, p.Pooled.Max}[which]), lo, hi
+}
+
+// LatP99 is the point's p99 as reports show it: pooled over the repeats,
+// or the mean of the repeats' p99s without histograms.
+func (p *PointStats) LatP99() float64 {
+	v, _, _ := p.LatFigure(LatP99)
+	return v
+}
+
+func newPointStats(k PointKey, rows []Row, hists map[string]*hdrhistogram.PackedHistogram) *PointStats {
 	p := &PointStats{PointKey: k, Rows: rows}
 	var avg, p50, p90, p99, p999, mx, errs []float64
 	for _, r := range rows {
@@ -71,6 +148,8 @@ func newPointStats(k PointKey, rows []Row) *PointStats {
 		}
 	}
 	p.p99s = p99
+	p.perRepeat = [5][]float64{p50, p90, p99, p999, mx}
+	p.Pooled = pooled(p.OK, hists)
 	p.Throughput = Summarize(p.throughputs)
 	p.LatAvg, p.P50, p.P90, p.P99, p.P999, p.Max = Summarize(avg), Summarize(p50), Summarize(p90), Summarize(p99), Summarize(p999), Summarize(mx)
 	p.Errors = Summarize(errs)
@@ -128,8 +207,17 @@ type Analysis struct {
 	multiConfig bool
 }
 
-// Analyze digests a results directory's contents. meta may be nil.
+// Analyze digests a results directory's contents without its histogram
+// logs: latency percentiles over repeats are then means of the repeats'
+// own. meta may be nil.
 func Analyze(meta *Meta, rows []Row, series []Sample) *Analysis {
+	return AnalyzeHists(meta, rows, series, nil)
+}
+
+// AnalyzeHists is Analyze with the points' latency histograms (by point
+// id, as ReadHdrLogs returns them), from which each point's percentiles
+// over its repeats are pooled (PointStats.Pooled).
+func AnalyzeHists(meta *Meta, rows []Row, series []Sample, hists map[string]*hdrhistogram.PackedHistogram) *Analysis {
 	a := &Analysis{Meta: meta, Rows: rows, Series: series, byKey: map[PointKey]*PointStats{},
 		series: map[string][]Sample{}, slugs: map[Scenario]string{}}
 	var keys []PointKey
@@ -174,7 +262,7 @@ func Analyze(meta *Meta, rows []Row, series []Sample) *Analysis {
 	for _, k := range keys {
 		rs := byKey[k]
 		slices.SortStableFunc(rs, func(x, y Row) int { return cmp.Compare(x.Repeat, y.Repeat) })
-		p := newPointStats(k, rs)
+		p := newPointStats(k, rs, hists)
 		a.Points = append(a.Points, p)
 		a.byKey[k] = p
 		a.Repeats = max(a.Repeats, len(rs))
@@ -333,7 +421,7 @@ func (a *Analysis) ImpactAt(s Scenario, impl string, t int) (Impact, bool) {
 	return Impact{
 		Impl: impl, Scenario: s, Threads: t, Base: base, Hit: hit,
 		ThroughputChange: relChange(base.Throughput.Mean, hit.Throughput.Mean),
-		P99Change:        relChange(base.P99.Mean, hit.P99.Mean),
+		P99Change:        relChange(base.LatP99(), hit.LatP99()),
 		ThroughputTest:   WelchTest(base.throughputs, hit.throughputs),
 		P99Test:          WelchTest(base.p99s, hit.p99s),
 		WindowChange:     math.NaN(),
@@ -428,8 +516,8 @@ func (a *Analysis) HeadlineImpact(s Scenario, impl string) (Impact, bool) {
 type Ranking struct {
 	Scenario Scenario
 	Threads  int
-	// ByThroughput is by mean throughput, highest first; ByP99 by mean
-	// p99, lowest first. Both hold every backend with ok rows there.
+	// ByThroughput is by mean throughput, highest first; ByP99 by p99
+	// (LatP99), lowest first. Both hold every backend with ok rows there.
 	ByThroughput, ByP99 []*PointStats
 	// ThroughputTest and P99Test compare the first with the second
 	// (Welch's t-test); not OK when fewer than two backends or repeats.
@@ -453,7 +541,7 @@ func (a *Analysis) Rank(s Scenario) (Ranking, bool) {
 	// Stable sorts over impl-sorted input: ties go to the name first in
 	// alphabetical order, deterministically.
 	slices.SortStableFunc(r.ByThroughput, func(x, y *PointStats) int { return cmp.Compare(y.Throughput.Mean, x.Throughput.Mean) })
-	slices.SortStableFunc(r.ByP99, func(x, y *PointStats) int { return cmp.Compare(x.P99.Mean, y.P99.Mean) })
+	slices.SortStableFunc(r.ByP99, func(x, y *PointStats) int { return cmp.Compare(x.LatP99(), y.LatP99()) })
 	if len(r.ByThroughput) > 1 {
 		r.ThroughputTest = WelchTest(r.ByThroughput[0].throughputs, r.ByThroughput[1].throughputs)
 		r.P99Test = WelchTest(r.ByP99[0].p99s, r.ByP99[1].p99s)

@@ -58,8 +58,8 @@ func ParseFormats(s string) ([]Format, error) {
 	return out, nil
 }
 
-// Load reads a results directory (results.csv, timeseries.csv, meta.json)
-// and analyzes it. Errors name the file and, for bad content, the line.
+// Load reads a results directory (results.csv, timeseries.csv, meta.json
+// and the histogram logs its ok rows name) and analyzes it. Errors name the file and, for bad content, the line.
 func Load(dir string) (*Analysis, error) {
 	rows, err := ReadResults(filepath.Join(dir, ResultsFile))
 	if err != nil {
@@ -73,7 +73,11 @@ func Load(dir string) (*Analysis, error) {
 	if err != nil {
 		return nil, err
 	}
-	return Analyze(meta, rows, series), nil
+	hists, err := ReadHdrLogs(dir, rows)
+	if err != nil {
+		return nil, err
+	}
+	return AnalyzeHists(meta, rows, series, hists), nil
 }
 
 // BuildFormats loads dir and writes the given formats into it, returning

@@ -73,8 +73,9 @@ type PointJSON struct {
 	Repeats      int      `json:"repeats"`
 	OKRepeats    int      `json:"ok_repeats"`
 	Rows         []string `json:"rows"` // point ids of its results.csv rows
-	// Throughput in ops/s; latencies in µs (means of the rows' own
-	// percentiles); errors per repeat.
+	// Throughput in ops/s; latencies in µs (statistics of the rows' own
+	// percentiles over the repeats: mean of per-repeat p99s, not pooled;
+	// see Pooled); errors per repeat.
 	ThroughputOps StatJSON `json:"throughput_ops"`
 	LatAvgUs      StatJSON `json:"lat_avg_us"`
 	LatP50Us      StatJSON `json:"lat_p50_us"`
@@ -83,8 +84,23 @@ type PointJSON struct {
 	LatP999Us     StatJSON `json:"lat_p999_us"`
 	LatMaxUs      StatJSON `json:"lat_max_us"`
 	Errors        StatJSON `json:"errors"`
+	// Pooled is the latency distribution of the ok repeats pooled (their
+	// histograms added up, percentiles of the sum), in µs; absent when a
+	// repeat has no histogram log.
+	Pooled *PooledJSON `json:"pooled_lat_us,omitempty"`
 	// FaultEffects are the rows' fault_effect values, by repeat.
 	FaultEffects []string `json:"fault_effects,omitempty"`
+}
+
+// PooledJSON is a Pooled distribution.
+type PooledJSON struct {
+	Count int64   `json:"count"`
+	Mean  float64 `json:"mean"`
+	P50   int64   `json:"p50"`
+	P90   int64   `json:"p90"`
+	P99   int64   `json:"p99"`
+	P999  int64   `json:"p999"`
+	Max   int64   `json:"max"`
 }
 
 // TestJSON is a Welch's t-test outcome; P is null when a side has fewer
@@ -191,6 +207,9 @@ func (a *Analysis) JSONSummary() SummaryJSON {
 			ThroughputOps: statJSON(p.Throughput), LatAvgUs: statJSON(p.LatAvg), LatP50Us: statJSON(p.P50),
 			LatP90Us: statJSON(p.P90), LatP99Us: statJSON(p.P99), LatP999Us: statJSON(p.P999), LatMaxUs: statJSON(p.Max),
 			Errors: statJSON(p.Errors)}
+		if q := p.Pooled; q != nil {
+			pj.Pooled = &PooledJSON{Count: q.Count, Mean: math.Round(q.Mean*1000) / 1000, P50: q.P50, P90: q.P90, P99: q.P99, P999: q.P999, Max: q.Max}
+		}
 		for _, r := range p.Rows {
 			pj.Rows = append(pj.Rows, r.Point)
 			if !p.IsBaseline() && r.Status == StatusOK {

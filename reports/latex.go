@@ -17,6 +17,12 @@ func (a *Analysis) LaTeX() []byte {
 	fmt.Fprintf(&b, "%% Cells: mean over the ok repeats of each point (n = %d unless marked) $\\pm$ the\n", a.Repeats)
 	b.WriteString("% half-width of the 95% confidence interval of the mean (Student's t);\n")
 	fmt.Fprintf(&b, "%% \\dag: coefficient of variation over the repeats above %.0f\\%%.\n", NoisyCV*100)
+	if pooled, _ := a.pooledPoints(); pooled > 0 {
+		b.WriteString("% Latency: pooled over the repeats (their histograms, hdr/, added up) [smallest--largest\n")
+		b.WriteString("% of the repeats' own]; a cell marked ^{m} is the mean of per-repeat figures $\\pm$ CI instead.\n")
+	} else {
+		b.WriteString("% Latency: no histograms recorded; the mean of per-repeat percentiles, not pooled.\n")
+	}
 	if m := a.Meta; m != nil && len(m.Command) > 0 {
 		fmt.Fprintf(&b, "%% Command: %s\n", strings.Join(strings.Fields(strings.Join(m.Command, " ")), " "))
 	}
@@ -28,7 +34,7 @@ func (a *Analysis) LaTeX() []byte {
 		a.texMatrix(&b, s, "throughput", fmt.Sprintf("Throughput (Kops/s) under fault \\texttt{%s}", texEscape(a.Label(s))),
 			func(p *PointStats) string { return a.texCell(p.Throughput, 1000, 2) })
 		a.texMatrix(&b, s, "p99", fmt.Sprintf("p99 latency (\\textmu s) under fault \\texttt{%s}", texEscape(a.Label(s))),
-			func(p *PointStats) string { return a.texCell(p.P99, 1, 0) })
+			func(p *PointStats) string { return a.texLatCell(p, LatP99) })
 	}
 	a.texImpact(&b)
 	return b.Bytes()
@@ -62,6 +68,29 @@ func (a *Analysis) texCell(s Summary, scale float64, prec int) string {
 	}
 	if s.N < a.Repeats {
 		v += fmt.Sprintf(" ($n{=}%d$)", s.N)
+	}
+	return v
+}
+
+// texLatCell is latCell for LaTeX.
+func (a *Analysis) texLatCell(p *PointStats, which int) string {
+	if p.Pooled == nil {
+		v := a.texCell(Summarize(p.perRepeat[which]), 1, 0)
+		if pooled, _ := a.pooledPoints(); pooled > 0 {
+			v += "$^{m}$"
+		}
+		return v
+	}
+	val, lo, hi := p.LatFigure(which)
+	v := texNum(us(val))
+	if len(p.OK) > 1 {
+		v += " [" + us(lo) + "--" + us(hi) + "]"
+	}
+	if p.P99.Noisy() {
+		v += "\\,\\dag"
+	}
+	if len(p.OK) < a.Repeats {
+		v += fmt.Sprintf(" ($n{=}%d$)", len(p.OK))
 	}
 	return v
 }

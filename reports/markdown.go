@@ -205,7 +205,17 @@ func shortCommit(c string) string {
 func (a *Analysis) writeHowToRead(b *bytes.Buffer) {
 	b.WriteString("## How to read this report\n\n")
 	fmt.Fprintf(b, "- Every figure comes from `results.csv`. A table cell is the mean over the rows with status `ok` for that backend, fault and thread count (n rows: %d unless marked `(n=…)`); `±` is the half-width of the 95%% confidence interval of that mean (Student's t, n−1 degrees of freedom), shown when n > 1.\n", a.Repeats)
-	b.WriteString("- Latency percentiles are each row's own percentile (`lat_p99_us` …), averaged over the repeats, not pooled. Throughput is in thousands of proposals applied per second of the measured window.\n")
+	pooled, unpooled := a.pooledPoints()
+	switch {
+	case pooled > 0:
+		b.WriteString("- Latency percentiles over repeats are pooled: the repeats' recorded latency histograms (`hdr/`, HdrHistogram interval logs) are added up and the percentile is taken of the sum, so a p99 is the p99 of every proposal measured at that point, not a mean of p99s. `[lo–hi]` beside it is the spread over the repeats: the smallest and largest of the repeats' own percentile. The mean of the per-repeat p99s, a secondary figure, is under Statistics per point.\n")
+		if unpooled > 0 {
+			fmt.Fprintf(b, "- %s marks a latency figure of a point with a repeat that has no histogram log: it is the mean of the repeats' own percentiles (`lat_p99_us` …) ± its 95%% confidence interval, not pooled.\n", strings.TrimSpace(unpooledMarkText))
+		}
+	default:
+		b.WriteString("- This directory has no latency histograms (`hdr/`; older runs did not record them), so latency percentiles over repeats are each row's own percentile (`lat_p99_us` …) averaged over the repeats, not pooled.\n")
+	}
+	b.WriteString("- Throughput is in thousands of proposals applied per second of the measured window.\n")
 	fmt.Fprintf(b, "- † marks a noisy point: the coefficient of variation (sd/mean) of its throughput or p99 over the repeats exceeds %.0f%%.\n", NoisyCV*100)
 	fmt.Fprintf(b, "- Differences are tested with Welch's t-test over the repeats: `~` marks a difference within noise (p ≥ %.2f, or fewer than 2 repeats on a side).\n", Alpha)
 	if a.interferenceMeasured() {
@@ -259,6 +269,52 @@ func (a *Analysis) cell(s Summary, noisy bool, scale float64, prec int) string {
 	}
 	if s.N < a.Repeats {
 		v += fmt.Sprintf(" (n=%d)", s.N)
+	}
+	return v
+}
+
+// unpooledMarkText marks a latency figure that is a mean of per-repeat
+// percentiles in a directory whose other points are pooled.
+const unpooledMarkText = " °"
+
+// pooledPoints counts the points with ok repeats whose latency figures are
+// pooled and those whose are not.
+func (a *Analysis) pooledPoints() (pooled, unpooled int) {
+	for _, p := range a.Points {
+		switch {
+		case len(p.OK) == 0:
+		case p.Pooled != nil:
+			pooled++
+		default:
+			unpooled++
+		}
+	}
+	return pooled, unpooled
+}
+
+// latCell renders latency figure which of p (LatFigure): pooled, "812
+// [790–845]" with the spread over repeats; without histograms, the mean of
+// the repeats' own ± its confidence interval, like cell, marked when other
+// points are pooled. "†" when noisy, "(n=2)" when short of the usual
+// repeats.
+func (a *Analysis) latCell(p *PointStats, which int, noisy bool) string {
+	if p.Pooled == nil {
+		v := a.cell(Summarize(p.perRepeat[which]), noisy, 1, 0)
+		if pooled, _ := a.pooledPoints(); pooled > 0 {
+			v += unpooledMarkText
+		}
+		return v
+	}
+	val, lo, hi := p.LatFigure(which)
+	v := us(val)
+	if len(p.OK) > 1 {
+		v += " [" + us(lo) + "–" + us(hi) + "]"
+	}
+	if noisy {
+		v += " †"
+	}
+	if len(p.OK) < a.Repeats {
+		v += fmt.Sprintf(" (n=%d)", len(p.OK))
 	}
 	return v
 }
@@ -334,7 +390,7 @@ func (a *Analysis) writeHeadline(b *bytes.Buffer) {
 	case worstP99 != nil:
 		fmt.Fprintf(b, "- Largest p99 increase: **%s** under `%s`: %s (%s → %s µs at %d threads; %s%s).\n",
 			worstP99.Impl, a.Label(worstP99.Scenario), fmtPct(worstP99.P99Change),
-			us(worstP99.Base.P99.Mean), us(worstP99.Hit.P99.Mean), worstP99.Threads,
+			us(worstP99.Base.LatP99()), us(worstP99.Hit.LatP99()), worstP99.Threads,
 			fmtP(worstP99.P99Test), sigWord(worstP99.P99Test))
 	case anyImpact:
 		b.WriteString("- No fault raised any backend's mean p99.\n")
@@ -352,7 +408,7 @@ func sigWord(t TTest) string {
 func headlineText(r Ranking) string {
 	if len(r.ByThroughput) == 1 {
 		p := r.ByThroughput[0]
-		return fmt.Sprintf("only **%s** has data: %s Kops/s, p99 %s µs.", p.Impl, kops(p.Throughput.Mean), us(p.P99.Mean))
+		return fmt.Sprintf("only **%s** has data: %s Kops/s, p99 %s µs.", p.Impl, kops(p.Throughput.Mean), us(p.LatP99()))
 	}
 	t0, t1 := r.ByThroughput[0], r.ByThroughput[1]
 	l0, l1 := r.ByP99[0], r.ByP99[1]
@@ -363,7 +419,7 @@ func headlineText(r Ranking) string {
 	} else {
 		thr = fmt.Sprintf("throughput %s %s), within noise (%s)", t0.Impl, thr, fmtP(r.ThroughputTest))
 	}
-	lat := fmt.Sprintf("%s vs %s %s µs (%s", us(l0.P99.Mean), l1.Impl, us(l1.P99.Mean), fmtPct(relChange(l1.P99.Mean, l0.P99.Mean)))
+	lat := fmt.Sprintf("%s vs %s %s µs (%s", us(l0.LatP99()), l1.Impl, us(l1.LatP99()), fmtPct(relChange(l1.LatP99(), l0.LatP99())))
 	if r.P99Test.Significant() {
 		lat = fmt.Sprintf("p99 lowest for **%s**, %s, %s)", l0.Impl, lat, fmtP(r.P99Test))
 	} else {
@@ -422,7 +478,7 @@ func (a *Analysis) writeImpact(b *bytes.Buffer) {
 					b.WriteString(" – |")
 				}
 			}
-			fmt.Fprintf(b, " %s → %s | %s%s |\n", us(im.Base.P99.Mean), us(im.Hit.P99.Mean), fmtPct(im.P99Change), tilde(im.P99Test))
+			fmt.Fprintf(b, " %s → %s | %s%s |\n", us(im.Base.LatP99()), us(im.Hit.LatP99()), fmtPct(im.P99Change), tilde(im.P99Test))
 		}
 	}
 	b.WriteString("\n")
@@ -463,7 +519,7 @@ func (a *Analysis) writeScenario(b *bytes.Buffer, s Scenario) {
 	})
 	embed(figThroughput)
 	b.WriteString("### p99 latency (µs)\n\n")
-	a.writeMatrix(b, s, func(p *PointStats) string { return a.cell(p.P99, p.P99.Noisy(), 1, 0) + interferenceMark(p) })
+	a.writeMatrix(b, s, func(p *PointStats) string { return a.latCell(p, LatP99, p.P99.Noisy()) + interferenceMark(p) })
 	if slices.ContainsFunc(a.Points, func(p *PointStats) bool { return p.Scenario == s && p.Interfered() }) {
 		b.WriteString(interferenceNote)
 	}
@@ -474,8 +530,8 @@ func (a *Analysis) writeScenario(b *bytes.Buffer, s Scenario) {
 		for _, impl := range a.Impls {
 			if p := a.okPoint(s, impl, t); p != nil {
 				fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s |\n", impl,
-					a.cell(p.P50, false, 1, 0), a.cell(p.P90, false, 1, 0), a.cell(p.P99, false, 1, 0),
-					a.cell(p.P999, false, 1, 0), a.cell(p.Max, false, 1, 0))
+					a.latCell(p, LatP50, false), a.latCell(p, LatP90, false), a.latCell(p, LatP99, false),
+					a.latCell(p, LatP999, false), a.latCell(p, LatMax, false))
 			}
 		}
 		b.WriteString("\n")
@@ -643,16 +699,16 @@ func (a *Analysis) writeStats(b *bytes.Buffer) {
 		return
 	}
 	b.WriteString("## Statistics per point\n\n")
-	b.WriteString("Over the ok repeats of each point: n, mean, sample standard deviation, 95% confidence interval of the mean and coefficient of variation.\n\n")
-	b.WriteString("| backend | fault | threads | n | Kops/s | sd | 95% CI | CV | p99 µs | sd | 95% CI | CV | errors/repeat |\n")
-	b.WriteString("|---|---|---:|---:|---:|---:|---|---:|---:|---:|---|---:|---:|\n")
+	b.WriteString("Over the ok repeats of each point: n, mean, sample standard deviation, 95% confidence interval of the mean and coefficient of variation. For the p99, these describe the repeats' own p99s (their mean is the mean of per-repeat p99s, a secondary figure); the pooled p99, from the repeats' histograms added up, is beside them, – where a repeat has no histogram log.\n\n")
+	b.WriteString("| backend | fault | threads | n | Kops/s | sd | 95% CI | CV | pooled p99 µs | mean of repeat p99s µs | sd | 95% CI | CV | errors/repeat |\n")
+	b.WriteString("|---|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---|---:|---:|\n")
 	for _, p := range a.Points {
 		n := strconv.Itoa(len(p.OK))
 		if len(p.OK) < len(p.Rows) {
 			n += fmt.Sprintf(" of %d", len(p.Rows))
 		}
 		if len(p.OK) == 0 {
-			fmt.Fprintf(b, "| %s | `%s` | %d | %s | %s | | | | | | | | |\n", p.Impl, a.Label(p.Scenario), p.Threads, n, p.Rows[0].Status)
+			fmt.Fprintf(b, "| %s | `%s` | %d | %s | %s | | | | | | | | | |\n", p.Impl, a.Label(p.Scenario), p.Threads, n, p.Rows[0].Status)
 			continue
 		}
 		ci := func(s Summary, scale float64, prec int) string {
@@ -661,10 +717,14 @@ func (a *Analysis) writeStats(b *bytes.Buffer) {
 			}
 			return "[" + fmtOpt(s.CILow(), prec, scale) + ", " + fmtOpt(s.CIHigh(), prec, scale) + "]"
 		}
-		fmt.Fprintf(b, "| %s | `%s` | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
+		pooledP99 := "–"
+		if p.Pooled != nil {
+			pooledP99 = strconv.FormatInt(p.Pooled.P99, 10)
+		}
+		fmt.Fprintf(b, "| %s | `%s` | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
 			p.Impl, a.Label(p.Scenario), p.Threads, n,
 			kops(p.Throughput.Mean), fmtOpt(p.Throughput.SD, 2, 1000), ci(p.Throughput, 1000, 2), fmtCV(p.Throughput),
-			us(p.P99.Mean), fmtOpt(p.P99.SD, 0, 1), ci(p.P99, 1, 0), fmtCV(p.P99),
+			pooledP99, us(p.P99.Mean), fmtOpt(p.P99.SD, 0, 1), ci(p.P99, 1, 0), fmtCV(p.P99),
 			fmtOpt(p.Errors.Mean, 1, 1))
 	}
 	b.WriteString("\n")

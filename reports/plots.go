@@ -197,16 +197,39 @@ func render(p *plot.Plot) (svg, png []byte, err error) {
 func (a *Analysis) draw(f figure) (*plot.Plot, error) {
 	switch f.kind {
 	case figThroughput:
-		return a.drawVsThreads(f, "throughput (Kops/s)", func(p *PointStats) Summary { return scaled(p.Throughput, 1000) })
+		return a.drawVsThreads(f, "throughput (Kops/s)", func(p *PointStats) (float64, float64, float64) { return ciBars(scaled(p.Throughput, 1000)) })
 	case figP99:
 		unit, scale := latencyUnit(a, f.scenario)
-		return a.drawVsThreads(f, "p99 latency ("+unit+")", func(p *PointStats) Summary { return scaled(p.P99, scale) })
+		return a.drawVsThreads(f, "p99 latency ("+unit+")", func(p *PointStats) (float64, float64, float64) {
+			v, lo, hi := latBars(p, LatP99)
+			return v / scale, lo / scale, hi / scale
+		})
 	case figLatency:
 		return a.drawPercentiles(f)
 	case figTimeseries:
 		return a.drawTimeseries(f)
 	}
 	return nil, fmt.Errorf("unknown figure kind %d", f.kind)
+}
+
+// ciBars is a figure with whiskers from a Summary: the mean and its
+// confidence interval (none for one repeat).
+func ciBars(s Summary) (v, lo, hi float64) {
+	half := s.CIHalf
+	if math.IsNaN(half) {
+		half = 0
+	}
+	return s.Mean, s.Mean - half, s.Mean + half
+}
+
+// latBars is latency figure which of p with whiskers: pooled, with the
+// spread over repeats (LatFigure); without histograms, the mean of the
+// repeats' own with its confidence interval.
+func latBars(p *PointStats, which int) (v, lo, hi float64) {
+	if p.Pooled == nil {
+		return ciBars(Summarize(p.perRepeat[which]))
+	}
+	return p.LatFigure(which)
 }
 
 func scaled(s Summary, by float64) Summary {
@@ -217,7 +240,7 @@ func scaled(s Summary, by float64) Summary {
 // latencyUnit picks µs, or ms when p99s reach 10 ms, for s's p99 plot.
 func latencyUnit(a *Analysis, s Scenario) (string, float64) {
 	for _, p := range a.Points {
-		if p.Scenario == s && len(p.OK) > 0 && p.P99.Mean >= 10000 {
+		if p.Scenario == s && len(p.OK) > 0 && p.LatP99() >= 10000 {
 			return "ms", 1000
 		}
 	}
@@ -406,7 +429,7 @@ func (a *Analysis) dodge(i int, xrange float64) float64 {
 
 // drawVsThreads plots one figure per backend against thread count, with
 // the confidence interval as error bars when there are repeats.
-func (a *Analysis) drawVsThreads(f figure, ylabel string, get func(*PointStats) Summary) (*plot.Plot, error) {
+func (a *Analysis) drawVsThreads(f figure, ylabel string, get func(*PointStats) (v, lo, hi float64)) (*plot.Plot, error) {
 	p := newPlot(f.title, "client threads", ylabel)
 	a.threadTicks(&p.X)
 	ymax := 0.0
@@ -420,14 +443,10 @@ func (a *Analysis) drawVsThreads(f figure, ylabel string, get func(*PointStats) 
 			if pt == nil {
 				continue
 			}
-			s := get(pt)
-			half := s.CIHalf
-			if math.IsNaN(half) {
-				half = 0
-			}
-			xys = append(xys, plotter.XY{X: float64(t) + a.dodge(i, xrange), Y: s.Mean})
-			errs = append(errs, struct{ Low, High float64 }{half, half})
-			ymax = math.Max(ymax, s.Mean+half)
+			v, lo, hi := get(pt)
+			xys = append(xys, plotter.XY{X: float64(t) + a.dodge(i, xrange), Y: v})
+			errs = append(errs, struct{ Low, High float64 }{v - lo, hi - v})
+			ymax = math.Max(ymax, hi)
 		}
 		if len(xys) == 0 {
 			continue
@@ -468,17 +487,15 @@ func (a *Analysis) drawPercentiles(f figure) (*plot.Plot, error) {
 		}
 		var xys plotter.XYs
 		var errs plotter.YErrors
-		for j, s := range []Summary{pt.P50, pt.P90, pt.P99, pt.P999, pt.Max} {
-			y := math.Max(s.Mean, 1)
-			half := s.CIHalf
-			if math.IsNaN(half) {
-				half = 0
-			}
-			lo := math.Max(y-half, y/10) // a negative bound cannot be drawn on a log axis
+		for j := range percentileTicks {
+			v, lo, hi := latBars(pt, j)
+			y := math.Max(v, 1)
+			lo = math.Max(math.Min(lo, y), y/10) // a negative bound cannot be drawn on a log axis
+			hi = math.Max(hi, y)
 			ly := math.Log10(y)
 			xys = append(xys, plotter.XY{X: percentileTicks[j].x + a.dodge(i, 4.1), Y: ly})
-			errs = append(errs, struct{ Low, High float64 }{ly - math.Log10(lo), math.Log10(y+half) - ly})
-			ymin, ymax = math.Min(ymin, math.Log10(lo)), math.Max(ymax, math.Log10(y+half))
+			errs = append(errs, struct{ Low, High float64 }{ly - math.Log10(lo), math.Log10(hi) - ly})
+			ymin, ymax = math.Min(ymin, math.Log10(lo)), math.Max(ymax, math.Log10(hi))
 		}
 		if err := a.addSeries(p, impl, xys, errs); err != nil {
 			return nil, err

@@ -118,6 +118,13 @@ type Row struct {
 	RaftProfile    string
 	RaftApplied    string
 	RaftUnhonoured string
+	// HdrFile is the point's latency histogram log, relative to the
+	// results directory (HdrFile of its point id): its intervals are the
+	// time series' intervals and add up to the latency figures above.
+	// Empty for a point without figures (failed or unsupported), in files
+	// written before it existed, and when the plugin sent no interval
+	// histograms.
+	HdrFile string
 }
 
 // Thresholds above which a point is flagged as disturbed by its host
@@ -231,6 +238,7 @@ var resultColumns = []column[Row]{
 	textColumn("raft_profile", func(r *Row) *string { return &r.RaftProfile }),
 	textColumn("raft_applied", func(r *Row) *string { return &r.RaftApplied }),
 	textColumn("raft_unhonoured", func(r *Row) *string { return &r.RaftUnhonoured }),
+	textColumn("hdr_file", func(r *Row) *string { return &r.HdrFile }),
 }
 
 // requiredColumns is how many of resultColumns every results.csv has: the

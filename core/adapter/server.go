@@ -203,9 +203,15 @@ func loadResultToPB(r *load.Result) (*adapterpb.LoadResult, error) {
 		Ops: r.Ops, Acked: r.Acked, Errors: r.Errors, MeasuredNs: int64(r.Measured), Histogram: hist,
 		Loop: r.Loop, Issued: r.Issued, Queued: r.Queued, QueuedTimeNs: int64(r.QueuedTime), Unsent: r.Unsent,
 	}
-	for _, iv := range r.Intervals {
+	for i, iv := range r.Intervals {
+		var ih []byte
+		if iv.Histogram != nil {
+			if ih, err = iv.Histogram.Encode(); err != nil {
+				return nil, fmt.Errorf("encode latency histogram of interval %d: %w", i, err)
+			}
+		}
 		pb.Intervals = append(pb.Intervals, &adapterpb.Interval{
-			StartNs: int64(iv.Start), Ops: iv.Ops, Errors: iv.Errors, P50Us: iv.P50Micros, P99Us: iv.P99Micros,
+			StartNs: int64(iv.Start), Ops: iv.Ops, Errors: iv.Errors, P50Us: iv.P50Micros, P99Us: iv.P99Micros, Histogram: ih,
 		})
 	}
 	return pb, nil
@@ -224,11 +230,17 @@ func loadResultFromPB(pb *adapterpb.LoadResult) (*load.Result, error) {
 	if r.Errors == nil {
 		r.Errors = map[string]uint64{}
 	}
-	for _, iv := range pb.GetIntervals() {
-		r.Intervals = append(r.Intervals, load.Interval{
+	for i, iv := range pb.GetIntervals() {
+		li := load.Interval{
 			Start: time.Duration(iv.GetStartNs()), Ops: iv.GetOps(), Errors: iv.GetErrors(),
 			P50Micros: iv.GetP50Us(), P99Micros: iv.GetP99Us(),
-		})
+		}
+		if b := iv.GetHistogram(); len(b) > 0 { // empty from a plugin that predates interval histograms
+			if li.Histogram, err = hdrhistogram.DecodePacked(b); err != nil {
+				return nil, fmt.Errorf("decode latency histogram of interval %d: %w", i, err)
+			}
+		}
+		r.Intervals = append(r.Intervals, li)
 	}
 	return r, nil
 }

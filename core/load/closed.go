@@ -15,9 +15,10 @@ func runClosed(ctx context.Context, s Spec, w window, propose ProposeFunc, clk c
 		limiter = rate.NewLimiter(rate.Limit(s.Rate), 1)
 	}
 	recs := make([]*recorder, s.Threads)
+	hists := newIntervalHists(w.buckets())
 	var wg sync.WaitGroup
 	for i := range recs {
-		t := &thread{pay: newPayloads(i, s.PayloadBytes), rec: newRecorder(w.buckets())}
+		t := &thread{pay: newPayloads(i, s.PayloadBytes), rec: newRecorder(hists)}
 		recs[i] = t.rec
 		wg.Go(func() { t.loop(ctx, w, propose, limiter, clk, ops) })
 	}

@@ -118,18 +118,18 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"sync"
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
 )
 
-// Latency histograms record microseconds from 1 µs to one hour. The whole
-// window keeps 3 significant digits; per-interval histograms keep 2, which is
-// enough for a time-series p50/p99 and keeps memory small with many threads.
+// Latency histograms record microseconds from 1 µs to one hour, with 3
+// significant digits: the whole window's and each interval's alike, so that
+// the intervals add up to the window exactly (see recorder).
 const (
 	histMaxMicros         = int64(time.Hour / time.Microsecond)
 	histSigFigs           = 3
-	intervalHistSigFigs   = 2
 	defaultInterval       = time.Second
 	defaultOpTimeout      = 10 * time.Second
 	defaultInFlightFactor = 16
@@ -228,6 +228,12 @@ type Interval struct {
 	Ops, Errors uint64
 	// P50Micros and P99Micros are latency percentiles of those Ops.
 	P50Micros, P99Micros int64
+	// Histogram holds the latency in microseconds of those Ops, with the
+	// geometry of Result.Latency (NewLatencyHistogram); the intervals'
+	// histograms add up to Result.Latency exactly. It is sparse, as most of
+	// an interval's buckets are empty. Nil in a result from a plugin built
+	// before intervals carried their histograms.
+	Histogram *hdrhistogram.PackedHistogram
 }
 
 // Result is what one load measured. See the package doc for accounting.
@@ -272,6 +278,12 @@ type Result struct {
 // uses, for callers that merge results.
 func NewLatencyHistogram() *hdrhistogram.Histogram {
 	return hdrhistogram.New(1, histMaxMicros, histSigFigs)
+}
+
+// newIntervalHistogram returns an empty sparse histogram with the geometry
+// of NewLatencyHistogram, for one interval.
+func newIntervalHistogram() *hdrhistogram.PackedHistogram {
+	return hdrhistogram.NewPacked(1, histMaxMicros, histSigFigs)
 }
 
 // ErrorCount is the total of r.Errors.
@@ -355,24 +367,56 @@ func (w window) buckets() int {
 
 // recorder holds one client's (closed loop) or one shard's (open loop)
 // figures; merge adds them up.
+//
+// Latencies are recorded into cur, a dense histogram of the interval
+// bucket curBucket: a dense record is a few nanoseconds and takes no lock.
+// When a completion falls in a later bucket, cur is moved into that
+// bucket's sparse histogram in the run's intervalHists (a scan of cur's
+// counts and a lock, once per recorder and interval, tens of microseconds)
+// and reset. A completion that falls in an earlier bucket than cur's (in
+// the open loop, workers sharing a shard can take its lock out of order
+// around a bucket's end) is recorded straight into that bucket's sparse
+// histogram, under the lock, rather than moving cur back and forth. So a
+// run keeps one dense histogram per recorder, as before, plus one sparse
+// histogram per interval whatever the thread count (a few KB each: only
+// populated buckets are stored), instead of a dense histogram per
+// recorder and interval.
 type recorder struct {
 	acked, ops, issued, queued uint64
 	queuedTime                 time.Duration
 	errors                     map[string]uint64
-	hist                       *hdrhistogram.Histogram
-	series                     []*bucketStats // by bucket, allocated on first use
+	bucketErrors               []uint64 // by bucket
+	cur                        *hdrhistogram.Histogram
+	curBucket                  int // -1 before the first completion in the window
+	hists                      *intervalHists
 }
 
-type bucketStats struct {
-	errors uint64
-	hist   *hdrhistogram.Histogram
+// intervalHists is the run's latency histogram per interval bucket, shared
+// by its recorders.
+type intervalHists struct {
+	mu    sync.Mutex
+	byBkt []*hdrhistogram.PackedHistogram // allocated on first use
 }
 
-func newRecorder(buckets int) *recorder {
+func newIntervalHists(buckets int) *intervalHists {
+	return &intervalHists{byBkt: make([]*hdrhistogram.PackedHistogram, buckets)}
+}
+
+// at returns bucket i's histogram, making it if needed; h.mu must be held.
+func (h *intervalHists) at(i int) *hdrhistogram.PackedHistogram {
+	if h.byBkt[i] == nil {
+		h.byBkt[i] = newIntervalHistogram()
+	}
+	return h.byBkt[i]
+}
+
+func newRecorder(hists *intervalHists) *recorder {
 	return &recorder{
-		errors: map[string]uint64{},
-		hist:   NewLatencyHistogram(),
-		series: make([]*bucketStats, buckets),
+		errors:       map[string]uint64{},
+		bucketErrors: make([]uint64, len(hists.byBkt)),
+		cur:          NewLatencyHistogram(),
+		curBucket:    -1,
+		hists:        hists,
 	}
 }
 
@@ -386,22 +430,38 @@ func (r *recorder) complete(w window, start, done time.Time, err error) {
 		return
 	}
 	i := w.bucket(done)
-	b := r.series[i]
-	if b == nil {
-		b = &bucketStats{hist: hdrhistogram.New(1, histMaxMicros, intervalHistSigFigs)}
-		r.series[i] = b
-	}
 	if err != nil {
 		r.errors[Kind(err)]++
-		b.errors++
+		r.bucketErrors[i]++
 		return
 	}
-	us := max(done.Sub(start).Microseconds(), 1)
-	r.ops++
 	// RecordValue fails only above the histogram's range (one hour), far
 	// beyond any OpTimeout; such a value is clamped rather than lost.
-	_ = r.hist.RecordValue(min(us, histMaxMicros))
-	_ = b.hist.RecordValue(min(us, histMaxMicros))
+	us := min(max(done.Sub(start).Microseconds(), 1), histMaxMicros)
+	r.ops++
+	switch {
+	case i == r.curBucket:
+	case i > r.curBucket:
+		r.flush()
+		r.curBucket = i
+	default: // a late completion of an earlier bucket
+		r.hists.mu.Lock()
+		_ = r.hists.at(i).RecordValue(us)
+		r.hists.mu.Unlock()
+		return
+	}
+	_ = r.cur.RecordValue(us)
+}
+
+// flush moves cur into its bucket's histogram and empties it.
+func (r *recorder) flush() {
+	if r.curBucket < 0 || r.cur.TotalCount() == 0 {
+		return
+	}
+	r.hists.mu.Lock()
+	r.hists.at(r.curBucket).MergeFrom(r.cur)
+	r.hists.mu.Unlock()
+	r.cur.Reset()
 }
 
 // payloads makes one client's payloads: its id and a sequence number
@@ -461,7 +521,7 @@ func Kind(err error) string {
 	}
 }
 
-// merge adds up the recorders of a run.
+// merge adds up the recorders of a run, once they have all stopped.
 func merge(recs []*recorder, s Spec, w window) *Result {
 	r := &Result{
 		Errors:    map[string]uint64{},
@@ -469,12 +529,10 @@ func merge(recs []*recorder, s Spec, w window) *Result {
 		Latency:   NewLatencyHistogram(),
 		Intervals: make([]Interval, w.buckets()),
 	}
-	hists := make([]*hdrhistogram.Histogram, len(r.Intervals))
-	for i := range r.Intervals {
-		r.Intervals[i].Start = time.Duration(i) * w.interval
-		hists[i] = hdrhistogram.New(1, histMaxMicros, intervalHistSigFigs)
-	}
+	var hists *intervalHists
 	for _, t := range recs {
+		t.flush()
+		hists = t.hists
 		r.Ops += t.ops
 		r.Acked += t.acked
 		r.Issued += t.issued
@@ -483,19 +541,21 @@ func merge(recs []*recorder, s Spec, w window) *Result {
 		for k, n := range t.errors {
 			r.Errors[k] += n
 		}
-		r.Latency.Merge(t.hist)
-		for i, b := range t.series {
-			if b == nil {
-				continue
-			}
-			r.Intervals[i].Errors += b.errors
-			hists[i].Merge(b.hist)
+		for i, n := range t.bucketErrors {
+			r.Intervals[i].Errors += n
 		}
 	}
-	for i, h := range hists {
-		r.Intervals[i].Ops = uint64(h.TotalCount())
-		r.Intervals[i].P50Micros = h.ValueAtQuantile(50)
-		r.Intervals[i].P99Micros = h.ValueAtQuantile(99)
+	for i := range r.Intervals {
+		iv := &r.Intervals[i]
+		iv.Start = time.Duration(i) * w.interval
+		iv.Histogram = newIntervalHistogram()
+		if hists != nil && hists.byBkt[i] != nil {
+			iv.Histogram = hists.byBkt[i]
+		}
+		iv.Ops = uint64(iv.Histogram.TotalCount())
+		iv.P50Micros = iv.Histogram.ValueAtPercentile(50)
+		iv.P99Micros = iv.Histogram.ValueAtPercentile(99)
+		iv.Histogram.MergeInto(r.Latency)
 	}
 	return r
 }

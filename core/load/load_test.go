@@ -74,6 +74,25 @@ func checkSeries(t *testing.T, r *Result, interval time.Duration) {
 	if got := uint64(r.Latency.TotalCount()); got != r.Ops {
 		t.Errorf("histogram holds %d latencies, want one per op (%d)", got, r.Ops)
 	}
+	// The intervals' histograms add up to the window's, bucket for bucket,
+	// and each holds its interval's ops.
+	sum := NewLatencyHistogram()
+	for i, iv := range r.Intervals {
+		if iv.Histogram == nil {
+			t.Fatalf("interval %d has no histogram", i)
+		}
+		if got := uint64(iv.Histogram.TotalCount()); got != iv.Ops {
+			t.Errorf("interval %d: histogram holds %d latencies, want %d", i, got, iv.Ops)
+		}
+		if iv.Ops > 0 && (iv.P50Micros != iv.Histogram.ValueAtPercentile(50) || iv.P99Micros != iv.Histogram.ValueAtPercentile(99)) {
+			t.Errorf("interval %d: p50/p99 %d/%d are not its histogram's", i, iv.P50Micros, iv.P99Micros)
+		}
+		iv.Histogram.MergeInto(sum)
+	}
+	if !sum.Equals(r.Latency) {
+		t.Errorf("the intervals' histograms add up to %d latencies, max %d; the window's holds %d, max %d",
+			sum.TotalCount(), sum.Max(), r.Latency.TotalCount(), r.Latency.Max())
+	}
 }
 
 func TestRunAccounting(t *testing.T) {
@@ -640,5 +659,51 @@ func TestRunOpTimeout(t *testing.T) {
 				t.Errorf("ops %d, acked %d, errors %v: want only timeouts", r.Ops, r.Acked, r.Errors)
 			}
 		})
+	}
+}
+
+// A recorder books each latency in its completion's interval, whatever the
+// order completions reach it in: in order, back to an earlier interval (a
+// late completion, open loop), and on again; other recorders add to the
+// same intervals.
+func TestRecorderIntervals(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	w := window{start: t0, end: t0.Add(3 * time.Second), interval: time.Second}
+	hists := newIntervalHists(w.buckets())
+	a, b := newRecorder(hists), newRecorder(hists)
+	type completion struct {
+		rec     *recorder
+		doneAt  time.Duration // from the window's start
+		latency time.Duration
+	}
+	for _, c := range []completion{
+		{a, 100 * time.Millisecond, 100 * time.Microsecond},
+		{a, 1100 * time.Millisecond, 200 * time.Microsecond},
+		{a, 900 * time.Millisecond, 300 * time.Microsecond}, // late: interval 0
+		{b, 950 * time.Millisecond, 400 * time.Microsecond},
+		{a, 1200 * time.Millisecond, 500 * time.Microsecond},
+		{a, 2500 * time.Millisecond, 600 * time.Microsecond},
+		{b, 3500 * time.Millisecond, 700 * time.Microsecond}, // after the window
+	} {
+		done := t0.Add(c.doneAt)
+		c.rec.complete(w, done.Add(-c.latency), done, nil)
+	}
+	r := merge([]*recorder{a, b}, Spec{Duration: 3 * time.Second}, w)
+	want := [][]int64{{100, 300, 400}, {200, 500}, {600}}
+	for i, iv := range r.Intervals {
+		var got []int64
+		iv.Histogram.ForEachBucket(func(v, n int64) bool {
+			for range n {
+				got = append(got, v)
+			}
+			return true
+		})
+		if !slices.Equal(got, want[i]) {
+			t.Errorf("interval %d holds %v µs, want %v", i, got, want[i])
+		}
+	}
+	checkSeries(t, r, time.Second)
+	if r.Ops != 6 || r.Acked != 7 || r.Latency.Max() != r.Latency.ValueAtPercentile(100) || r.Latency.Max() < 600 {
+		t.Errorf("ops %d, acked %d, max %d; want 6, 7, 600", r.Ops, r.Acked, r.Latency.Max())
 	}
 }

@@ -23,8 +23,9 @@ func runOpen(ctx context.Context, s Spec, t0 time.Time, w window, propose Propos
 	workers := int(min(uint64(s.MaxInFlight), o.end))
 	shards := make([]*shard, min(s.Threads, workers))
 	recs := make([]*recorder, len(shards))
+	hists := newIntervalHists(w.buckets())
 	for i := range shards {
-		shards[i] = &shard{pay: newPayloads(i, s.PayloadBytes), rec: newRecorder(w.buckets())}
+		shards[i] = &shard{pay: newPayloads(i, s.PayloadBytes), rec: newRecorder(hists)}
 		recs[i] = shards[i].rec
 	}
 	var wg sync.WaitGroup

@@ -365,6 +365,7 @@ func measure(ctx context.Context, cfg Config, p experiment.Point, row *reports.R
 		return nil, err
 	}
 	obs := observer{env: env, local: machines(cfg.Launcher) == nil && len(cfg.Hosts) == 0}
+	windowStart := time.Now().Add(s.Warmup)
 	res, err := runLoad(ctx, s, p, c, leader, fault, cfg.HangGrace, &obs)
 	row.FaultEffect = fault.Effect().String()
 	if err != nil {
@@ -387,6 +388,9 @@ func measure(ctx context.Context, cfg Config, p experiment.Point, row *reports.R
 		}
 	}
 	row.AppliedPayl, row.AppliedIndex = statuses[0].AppliedPayloads, statuses[0].Applied
+	if err := writeHlog(cfg.OutDir, p, windowStart, res, row); err != nil {
+		return nil, err
+	}
 	return samples(p, res), nil
 }
 

@@ -1,76 +1,129 @@
 // Package etcd adapts go.etcd.io/raft/v3 (the Raft library inside etcd) to
 // raftcmp's adapter.Node. etcd raft is a library of the state machine only:
 // it does no I/O, so this package supplies what an application must, in the
-// way etcd's own server does it: one raft.Node per process driven by a
-// ticker and a Ready loop, etcd's WAL for durability, raft.MemoryStorage as
-// the log the library reads, and a TCP transport of its own.
+// way etcd's own server (go.etcd.io/etcd/server/v3 v3.7) does it: one
+// raft.Node per process driven by a ticker and a Ready loop, etcd's WAL for
+// durability, raft.MemoryStorage as the log the library reads, and either a
+// TCP transport of its own or etcd's rafthttp.
+//
+// Settings (settings.go, resolve) is the one place that turns a Config
+// into what runs: options first, then the shared --raft knobs, then etcd's
+// production values; Start runs exactly what Settings reports, with each
+// value's source.
 //
 // # Choices a reader of a report should know
 //
-//   - Timing: a tick every 100 ms, HeartbeatTick 1 and ElectionTick 10, so a
-//     100 ms heartbeat and a 1 s election timeout: etcd's defaults
-//     (--heartbeat-interval 100, --election-timeout 1000). Options
-//     tick_interval, heartbeat_tick and election_tick change them.
+//   - Timing as etcd's server: the tick is the heartbeat interval (etcd's
+//     TickMs is --heartbeat-interval, default 100 ms; HeartbeatTick 1) and
+//     the election timeout is counted in ticks (--election-timeout 1000 ms:
+//     ElectionTick 10). --raft heartbeat=H sets the tick to H; --raft
+//     election=E runs the nearest whole number of ticks and reports the knob
+//     unhonoured when that is not E. Options tick_interval, heartbeat_tick
+//     and election_tick override the knobs (which are then reported
+//     unhonoured, "overridden by option ...").
 //   - Flow control as the etcd server configures raft: MaxSizePerMsg 1 MiB
 //     and MaxInflightMsgs 512 (etcd's maxInflightMsgs = 4096/8, sized not
 //     to overflow its transport's 4096-message buffer);
-//     MaxCommittedSizePerReady left at the library default (equal to
-//     MaxSizePerMsg), as etcd leaves it.
+//     MaxCommittedSizePerReady, MaxUncommittedEntriesSize and
+//     MaxInflightBytes left at the library defaults, as etcd leaves them.
+//     etcd raft bounds an append by bytes, not entries, and a node does not
+//     know the payload size, so the shared knob append is never honoured
+//     (reported, MaxSizePerMsg kept).
 //   - CheckQuorum and PreVote are on, as the etcd server runs raft.
 //   - Storage disk and tmpfs: etcd's WAL (package storage/wal of
-//     go.etcd.io/etcd/server/v3) under DataDir/wal, fsynced whenever a Ready carries new
-//     entries or a new term or vote (raft.MustSync, what the WAL does by
-//     itself), plus raft.MemoryStorage that the library reads, rebuilt
-//     from the WAL on restart. Storage memory: raft.MemoryStorage alone.
-//   - The Ready loop follows the simple order of the library's
-//     documentation: persist HardState and entries, then send messages,
-//     then apply committed entries, then Advance. The leader does not write
-//     its log in parallel with replication (the Raft thesis §10.2.1
-//     optimisation etcd's server also uses); with fsync on every Ready the
-//     leader's own disk write is therefore on the commit path.
-//   - Transport: TCP, one outbound connection per peer, frames of a 4-byte
-//     length and a protobuf raftpb.Message; a goroutine per peer drains a
-//     queue of 4096 messages (etcd's rafthttp stream buffer) into a
-//     buffered writer and flushes when the queue is empty, so messages
-//     produced together travel in one write. A full queue drops the message
-//     and reports the peer unreachable, as rafthttp does; a write that
-//     blocks for 5 s (rafthttp's ConnWriteTimeout) breaks the connection;
-//     a broken connection is redialled with backoff (10 ms doubling to
-//     500 ms) and what was queued for it is dropped for raft to resend.
-//     Messages are encoded in the Ready loop, as the library requires.
-//   - Proposals: a follower does not forward (DisableProposalForwarding);
-//     Propose there returns adapter.NotLeaderError naming the leader, as
-//     with hashicorp/raft, and Describe reports ForwardsProposals false.
-//     The library accepts a proposal before it commits, so each payload
-//     travels in an envelope (proposer id, request id) and Propose waits
-//     for its entry to be applied; the digest covers the payload without
-//     the envelope, which adds 16 bytes to every entry. Waiting proposals
-//     fail when the leader loses its term or the node stops.
-//   - Snapshots: off by default, so that none lands in a measured window
-//     (etcd would snapshot every 10000 applied entries). With
-//     snapshot_entries=N the node snapshots its state machine (the digest)
-//     every N applied entries and keeps snapshot_catchup_entries (etcd's
-//     5000) entries behind it for slow followers. Without snapshots the log
-//     grows for the length of a point; with storage memory that is payload
-//     × ops in RAM per node.
+//     go.etcd.io/etcd/server/v3) under DataDir/wal, fsynced whenever a Ready
+//     carries new entries or a new term or vote (raft.MustSync, what the
+//     WAL does by itself), plus raft.MemoryStorage that the library reads,
+//     rebuilt from the WAL on restart. Storage memory: raft.MemoryStorage
+//     alone.
+//   - The Ready loop (ready_order=etcd, the default) follows etcd's server,
+//     etcdserver/raft.go raftNode.start: committed entries are applied
+//     first (etcd hands them to its apply goroutine before anything else, so
+//     applying overlaps the Ready's disk write); a leader then sends its
+//     messages and only then persists its HardState and entries, so its
+//     own fsync runs in parallel with the followers' (Raft thesis §10.2.1);
+//     any other role persists first and sends after, so a follower never
+//     acknowledges an entry, nor a candidate asks for a vote, before it is
+//     durable. As raftNode.processMessages, only the last MsgAppResp of a
+//     Ready is sent. Storage writes are synchronous, in the Ready loop:
+//     raft v3.6+ offers AsyncStorageWrites, but etcd's server v3.7 does not
+//     set it (its raft.Config, etcdserver/bootstrap.go raftConfig, has no
+//     such field, and the Ready loop above is the synchronous protocol), so
+//     neither does this adapter. Safety of the leader's early send: raft
+//     counts the leader's own copy of an entry only at Advance, after it is
+//     durable, so an entry commits when a quorum has it on disk, counting
+//     the leader or not. ready_order=persist-first restores the library
+//     documentation's order for every role (persist, send, apply, Advance),
+//     which this adapter ran before, to measure the difference with one
+//     binary.
+//   - Apply path: etcd applies in a goroutine of its own (EtcdServer.run,
+//     applyAll) because its state machine (bbolt) is slow; here it is a
+//     digest of each payload, cheaper than a goroutine hand-off per Ready,
+//     so the Ready loop applies the committed entries itself at the point
+//     where etcd hands them over: before the Ready is persisted. A Ready
+//     with a snapshot carries no committed entries (raft withholds them),
+//     and the snapshot is applied only once it is durable, as etcd waits
+//     for notifyc.
+//   - Transport (option transport): tcp (the default) is raftcmp's own: one
+//     outbound connection per peer, frames of a 4-byte length and a
+//     protobuf raftpb.Message; a goroutine per peer drains a queue of 4096
+//     messages (etcd's rafthttp stream buffer) into a buffered writer and
+//     flushes when the queue is empty, so messages produced together travel
+//     in one write. A full queue drops the message and reports the peer
+//     unreachable, as rafthttp does; a write that blocks for 5 s (rafthttp's
+//     ConnWriteTimeout) breaks the connection; a broken connection is
+//     redialled with backoff (10 ms doubling to 500 ms) and what was queued
+//     for it is dropped for raft to resend. Messages are encoded in the
+//     Ready loop. transport=rafthttp is etcd's own peer transport
+//     (etcdserver/api/rafthttp), set up as etcd's server sets it up: HTTP
+//     streams (msgappv2 for MsgApp), a pipeline of POSTs for the rest and
+//     for snapshots, a dial timeout of 1 s plus the election timeout; each
+//     peer added by id at the address of this node's own peer list. A
+//     rafthttp stream carries messages towards the node that dialled it, so
+//     messages from A to B travel on a connection B opened to A: raftcmp's
+//     network faults, which act on every link of a target in both
+//     directions, reach them all the same.
+//   - Proposals: a follower does not forward (DisableProposalForwarding;
+//     etcd's server forwards); Propose there returns
+//     adapter.NotLeaderError naming the leader, as with hashicorp/raft, and
+//     Describe reports ForwardsProposals false. The library accepts a
+//     proposal before it commits, so each payload travels in an envelope
+//     (proposer id, request id) and Propose waits for its entry to be
+//     applied; the digest covers the payload without the envelope, which
+//     adds 16 bytes to every entry. Waiting proposals fail when the leader
+//     loses its term or the node stops.
+//   - Snapshots as etcd's server takes them
+//     (EtcdServer.snapshotIfNeededAndCompactRaftLog): a snapshot of the
+//     state machine (the digest) saved to disk every snapshot_entries
+//     applied entries (etcd's --snapshot-count, 10000), a snapshot of
+//     MemoryStorage alone every 100 (etcd's memorySnapshotCount), and after
+//     either the in-memory log compacted to snapshot_catchup_entries (etcd's
+//     5000) behind it, so a follower further behind than that catches up
+//     from a snapshot. --raft snapshot=off (the uniform profile) or
+//     snapshot_entries=0 turns both off; the log then grows for the length
+//     of a point, which with storage memory is payload × ops in RAM per
+//     node.
 //   - Restart (Start on a DataDir whose WAL exists) replays the WAL into
-//     MemoryStorage and re-applies the committed log from the last snapshot
-//     (or from the start), which rebuilds the digest. A node restarted with
-//     storage memory has no state and must not rejoin its old cluster.
+//     MemoryStorage and re-applies the committed log from the last disk
+//     snapshot (or from the start), which rebuilds the digest. A node
+//     restarted with storage memory has no state and must not rejoin its
+//     old cluster.
 //
 // # Options
 //
-//	tick_interval=100ms            one raft tick
-//	election_tick=10               election timeout, in ticks
+//	tick_interval=100ms            one raft tick (default: --raft heartbeat, else 100ms)
+//	election_tick=10               election timeout, in ticks (default: --raft election, else 1s)
 //	heartbeat_tick=1               heartbeat interval, in ticks
 //	max_size_per_msg=1048576       bytes of entries per MsgApp
-//	max_inflight_msgs=512          unacknowledged MsgApps per follower
+//	max_inflight_msgs=512          unacknowledged MsgApps per follower (default: --raft inflight)
 //	max_committed_size_per_ready=0 bytes of committed entries per Ready (0: max_size_per_msg)
-//	check_quorum=true              leader steps down without a quorum
-//	pre_vote=true                  pre-vote before an election
-//	snapshot_entries=0             snapshot every N applied entries (0: never)
-//	snapshot_catchup_entries=5000  entries kept behind a snapshot
-//	send_queue=4096                messages queued per peer before dropping
+//	check_quorum=true              leader steps down without a quorum (default: --raft checkquorum)
+//	pre_vote=true                  pre-vote before an election (default: --raft prevote)
+//	snapshot_entries=10000         snapshot every N applied entries, 0 never (default: --raft snapshot)
+//	snapshot_catchup_entries=5000  entries kept behind a compaction
+//	transport=tcp                  tcp (raftcmp's) or rafthttp (etcd's)
+//	ready_order=etcd               etcd (the leader sends before it persists) or persist-first
+//	send_queue=4096                messages queued per peer before dropping (transport tcp)
 package etcd
 
 import (
@@ -78,10 +131,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"go.etcd.io/raft/v3"
 
@@ -110,75 +161,6 @@ func (n *Node) Describe() adapter.Description {
 	}
 }
 
-// settings are the options this backend reads, with their defaults.
-type settings struct {
-	tick                     time.Duration
-	electionTick             int
-	heartbeatTick            int
-	maxSizePerMsg            uint64
-	maxInflightMsgs          int
-	maxCommittedSizePerReady uint64
-	checkQuorum              bool
-	preVote                  bool
-	snapshotEntries          uint64
-	snapshotCatchUpEntries   uint64
-	sendQueue                int
-}
-
-// Defaults, with the etcd setting each one follows.
-const (
-	defaultTick            = 100 * time.Millisecond // etcd --heartbeat-interval
-	defaultElectionTick    = 10                     // etcd --election-timeout 1000 ms / 100 ms
-	defaultHeartbeatTick   = 1                      // etcd server's raft.Config
-	defaultMaxSizePerMsg   = 1 << 20                // etcd server's maxSizePerMsg
-	defaultMaxInflightMsgs = 4096 / 8               // etcd server's maxInflightMsgs
-	defaultCatchUpEntries  = 5000                   // etcd --snapshot-catchup-entries
-	defaultSendQueue       = 4096                   // etcd rafthttp streamBufSize
-)
-
-func readSettings(opts adapter.Options) (settings, error) {
-	r := opts.Reader()
-	s := settings{
-		tick:                     r.Duration("tick_interval", defaultTick, time.Millisecond),
-		electionTick:             r.Int("election_tick", defaultElectionTick, 2, 1_000_000),
-		heartbeatTick:            r.Int("heartbeat_tick", defaultHeartbeatTick, 1, 1_000_000),
-		maxSizePerMsg:            uint64(r.Int("max_size_per_msg", defaultMaxSizePerMsg, 0, 1<<30)),
-		maxInflightMsgs:          r.Int("max_inflight_msgs", defaultMaxInflightMsgs, 1, 1<<20),
-		maxCommittedSizePerReady: uint64(r.Int("max_committed_size_per_ready", 0, 0, math.MaxInt32)),
-		checkQuorum:              r.Bool("check_quorum", true),
-		preVote:                  r.Bool("pre_vote", true),
-		snapshotEntries:          uint64(r.Int("snapshot_entries", 0, 0, math.MaxInt32)),
-		snapshotCatchUpEntries:   uint64(r.Int("snapshot_catchup_entries", defaultCatchUpEntries, 0, math.MaxInt32)),
-		sendQueue:                r.Int("send_queue", defaultSendQueue, 1, 1<<20),
-	}
-	if err := r.Err(); err != nil {
-		return s, err
-	}
-	if s.electionTick <= s.heartbeatTick {
-		return s, fmt.Errorf("option election_tick=%d: must be greater than heartbeat_tick (%d)", s.electionTick, s.heartbeatTick)
-	}
-	return s, nil
-}
-
-// raftConfig is the library configuration for node id over storage.
-func (s settings) raftConfig(id uint64, storage raft.Storage, applied uint64, logger raft.Logger) *raft.Config {
-	return &raft.Config{
-		ID:                       id,
-		ElectionTick:             s.electionTick,
-		HeartbeatTick:            s.heartbeatTick,
-		Storage:                  storage,
-		Applied:                  applied,
-		MaxSizePerMsg:            s.maxSizePerMsg,
-		MaxCommittedSizePerReady: s.maxCommittedSizePerReady,
-		MaxInflightMsgs:          s.maxInflightMsgs,
-		CheckQuorum:              s.checkQuorum,
-		PreVote:                  s.preVote,
-		Logger:                   logger,
-		// Followers refuse proposals; see the package documentation.
-		DisableProposalForwarding: true,
-	}
-}
-
 // Start implements adapter.Node.
 func (n *Node) Start(ctx context.Context, cfg adapter.Config) error {
 	n.mu.Lock()
@@ -186,7 +168,7 @@ func (n *Node) Start(ctx context.Context, cfg adapter.Config) error {
 	if n.started {
 		return errors.New("already started")
 	}
-	s, err := readSettings(cfg.Options)
+	s, err := resolve(cfg)
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -212,6 +213,11 @@ func TestRestartRecoversLogAndDigest(t *testing.T) {
 	}{
 		{"wal", adapter.Options{"tick_interval": "20ms"}},
 		{"wal+snapshots", adapter.Options{"tick_interval": "20ms", "snapshot_entries": "40", "snapshot_catchup_entries": "10"}},
+		{"wal+snapshots,persist-first", adapter.Options{"tick_interval": "20ms", "snapshot_entries": "40", "snapshot_catchup_entries": "10", "ready_order": "persist-first"}},
+		{"wal,rafthttp", adapter.Options{"tick_interval": "20ms", "transport": "rafthttp"}},
+		// The follower catches up from a snapshot sent through rafthttp's
+		// pipeline.
+		{"wal+snapshots,rafthttp", adapter.Options{"tick_interval": "20ms", "snapshot_entries": "40", "snapshot_catchup_entries": "10", "transport": "rafthttp"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -281,7 +287,33 @@ func TestStopReleasesWaitingProposals(t *testing.T) {
 	}
 }
 
-// The conformance kit, through real plugin processes.
+// Stopping every node of a cluster on rafthttp leaves no goroutine behind:
+// its streams, pipelines, probers and HTTP server all end.
+func TestRafthttpStopLeavesNoGoroutines(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	before := runtime.NumGoroutine()
+	g := newGroup(t, 3, adapter.StorageMemory, adapter.Options{"tick_interval": "20ms", "transport": "rafthttp"})
+	g.converge(ctx, g.propose(ctx, 100))
+	for i := range g.nodes {
+		g.stop(i)
+	}
+	err := cluster.Poll(ctx, "the goroutines to end", func(context.Context) (bool, string, error) {
+		n := runtime.NumGoroutine()
+		return n <= before, fmt.Sprintf("%d goroutines, %d before", n, before), nil
+	})
+	if err != nil {
+		buf := make([]byte, 1<<20)
+		t.Fatalf("%v\n%s", err, buf[:runtime.Stack(buf, true)])
+	}
+}
+
+// The conformance kit, through real plugin processes, on each transport.
 func TestConformance(t *testing.T) {
-	adaptertest.Run(t, adaptertest.Config{Plugin: adaptertest.BuildBackend(t, "etcd")})
+	plugin := adaptertest.BuildBackend(t, "etcd")
+	for _, tr := range []string{"tcp", "rafthttp"} {
+		t.Run(tr, func(t *testing.T) {
+			adaptertest.Run(t, adaptertest.Config{Plugin: plugin, Options: adapter.Options{"transport": tr}})
+		})
+	}
 }

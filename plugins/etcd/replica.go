@@ -24,10 +24,11 @@ import (
 type replica struct {
 	id    uint64
 	set   settings
+	rc    raft.Config // as given to raft
 	node  raft.Node
 	mem   *raft.MemoryStorage
 	disk  *diskStore // nil for storage memory
-	trans *transport
+	trans messenger
 	log   *slog.Logger
 
 	// The Ready loop publishes these for Propose's fast path.
@@ -44,8 +45,9 @@ type replica struct {
 	failure error // set when the Ready loop died of a storage error
 
 	// Owned by the Ready loop.
-	confState *raftpb.ConfState
-	snapIndex uint64
+	confState    *raftpb.ConfState
+	snapIndex    uint64 // the last snapshot saved (to disk, if any) or restored
+	memSnapIndex uint64 // the last snapshot of MemoryStorage, whose log is compacted behind it
 
 	stopc    chan struct{} // closed by stop
 	loopDone chan struct{} // closed when the Ready loop has returned
@@ -105,12 +107,27 @@ func startReplica(cfg adapter.Config, s settings) (r *replica, err error) {
 	for _, p := range cfg.Peers {
 		addrs[p.ID] = p.Addr
 	}
-	r.trans, err = listen(cfg.ID, bind, addrs, s.sendQueue, log)
+	switch s.transport {
+	case transportRafthttp:
+		// etcd's ServerConfig.PeerDialTimeout: 1 s plus the election timeout.
+		dial := time.Second + time.Duration(s.electionTick)*s.tick
+		addrs[cfg.ID] = bind
+		var t *httpTransport
+		if t, err = listenHTTP(cfg.ID, bind, addrs, dial, newZapLogger()); err == nil {
+			r.trans = t
+		}
+	default:
+		var t *transport
+		if t, err = listen(cfg.ID, bind, addrs, s.sendQueue, log); err == nil {
+			r.trans = t
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
 
 	rc := s.raftConfig(cfg.ID, r.mem, r.snapIndex, raftLogger{log})
+	r.rc = *rc // before raft fills in its defaults
 	if restart {
 		r.node = raft.RestartNode(rc)
 	} else {
@@ -126,7 +143,7 @@ func startReplica(cfg adapter.Config, s settings) (r *replica, err error) {
 	return r, nil
 }
 
-// loop is the Ready loop, in the order of the library's documentation.
+// loop is the Ready loop: ticks, and each Ready handled by handle.
 func (r *replica) loop() {
 	defer close(r.loopDone)
 	ticker := time.NewTicker(r.set.tick)
@@ -152,7 +169,8 @@ func (r *replica) loop() {
 	}
 }
 
-// handle processes one Ready: persist, send, apply.
+// handle processes one Ready in the configured order (see the package
+// documentation): etcd's server's, or persist-first.
 func (r *replica) handle(rd raft.Ready) error {
 	if rd.SoftState != nil {
 		r.lead.Store(rd.Lead)
@@ -165,11 +183,59 @@ func (r *replica) handle(rd raft.Ready) error {
 		r.term.Store(rd.HardState.GetTerm())
 		r.waiters.failBefore(rd.HardState.GetTerm(), errLeadershipLost)
 	}
-
-	// 1. Persist: snapshot first (so the WAL never names a missing
-	// snapshot), then HardState and entries, then the in-memory log the
-	// library reads.
 	hasSnap := !raft.IsEmptySnap(rd.Snapshot)
+
+	if r.set.readyOrder == orderPersistFirst {
+		// The library's documented order for every role: everything the
+		// messages promise is durable before they leave.
+		if err := r.persist(rd, hasSnap); err != nil {
+			return err
+		}
+		r.trans.send(rd.Messages)
+		if err := r.applyReady(rd, hasSnap); err != nil {
+			return err
+		}
+		return r.maybeSnapshot()
+	}
+
+	// etcd's server (etcdserver/raft.go, raftNode.start). It hands the
+	// committed entries to its apply goroutine first, so that applying
+	// overlaps this Ready's disk write; a Ready that carries a snapshot
+	// has no committed entries (raft withholds them until the snapshot is
+	// applied), and the snapshot is applied only once it is durable.
+	if !hasSnap {
+		if err := r.apply(rd.CommittedEntries); err != nil {
+			return err
+		}
+	}
+	// A leader sends before it persists: it may write its log in parallel
+	// with its followers (Raft thesis 10.2.1); raft counts the leader's
+	// own copy only after Advance, i.e. once it is durable. Anyone else
+	// persists first: a follower must not acknowledge an entry, nor a
+	// candidate ask for a vote, before its log and term are on disk.
+	leader := raft.StateType(r.state.Load()) == raft.StateLeader
+	msgs := oneAppResp(rd.Messages)
+	if leader {
+		r.trans.send(msgs)
+	}
+	if err := r.persist(rd, hasSnap); err != nil {
+		return err
+	}
+	if !leader {
+		r.trans.send(msgs)
+	}
+	if hasSnap {
+		if err := r.restoreSnapshot(rd.Snapshot); err != nil {
+			return err
+		}
+	}
+	return r.maybeSnapshot()
+}
+
+// persist makes the Ready durable and gives it to the log raft reads:
+// snapshot first (so the WAL never names a missing snapshot), then
+// HardState and entries, then MemoryStorage.
+func (r *replica) persist(rd raft.Ready, hasSnap bool) error {
 	if r.disk != nil {
 		if hasSnap {
 			if err := r.disk.saveSnapshot(rd.Snapshot); err != nil {
@@ -194,20 +260,39 @@ func (r *replica) handle(rd raft.Ready) error {
 	if err := r.mem.Append(rd.Entries); err != nil {
 		return fmt.Errorf("append to memory storage: %w", err)
 	}
+	return nil
+}
 
-	// 2. Send, now that everything the messages promise is durable.
-	r.trans.send(rd.Messages)
-
-	// 3. Apply.
+// applyReady applies the Ready's snapshot or committed entries.
+func (r *replica) applyReady(rd raft.Ready, hasSnap bool) error {
 	if hasSnap {
 		if err := r.restoreSnapshot(rd.Snapshot); err != nil {
 			return err
 		}
 	}
-	if err := r.apply(rd.CommittedEntries); err != nil {
-		return err
+	return r.apply(rd.CommittedEntries)
+}
+
+// oneAppResp drops every MsgAppResp but the last, as etcd's server does
+// (raftNode.processMessages): a later response acknowledges at least what
+// an earlier one did. msgs is changed in place.
+func oneAppResp(msgs []*raftpb.Message) []*raftpb.Message {
+	last := -1
+	for i, m := range msgs {
+		if m.GetType() == raftpb.MsgAppResp {
+			last = i
+		}
 	}
-	return r.maybeSnapshot()
+	if last < 0 {
+		return msgs
+	}
+	out := msgs[:0]
+	for i, m := range msgs {
+		if m.GetType() != raftpb.MsgAppResp || i == last {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // Envelope: every proposal is stored as proposer id, request id, payload.
@@ -288,33 +373,43 @@ func (r *replica) restoreSnapshot(s *raftpb.Snapshot) error {
 	r.mu.Unlock()
 	r.confState = proto.Clone(raftpb.EnsureConfState(md.GetConfState())).(*raftpb.ConfState)
 	r.snapIndex = md.GetIndex()
+	r.memSnapIndex = md.GetIndex()
 	return nil
 }
 
-// maybeSnapshot takes a snapshot every snapshot_entries applied entries
-// and compacts the in-memory log to snapshot_catchup_entries behind it, as
-// the etcd server does.
+// maybeSnapshot does what etcd's server does after applying
+// (EtcdServer.snapshotIfNeededAndCompactRaftLog): every snapshot_entries
+// applied entries a snapshot saved to disk, and every 100 a snapshot of
+// MemoryStorage alone; after either, the in-memory log is compacted to
+// snapshot_catchup_entries behind it for slow followers. With snapshots
+// off, neither.
 func (r *replica) maybeSnapshot() error {
 	if r.set.snapshotEntries == 0 {
 		return nil
 	}
 	r.mu.Lock()
 	applied := r.applied
-	data := snapshotData(&r.digest)
 	r.mu.Unlock()
-	if applied-r.snapIndex < r.set.snapshotEntries {
+	toDisk := applied-r.snapIndex >= r.set.snapshotEntries
+	if !toDisk && applied-r.memSnapIndex < memorySnapshotEntries {
 		return nil
 	}
+	r.mu.Lock()
+	data := snapshotData(&r.digest)
+	r.mu.Unlock()
 	s, err := r.mem.CreateSnapshot(applied, r.confState, data)
 	if err != nil {
 		return fmt.Errorf("create snapshot at %d: %w", applied, err)
 	}
-	if r.disk != nil {
-		if err := r.disk.saveSnapshot(s); err != nil {
-			return err
+	r.memSnapIndex = applied
+	if toDisk {
+		if r.disk != nil {
+			if err := r.disk.saveSnapshot(s); err != nil {
+				return err
+			}
 		}
+		r.snapIndex = applied
 	}
-	r.snapIndex = applied
 	if applied > r.set.snapshotCatchUpEntries {
 		err := r.mem.Compact(applied - r.set.snapshotCatchUpEntries)
 		if err != nil && !errors.Is(err, raft.ErrCompacted) {

@@ -74,3 +74,31 @@ func TestFrameErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestOneAppResp(t *testing.T) {
+	msg := func(typ raftpb.MessageType, index uint64) *raftpb.Message {
+		return &raftpb.Message{Type: typ.Enum(), Index: new(index)}
+	}
+	for _, tc := range []struct {
+		name string
+		in   []*raftpb.Message
+		want []*raftpb.Message
+	}{
+		{"none", nil, nil},
+		{"no responses", []*raftpb.Message{msg(raftpb.MsgApp, 1), msg(raftpb.MsgHeartbeat, 0)},
+			[]*raftpb.Message{msg(raftpb.MsgApp, 1), msg(raftpb.MsgHeartbeat, 0)}},
+		{"the last response stays in place", []*raftpb.Message{msg(raftpb.MsgAppResp, 3), msg(raftpb.MsgHeartbeatResp, 0), msg(raftpb.MsgAppResp, 5), msg(raftpb.MsgVoteResp, 0)},
+			[]*raftpb.Message{msg(raftpb.MsgHeartbeatResp, 0), msg(raftpb.MsgAppResp, 5), msg(raftpb.MsgVoteResp, 0)}},
+	} {
+		got := oneAppResp(tc.in)
+		if len(got) != len(tc.want) {
+			t.Errorf("%s: got %v, want %v", tc.name, got, tc.want)
+			continue
+		}
+		for i := range got {
+			if !proto.Equal(got[i], tc.want[i]) {
+				t.Errorf("%s: message %d is %v, want %v", tc.name, i, got[i], tc.want[i])
+			}
+		}
+	}
+}

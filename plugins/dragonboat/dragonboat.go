@@ -46,9 +46,10 @@
 //     reported unhonoured. A timing option (rtt_ms, election_rtt,
 //     heartbeat_rtt), pre_vote, check_quorum or snapshot_entries wins over
 //     the knob for the same thing, which is then reported unhonoured.
-//   - Snapshots: none during a run (snapshot_entries 0), so no snapshot
-//     lands in a measured window; CompactionOverhead keeps dragonboat's
-//     default. The log grows for the length of a point.
+//   - Snapshots: none (SnapshotEntries 0, the library's default; dragonboat
+//     has no production setting to follow, its examples' 10-100 are demo
+//     values); CompactionOverhead keeps dragonboat's default. The log grows
+//     for the length of a point.
 //   - Addressing: the node binds Config.Listen and reaches peer j at the
 //     address its own Config.Peers gives for j (raftcmp may put a proxy on
 //     every directed link). dragonboat's default node registry instead

@@ -27,11 +27,11 @@
 //     NetworkTransportConfig.MaxRPCsInFlight; snapshot -> SnapshotThreshold
 //     checked every second. What cannot be honoured is reported, and an
 //     explicit option for the same setting wins over a knob.
-//   - Snapshots: a snapshot in the middle of a measured window would measure
-//     the snapshot, not replication, so the threshold and interval are set
-//     out of reach of a run (snapshot_threshold, snapshot_interval bring
-//     them back). The log then grows for the length of a point; with storage
-//     memory that is payload × ops in RAM per node.
+//   - Snapshots as Consul takes them (production): SnapshotThreshold 16384
+//     checked every SnapshotInterval 30 s (randomised by the library to
+//     30-60 s), TrailingLogs 10240, so a point of a few tens of seconds sees
+//     at most one check. --raft snapshot=off (the uniform profile) puts them
+//     out of reach; snapshot_threshold and snapshot_interval set them.
 //   - Propose on a follower returns adapter.NotLeaderError with the leader's
 //     id: hashicorp/raft does not forward.
 package hashicorp

@@ -25,13 +25,12 @@ const (
 	consulMaxPool = 3
 	consulTimeout = 10 * time.Second
 	// consulSnapshotThreshold and consulSnapshotInterval are Consul's
-	// (agent/consul/config.go, DefaultConfig); raftcmp turns snapshots off
-	// instead, see snapshotsOffInterval.
+	// (agent/consul/config.go, DefaultConfig): the production profile's.
 	consulSnapshotThreshold = 16384
 	consulSnapshotInterval  = 30 * time.Second
 	// snapshotsOffInterval and snapshotsOffThreshold put hashicorp/raft's
-	// periodic snapshot out of reach of any run: a snapshot in a measured
-	// window would measure the snapshot, not replication.
+	// periodic snapshot out of reach of any run (--raft snapshot=off, as
+	// the uniform profile has it).
 	snapshotsOffInterval  = 1000 * time.Hour
 	snapshotsOffThreshold = math.MaxInt64
 	// snapshotCheckInterval is how often hashicorp/raft checks the snapshot
@@ -352,17 +351,20 @@ func resolveSnapshots(c *raft.Config, def *raft.Config, k adapter.Raft, opts ada
 			"hashicorp/raft snapshots only when a timer check (SnapshotInterval, randomised to 1-2x) finds at least SnapshotThreshold new entries; "+
 				"ran SnapshotThreshold=%d checked every %s, so a snapshot comes up to %s after the count is reached",
 			k.SnapshotEntries, fmtDur(snapshotCheckInterval), fmtDur(2*snapshotCheckInterval)))
-	default:
+	case k.SnapshotEntries == adapter.SnapshotsOff:
 		c.SnapshotThreshold = snapshotsOffThreshold
 		c.SnapshotInterval = snapshotsOffInterval
-		src, note := adapter.SourceRaftcmp, fmt.Sprintf(
-			"off: a snapshot inside a measured window would measure the snapshot, not replication (raft.DefaultConfig: %d entries checked every %s; Consul: %d every %s)",
-			def.SnapshotThreshold, fmtDur(def.SnapshotInterval), consulSnapshotThreshold, fmtDur(consulSnapshotInterval))
-		if k.SnapshotEntries == adapter.SnapshotsOff {
-			src, note = adapter.SourceRequested, "--raft snapshot=off"
-		}
-		rep.add(adapter.KnobSnapshot, "SnapshotThreshold", "off", src, note)
+		rep.add(adapter.KnobSnapshot, "SnapshotThreshold", "off", adapter.SourceRequested, "--raft snapshot=off")
 		rep.add("", "SnapshotInterval", fmtDur(c.SnapshotInterval), adapter.SourceRaftcmp, "out of reach of a run: snapshots off")
+	default:
+		// Production: as Consul runs it, like etcd's adapter runs etcd's
+		// server's snapshot policy.
+		c.SnapshotThreshold = consulSnapshotThreshold
+		c.SnapshotInterval = consulSnapshotInterval
+		rep.add(adapter.KnobSnapshot, "SnapshotThreshold", strconv.Itoa(consulSnapshotThreshold), adapter.SourceProduction, fmt.Sprintf(
+			"Consul's raft_snapshot_threshold default (agent/consul/config.go); raft.DefaultConfig %d; snapshot once this many entries since the last, checked every SnapshotInterval", def.SnapshotThreshold))
+		rep.add("", "SnapshotInterval", fmtDur(c.SnapshotInterval), adapter.SourceProduction, fmt.Sprintf(
+			"Consul's raft_snapshot_interval default; raft.DefaultConfig %s; randomised by the library to 1-2x, so a check comes 30-60 s apart", fmtDur(def.SnapshotInterval)))
 	}
 }
 

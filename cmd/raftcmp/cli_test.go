@@ -88,9 +88,28 @@ func TestCompareOlderFaultNames(t *testing.T) {
 }
 
 // renameFault rewrites a fault name in a results directory's recorded
-// files, as another build would have recorded it.
+// files, as another build would have recorded it: in the point ids of
+// results.csv and timeseries.csv, and in the names of the histogram logs
+// (and results.csv's hdr_file column naming them).
 func renameFault(t *testing.T, dir, from, to string) {
 	t.Helper()
+	logs, _ := filepath.Glob(filepath.Join(dir, reports.HdrDir, "*.hlog"))
+	var renames []string // old, new relative names
+	for _, old := range logs {
+		rel, _ := filepath.Rel(dir, old)
+		point, err := reports.HdrPoint(rel)
+		if err != nil || !strings.Contains(point, from) {
+			continue
+		}
+		renamed := reports.HdrFile(strings.Replace(point, from, to, 1))
+		if err := os.Rename(old, filepath.Join(dir, renamed)); err != nil {
+			t.Fatal(err)
+		}
+		renames = append(renames, rel, renamed)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, reports.ResultsFile)); err == nil {
+		os.WriteFile(filepath.Join(dir, reports.ResultsFile), []byte(strings.NewReplacer(renames...).Replace(string(b))), 0o644)
+	}
 	for _, name := range []string{reports.ResultsFile, reports.TimeseriesFile} {
 		path := filepath.Join(dir, name)
 		b, err := os.ReadFile(path)

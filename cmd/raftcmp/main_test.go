@@ -317,6 +317,7 @@ func TestExperimentFlagsRoundTrip(t *testing.T) {
 		{"opt", []string{"--opt", "etcd.a=1", "--opt", "etcd.b=x,y"}, func(s *experiment.Spec) {
 			s.Options = map[string]adapter.Options{"etcd": {"a": "1", "b": "x,y"}}
 		}},
+		{"raft", []string{"--raft", "uniform,election=2s"}, func(s *experiment.Spec) { s.Raft = "uniform,election=2s" }},
 		{"threads", []string{"--threads", "1,4"}, func(s *experiment.Spec) { s.Threads = []int{1, 4} }},
 		{"rate", []string{"--rate", "1500.5"}, func(s *experiment.Spec) { s.Rate = 1500.5 }},
 		{"client", []string{"--client", "external"}, func(s *experiment.Spec) { s.Client = "external" }},

@@ -302,7 +302,10 @@ func checkDescribesItself(ctx context.Context, k *Kit) error {
 }
 
 // checkSettingsAccounted asks a fresh plugin process what it would run under
-// the production profile, the uniform one and a set of unusual values.
+// the production profile, the uniform one and a set of unusual values. A
+// knob may be both applied and not honoured: the value set as asked, but
+// the library acting on it only approximately (a snapshot threshold checked
+// on a timer); the reason says how.
 func checkSettingsAccounted(ctx context.Context, k *Kit) error {
 	odd := adapter.Raft{
 		ElectionTimeout: 1234 * time.Millisecond, HeartbeatInterval: 77 * time.Millisecond,
@@ -348,8 +351,6 @@ func checkSettingsAccounted(ctx context.Context, k *Kit) error {
 			switch {
 			case applied < 0 && refused < 0:
 				return fmt.Errorf("%s: %s=%s is neither applied (a Setting with that knob and value) nor reported not honoured", tc.name, knob, asked)
-			case applied >= 0 && refused >= 0:
-				return fmt.Errorf("%s: %s=%s is reported both applied and not honoured", tc.name, knob, asked)
 			case refused >= 0 && first.Unhonoured[refused].Reason == "":
 				return fmt.Errorf("%s: %s=%s is not honoured, without a reason", tc.name, knob, asked)
 			}

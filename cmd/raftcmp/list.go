@@ -27,6 +27,7 @@ func listCommand() *cli.Command {
 			&cli.StringFlag{Name: "raft", Value: adapter.ProfileProduction, Usage: "with --settings: the shared Raft knobs to resolve, as run's --raft takes them"},
 			&cli.StringFlag{Name: "storage", Value: string(adapter.StorageDisk), Usage: "with --settings: the storage mode to resolve them for"},
 			&cli.StringFlag{Name: "format", Value: "text", Usage: "with --settings: text or markdown (the tables of docs/backends.md)"},
+			&cli.BoolFlag{Name: "knobs", Usage: "with --settings --format markdown: only the shared knobs, side by side"},
 		},
 		Action: func(c *cli.Context) error {
 			src := pluginSourceOf(c)
@@ -35,17 +36,15 @@ func listCommand() *cli.Command {
 				return cli.Exit(fmt.Sprintf("no plugins found (looked in %s); run make", strings.Join(src.dirs, ", ")), 1)
 			}
 			if only := experiment.ParseImpls(c.String("impl")); len(only) > 0 {
+				// In --impl's order, as run reports them.
 				var kept []cluster.Plugin
 				var keptRefusals []error
-				for i, p := range plugins {
-					if slices.Contains(only, p.Name) {
-						kept, keptRefusals = append(kept, p), append(keptRefusals, refusals[i])
-					}
-				}
 				for _, name := range only {
-					if !slices.ContainsFunc(kept, func(p cluster.Plugin) bool { return p.Name == name }) {
+					i := slices.IndexFunc(plugins, func(p cluster.Plugin) bool { return p.Name == name })
+					if i < 0 {
 						return cli.Exit(fmt.Sprintf("--impl %q: no plugin %s found (looked in %s)", c.String("impl"), name, strings.Join(src.dirs, ", ")), 2)
 					}
+					kept, keptRefusals = append(kept, plugins[i]), append(keptRefusals, refusals[i])
 				}
 				plugins, refusals = kept, keptRefusals
 			}
@@ -124,7 +123,7 @@ func listSettings(c *cli.Context, plugins []cluster.Plugin, refusals []error) er
 	}
 	w := c.App.Writer
 	if format == "markdown" {
-		writeSettingsMarkdown(w, profile, storage, tables)
+		writeSettingsMarkdown(w, profile, storage, tables, c.Bool("knobs"))
 	} else {
 		writeSettingsText(w, profile, storage, tables)
 	}
@@ -160,8 +159,8 @@ func writeSettingsText(w io.Writer, profile string, storage adapter.Storage, tab
 
 // writeSettingsMarkdown writes the shared knobs side by side, then each
 // backend's whole table.
-func writeSettingsMarkdown(w io.Writer, profile string, storage adapter.Storage, tables []backendSettings) {
-	fmt.Fprintf(w, "Shared knobs, profile `%s`, storage `%s` (`raftcmp list --settings --format markdown --raft %s --storage %s`):\n\n", profile, storage, profile, storage)
+func writeSettingsMarkdown(w io.Writer, profile string, storage adapter.Storage, tables []backendSettings, knobsOnly bool) {
+	fmt.Fprintf(w, "Shared knobs, profile `%s`, storage `%s`:\n\n", profile, storage)
 	fmt.Fprint(w, "| knob |")
 	for _, t := range tables {
 		fmt.Fprintf(w, " %s |", t.desc.Name)
@@ -185,6 +184,9 @@ func writeSettingsMarkdown(w io.Writer, profile string, storage adapter.Storage,
 			fmt.Fprintf(w, " %s |", mdCell(cell))
 		}
 		fmt.Fprintln(w)
+	}
+	if knobsOnly {
+		return
 	}
 	for _, t := range tables {
 		fmt.Fprintf(w, "\n%s (%s %s):\n\n", t.desc.Name, t.desc.Module, t.desc.Version)

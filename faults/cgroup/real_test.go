@@ -551,3 +551,42 @@ func TestRealDeviceOf(t *testing.T) {
 		t.Errorf("DeviceOf returned a partition")
 	}
 }
+
+// A group made from one cgroup is found and removed from another: a
+// cleanup run from another login session or sandbox, whose own cgroup
+// differs from the run's in some hierarchy, still removes what the run
+// left (it once reported "doesn't exist in memory subsystem" and left it).
+func TestRealRemoveFromAnotherCgroup(t *testing.T) {
+	m := realManager(t)
+	if m.Mode() != ModeV1 {
+		t.Skip("skipping: the own-cgroup paths per hierarchy are v1's")
+	}
+	g, err := m.Create(testPrefix + "elsewhere")
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := g.Name()
+	// Another process, whose own cgroup in the cpu hierarchy is a sibling
+	// of ours (its session's), as a cleanup run from another session sees it.
+	other, err := NewManager(DefaultRoot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	session := filepath.Join(other.v1.own["cpu"], testPrefix+"other-session")
+	dir := filepath.Join(DefaultRoot, "cpu", session)
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Remove(dir) })
+	other.v1.own["cpu"] = session
+	names, err := other.List()
+	if err != nil || !slices.Contains(names, name) {
+		t.Fatalf("List from another cgroup = %v, %v; want it to include %s", names, err, name)
+	}
+	if err := other.Remove(name); err != nil {
+		t.Fatalf("Remove from another cgroup: %v", err)
+	}
+	if names, err := m.List(); err != nil || slices.Contains(names, name) {
+		t.Errorf("after Remove from another cgroup, List = %v, %v; want %s gone", names, err, name)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -138,30 +139,97 @@ func (v *v1Manager) group(name string, cg cgroup1.Cgroup) *v1Group {
 	return g
 }
 
-// load opens an existing group (for Cleanup).
+// load opens an existing group (for Cleanup), wherever it is in each
+// hierarchy (see locate).
 func (v *v1Manager) load(name string) (impl, error) {
-	cg, err := cgroup1.Load(v.path(name), cgroup1.WithHierarchy(v.hierarchy))
+	at := map[cgroup1.Name]string{}
+	for _, s := range v.subsystems {
+		if p := v.locate(s.Name(), name); p != "" {
+			at[s.Name()] = p
+		}
+	}
+	if len(at) == 0 {
+		return nil, fmt.Errorf("no hierarchy under %s has a group %s", v.root, name)
+	}
+	path := func(s cgroup1.Name) (string, error) {
+		if p, ok := at[s]; ok {
+			return p, nil
+		}
+		return "", cgroup1.ErrControllerNotActive
+	}
+	cg, err := cgroup1.Load(path, cgroup1.WithHierarchy(v.hierarchy))
 	if err != nil {
 		return nil, err
 	}
 	return v.group(name, cg), nil
 }
 
-// leftovers lists the names of groups starting with prefix under the
-// caller's own cgroup in any hierarchy.
+// searchDepth bounds how deep below a hierarchy's root locate and
+// leftovers look for a group made by a process in another cgroup.
+const searchDepth = 4
+
+// locate is group name's path in hierarchy s, relative to its root: under
+// the caller's own cgroup, where this process makes its groups, or else
+// wherever within searchDepth levels of the root another raftcmp put it.
+// That happens where each login session, container or sandbox gets a
+// cgroup of its own in some hierarchies (memory, say) and not in others:
+// a cleanup run from another session then has another own cgroup than the
+// run that made the group. Group names carry their run's id, so a group of
+// that name anywhere is the one. "" if there is none.
+func (v *v1Manager) locate(s cgroup1.Name, name string) string {
+	if _, err := os.Lstat(v.dir(s, name)); err == nil {
+		return filepath.Join(v.own[s], name)
+	}
+	found := ""
+	v.walk(s, func(rel string, base string) bool {
+		if base == name {
+			found = rel
+			return false
+		}
+		return true
+	})
+	return found
+}
+
+// walk calls f with the path relative to the root ("/a/b") and the base
+// name of every directory of hierarchy s within searchDepth levels of its
+// root, until f returns false. Unreadable directories are skipped.
+func (v *v1Manager) walk(s cgroup1.Name, f func(rel, base string) bool) {
+	root := filepath.Join(v.root, string(s))
+	_ = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.IsDir() {
+			return nil
+		}
+		if p == root {
+			return nil
+		}
+		rel := strings.TrimPrefix(p, root)
+		if !f(rel, d.Name()) {
+			return fs.SkipAll
+		}
+		if strings.Count(rel, "/") >= searchDepth {
+			return fs.SkipDir
+		}
+		return nil
+	})
+}
+
+// leftovers lists the names of groups starting with prefix in any
+// hierarchy: under the caller's own cgroup, or (see locate) wherever within
+// searchDepth levels of the root another raftcmp made them.
 func (v *v1Manager) leftovers(prefix string) ([]string, error) {
 	seen := map[string]bool{}
 	for _, s := range v.subsystems {
 		parent := v.dir(s.Name(), "")
-		entries, err := os.ReadDir(parent)
-		if err != nil {
+		if _, err := os.ReadDir(parent); err != nil {
 			return nil, fmt.Errorf("list %s: %w", parent, err)
 		}
-		for _, e := range entries {
-			if e.IsDir() && strings.HasPrefix(e.Name(), prefix) && validName(e.Name()) == nil {
-				seen[e.Name()] = true
+		v.walk(s.Name(), func(_, base string) bool {
+			if strings.HasPrefix(base, prefix) && validName(base) == nil {
+				seen[base] = true
 			}
-		}
+			return true
+		})
 	}
 	names := make([]string, 0, len(seen))
 	for n := range seen {

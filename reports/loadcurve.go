@@ -259,6 +259,8 @@ func (a *Analysis) writeLoadCurves(b *bytes.Buffer) {
 					knee = "failed"
 				case !lp.Sustained():
 					knee = "not sustained"
+				case i > c.Knee:
+					knee = "past the knee"
 				}
 				if !lp.OK {
 					fmt.Fprintf(b, "| %s | %s | | | | | | %s |\n", cellEscape(label), fmtG(lp.Offered), knee)

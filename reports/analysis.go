@@ -24,6 +24,9 @@ type Scenario struct {
 	Nodes        int
 	PayloadBytes int
 	RateOps      float64
+	// Payload is the payload size distribution (Row.Payload) when not
+	// one size; "" otherwise and in rows of older files.
+	Payload string
 }
 
 // IsBaseline reports whether s has no fault.
@@ -226,6 +229,9 @@ func AnalyzeHists(meta *Meta, rows []Row, series []Sample, hists map[string]*hdr
 	labels := faultLabels{}
 	for _, r := range rows {
 		s := Scenario{Fault: labels.of(r.Fault), Storage: r.Storage, Nodes: r.Nodes, PayloadBytes: r.PayloadBytes, RateOps: r.RateOps}
+		if r.Payload != strconv.Itoa(r.PayloadBytes) {
+			s.Payload = r.Payload
+		}
 		k := PointKey{Scenario: s, Impl: r.Impl, Threads: r.Threads}
 		if _, seen := byKey[k]; !seen {
 			keys = append(keys, k)
@@ -327,7 +333,7 @@ func (a *Analysis) Label(s Scenario) string {
 	if s.RateOps > 0 {
 		rate = strconv.FormatFloat(s.RateOps, 'f', -1, 64) + " ops/s"
 	}
-	return fmt.Sprintf("%s [%d nodes, %s, %d B, %s]", s.Fault, s.Nodes, s.Storage, s.PayloadBytes, rate)
+	return fmt.Sprintf("%s [%d nodes, %s, %s B, %s]", s.Fault, s.Nodes, s.Storage, s.payloadText(), rate)
 }
 
 // Slug is the scenario's name in plot file names.

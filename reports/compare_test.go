@@ -163,6 +163,8 @@ func TestCanonicalPoint(t *testing.T) {
 		"etcd/pause:follower,at=5s,for=10s/t2/r1": "etcd/pause:follower,at=5s,for=10s/t2/r1",
 		"etcd/meteor/t2/r1":                       "etcd/meteor/t2/r1",
 		"not-a-point":                             "not-a-point",
+		"etcd/cpu-slow:follower/n5/q1000/t2/r3":   "etcd/cpu-slow:follower,period=1s,quota=5%/n5/q1000/t2/r3",
+		"etcd/none/q2.5/t2/r1":                    "etcd/none/q2.5/t2/r1",
 	}
 	for in, want := range tests {
 		if got := CanonicalPoint(in); got != want {

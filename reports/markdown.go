@@ -34,6 +34,7 @@ func (a *Analysis) Markdown() []byte {
 	for _, s := range a.Scenarios {
 		a.writeScenario(&b, s)
 	}
+	a.writeLoadCurves(&b)
 	a.writeCost(&b)
 	a.writeStats(&b)
 	a.writeInterference(&b)
@@ -88,6 +89,21 @@ func (a *Analysis) backends() []string {
 	return out
 }
 
+// payloadsText is the rows' payload sizes for the setup: "2048-byte
+// payloads" as always when every row had one size, else each spec with
+// its mean.
+func payloadsText(rows []Row) string {
+	if !slices.ContainsFunc(rows, func(r Row) bool { return r.PayloadSpec() != strconv.Itoa(r.PayloadBytes) }) {
+		return joinAny(distinct(rows, func(r Row) int { return r.PayloadBytes }), strconv.Itoa) + "-byte payloads"
+	}
+	return "payloads " + joinAny(distinct(rows, func(r Row) string {
+		if r.PayloadSpec() == strconv.Itoa(r.PayloadBytes) {
+			return r.PayloadSpec() + " B"
+		}
+		return fmt.Sprintf("%s B (drawn per proposal, mean %.0f B)", r.PayloadSpec(), r.PayloadMeanBytes)
+	}), func(s string) string { return s })
+}
+
 func rateText(r float64) string {
 	if r <= 0 {
 		return "unthrottled (closed loop as fast as acknowledged)"
@@ -117,10 +133,10 @@ func (a *Analysis) writeSetup(b *bytes.Buffer) {
 		row("Placement", p)
 	}
 	row("Client", joinAny(distinct(rows, func(r Row) string { return r.Client + " client, " + r.Loop + " loop" }), func(s string) string { return s }))
-	row("Workload", fmt.Sprintf("threads %s; %s; %s-byte payloads",
+	row("Workload", fmt.Sprintf("threads %s; %s; %s",
 		joinAny(a.Threads, strconv.Itoa),
 		joinAny(distinct(rows, func(r Row) float64 { return r.RateOps }), rateText),
-		joinAny(distinct(rows, func(r Row) int { return r.PayloadBytes }), strconv.Itoa)))
+		payloadsText(rows)))
 	var fs []string
 	for _, s := range a.Scenarios {
 		if !slices.Contains(fs, s.Fault) {

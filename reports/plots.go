@@ -40,6 +40,7 @@ const (
 	figP99                          // p99 vs threads
 	figLatency                      // latency percentiles at one thread count
 	figTimeseries                   // throughput over the window at one thread count
+	figLoadCurve                    // one backend's latency vs achieved throughput over a rate sweep
 )
 
 // figure is one plot of the report, named and titled before it is drawn,
@@ -49,6 +50,7 @@ type figure struct {
 	kind     figureKind
 	scenario Scenario
 	threads  int
+	impl     string // figLoadCurve's backend
 	// primary figures are embedded in report.md; the others (time series
 	// at other thread counts) are linked.
 	primary bool
@@ -61,7 +63,7 @@ func (a *Analysis) figures() []figure {
 	for _, s := range a.Scenarios {
 		out = append(out, a.figuresOf(s)...)
 	}
-	return out
+	return append(out, a.loadCurveFigures()...)
 }
 
 // figuresOf lists scenario s's figures: throughput and p99 against
@@ -208,6 +210,8 @@ func (a *Analysis) draw(f figure) (*plot.Plot, error) {
 		return a.drawPercentiles(f)
 	case figTimeseries:
 		return a.drawTimeseries(f)
+	case figLoadCurve:
+		return a.drawLoadCurve(f)
 	}
 	return nil, fmt.Errorf("unknown figure kind %d", f.kind)
 }

@@ -9,7 +9,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -125,6 +127,22 @@ type Row struct {
 	// written before it existed, and when the plugin sent no interval
 	// histograms.
 	HdrFile string
+	// Payload is the payload sizes as --payload gave them, canonical: a
+	// size ("2048") or a distribution drawn per proposal
+	// ("uniform:64:4096", "pareto:64:1.2:65536"); PayloadMeanBytes is
+	// their expected mean, which PayloadBytes rounds. Empty and 0 in rows
+	// of older files, whose proposals were all PayloadBytes long.
+	Payload          string
+	PayloadMeanBytes float64
+}
+
+// PayloadSpec is the row's payload sizes: Payload, or PayloadBytes in
+// rows of files written before distributions existed.
+func (r Row) PayloadSpec() string {
+	if r.Payload != "" {
+		return r.Payload
+	}
+	return strconv.Itoa(r.PayloadBytes)
 }
 
 // Thresholds above which a point is flagged as disturbed by its host
@@ -159,9 +177,17 @@ func CanonicalPoint(id string) string {
 		return id
 	}
 	n := len(parts)
-	fault := faultspec.CanonicalName(strings.Join(parts[1:n-2], "/"))
-	return strings.Join(slices.Concat(parts[:1], []string{fault}, parts[n-2:]), "/")
+	// A swept cluster size (n5) and rate (q1000) come before the threads.
+	axes := n - 2
+	for axes > 2 && sweptAxis.MatchString(parts[axes-1]) {
+		axes--
+	}
+	fault := faultspec.CanonicalName(strings.Join(parts[1:axes], "/"))
+	return strings.Join(slices.Concat(parts[:1], []string{fault}, parts[axes:]), "/")
 }
+
+// sweptAxis is a point id's segment for a swept cluster size or rate.
+var sweptAxis = regexp.MustCompile(`^(n[0-9]+|q[0-9.]+)$`)
 
 // resultColumns is results.csv's schema: each column's name, its Row
 // field and how that is written and read, in file order. Adding a column
@@ -239,6 +265,8 @@ var resultColumns = []column[Row]{
 	textColumn("raft_applied", func(r *Row) *string { return &r.RaftApplied }),
 	textColumn("raft_unhonoured", func(r *Row) *string { return &r.RaftUnhonoured }),
 	textColumn("hdr_file", func(r *Row) *string { return &r.HdrFile }),
+	textColumn("payload", func(r *Row) *string { return &r.Payload }),
+	floatColumn("payload_mean_bytes", 1, func(r *Row) *float64 { return &r.PayloadMeanBytes }),
 }
 
 // requiredColumns is how many of resultColumns every results.csv has: the

@@ -181,7 +181,7 @@ func loadSpecToPB(s load.Spec) *adapterpb.LoadSpec {
 	return &adapterpb.LoadSpec{
 		Threads: uint32(s.Threads), Rate: s.Rate, PayloadBytes: uint32(s.PayloadBytes),
 		WarmupNs: int64(s.Warmup), DurationNs: int64(s.Duration), IntervalNs: int64(s.Interval), OpTimeoutNs: int64(s.OpTimeout),
-		Loop: s.Loop, MaxInFlight: uint32(s.MaxInFlight),
+		Loop: s.Loop, MaxInFlight: uint32(s.MaxInFlight), PayloadSizes: s.PayloadSizes,
 	}
 }
 
@@ -190,7 +190,7 @@ func loadSpecFromPB(pb *adapterpb.LoadSpec) load.Spec {
 		Threads: int(pb.GetThreads()), Rate: pb.GetRate(), PayloadBytes: int(pb.GetPayloadBytes()),
 		Warmup: time.Duration(pb.GetWarmupNs()), Duration: time.Duration(pb.GetDurationNs()),
 		Interval: time.Duration(pb.GetIntervalNs()), OpTimeout: time.Duration(pb.GetOpTimeoutNs()),
-		Loop: pb.GetLoop(), MaxInFlight: int(pb.GetMaxInFlight()),
+		Loop: pb.GetLoop(), MaxInFlight: int(pb.GetMaxInFlight()), PayloadSizes: pb.GetPayloadSizes(),
 	}
 }
 

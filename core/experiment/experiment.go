@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -37,8 +38,13 @@ const (
 type Spec struct {
 	// Impls are the backends, in report order.
 	Impls []string
-	// Nodes is the cluster size.
+	// Nodes is the cluster size; with several (NodeSweep), the largest,
+	// which limits and placement are checked against.
 	Nodes int
+	// NodeSweep are the cluster sizes swept, in the order given, when more
+	// than one is (--nodes 3,5,7); nil for one size, Nodes. Sizes are swept
+	// like threads; ForPoint gives a point's spec.
+	NodeSweep []int `json:",omitempty"`
 	// Storage is the storage mode of every node.
 	Storage adapter.Storage
 	// Options holds tuning per backend: Options["etcd"]["max_inflight_msgs"].
@@ -48,10 +54,18 @@ type Spec struct {
 	Raft string
 	// Threads are the client thread counts swept.
 	Threads []int
-	// Rate is the total target ops/s (0 = unthrottled).
+	// Rate is the total target ops/s (0 = unthrottled); with several
+	// (RateSweep), the largest.
 	Rate float64
-	// PayloadBytes is the proposal size.
+	// RateSweep are the target rates swept, in the order given, when more
+	// than one is (--rate 500:4000:500); nil for one rate, Rate.
+	RateSweep []float64 `json:",omitempty"`
+	// PayloadBytes is the proposal size; with a distribution (Payload),
+	// its mean rounded to whole bytes, for readers of the size alone.
 	PayloadBytes int
+	// Payload is the payload size distribution in load.ParsePayloadSizes's
+	// canonical form (uniform:64:4096), or "" for PayloadBytes each.
+	Payload string `json:",omitempty"`
 	// Warmup precedes each measured window and is not measured.
 	Warmup time.Duration
 	// Duration is each point's measured window.
@@ -174,13 +188,59 @@ var machineCPUs = func() []int {
 	return cpus
 }
 
-// LoadSpec is the load every point of s runs, for a thread count.
+// LoadSpec is the load every point of s runs, for a thread count; for a
+// point of a rate sweep, call it on ForPoint's spec.
 func (s Spec) LoadSpec(threads int) load.Spec {
 	return load.Spec{
-		Threads: threads, Rate: s.Rate, PayloadBytes: s.PayloadBytes,
+		Threads: threads, Rate: s.Rate, PayloadBytes: s.PayloadBytes, PayloadSizes: s.Payload,
 		Warmup: s.Warmup, Duration: s.Duration, Interval: s.Interval, OpTimeout: s.OpTimeout,
 		Loop: s.Loop,
 	}
+}
+
+// PayloadSizes is the payload sizes of every proposal: Payload, or
+// PayloadBytes each.
+func (s Spec) PayloadSizes() load.PayloadSizes {
+	if s.Payload != "" {
+		if p, err := load.ParsePayloadSizes(s.Payload, MaxPayloadBytes); err == nil {
+			return p
+		}
+	}
+	return load.FixedPayload(s.PayloadBytes)
+}
+
+// NodeSizes is the cluster sizes swept: NodeSweep, or Nodes alone.
+func (s Spec) NodeSizes() []int {
+	if len(s.NodeSweep) > 0 {
+		return s.NodeSweep
+	}
+	return []int{s.Nodes}
+}
+
+// Rates is the target rates swept: RateSweep, or Rate alone.
+func (s Spec) Rates() []float64 {
+	if len(s.RateSweep) > 0 {
+		return s.RateSweep
+	}
+	return []float64{s.Rate}
+}
+
+// ForPoint is s as point p runs it: its cluster size and rate in Nodes
+// and Rate, without sweeps, and an explicit CPU list cut to the size (a
+// sweep's list names a CPU per node of the largest size). GOMAXPROCS and
+// CPU placement on auto are then decided for p's size.
+func (s Spec) ForPoint(p Point) Spec {
+	if p.Nodes > 0 {
+		s.Nodes = p.Nodes
+		if len(s.CPUs) > p.Nodes {
+			s.CPUs = s.CPUs[:p.Nodes]
+		}
+	}
+	if len(s.RateSweep) > 0 {
+		s.Rate = p.Rate
+	}
+	s.NodeSweep, s.RateSweep = nil, nil
+	return s
 }
 
 // RaftKnobs is the knobs Raft names; production (all unset) when Raft is
@@ -197,16 +257,21 @@ func (s Spec) RaftKnobs() adapter.Raft {
 // before --raft existed).
 func (s Spec) RaftProfile() string { return cmp.Or(s.Raft, adapter.ProfileProduction) }
 
-// Point is one measurement: a backend under a fault at a thread count, one
-// repeat.
+// Point is one measurement: a backend under a fault, with a cluster size
+// and a target rate, at a thread count, one repeat.
 type Point struct {
 	// Index is the point's 1-based position in the plan.
 	Index int
 	// ID names the point stably across runs of the same spec, e.g.
 	// "hashicorp/none/t8/r1": the key results are resumed and compared by.
+	// The cluster size (n5) and the rate (q1000) are in it only when
+	// more than one is swept, so that ids stay what runs before those
+	// sweeps recorded: "etcd/none/n5/q1000/t8/r1".
 	ID      string
 	Impl    string
 	Fault   faultspec.Spec
+	Nodes   int
+	Rate    float64
 	Threads int
 	Repeat  int
 }
@@ -219,12 +284,23 @@ func (s Spec) Points() []Point {
 	var pts []Point
 	for r := 1; r <= s.Repeat; r++ {
 		for _, f := range s.Faults {
-			for _, t := range s.Threads {
-				for _, impl := range s.Impls {
-					pts = append(pts, Point{
-						Index: len(pts) + 1, ID: fmt.Sprintf("%s/%s/t%d/r%d", impl, f, t, r),
-						Impl: impl, Fault: f, Threads: t, Repeat: r,
-					})
+			for _, n := range s.NodeSizes() {
+				for _, q := range s.Rates() {
+					for _, t := range s.Threads {
+						for _, impl := range s.Impls {
+							id := impl + "/" + f.String()
+							if len(s.NodeSweep) > 1 {
+								id += fmt.Sprintf("/n%d", n)
+							}
+							if len(s.RateSweep) > 1 {
+								id += "/q" + strconv.FormatFloat(q, 'f', -1, 64)
+							}
+							pts = append(pts, Point{
+								Index: len(pts) + 1, ID: fmt.Sprintf("%s/t%d/r%d", id, t, r),
+								Impl: impl, Fault: f, Nodes: n, Rate: q, Threads: t, Repeat: r,
+							})
+						}
+					}
 				}
 			}
 		}

@@ -203,9 +203,17 @@ func TestSettingsCoverSpec(t *testing.T) {
 			}
 			seen[id] = st.key
 		}
-		if (st.kind == kindList) != (st.item != nil || st.set != nil) || st.parse != nil && st.kind != kindText {
+		listReaders := st.item != nil || st.set != nil && st.kind == kindList
+		if (st.kind == kindList) != listReaders || st.parse != nil && st.kind != kindText || st.set != nil && st.kind != kindList && st.kind != kindText {
 			t.Errorf("setting %s: its readers do not fit its kind", st.key)
 		}
+	}
+	// Fields a setting's set fills beside its own.
+	for name, key := range map[string]string{"NodeSweep": "nodes", "RateSweep": "rate", "Payload": "payload"} {
+		if byKey[key].set == nil {
+			t.Errorf("setting %s has no set to fill Spec.%s", key, name)
+		}
+		seen["field "+name] = key
 	}
 	for _, name := range fieldOf {
 		if _, ok := seen["field "+name]; !ok {
@@ -339,10 +347,10 @@ func TestErrorsNameTheSource(t *testing.T) {
 			`--duration "500ms": must be at least --interval (1s)`},
 		{"open loop without rate", "loop: open\nrate: 0", nil,
 			`x.yaml:2: rate "0": must be positive with loop open (requests are issued on a schedule at rate)`},
-		{"open loop from file, rate from flag", "loop: open", fakeFlags{"rate": 0.0},
+		{"open loop from file, rate from flag", "loop: open", fakeFlags{"rate": "0"},
 			`--rate "0": must be positive with loop open (requests are issued on a schedule at --rate)`},
 		{"fault on absent node", "faults:\n  - none\n  - pause:node:4", nil, `x.yaml:3: faults "pause:node:4": names node 4 of a 3-node cluster`},
-		{"nodes below a fault's node", "faults: [pause:node:3]", fakeFlags{"nodes": 2},
+		{"nodes below a fault's node", "faults: [pause:node:3]", fakeFlags{"nodes": "2"},
 			`x.yaml:1: faults "pause:node:3": names node 3 of a 2-node cluster`},
 		{"follower fault, one node from file", "nodes: 1", nil, ""},
 		{"follower fault, one node", "nodes: 1\nfaults: [pause:follower]", nil,
@@ -350,11 +358,11 @@ func TestErrorsNameTheSource(t *testing.T) {
 		{"fault beyond the window", "duration: 10s\nfaults: [none, 'pause,at=5s,for=10s']", nil,
 			`x.yaml:2: faults "pause:follower,at=5s,for=10s": at+for (15s) must fit in the measured window (duration 10s)`},
 		{"cpus per node", "cpus: [0]", nil, `x.yaml:1: cpus "0": must list one CPU per node (3)`},
-		{"nodes against cpus", "", fakeFlags{"nodes": 2, "cpus": "0,0,0"}, `--cpus "0,0,0": must list one CPU per node (2)`},
+		{"nodes against cpus", "", fakeFlags{"nodes": "2", "cpus": "0,0,0"}, `--cpus "0,0,0": must list one CPU per node (2)`},
 		{"option for another backend", "options: {dragonboat: {a: b}}", nil,
 			`x.yaml:1: options "dragonboat": names a backend not in impls (etcd)`},
 		// From flags alone, errors name flags, as they always did.
-		{"nodes flag", "", fakeFlags{"nodes": 20}, `--nodes "20": must be from 1 to 9`},
+		{"nodes flag", "", fakeFlags{"nodes": "20"}, `--nodes "20": must be from 1 to 9`},
 		{"raft flag", "", fakeFlags{"raft": "fast"}, `--raft "fast": "fast": must be a profile (production or uniform) first, then knob=value pairs with knobs election, heartbeat, prevote, checkquorum, append, inflight, snapshot`},
 		{"threads flag", "", fakeFlags{"threads": "2:x"}, `--threads "2:x": want a count (8), a list (2,4,8) or a range FROM:TO:STEP (2:20:2) of positive integers`},
 		{"fault flag", "", fakeFlags{"fault": []string{"meteor"}}, `--fault "meteor": unknown kind "meteor"; kinds: ` + strings.Join(faultspec.KindNames(), ", ")},

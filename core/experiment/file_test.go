@@ -78,7 +78,7 @@ func TestFileErrorsNameLine(t *testing.T) {
 		name, src, want string
 	}{
 		{"unknown key", "nodes: 3\nspeed: fast\n", "x.yaml: line 2: speed: unknown key"},
-		{"wrong type", "nodes: three\n", "x.yaml: line 1: cannot unmarshal"},
+		{"wrong type", "repeat: three\n", "x.yaml: line 1: cannot unmarshal"},
 		{"bad threads", "nodes: 3\nthreads: 2:x\n", "x.yaml:2: threads \"2:x\""},
 		{"bad duration", "\nduration: soon\n", "x.yaml:2: duration \"soon\""},
 		{"bad fault", "faults:\n  - none\n  - meteor:leader\n", "x.yaml:3: faults \"meteor:leader\""},

@@ -17,6 +17,7 @@ import (
 
 	"github.com/raftcmp/raftcmp/core/adapter"
 	"github.com/raftcmp/raftcmp/core/hosts"
+	"github.com/raftcmp/raftcmp/core/load"
 	"github.com/raftcmp/raftcmp/faults/faultspec"
 )
 
@@ -51,8 +52,10 @@ type setting struct {
 	// item reads one element of a kindList value, appended to the field.
 	item func(n *yaml.Node) (any, error)
 	// set, if not nil, stores a value itself instead of field, parse and
-	// item: for a setting whose values merge rather than replace.
-	set func(s *Spec, n *yaml.Node) error
+	// item: for a setting whose values merge rather than replace (given a
+	// *yaml.Node), or that fills more than one field (a kindText setting,
+	// given its text).
+	set func(s *Spec, v any) error
 	// check is the setting's rule, on the whole spec (a check may rely on
 	// the settings above it in the table being valid); nil: none.
 	check func(s *Spec) *problem
@@ -81,10 +84,9 @@ var settings = []setting{
 	{key: "impls", flag: "impl", kind: kindText, usage: "backends, comma-separated (default: every plugin found)",
 		field: func(s *Spec) any { return &s.Impls },
 		parse: func(t string) (any, error) { return ParseImpls(t), nil }, check: checkImpls},
-	{key: "nodes", flag: "nodes", kind: kindInt, def: "3", usage: "cluster size",
-		field:       func(s *Spec) any { return &s.Nodes },
-		check:       func(s *Spec) *problem { return s.within("nodes", s.Nodes, 1, MaxNodes, "") },
-		fingerprint: "nodes"},
+	{key: "nodes", flag: "nodes", kind: kindText, def: "3", usage: "cluster size: N, or a list N,M (each size its own set of points)",
+		field: func(s *Spec) any { return &s.Nodes }, set: setNodes, check: checkNodes,
+		fingerprint: "nodes", compared: comparedNodes},
 	{key: "storage", flag: "storage", kind: kindText, def: "disk", usage: "disk, tmpfs (data on /dev/shm) or memory (in-memory log)",
 		field: func(s *Spec) any { return &s.Storage }, check: checkStorage, fingerprint: "storage"},
 	{key: "options", flag: "opt", kind: kindList, usage: "backend option IMPL.KEY=VALUE (repeatable), e.g. hashicorp.log_store=wal",
@@ -97,18 +99,19 @@ var settings = []setting{
 	{key: "threads", flag: "threads", kind: kindText, def: "2:20:2", usage: "client threads: N, a list N,M or a range FROM:TO:STEP",
 		field: func(s *Spec) any { return &s.Threads },
 		parse: func(t string) (any, error) { return ParseThreads(t) }, check: checkThreads},
-	{key: "rate", flag: "rate", kind: kindFloat, def: "40000", usage: "total target ops/s shared by the threads; 0 = unthrottled",
-		field: func(s *Spec) any { return &s.Rate }, check: checkRate, fingerprint: "rate"},
+	{key: "rate", flag: "rate", kind: kindText, def: "40000",
+		usage: "total target ops/s shared by the threads (0 = unthrottled); a list R,S or a range FROM:TO:STEP sweeps it, each rate its own set of points",
+		field: func(s *Spec) any { return &s.Rate }, set: setRates, check: checkRate, fingerprint: "rate", compared: comparedRate},
 	{key: "client", flag: "client", kind: kindText, def: "embedded",
 		usage: "where the load runs: embedded (in the leader's process, as the original experiment) or external (in raftcmp, following leader changes)",
 		field: func(s *Spec) any { return &s.Client }, check: checkClient, fingerprint: "client"},
 	{key: "loop", flag: "loop", kind: kindText, def: "closed",
 		usage: "load model: closed (each thread waits for its proposal) or open (requests on a schedule at --rate, latency from the intended start)",
 		field: func(s *Spec) any { return &s.Loop }, check: checkLoop, fingerprint: "loop"},
-	{key: "payload", flag: "payload", kind: kindInt, def: "2048", usage: fmt.Sprintf("bytes per proposal (1 to %d)", MaxPayloadBytes),
-		field:       func(s *Spec) any { return &s.PayloadBytes },
-		check:       func(s *Spec) *problem { return s.within("payload", s.PayloadBytes, 1, MaxPayloadBytes, " bytes") },
-		fingerprint: "payload_bytes"},
+	{key: "payload", flag: "payload", kind: kindText, def: "2048",
+		usage: fmt.Sprintf("bytes per proposal (1 to %d), or sizes drawn per proposal: uniform:MIN:MAX or pareto:MIN:ALPHA[:MAX] (heavy-tailed)", MaxPayloadBytes),
+		field: func(s *Spec) any { return &s.PayloadBytes }, set: setPayload, check: checkPayload,
+		fingerprint: "payload_bytes", compared: comparedPayload},
 	{key: "warmup", flag: "warmup", kind: kindDuration, def: "2s", usage: "load before the measured window, not measured",
 		field: func(s *Spec) any { return &s.Warmup }, check: checkWarmup, fingerprint: "warmup"},
 	{key: "duration", flag: "duration", kind: kindDuration, def: "20s", usage: "measured window per point",
@@ -186,7 +189,8 @@ func checkStorage(s *Spec) *problem {
 // setOptions merges backend options, from repeated IMPL.KEY=VALUE flags
 // or a file's mapping {impl: {key: value}}, into a copy of s.Options: a
 // later source overrides keys, not the whole set.
-func setOptions(s *Spec, n *yaml.Node) error {
+func setOptions(s *Spec, v any) error {
+	n := v.(*yaml.Node)
 	opts := map[string]adapter.Options{}
 	for impl, kv := range s.Options {
 		opts[impl] = maps.Clone(kv)
@@ -249,11 +253,158 @@ func checkThreads(s *Spec) *problem {
 	return nil
 }
 
+const nodesAllowed = "want a cluster size (3) or a list of sizes (3,5,7)"
+
+// setNodes reads --nodes: one size, or a list swept like threads. One
+// size leaves NodeSweep nil, so that such a spec is what it always was.
+func setNodes(s *Spec, v any) error {
+	t := strings.TrimSpace(v.(string))
+	var sizes []int
+	for _, p := range strings.Split(t, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(p))
+		if err != nil {
+			return fieldErr("--nodes", t, nodesAllowed)
+		}
+		if !slices.Contains(sizes, n) {
+			sizes = append(sizes, n)
+		}
+	}
+	s.Nodes, s.NodeSweep = slices.Max(sizes), nil
+	if len(sizes) > 1 {
+		s.NodeSweep = sizes
+	}
+	return nil
+}
+
+func checkNodes(s *Spec) *problem {
+	for _, n := range s.NodeSizes() {
+		if p := s.within("nodes", n, 1, MaxNodes, ""); p != nil {
+			return p
+		}
+	}
+	return nil
+}
+
+// comparedNodes is the size, as the fingerprint always had it, or the
+// sizes of a sweep.
+func comparedNodes(s *Spec) any {
+	if len(s.NodeSweep) > 0 {
+		return s.NodeSweep
+	}
+	return s.Nodes
+}
+
+const ratesAllowed = "want ops/s (1000, 0 = unthrottled), a list (500,1000) or a range FROM:TO:STEP (500:4000:500)"
+
+// setRates reads --rate: one rate, a list or a range, swept like
+// threads. One rate leaves RateSweep nil.
+func setRates(s *Spec, v any) error {
+	t := strings.TrimSpace(v.(string))
+	bad := func() error { return fieldErr("--rate", t, ratesAllowed) }
+	num := func(p string) (float64, error) {
+		f, err := strconv.ParseFloat(strings.TrimSpace(p), 64)
+		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+			return 0, bad()
+		}
+		return f, nil
+	}
+	var rates []float64
+	if strings.Contains(t, ":") {
+		parts := strings.Split(t, ":")
+		if len(parts) != 3 {
+			return bad()
+		}
+		var v [3]float64
+		for i, p := range parts {
+			f, err := num(p)
+			if err != nil {
+				return err
+			}
+			v[i] = f
+		}
+		from, to, step := v[0], v[1], v[2]
+		if from <= 0 || step <= 0 || from > to || (to-from)/step >= 1000 {
+			return fieldErr("--rate", t, "range FROM:TO:STEP must run upwards from a positive FROM by a positive STEP, at most 1000 rates")
+		}
+		// Each rate is FROM + i*STEP, not a running sum, so no error
+		// accumulates; TO is in when it lies on the grid.
+		for i := 0; ; i++ {
+			r := from + float64(i)*step
+			if r > to*(1+1e-12) {
+				break
+			}
+			rates = append(rates, r)
+		}
+	} else {
+		for _, p := range strings.Split(t, ",") {
+			f, err := num(p)
+			if err != nil {
+				return err
+			}
+			if !slices.Contains(rates, f) {
+				rates = append(rates, f)
+			}
+		}
+	}
+	s.Rate, s.RateSweep = slices.Max(rates), nil
+	if len(rates) > 1 {
+		s.RateSweep = rates
+	}
+	return nil
+}
+
 func checkRate(s *Spec) *problem {
-	if s.Rate >= 0 && !math.IsInf(s.Rate, 1) { // also refuses NaN
+	for _, r := range s.Rates() {
+		if !(r >= 0) || math.IsInf(r, 1) { // also refuses NaN
+			return s.bad("rate", r, "must be 0 (unthrottled) or a positive number of ops/s")
+		}
+	}
+	return nil
+}
+
+// comparedRate is the rate, as the fingerprint always had it, or the
+// rates of a sweep.
+func comparedRate(s *Spec) any {
+	if len(s.RateSweep) > 0 {
+		return s.RateSweep
+	}
+	return s.Rate
+}
+
+// setPayload reads --payload: a size in bytes, as always, or a size
+// distribution, recorded in its canonical form with its mean (rounded) as
+// PayloadBytes.
+func setPayload(s *Spec, v any) error {
+	t := strings.TrimSpace(v.(string))
+	if n, err := strconv.Atoi(t); err == nil { // range checked by checkPayload, as before
+		s.PayloadBytes, s.Payload = n, ""
 		return nil
 	}
-	return s.bad("rate", s.Rate, "must be 0 (unthrottled) or a positive number of ops/s")
+	p, err := load.ParsePayloadSizes(t, MaxPayloadBytes)
+	if err != nil {
+		return fieldErr("--payload", t, "%v", err)
+	}
+	s.PayloadBytes, s.Payload = int(math.Round(p.Mean())), p.String()
+	return nil
+}
+
+func checkPayload(s *Spec) *problem {
+	if s.Payload == "" {
+		return s.within("payload", s.PayloadBytes, 1, MaxPayloadBytes, " bytes")
+	}
+	if _, err := load.ParsePayloadSizes(s.Payload, MaxPayloadBytes); err != nil {
+		return s.bad("payload", s.Payload, "%v", err)
+	}
+	return nil
+}
+
+// comparedPayload is the size, as the fingerprint always had it, or the
+// distribution's spec.
+func comparedPayload(s *Spec) any {
+	if s.Payload != "" {
+		return s.Payload
+	}
+	return s.PayloadBytes
 }
 
 func checkClient(s *Spec) *problem {
@@ -267,12 +418,12 @@ func checkLoop(s *Spec) *problem {
 	switch {
 	case s.Loop != "closed" && s.Loop != "open":
 		return s.bad("loop", s.Loop, "must be closed or open")
-	case s.Loop == "closed" || s.Rate > 0:
+	case s.Loop == "closed" || !slices.Contains(s.Rates(), 0):
 		return nil
 	case s.blame("rate", "loop") == "loop":
 		return s.bad("loop", s.Loop, "needs a positive %s: requests are issued on a schedule at that rate", s.ref("rate", "loop"))
 	}
-	return s.bad("rate", s.Rate, "must be positive with %s open (requests are issued on a schedule at %s)", s.ref("loop", "rate"), s.ref("rate", "rate"))
+	return s.bad("rate", 0.0, "must be positive with %s open (requests are issued on a schedule at %s)", s.ref("loop", "rate"), s.ref("rate", "rate"))
 }
 
 func checkWarmup(s *Spec) *problem {
@@ -427,11 +578,11 @@ func checkFaults(s *Spec) *problem {
 				return s.bad("duration", s.Duration, "must be at least %v: fault %s runs until then", f.At+f.For, f)
 			}
 			return s.bad("faults", f, "at+for (%v) must fit in the measured window (%s %v)", f.At+f.For, s.ref("duration", "faults"), s.Duration).at(item)
-		case (f.Target.Role == faultspec.RoleFollower || f.Target.Role == faultspec.RoleFollowers) && s.Nodes < 2:
+		case (f.Target.Role == faultspec.RoleFollower || f.Target.Role == faultspec.RoleFollowers) && slices.Min(s.NodeSizes()) < 2:
 			if s.blame("faults", "nodes") == "nodes" {
-				return s.bad("nodes", s.Nodes, "must be at least 2: fault %s targets a follower", f)
+				return s.bad("nodes", slices.Min(s.NodeSizes()), "must be at least 2: fault %s targets a follower", f)
 			}
-			return s.bad("faults", f, "targets a follower, but a %d-node cluster has none", s.Nodes).at(item)
+			return s.bad("faults", f, "targets a follower, but a %d-node cluster has none", slices.Min(s.NodeSizes())).at(item)
 		}
 	}
 	return nil

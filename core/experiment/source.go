@@ -159,7 +159,7 @@ func (st *setting) fromNode(n *yaml.Node) (any, error) {
 // apply stores v, as fromFlag, fromText or fromNode gave it, in s.
 func (st *setting) apply(s *Spec, v any) error {
 	if st.set != nil {
-		return st.set(s, v.(*yaml.Node))
+		return st.set(s, v)
 	}
 	field := reflect.ValueOf(st.field(s)).Elem()
 	switch st.kind {

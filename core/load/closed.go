@@ -18,7 +18,7 @@ func runClosed(ctx context.Context, s Spec, w window, propose ProposeFunc, clk c
 	hists := newIntervalHists(w.buckets())
 	var wg sync.WaitGroup
 	for i := range recs {
-		t := &thread{pay: newPayloads(i, s.PayloadBytes), rec: newRecorder(hists)}
+		t := &thread{pay: newPayloads(i, s.sizes()), rec: newRecorder(hists)}
 		recs[i] = t.rec
 		wg.Go(func() { t.loop(ctx, w, propose, limiter, clk, ops) })
 	}

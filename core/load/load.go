@@ -167,8 +167,13 @@ type Spec struct {
 	// it is a ceiling shared by all threads, 0 meaning unthrottled; in the
 	// open loop it is the schedule and must be positive.
 	Rate float64
-	// PayloadBytes is the size of each proposal.
+	// PayloadBytes is the size of each proposal, unless PayloadSizes is set.
 	PayloadBytes int
+	// PayloadSizes, if not empty, is a size distribution drawn per proposal
+	// (ParsePayloadSizes: uniform:MIN:MAX or pareto:MIN:ALPHA[:MAX]),
+	// seeded by thread and sequence number so runs are reproducible; it
+	// replaces PayloadBytes.
+	PayloadSizes string
 	// Warmup runs before the measured window and is excluded from figures.
 	Warmup time.Duration
 	// Duration is the length of the measured window.
@@ -200,8 +205,12 @@ func (s Spec) Validate() error {
 		return errors.New("rate: must be positive with loop open")
 	case s.MaxInFlight < 0:
 		return fmt.Errorf("max in flight: %d, must be 0 (default) or positive", s.MaxInFlight)
-	case s.PayloadBytes < 1:
+	case s.PayloadSizes == "" && s.PayloadBytes < 1:
 		return fmt.Errorf("payload: %d bytes, must be at least 1", s.PayloadBytes)
+	case s.PayloadSizes != "":
+		if _, err := ParsePayloadSizes(s.PayloadSizes, math.MaxInt32); err != nil {
+			return fmt.Errorf("payload sizes %q: %w", s.PayloadSizes, err)
+		}
 	case s.Warmup < 0:
 		return fmt.Errorf("warmup: %v, must not be negative", s.Warmup)
 	case s.Duration <= 0:
@@ -464,28 +473,37 @@ func (r *recorder) flush() {
 	r.cur.Reset()
 }
 
+// sizes is the payload sizes s asks for; Validate checked them.
+func (s Spec) sizes() PayloadSizes {
+	if s.PayloadSizes == "" {
+		return FixedPayload(s.PayloadBytes)
+	}
+	p, _ := ParsePayloadSizes(s.PayloadSizes, math.MaxInt32)
+	return p
+}
+
 // payloads makes one client's payloads: its id and a sequence number
 // followed by filler, so every proposal of a run is distinct.
 type payloads struct {
 	id       uint64
 	template []byte
-	size     int
+	sizes    PayloadSizes
 }
 
-func newPayloads(id, size int) payloads {
+func newPayloads(id int, sizes PayloadSizes) payloads {
 	// Payload bytes are pseudo-random (a compressing transport must not get
 	// an easy ride) but seeded per client, so runs are reproducible.
 	rng := rand.New(rand.NewPCG(uint64(id), 0x9e3779b97f4a7c15))
-	tmpl := make([]byte, min(size, payloadTemplateBytes))
+	tmpl := make([]byte, min(sizes.Max(), payloadTemplateBytes))
 	for i := range tmpl {
 		tmpl[i] = byte(rng.Uint32())
 	}
-	return payloads{id: uint64(id), template: tmpl, size: size}
+	return payloads{id: uint64(id), template: tmpl, sizes: sizes}
 }
 
 // make returns a fresh buffer for sequence number seq.
 func (p payloads) make(seq uint64) []byte {
-	b := make([]byte, p.size)
+	b := make([]byte, p.sizes.Size(p.id, seq))
 	for off := 0; off < len(b); off += len(p.template) {
 		copy(b[off:], p.template)
 	}

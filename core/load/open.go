@@ -25,7 +25,7 @@ func runOpen(ctx context.Context, s Spec, t0 time.Time, w window, propose Propos
 	recs := make([]*recorder, len(shards))
 	hists := newIntervalHists(w.buckets())
 	for i := range shards {
-		shards[i] = &shard{pay: newPayloads(i, s.PayloadBytes), rec: newRecorder(hists)}
+		shards[i] = &shard{pay: newPayloads(i, s.sizes()), rec: newRecorder(hists)}
 		recs[i] = shards[i].rec
 	}
 	var wg sync.WaitGroup

@@ -288,7 +288,7 @@ func describePlugin(ctx context.Context, cfg Config, impl string) reports.Plugin
 // runPoint runs one point on a fresh cluster and returns its row, failed
 // with the reason if anything went wrong. The cluster is always stopped.
 func runPoint(ctx context.Context, cfg Config, dataFS string, p experiment.Point) (reports.Row, []reports.Sample) {
-	s := cfg.Spec
+	s := cfg.Spec.ForPoint(p) // the point's cluster size and rate
 	started := time.Now()
 	row := reports.Row{
 		Point: p.ID, Impl: p.Impl, Nodes: s.Nodes, Storage: string(s.Storage), DataFS: dataFS,
@@ -296,7 +296,7 @@ func runPoint(ctx context.Context, cfg Config, dataFS string, p experiment.Point
 		PayloadBytes: s.PayloadBytes, WarmupS: s.Warmup.Seconds(), DurationS: s.Duration.Seconds(),
 		Repeat: p.Repeat, Status: reports.StatusOK, Started: started.UTC(), GOMAXPROCS: s.NodeGOMAXPROCS(),
 		Proxied: NeedsProxies(s), ClientPath: ClientPath(s.Client, len(cfg.Hosts) > 0),
-		RaftProfile: s.RaftProfile(),
+		RaftProfile: s.RaftProfile(), Payload: s.PayloadSizes().String(), PayloadMeanBytes: s.PayloadSizes().Mean(),
 	}
 	row.SetPlacement(cfg.Hosts, s.NodeCPUs())
 	series, err := measure(ctx, cfg, p, &row)
@@ -318,7 +318,7 @@ func runPoint(ctx context.Context, cfg Config, dataFS string, p experiment.Point
 
 // measure does the work of one point, filling row's figures.
 func measure(ctx context.Context, cfg Config, p experiment.Point, row *reports.Row) (series []reports.Sample, err error) {
-	s := cfg.Spec
+	s := cfg.Spec.ForPoint(p)
 	logDir := filepath.Join(cfg.OutDir, "logs", strings.ReplaceAll(p.ID, "/", "-"))
 	if err := os.MkdirAll(logDir, 0o755); err != nil {
 		return nil, fmt.Errorf("create log dir: %w", err)

@@ -1066,16 +1066,21 @@ func (*StopResponse) Descriptor() ([]byte, []int) {
 }
 
 type LoadSpec struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Threads       uint32                 `protobuf:"varint,1,opt,name=threads,proto3" json:"threads,omitempty"`
-	Rate          float64                `protobuf:"fixed64,2,opt,name=rate,proto3" json:"rate,omitempty"`
-	PayloadBytes  uint32                 `protobuf:"varint,3,opt,name=payload_bytes,json=payloadBytes,proto3" json:"payload_bytes,omitempty"`
-	WarmupNs      int64                  `protobuf:"varint,4,opt,name=warmup_ns,json=warmupNs,proto3" json:"warmup_ns,omitempty"`
-	DurationNs    int64                  `protobuf:"varint,5,opt,name=duration_ns,json=durationNs,proto3" json:"duration_ns,omitempty"`
-	IntervalNs    int64                  `protobuf:"varint,6,opt,name=interval_ns,json=intervalNs,proto3" json:"interval_ns,omitempty"`
-	OpTimeoutNs   int64                  `protobuf:"varint,7,opt,name=op_timeout_ns,json=opTimeoutNs,proto3" json:"op_timeout_ns,omitempty"`
-	Loop          string                 `protobuf:"bytes,8,opt,name=loop,proto3" json:"loop,omitempty"`
-	MaxInFlight   uint32                 `protobuf:"varint,9,opt,name=max_in_flight,json=maxInFlight,proto3" json:"max_in_flight,omitempty"`
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Threads      uint32                 `protobuf:"varint,1,opt,name=threads,proto3" json:"threads,omitempty"`
+	Rate         float64                `protobuf:"fixed64,2,opt,name=rate,proto3" json:"rate,omitempty"`
+	PayloadBytes uint32                 `protobuf:"varint,3,opt,name=payload_bytes,json=payloadBytes,proto3" json:"payload_bytes,omitempty"`
+	WarmupNs     int64                  `protobuf:"varint,4,opt,name=warmup_ns,json=warmupNs,proto3" json:"warmup_ns,omitempty"`
+	DurationNs   int64                  `protobuf:"varint,5,opt,name=duration_ns,json=durationNs,proto3" json:"duration_ns,omitempty"`
+	IntervalNs   int64                  `protobuf:"varint,6,opt,name=interval_ns,json=intervalNs,proto3" json:"interval_ns,omitempty"`
+	OpTimeoutNs  int64                  `protobuf:"varint,7,opt,name=op_timeout_ns,json=opTimeoutNs,proto3" json:"op_timeout_ns,omitempty"`
+	Loop         string                 `protobuf:"bytes,8,opt,name=loop,proto3" json:"loop,omitempty"`
+	MaxInFlight  uint32                 `protobuf:"varint,9,opt,name=max_in_flight,json=maxInFlight,proto3" json:"max_in_flight,omitempty"`
+	// payload_sizes is a payload size distribution (load.ParsePayloadSizes:
+	// uniform:MIN:MAX or pareto:MIN:ALPHA:MAX), drawn per proposal; empty
+	// means every proposal is payload_bytes long (what a client built before
+	// this field existed sends).
+	PayloadSizes  string `protobuf:"bytes,10,opt,name=payload_sizes,json=payloadSizes,proto3" json:"payload_sizes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1171,6 +1176,13 @@ func (x *LoadSpec) GetMaxInFlight() uint32 {
 		return x.MaxInFlight
 	}
 	return 0
+}
+
+func (x *LoadSpec) GetPayloadSizes() string {
+	if x != nil {
+		return x.PayloadSizes
+	}
+	return ""
 }
 
 type Interval struct {
@@ -1468,7 +1480,7 @@ const file_core_adapter_adapterpb_adapter_proto_rawDesc = "" +
 	"\x10applied_payloads\x18\a \x01(\x04R\x0fappliedPayloads\x12\x16\n" +
 	"\x06digest\x18\b \x01(\x04R\x06digest\"\r\n" +
 	"\vStopRequest\"\x0e\n" +
-	"\fStopResponse\"\x98\x02\n" +
+	"\fStopResponse\"\xbd\x02\n" +
 	"\bLoadSpec\x12\x18\n" +
 	"\athreads\x18\x01 \x01(\rR\athreads\x12\x12\n" +
 	"\x04rate\x18\x02 \x01(\x01R\x04rate\x12#\n" +
@@ -1480,7 +1492,9 @@ const file_core_adapter_adapterpb_adapter_proto_rawDesc = "" +
 	"intervalNs\x12\"\n" +
 	"\rop_timeout_ns\x18\a \x01(\x03R\vopTimeoutNs\x12\x12\n" +
 	"\x04loop\x18\b \x01(\tR\x04loop\x12\"\n" +
-	"\rmax_in_flight\x18\t \x01(\rR\vmaxInFlight\"\x9b\x01\n" +
+	"\rmax_in_flight\x18\t \x01(\rR\vmaxInFlight\x12#\n" +
+	"\rpayload_sizes\x18\n" +
+	" \x01(\tR\fpayloadSizes\"\x9b\x01\n" +
 	"\bInterval\x12\x19\n" +
 	"\bstart_ns\x18\x01 \x01(\x03R\astartNs\x12\x10\n" +
 	"\x03ops\x18\x02 \x01(\x04R\x03ops\x12\x16\n" +

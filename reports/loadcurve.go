@@ -34,9 +34,15 @@ type LoadCurve struct {
 	// in-flight slot (queued) or was left unsent; the knee is the last
 	// rate before the first one that is not (or one that failed). Above
 	// it the system no longer keeps up with the schedule, and latency
-	// measured from the schedule grows with the backlog.
+	// measured from the schedule grows with the backlog. When every rate
+	// was sustained the sweep found no knee (Saturated is false), and Knee
+	// is the last rate.
 	Knee int
 }
+
+// Saturated reports whether the sweep went past the knee: some offered
+// rate was not sustained. Otherwise the knee lies above the highest rate.
+func (c LoadCurve) Saturated() bool { return c.Knee < len(c.Points)-1 }
 
 // LoadPoint is one rate of a LoadCurve: the point's figures over its ok
 // repeats (throughput their mean, latency pooled where histograms are).
@@ -195,7 +201,7 @@ func (a *Analysis) drawLoadCurve(f figure) (*plot.Plot, error) {
 			p.Add(l, sc)
 			p.Legend.Add(line.name+" "+label, l, sc)
 		}
-		if c.Knee >= 0 && c.Points[c.Knee].OK {
+		if c.Knee >= 0 && c.Saturated() && c.Points[c.Knee].OK {
 			k := c.Points[c.Knee]
 			knee := plotter.XYs{
 				{X: k.Achieved / 1000, Y: math.Log10(math.Max(k.P50, 1))},
@@ -230,7 +236,7 @@ func (a *Analysis) writeLoadCurves(b *bytes.Buffer) {
 	fmt.Fprintf(b, "Open loop, offered rate swept. Each curve is p99 (solid) and p50 (dashed) against the achieved throughput; "+
 		"the ring marks the saturation knee: the last offered rate, walking up, up to which every rate was sustained "+
 		"(achieved within %.0f%% of offered, no request queued for an in-flight slot, none left unsent). "+
-		"Past the knee latency is measured from the schedule, so it includes the backlog.\n\n", KneeTolerance*100)
+		"Past the knee latency is measured from the schedule, so it includes the backlog. A curve that sustained every rate has no knee in the sweep and no ring.\n\n", KneeTolerance*100)
 	figs := a.loadCurveFigures()
 	for _, impl := range a.Impls {
 		var mine []LoadCurve
@@ -253,6 +259,8 @@ func (a *Analysis) writeLoadCurves(b *bytes.Buffer) {
 			for i, lp := range c.Points {
 				knee := ""
 				switch {
+				case i == c.Knee && !c.Saturated():
+					knee = "sustained to the end: no knee in range"
 				case i == c.Knee:
 					knee = "knee"
 				case !lp.OK:

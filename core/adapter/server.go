@@ -42,7 +42,7 @@ func (s *server) Start(ctx context.Context, req *adapterpb.StartRequest) (*adapt
 }
 
 func (s *server) Propose(ctx context.Context, req *adapterpb.ProposeRequest) (*adapterpb.ProposeResponse, error) {
-	err := s.impl.Propose(ctx, req.GetPayload())
+	pos, err := s.impl.Propose(ctx, req.GetPayload())
 	var nl *NotLeaderError
 	if errors.As(err, &nl) {
 		return &adapterpb.ProposeResponse{NotLeader: true, LeaderHint: nl.Leader}, nil
@@ -50,7 +50,19 @@ func (s *server) Propose(ctx context.Context, req *adapterpb.ProposeRequest) (*a
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return &adapterpb.ProposeResponse{}, nil
+	return &adapterpb.ProposeResponse{Position: pos}, nil
+}
+
+func (s *server) Read(ctx context.Context, req *adapterpb.ReadRequest) (*adapterpb.ReadResponse, error) {
+	rs, err := s.impl.Read(ctx, ReadMode(req.GetMode()))
+	var nl *NotLeaderError
+	if errors.As(err, &nl) {
+		return &adapterpb.ReadResponse{NotLeader: true, LeaderHint: nl.Leader}, nil
+	}
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &adapterpb.ReadResponse{AppliedPayloads: rs.AppliedPayloads, Digest: rs.Digest}, nil
 }
 
 func (s *server) Status(ctx context.Context, _ *adapterpb.StatusRequest) (*adapterpb.NodeStatus, error) {
@@ -102,6 +114,9 @@ func descriptionToPB(d Description) *adapterpb.Description {
 	for _, m := range d.Capabilities.Storage {
 		pb.StorageModes = append(pb.StorageModes, string(m))
 	}
+	for _, m := range d.Capabilities.ReadModes {
+		pb.ReadModes = append(pb.ReadModes, string(m))
+	}
 	return pb
 }
 
@@ -112,6 +127,9 @@ func descriptionFromPB(pb *adapterpb.Description) Description {
 	}
 	for _, m := range pb.GetStorageModes() {
 		d.Capabilities.Storage = append(d.Capabilities.Storage, Storage(m))
+	}
+	for _, m := range pb.GetReadModes() {
+		d.Capabilities.ReadModes = append(d.Capabilities.ReadModes, ReadMode(m))
 	}
 	return d
 }

@@ -46,7 +46,7 @@ func (t *thread) loop(ctx context.Context, w window, propose ProposeFunc, limite
 		if w.contains(start) {
 			t.rec.issued++
 		}
-		err := propose(ops.get(start), t.pay.make(t.seq))
+		_, err := propose(ops.get(start), t.pay.make(t.seq))
 		t.seq++
 		done := clk.Now()
 		if ctx.Err() != nil {

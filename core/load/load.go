@@ -224,10 +224,11 @@ func (s Spec) Validate() error {
 }
 
 // ProposeFunc proposes one payload and returns once it is applied, or with
-// the reason it was not. It may retain payload; Run never reuses it. It
+// the reason it was not; it returns the payload's position (adapter.Node.Propose).
+// It may retain payload; Run never reuses it. It
 // must not use ctx after it returns: the context may be shared with other
 // proposals.
-type ProposeFunc func(ctx context.Context, payload []byte) error
+type ProposeFunc func(ctx context.Context, payload []byte) (uint64, error)
 
 // Interval is one time-series bucket of the measured window.
 type Interval struct {

@@ -114,7 +114,7 @@ func (o *openLoop) worker(ctx context.Context, sh *shard) {
 			}
 			busySince = now
 		}
-		err := o.propose(o.ops.get(now), sh.pay.make(k))
+		_, err := o.propose(o.ops.get(now), sh.pay.make(k))
 		done := o.clk.Now()
 		if ctx.Err() != nil {
 			return

@@ -98,16 +98,17 @@ func (e *externalClient) close() {
 }
 
 // propose is the load.ProposeFunc of the external client.
-func (e *externalClient) propose(ctx context.Context, payload []byte) error {
+func (e *externalClient) propose(ctx context.Context, payload []byte) (uint64, error) {
 	var err error
+	var pos uint64
 	for attempt := 0; attempt <= maxRedirects; attempt++ {
 		m := e.target.Load()
 		var p *adapter.StreamProposer
 		if p, err = e.stream(ctx, m); err == nil {
-			err = p.Propose(ctx, payload)
+			pos, err = p.Propose(ctx, payload)
 		}
 		if err == nil || ctx.Err() != nil {
-			return err
+			return pos, err
 		}
 		var nl *adapter.NotLeaderError
 		switch {
@@ -116,11 +117,11 @@ func (e *externalClient) propose(ctx context.Context, payload []byte) error {
 		case errors.As(err, &nl) || !m.Live() || m.Exited():
 			e.resolve(ctx, m)
 		default:
-			return err // an answer from a live leader: the proposal failed
+			return 0, err // an answer from a live leader: the proposal failed
 		}
 		e.redirects.Add(1)
 	}
-	return err
+	return 0, err
 }
 
 // resolve finds the current leader after stale stopped working; concurrent

@@ -157,6 +157,10 @@ func (n *Node) Describe() adapter.Description {
 		Capabilities: adapter.Capabilities{
 			ForwardsProposals: false,
 			Storage:           []adapter.Storage{adapter.StorageDisk, adapter.StorageTmpfs, adapter.StorageMemory},
+			// Lease reads (raft.ReadOnlyLeaseBased) are a raft.Config
+			// setting for every read of a node, not a per-read choice;
+			// not offered yet.
+			ReadModes: []adapter.ReadMode{adapter.ReadLinearizable, adapter.ReadStale},
 		},
 	}
 }
@@ -201,12 +205,29 @@ var (
 // Propose implements adapter.Node. It returns once the entry is applied on
 // this node, when the node stops, when the leader loses its term, or when
 // ctx ends, whichever is first.
-func (n *Node) Propose(ctx context.Context, payload []byte) error {
+func (n *Node) Propose(ctx context.Context, payload []byte) (uint64, error) {
 	r := n.r.Load()
 	if r == nil {
-		return errNotStarted
+		return 0, errNotStarted
 	}
 	return r.propose(ctx, payload)
+}
+
+// Read implements adapter.Node: linearizable through raft's ReadIndex, on
+// the leader or on a follower (raft forwards it), stale from the local
+// state machine.
+func (n *Node) Read(ctx context.Context, mode adapter.ReadMode) (adapter.ReadState, error) {
+	r := n.r.Load()
+	if r == nil {
+		return adapter.ReadState{}, errNotStarted
+	}
+	switch mode {
+	case adapter.ReadLinearizable:
+		return r.readIndex(ctx)
+	case adapter.ReadStale:
+		return r.staleRead()
+	}
+	return adapter.ReadState{}, fmt.Errorf("read mode %q: %w", mode, adapter.ErrUnsupported)
 }
 
 // Status implements adapter.Node.

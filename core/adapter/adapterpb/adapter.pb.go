@@ -76,7 +76,9 @@ type Description struct {
 	ProtocolVersion   uint32                 `protobuf:"varint,8,opt,name=protocol_version,json=protocolVersion,proto3" json:"protocol_version,omitempty"`
 	// max_nodes is the largest cluster the backend runs; 0 means no limit
 	// (what a plugin built before this field existed sends).
-	MaxNodes      uint32 `protobuf:"varint,9,opt,name=max_nodes,json=maxNodes,proto3" json:"max_nodes,omitempty"`
+	MaxNodes uint32 `protobuf:"varint,9,opt,name=max_nodes,json=maxNodes,proto3" json:"max_nodes,omitempty"`
+	// read_modes are the adapter.ReadMode values Read serves.
+	ReadModes     []string `protobuf:"bytes,10,rep,name=read_modes,json=readModes,proto3" json:"read_modes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -172,6 +174,13 @@ func (x *Description) GetMaxNodes() uint32 {
 		return x.MaxNodes
 	}
 	return 0
+}
+
+func (x *Description) GetReadModes() []string {
+	if x != nil {
+		return x.ReadModes
+	}
+	return nil
 }
 
 type Peer struct {
@@ -639,7 +648,10 @@ type ProposeRequest struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Payload []byte                 `protobuf:"bytes,1,opt,name=payload,proto3" json:"payload,omitempty"`
 	// id identifies the proposal on a ProposeStream.
-	Id            uint64 `protobuf:"varint,2,opt,name=id,proto3" json:"id,omitempty"`
+	Id uint64 `protobuf:"varint,2,opt,name=id,proto3" json:"id,omitempty"`
+	// read_mode, on a ProposeStream, makes this request a read in that mode
+	// (payload unused); its response carries applied_payloads and digest.
+	ReadMode      string `protobuf:"bytes,3,opt,name=read_mode,json=readMode,proto3" json:"read_mode,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -688,6 +700,13 @@ func (x *ProposeRequest) GetId() uint64 {
 	return 0
 }
 
+func (x *ProposeRequest) GetReadMode() string {
+	if x != nil {
+		return x.ReadMode
+	}
+	return ""
+}
+
 // A proposal refused because this node is not the leader is an answer, not a
 // transport failure, so it travels in the response; other failures are gRPC
 // errors.
@@ -697,11 +716,16 @@ type ProposeResponse struct {
 	LeaderHint uint64                 `protobuf:"varint,2,opt,name=leader_hint,json=leaderHint,proto3" json:"leader_hint,omitempty"`
 	// On a ProposeStream: the request's id, and the failure, if any, with
 	// the same code mapping as a unary call's gRPC status.
-	Id            uint64 `protobuf:"varint,3,opt,name=id,proto3" json:"id,omitempty"`
-	ErrorCode     int32  `protobuf:"varint,4,opt,name=error_code,json=errorCode,proto3" json:"error_code,omitempty"`
-	Error         string `protobuf:"bytes,5,opt,name=error,proto3" json:"error,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Id        uint64 `protobuf:"varint,3,opt,name=id,proto3" json:"id,omitempty"`
+	ErrorCode int32  `protobuf:"varint,4,opt,name=error_code,json=errorCode,proto3" json:"error_code,omitempty"`
+	Error     string `protobuf:"bytes,5,opt,name=error,proto3" json:"error,omitempty"`
+	// position is the acknowledged payload's position (adapter.Node.Propose).
+	Position uint64 `protobuf:"varint,6,opt,name=position,proto3" json:"position,omitempty"`
+	// For a read on a ProposeStream: the state it was served from.
+	AppliedPayloads uint64 `protobuf:"varint,7,opt,name=applied_payloads,json=appliedPayloads,proto3" json:"applied_payloads,omitempty"`
+	Digest          uint64 `protobuf:"varint,8,opt,name=digest,proto3" json:"digest,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *ProposeResponse) Reset() {
@@ -769,6 +793,141 @@ func (x *ProposeResponse) GetError() string {
 	return ""
 }
 
+func (x *ProposeResponse) GetPosition() uint64 {
+	if x != nil {
+		return x.Position
+	}
+	return 0
+}
+
+func (x *ProposeResponse) GetAppliedPayloads() uint64 {
+	if x != nil {
+		return x.AppliedPayloads
+	}
+	return 0
+}
+
+func (x *ProposeResponse) GetDigest() uint64 {
+	if x != nil {
+		return x.Digest
+	}
+	return 0
+}
+
+type ReadRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Mode          string                 `protobuf:"bytes,1,opt,name=mode,proto3" json:"mode,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReadRequest) Reset() {
+	*x = ReadRequest{}
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReadRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReadRequest) ProtoMessage() {}
+
+func (x *ReadRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReadRequest.ProtoReflect.Descriptor instead.
+func (*ReadRequest) Descriptor() ([]byte, []int) {
+	return file_core_adapter_adapterpb_adapter_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *ReadRequest) GetMode() string {
+	if x != nil {
+		return x.Mode
+	}
+	return ""
+}
+
+// A read refused because this node is not the leader is an answer, as for
+// ProposeResponse; other failures are gRPC errors.
+type ReadResponse struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	NotLeader       bool                   `protobuf:"varint,1,opt,name=not_leader,json=notLeader,proto3" json:"not_leader,omitempty"`
+	LeaderHint      uint64                 `protobuf:"varint,2,opt,name=leader_hint,json=leaderHint,proto3" json:"leader_hint,omitempty"`
+	AppliedPayloads uint64                 `protobuf:"varint,3,opt,name=applied_payloads,json=appliedPayloads,proto3" json:"applied_payloads,omitempty"`
+	Digest          uint64                 `protobuf:"varint,4,opt,name=digest,proto3" json:"digest,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *ReadResponse) Reset() {
+	*x = ReadResponse{}
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReadResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReadResponse) ProtoMessage() {}
+
+func (x *ReadResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReadResponse.ProtoReflect.Descriptor instead.
+func (*ReadResponse) Descriptor() ([]byte, []int) {
+	return file_core_adapter_adapterpb_adapter_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *ReadResponse) GetNotLeader() bool {
+	if x != nil {
+		return x.NotLeader
+	}
+	return false
+}
+
+func (x *ReadResponse) GetLeaderHint() uint64 {
+	if x != nil {
+		return x.LeaderHint
+	}
+	return 0
+}
+
+func (x *ReadResponse) GetAppliedPayloads() uint64 {
+	if x != nil {
+		return x.AppliedPayloads
+	}
+	return 0
+}
+
+func (x *ReadResponse) GetDigest() uint64 {
+	if x != nil {
+		return x.Digest
+	}
+	return 0
+}
+
 type ProposeBatch struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Requests      []*ProposeRequest      `protobuf:"bytes,1,rep,name=requests,proto3" json:"requests,omitempty"`
@@ -778,7 +937,7 @@ type ProposeBatch struct {
 
 func (x *ProposeBatch) Reset() {
 	*x = ProposeBatch{}
-	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[11]
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -790,7 +949,7 @@ func (x *ProposeBatch) String() string {
 func (*ProposeBatch) ProtoMessage() {}
 
 func (x *ProposeBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[11]
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -803,7 +962,7 @@ func (x *ProposeBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProposeBatch.ProtoReflect.Descriptor instead.
 func (*ProposeBatch) Descriptor() ([]byte, []int) {
-	return file_core_adapter_adapterpb_adapter_proto_rawDescGZIP(), []int{11}
+	return file_core_adapter_adapterpb_adapter_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ProposeBatch) GetRequests() []*ProposeRequest {
@@ -822,7 +981,7 @@ type ProposeResults struct {
 
 func (x *ProposeResults) Reset() {
 	*x = ProposeResults{}
-	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[12]
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -834,7 +993,7 @@ func (x *ProposeResults) String() string {
 func (*ProposeResults) ProtoMessage() {}
 
 func (x *ProposeResults) ProtoReflect() protoreflect.Message {
-	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[12]
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -847,7 +1006,7 @@ func (x *ProposeResults) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProposeResults.ProtoReflect.Descriptor instead.
 func (*ProposeResults) Descriptor() ([]byte, []int) {
-	return file_core_adapter_adapterpb_adapter_proto_rawDescGZIP(), []int{12}
+	return file_core_adapter_adapterpb_adapter_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ProposeResults) GetResponses() []*ProposeResponse {
@@ -865,7 +1024,7 @@ type StatusRequest struct {
 
 func (x *StatusRequest) Reset() {
 	*x = StatusRequest{}
-	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[13]
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -877,7 +1036,7 @@ func (x *StatusRequest) String() string {
 func (*StatusRequest) ProtoMessage() {}
 
 func (x *StatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[13]
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -890,7 +1049,7 @@ func (x *StatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusRequest.ProtoReflect.Descriptor instead.
 func (*StatusRequest) Descriptor() ([]byte, []int) {
-	return file_core_adapter_adapterpb_adapter_proto_rawDescGZIP(), []int{13}
+	return file_core_adapter_adapterpb_adapter_proto_rawDescGZIP(), []int{15}
 }
 
 type NodeStatus struct {
@@ -909,7 +1068,7 @@ type NodeStatus struct {
 
 func (x *NodeStatus) Reset() {
 	*x = NodeStatus{}
-	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[14]
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -921,7 +1080,7 @@ func (x *NodeStatus) String() string {
 func (*NodeStatus) ProtoMessage() {}
 
 func (x *NodeStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[14]
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -934,7 +1093,7 @@ func (x *NodeStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeStatus.ProtoReflect.Descriptor instead.
 func (*NodeStatus) Descriptor() ([]byte, []int) {
-	return file_core_adapter_adapterpb_adapter_proto_rawDescGZIP(), []int{14}
+	return file_core_adapter_adapterpb_adapter_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *NodeStatus) GetId() uint64 {
@@ -1001,7 +1160,7 @@ type StopRequest struct {
 
 func (x *StopRequest) Reset() {
 	*x = StopRequest{}
-	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[15]
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1013,7 +1172,7 @@ func (x *StopRequest) String() string {
 func (*StopRequest) ProtoMessage() {}
 
 func (x *StopRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[15]
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1026,7 +1185,7 @@ func (x *StopRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopRequest.ProtoReflect.Descriptor instead.
 func (*StopRequest) Descriptor() ([]byte, []int) {
-	return file_core_adapter_adapterpb_adapter_proto_rawDescGZIP(), []int{15}
+	return file_core_adapter_adapterpb_adapter_proto_rawDescGZIP(), []int{17}
 }
 
 type StopResponse struct {
@@ -1037,7 +1196,7 @@ type StopResponse struct {
 
 func (x *StopResponse) Reset() {
 	*x = StopResponse{}
-	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[16]
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1049,7 +1208,7 @@ func (x *StopResponse) String() string {
 func (*StopResponse) ProtoMessage() {}
 
 func (x *StopResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[16]
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1062,7 +1221,7 @@ func (x *StopResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopResponse.ProtoReflect.Descriptor instead.
 func (*StopResponse) Descriptor() ([]byte, []int) {
-	return file_core_adapter_adapterpb_adapter_proto_rawDescGZIP(), []int{16}
+	return file_core_adapter_adapterpb_adapter_proto_rawDescGZIP(), []int{18}
 }
 
 type LoadSpec struct {
@@ -1087,7 +1246,7 @@ type LoadSpec struct {
 
 func (x *LoadSpec) Reset() {
 	*x = LoadSpec{}
-	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[17]
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1099,7 +1258,7 @@ func (x *LoadSpec) String() string {
 func (*LoadSpec) ProtoMessage() {}
 
 func (x *LoadSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[17]
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1112,7 +1271,7 @@ func (x *LoadSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoadSpec.ProtoReflect.Descriptor instead.
 func (*LoadSpec) Descriptor() ([]byte, []int) {
-	return file_core_adapter_adapterpb_adapter_proto_rawDescGZIP(), []int{17}
+	return file_core_adapter_adapterpb_adapter_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *LoadSpec) GetThreads() uint32 {
@@ -1201,7 +1360,7 @@ type Interval struct {
 
 func (x *Interval) Reset() {
 	*x = Interval{}
-	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[18]
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1213,7 +1372,7 @@ func (x *Interval) String() string {
 func (*Interval) ProtoMessage() {}
 
 func (x *Interval) ProtoReflect() protoreflect.Message {
-	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[18]
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1226,7 +1385,7 @@ func (x *Interval) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Interval.ProtoReflect.Descriptor instead.
 func (*Interval) Descriptor() ([]byte, []int) {
-	return file_core_adapter_adapterpb_adapter_proto_rawDescGZIP(), []int{18}
+	return file_core_adapter_adapterpb_adapter_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Interval) GetStartNs() int64 {
@@ -1291,7 +1450,7 @@ type LoadResult struct {
 
 func (x *LoadResult) Reset() {
 	*x = LoadResult{}
-	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[19]
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1303,7 +1462,7 @@ func (x *LoadResult) String() string {
 func (*LoadResult) ProtoMessage() {}
 
 func (x *LoadResult) ProtoReflect() protoreflect.Message {
-	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[19]
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1316,7 +1475,7 @@ func (x *LoadResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoadResult.ProtoReflect.Descriptor instead.
 func (*LoadResult) Descriptor() ([]byte, []int) {
-	return file_core_adapter_adapterpb_adapter_proto_rawDescGZIP(), []int{19}
+	return file_core_adapter_adapterpb_adapter_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *LoadResult) GetOps() uint64 {
@@ -1401,7 +1560,7 @@ var File_core_adapter_adapterpb_adapter_proto protoreflect.FileDescriptor
 const file_core_adapter_adapterpb_adapter_proto_rawDesc = "" +
 	"\n" +
 	"$core/adapter/adapterpb/adapter.proto\x12\x12raftcmp.adapter.v1\"\x11\n" +
-	"\x0fDescribeRequest\"\xa0\x02\n" +
+	"\x0fDescribeRequest\"\xbf\x02\n" +
 	"\vDescription\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06module\x18\x02 \x01(\tR\x06module\x12\x18\n" +
@@ -1412,7 +1571,10 @@ const file_core_adapter_adapterpb_adapter_proto_rawDesc = "" +
 	"\x12forwards_proposals\x18\x06 \x01(\bR\x11forwardsProposals\x12#\n" +
 	"\rstorage_modes\x18\a \x03(\tR\fstorageModes\x12)\n" +
 	"\x10protocol_version\x18\b \x01(\rR\x0fprotocolVersion\x12\x1b\n" +
-	"\tmax_nodes\x18\t \x01(\rR\bmaxNodes\"*\n" +
+	"\tmax_nodes\x18\t \x01(\rR\bmaxNodes\x12\x1d\n" +
+	"\n" +
+	"read_modes\x18\n" +
+	" \x03(\tR\treadModes\"*\n" +
 	"\x04Peer\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x12\n" +
 	"\x04addr\x18\x02 \x01(\tR\x04addr\"\xd3\x02\n" +
@@ -1451,10 +1613,11 @@ const file_core_adapter_adapterpb_adapter_proto_rawDesc = "" +
 	"\x06values\x18\x01 \x03(\v2\x1b.raftcmp.adapter.v1.SettingR\x06values\x12>\n" +
 	"\n" +
 	"unhonoured\x18\x02 \x03(\v2\x1e.raftcmp.adapter.v1.UnhonouredR\n" +
-	"unhonoured\":\n" +
+	"unhonoured\"W\n" +
 	"\x0eProposeRequest\x12\x18\n" +
 	"\apayload\x18\x01 \x01(\fR\apayload\x12\x0e\n" +
-	"\x02id\x18\x02 \x01(\x04R\x02id\"\x96\x01\n" +
+	"\x02id\x18\x02 \x01(\x04R\x02id\x12\x1b\n" +
+	"\tread_mode\x18\x03 \x01(\tR\breadMode\"\xf5\x01\n" +
 	"\x0fProposeResponse\x12\x1d\n" +
 	"\n" +
 	"not_leader\x18\x01 \x01(\bR\tnotLeader\x12\x1f\n" +
@@ -1463,7 +1626,19 @@ const file_core_adapter_adapterpb_adapter_proto_rawDesc = "" +
 	"\x02id\x18\x03 \x01(\x04R\x02id\x12\x1d\n" +
 	"\n" +
 	"error_code\x18\x04 \x01(\x05R\terrorCode\x12\x14\n" +
-	"\x05error\x18\x05 \x01(\tR\x05error\"N\n" +
+	"\x05error\x18\x05 \x01(\tR\x05error\x12\x1a\n" +
+	"\bposition\x18\x06 \x01(\x04R\bposition\x12)\n" +
+	"\x10applied_payloads\x18\a \x01(\x04R\x0fappliedPayloads\x12\x16\n" +
+	"\x06digest\x18\b \x01(\x04R\x06digest\"!\n" +
+	"\vReadRequest\x12\x12\n" +
+	"\x04mode\x18\x01 \x01(\tR\x04mode\"\x91\x01\n" +
+	"\fReadResponse\x12\x1d\n" +
+	"\n" +
+	"not_leader\x18\x01 \x01(\bR\tnotLeader\x12\x1f\n" +
+	"\vleader_hint\x18\x02 \x01(\x04R\n" +
+	"leaderHint\x12)\n" +
+	"\x10applied_payloads\x18\x03 \x01(\x04R\x0fappliedPayloads\x12\x16\n" +
+	"\x06digest\x18\x04 \x01(\x04R\x06digest\"N\n" +
 	"\fProposeBatch\x12>\n" +
 	"\brequests\x18\x01 \x03(\v2\".raftcmp.adapter.v1.ProposeRequestR\brequests\"S\n" +
 	"\x0eProposeResults\x12A\n" +
@@ -1519,13 +1694,14 @@ const file_core_adapter_adapterpb_adapter_proto_rawDesc = "" +
 	"\x06unsent\x18\v \x01(\x04R\x06unsent\x1a9\n" +
 	"\vErrorsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x012\x8a\x05\n" +
+	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x012\xd5\x05\n" +
 	"\x04Node\x12P\n" +
 	"\bDescribe\x12#.raftcmp.adapter.v1.DescribeRequest\x1a\x1f.raftcmp.adapter.v1.Description\x12R\n" +
 	"\bSettings\x12 .raftcmp.adapter.v1.StartRequest\x1a$.raftcmp.adapter.v1.SettingsResponse\x12L\n" +
 	"\x05Start\x12 .raftcmp.adapter.v1.StartRequest\x1a!.raftcmp.adapter.v1.StartResponse\x12R\n" +
 	"\aPropose\x12\".raftcmp.adapter.v1.ProposeRequest\x1a#.raftcmp.adapter.v1.ProposeResponse\x12Y\n" +
-	"\rProposeStream\x12 .raftcmp.adapter.v1.ProposeBatch\x1a\".raftcmp.adapter.v1.ProposeResults(\x010\x01\x12K\n" +
+	"\rProposeStream\x12 .raftcmp.adapter.v1.ProposeBatch\x1a\".raftcmp.adapter.v1.ProposeResults(\x010\x01\x12I\n" +
+	"\x04Read\x12\x1f.raftcmp.adapter.v1.ReadRequest\x1a .raftcmp.adapter.v1.ReadResponse\x12K\n" +
 	"\x06Status\x12!.raftcmp.adapter.v1.StatusRequest\x1a\x1e.raftcmp.adapter.v1.NodeStatus\x12I\n" +
 	"\x04Stop\x12\x1f.raftcmp.adapter.v1.StopRequest\x1a .raftcmp.adapter.v1.StopResponse\x12G\n" +
 	"\aRunLoad\x12\x1c.raftcmp.adapter.v1.LoadSpec\x1a\x1e.raftcmp.adapter.v1.LoadResultB3Z1github.com/raftcmp/raftcmp/core/adapter/adapterpbb\x06proto3"
@@ -1542,7 +1718,7 @@ func file_core_adapter_adapterpb_adapter_proto_rawDescGZIP() []byte {
 	return file_core_adapter_adapterpb_adapter_proto_rawDescData
 }
 
-var file_core_adapter_adapterpb_adapter_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
+var file_core_adapter_adapterpb_adapter_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_core_adapter_adapterpb_adapter_proto_goTypes = []any{
 	(*DescribeRequest)(nil),  // 0: raftcmp.adapter.v1.DescribeRequest
 	(*Description)(nil),      // 1: raftcmp.adapter.v1.Description
@@ -1555,46 +1731,50 @@ var file_core_adapter_adapterpb_adapter_proto_goTypes = []any{
 	(*SettingsResponse)(nil), // 8: raftcmp.adapter.v1.SettingsResponse
 	(*ProposeRequest)(nil),   // 9: raftcmp.adapter.v1.ProposeRequest
 	(*ProposeResponse)(nil),  // 10: raftcmp.adapter.v1.ProposeResponse
-	(*ProposeBatch)(nil),     // 11: raftcmp.adapter.v1.ProposeBatch
-	(*ProposeResults)(nil),   // 12: raftcmp.adapter.v1.ProposeResults
-	(*StatusRequest)(nil),    // 13: raftcmp.adapter.v1.StatusRequest
-	(*NodeStatus)(nil),       // 14: raftcmp.adapter.v1.NodeStatus
-	(*StopRequest)(nil),      // 15: raftcmp.adapter.v1.StopRequest
-	(*StopResponse)(nil),     // 16: raftcmp.adapter.v1.StopResponse
-	(*LoadSpec)(nil),         // 17: raftcmp.adapter.v1.LoadSpec
-	(*Interval)(nil),         // 18: raftcmp.adapter.v1.Interval
-	(*LoadResult)(nil),       // 19: raftcmp.adapter.v1.LoadResult
-	nil,                      // 20: raftcmp.adapter.v1.StartRequest.OptionsEntry
-	nil,                      // 21: raftcmp.adapter.v1.LoadResult.ErrorsEntry
+	(*ReadRequest)(nil),      // 11: raftcmp.adapter.v1.ReadRequest
+	(*ReadResponse)(nil),     // 12: raftcmp.adapter.v1.ReadResponse
+	(*ProposeBatch)(nil),     // 13: raftcmp.adapter.v1.ProposeBatch
+	(*ProposeResults)(nil),   // 14: raftcmp.adapter.v1.ProposeResults
+	(*StatusRequest)(nil),    // 15: raftcmp.adapter.v1.StatusRequest
+	(*NodeStatus)(nil),       // 16: raftcmp.adapter.v1.NodeStatus
+	(*StopRequest)(nil),      // 17: raftcmp.adapter.v1.StopRequest
+	(*StopResponse)(nil),     // 18: raftcmp.adapter.v1.StopResponse
+	(*LoadSpec)(nil),         // 19: raftcmp.adapter.v1.LoadSpec
+	(*Interval)(nil),         // 20: raftcmp.adapter.v1.Interval
+	(*LoadResult)(nil),       // 21: raftcmp.adapter.v1.LoadResult
+	nil,                      // 22: raftcmp.adapter.v1.StartRequest.OptionsEntry
+	nil,                      // 23: raftcmp.adapter.v1.LoadResult.ErrorsEntry
 }
 var file_core_adapter_adapterpb_adapter_proto_depIdxs = []int32{
 	2,  // 0: raftcmp.adapter.v1.StartRequest.peers:type_name -> raftcmp.adapter.v1.Peer
-	20, // 1: raftcmp.adapter.v1.StartRequest.options:type_name -> raftcmp.adapter.v1.StartRequest.OptionsEntry
+	22, // 1: raftcmp.adapter.v1.StartRequest.options:type_name -> raftcmp.adapter.v1.StartRequest.OptionsEntry
 	4,  // 2: raftcmp.adapter.v1.StartRequest.raft:type_name -> raftcmp.adapter.v1.RaftKnobs
 	6,  // 3: raftcmp.adapter.v1.SettingsResponse.values:type_name -> raftcmp.adapter.v1.Setting
 	7,  // 4: raftcmp.adapter.v1.SettingsResponse.unhonoured:type_name -> raftcmp.adapter.v1.Unhonoured
 	9,  // 5: raftcmp.adapter.v1.ProposeBatch.requests:type_name -> raftcmp.adapter.v1.ProposeRequest
 	10, // 6: raftcmp.adapter.v1.ProposeResults.responses:type_name -> raftcmp.adapter.v1.ProposeResponse
-	21, // 7: raftcmp.adapter.v1.LoadResult.errors:type_name -> raftcmp.adapter.v1.LoadResult.ErrorsEntry
-	18, // 8: raftcmp.adapter.v1.LoadResult.intervals:type_name -> raftcmp.adapter.v1.Interval
+	23, // 7: raftcmp.adapter.v1.LoadResult.errors:type_name -> raftcmp.adapter.v1.LoadResult.ErrorsEntry
+	20, // 8: raftcmp.adapter.v1.LoadResult.intervals:type_name -> raftcmp.adapter.v1.Interval
 	0,  // 9: raftcmp.adapter.v1.Node.Describe:input_type -> raftcmp.adapter.v1.DescribeRequest
 	3,  // 10: raftcmp.adapter.v1.Node.Settings:input_type -> raftcmp.adapter.v1.StartRequest
 	3,  // 11: raftcmp.adapter.v1.Node.Start:input_type -> raftcmp.adapter.v1.StartRequest
 	9,  // 12: raftcmp.adapter.v1.Node.Propose:input_type -> raftcmp.adapter.v1.ProposeRequest
-	11, // 13: raftcmp.adapter.v1.Node.ProposeStream:input_type -> raftcmp.adapter.v1.ProposeBatch
-	13, // 14: raftcmp.adapter.v1.Node.Status:input_type -> raftcmp.adapter.v1.StatusRequest
-	15, // 15: raftcmp.adapter.v1.Node.Stop:input_type -> raftcmp.adapter.v1.StopRequest
-	17, // 16: raftcmp.adapter.v1.Node.RunLoad:input_type -> raftcmp.adapter.v1.LoadSpec
-	1,  // 17: raftcmp.adapter.v1.Node.Describe:output_type -> raftcmp.adapter.v1.Description
-	8,  // 18: raftcmp.adapter.v1.Node.Settings:output_type -> raftcmp.adapter.v1.SettingsResponse
-	5,  // 19: raftcmp.adapter.v1.Node.Start:output_type -> raftcmp.adapter.v1.StartResponse
-	10, // 20: raftcmp.adapter.v1.Node.Propose:output_type -> raftcmp.adapter.v1.ProposeResponse
-	12, // 21: raftcmp.adapter.v1.Node.ProposeStream:output_type -> raftcmp.adapter.v1.ProposeResults
-	14, // 22: raftcmp.adapter.v1.Node.Status:output_type -> raftcmp.adapter.v1.NodeStatus
-	16, // 23: raftcmp.adapter.v1.Node.Stop:output_type -> raftcmp.adapter.v1.StopResponse
-	19, // 24: raftcmp.adapter.v1.Node.RunLoad:output_type -> raftcmp.adapter.v1.LoadResult
-	17, // [17:25] is the sub-list for method output_type
-	9,  // [9:17] is the sub-list for method input_type
+	13, // 13: raftcmp.adapter.v1.Node.ProposeStream:input_type -> raftcmp.adapter.v1.ProposeBatch
+	11, // 14: raftcmp.adapter.v1.Node.Read:input_type -> raftcmp.adapter.v1.ReadRequest
+	15, // 15: raftcmp.adapter.v1.Node.Status:input_type -> raftcmp.adapter.v1.StatusRequest
+	17, // 16: raftcmp.adapter.v1.Node.Stop:input_type -> raftcmp.adapter.v1.StopRequest
+	19, // 17: raftcmp.adapter.v1.Node.RunLoad:input_type -> raftcmp.adapter.v1.LoadSpec
+	1,  // 18: raftcmp.adapter.v1.Node.Describe:output_type -> raftcmp.adapter.v1.Description
+	8,  // 19: raftcmp.adapter.v1.Node.Settings:output_type -> raftcmp.adapter.v1.SettingsResponse
+	5,  // 20: raftcmp.adapter.v1.Node.Start:output_type -> raftcmp.adapter.v1.StartResponse
+	10, // 21: raftcmp.adapter.v1.Node.Propose:output_type -> raftcmp.adapter.v1.ProposeResponse
+	14, // 22: raftcmp.adapter.v1.Node.ProposeStream:output_type -> raftcmp.adapter.v1.ProposeResults
+	12, // 23: raftcmp.adapter.v1.Node.Read:output_type -> raftcmp.adapter.v1.ReadResponse
+	16, // 24: raftcmp.adapter.v1.Node.Status:output_type -> raftcmp.adapter.v1.NodeStatus
+	18, // 25: raftcmp.adapter.v1.Node.Stop:output_type -> raftcmp.adapter.v1.StopResponse
+	21, // 26: raftcmp.adapter.v1.Node.RunLoad:output_type -> raftcmp.adapter.v1.LoadResult
+	18, // [18:27] is the sub-list for method output_type
+	9,  // [9:18] is the sub-list for method input_type
 	9,  // [9:9] is the sub-list for extension type_name
 	9,  // [9:9] is the sub-list for extension extendee
 	0,  // [0:9] is the sub-list for field type_name
@@ -1611,7 +1791,7 @@ func file_core_adapter_adapterpb_adapter_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_core_adapter_adapterpb_adapter_proto_rawDesc), len(file_core_adapter_adapterpb_adapter_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   22,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -55,7 +55,11 @@
 // modes it serves in Capabilities.ReadModes and returns ErrUnsupported
 // (wrapped) for the others; raftcmp records such a point as unsupported,
 // never emulates a mode. A node that can serve a mode only as leader returns
-// a *NotLeaderError elsewhere.
+// a *NotLeaderError elsewhere. Config.ReadMode names the consistent mode
+// (linearizable or lease) the experiment reads in, for a library whose read
+// path is a setting of the node rather than of the read (etcd raft's
+// ReadOnlyOption): such a node serves that one and refuses the other with
+// ErrUnsupported.
 //
 // Status is the node's own view: its role, the leader it follows, its term,
 // commit index and applied index in the library's own numbering, and the

@@ -83,6 +83,13 @@ type Config struct {
 	// Raft is the shared Raft knobs; an unset one is the backend's
 	// production value. See Raft and Node.Settings.
 	Raft Raft
+	// ReadMode is the consistent read mode (ReadLinearizable or
+	// ReadLease) the experiment will read in; empty means linearizable.
+	// Most libraries choose the read path per read and ignore it; a
+	// library whose read path is a setting of the node (etcd raft's
+	// ReadOnlyOption) is configured from it, and its Read in the other
+	// consistent mode returns ErrUnsupported. ReadStale is always served.
+	ReadMode ReadMode
 }
 
 // ListenAddr is the address this node's Raft transport binds: Listen, or,

@@ -137,7 +137,7 @@ func descriptionFromPB(pb *adapterpb.Description) Description {
 func configToPB(cfg Config) *adapterpb.StartRequest {
 	r := cfg.Raft
 	req := &adapterpb.StartRequest{
-		Id: cfg.ID, Listen: cfg.Listen, DataDir: cfg.DataDir, Storage: string(cfg.Storage), Options: cfg.Options,
+		Id: cfg.ID, Listen: cfg.Listen, DataDir: cfg.DataDir, Storage: string(cfg.Storage), Options: cfg.Options, ReadMode: string(cfg.ReadMode),
 		Raft: &adapterpb.RaftKnobs{
 			ElectionTimeoutNs: int64(r.ElectionTimeout), HeartbeatIntervalNs: int64(r.HeartbeatInterval),
 			PreVote: string(r.PreVote), CheckQuorum: string(r.CheckQuorum),
@@ -154,11 +154,12 @@ func configToPB(cfg Config) *adapterpb.StartRequest {
 func configFromPB(req *adapterpb.StartRequest) Config {
 	r := req.GetRaft()
 	cfg := Config{
-		ID:      req.GetId(),
-		Listen:  req.GetListen(),
-		DataDir: req.GetDataDir(),
-		Storage: Storage(req.GetStorage()),
-		Options: Options(req.GetOptions()),
+		ID:       req.GetId(),
+		Listen:   req.GetListen(),
+		DataDir:  req.GetDataDir(),
+		Storage:  Storage(req.GetStorage()),
+		Options:  Options(req.GetOptions()),
+		ReadMode: ReadMode(req.GetReadMode()),
 		Raft: Raft{
 			ElectionTimeout: time.Duration(r.GetElectionTimeoutNs()), HeartbeatInterval: time.Duration(r.GetHeartbeatIntervalNs()),
 			PreVote: Switch(r.GetPreVote()), CheckQuorum: Switch(r.GetCheckQuorum()),

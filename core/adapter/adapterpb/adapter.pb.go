@@ -236,14 +236,16 @@ func (x *Peer) GetAddr() string {
 }
 
 type StartRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
-	Peers         []*Peer                `protobuf:"bytes,2,rep,name=peers,proto3" json:"peers,omitempty"`
-	DataDir       string                 `protobuf:"bytes,3,opt,name=data_dir,json=dataDir,proto3" json:"data_dir,omitempty"`
-	Storage       string                 `protobuf:"bytes,4,opt,name=storage,proto3" json:"storage,omitempty"`
-	Options       map[string]string      `protobuf:"bytes,5,rep,name=options,proto3" json:"options,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	Listen        string                 `protobuf:"bytes,6,opt,name=listen,proto3" json:"listen,omitempty"`
-	Raft          *RaftKnobs             `protobuf:"bytes,7,opt,name=raft,proto3" json:"raft,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Id      uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Peers   []*Peer                `protobuf:"bytes,2,rep,name=peers,proto3" json:"peers,omitempty"`
+	DataDir string                 `protobuf:"bytes,3,opt,name=data_dir,json=dataDir,proto3" json:"data_dir,omitempty"`
+	Storage string                 `protobuf:"bytes,4,opt,name=storage,proto3" json:"storage,omitempty"`
+	Options map[string]string      `protobuf:"bytes,5,rep,name=options,proto3" json:"options,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Listen  string                 `protobuf:"bytes,6,opt,name=listen,proto3" json:"listen,omitempty"`
+	Raft    *RaftKnobs             `protobuf:"bytes,7,opt,name=raft,proto3" json:"raft,omitempty"`
+	// read_mode is adapter.Config.ReadMode; empty means linearizable.
+	ReadMode      string `protobuf:"bytes,8,opt,name=read_mode,json=readMode,proto3" json:"read_mode,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -325,6 +327,13 @@ func (x *StartRequest) GetRaft() *RaftKnobs {
 		return x.Raft
 	}
 	return nil
+}
+
+func (x *StartRequest) GetReadMode() string {
+	if x != nil {
+		return x.ReadMode
+	}
+	return ""
 }
 
 // RaftKnobs are adapter.Raft on the wire; zero values mean unset.
@@ -1577,7 +1586,7 @@ const file_core_adapter_adapterpb_adapter_proto_rawDesc = "" +
 	" \x03(\tR\treadModes\"*\n" +
 	"\x04Peer\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x12\n" +
-	"\x04addr\x18\x02 \x01(\tR\x04addr\"\xd3\x02\n" +
+	"\x04addr\x18\x02 \x01(\tR\x04addr\"\xf0\x02\n" +
 	"\fStartRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12.\n" +
 	"\x05peers\x18\x02 \x03(\v2\x18.raftcmp.adapter.v1.PeerR\x05peers\x12\x19\n" +
@@ -1585,7 +1594,8 @@ const file_core_adapter_adapterpb_adapter_proto_rawDesc = "" +
 	"\astorage\x18\x04 \x01(\tR\astorage\x12G\n" +
 	"\aoptions\x18\x05 \x03(\v2-.raftcmp.adapter.v1.StartRequest.OptionsEntryR\aoptions\x12\x16\n" +
 	"\x06listen\x18\x06 \x01(\tR\x06listen\x121\n" +
-	"\x04raft\x18\a \x01(\v2\x1d.raftcmp.adapter.v1.RaftKnobsR\x04raft\x1a:\n" +
+	"\x04raft\x18\a \x01(\v2\x1d.raftcmp.adapter.v1.RaftKnobsR\x04raft\x12\x1b\n" +
+	"\tread_mode\x18\b \x01(\tR\breadMode\x1a:\n" +
 	"\fOptionsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xb8\x02\n" +

@@ -190,9 +190,15 @@ func (k *Kit) startIn(ctx context.Context, storage adapter.Storage, nodes int) (
 
 // startUnchecked starts a cluster whatever the plugin declares.
 func (k *Kit) startUnchecked(ctx context.Context, storage adapter.Storage, nodes int) (*cluster.Cluster, error) {
+	return k.startReading(ctx, storage, nodes, "")
+}
+
+// startReading is startUnchecked for nodes started for consistent reads
+// in mode (adapter.Config.ReadMode).
+func (k *Kit) startReading(ctx context.Context, storage adapter.Storage, nodes int, mode adapter.ReadMode) (*cluster.Cluster, error) {
 	return cluster.Start(ctx, cluster.Spec{
 		Plugin: k.cfg.Plugin, Nodes: nodes, Storage: storage, Options: k.cfg.Options, Raft: k.cfg.Raft,
-		DataRoot: k.cfg.DataRoot, ReadyTimeout: 30 * time.Second,
+		DataRoot: k.cfg.DataRoot, ReadyTimeout: 30 * time.Second, ReadMode: mode,
 	})
 }
 
@@ -506,19 +512,50 @@ func checkProposePosition(ctx context.Context, k *Kit) error {
 // declared mode answers, a linearizable or lease read reflects the write
 // acknowledged before it (on the leader, and on a follower unless that
 // follower refuses with NotLeaderError), and every undeclared mode is
-// refused with ErrUnsupported.
+// refused with ErrUnsupported. The lease mode runs on a cluster of its own,
+// started for it (adapter.Config.ReadMode).
 func checkReadModes(ctx context.Context, k *Kit) error {
-	c, leader, err := k.startLed(ctx, false)
+	if err := k.readModesOn(ctx, adapter.ReadLinearizable); err != nil {
+		return err
+	}
+	if k.desc.Capabilities.SupportsRead(adapter.ReadLease) {
+		return k.readModesOn(ctx, adapter.ReadLease)
+	}
+	return nil
+}
+
+// readModesOn runs checkReadModes on a cluster started for consistent reads
+// in started: every mode but the other consistent one.
+func (k *Kit) readModesOn(ctx context.Context, started adapter.ReadMode) error {
+	if !k.desc.Capabilities.Fits(checkNodes) {
+		return fmt.Errorf("%w: the plugin forms clusters of at most %d nodes; the check needs %d", ErrSkipped, k.desc.Capabilities.MaxNodes, checkNodes)
+	}
+	storage := adapter.StorageDisk
+	if k.desc.Capabilities.Supports(adapter.StorageMemory) {
+		storage = adapter.StorageMemory
+	}
+	c, err := k.startReading(ctx, storage, checkNodes, started)
+	if err != nil {
+		return fmt.Errorf("start a cluster for %s reads: %w", started, err)
+	}
+	defer c.Stop(ctx)
+	leader, err := c.Leader(ctx)
 	if err != nil {
 		return err
 	}
-	defer c.Stop(ctx)
 	members := []*cluster.Member{leader}
 	if f := follower(c, leader); f != nil {
 		members = append(members, f)
 	}
 	var d adapter.Digest
 	for _, mode := range adapter.ReadModes {
+		other := adapter.ReadLease
+		if started == adapter.ReadLease {
+			other = adapter.ReadLinearizable
+		}
+		if mode == other && k.desc.Capabilities.SupportsRead(mode) {
+			continue // checked on its own cluster
+		}
 		if !k.desc.Capabilities.SupportsRead(mode) {
 			_, err := leader.Node().Read(ctx, mode)
 			if !errors.Is(err, adapter.ErrUnsupported) {

@@ -154,7 +154,7 @@ func TestRunAccounting(t *testing.T) {
 				return nil
 			}
 			spec := Spec{Threads: 1, Rate: tc.rate, PayloadBytes: 64, Warmup: tc.warmup, Duration: tc.duration, Interval: tc.interval}
-			r, err := run(context.Background(), spec, unpositioned(propose), clk)
+			r, err := run(context.Background(), spec, Client{Propose: unpositioned(propose)}, clk)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -318,7 +318,7 @@ func TestOpenLoopIntendedTime(t *testing.T) {
 				Loop: LoopOpen, Threads: 1, MaxInFlight: 1, Rate: float64(time.Second / tc.gap),
 				PayloadBytes: 64, Warmup: tc.warmup, Duration: tc.duration, Interval: interval,
 			}
-			r, err := run(context.Background(), spec, unpositioned(propose), clk)
+			r, err := run(context.Background(), spec, Client{Propose: unpositioned(propose)}, clk)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -375,7 +375,7 @@ func TestCoordinatedOmission(t *testing.T) {
 			return nil
 		}
 		spec := Spec{Loop: loop, Threads: 1, MaxInFlight: 1, Rate: 1000, PayloadBytes: 8, Duration: 200 * time.Millisecond}
-		r, err := run(context.Background(), spec, unpositioned(propose), clk)
+		r, err := run(context.Background(), spec, Client{Propose: unpositioned(propose)}, clk)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -84,7 +84,7 @@ func (s *server) Stop(ctx context.Context, _ *adapterpb.StopRequest) (*adapterpb
 }
 
 func (s *server) RunLoad(ctx context.Context, spec *adapterpb.LoadSpec) (*adapterpb.LoadResult, error) {
-	res, err := load.Run(ctx, loadSpecFromPB(spec), s.impl.Propose)
+	res, err := load.RunClient(ctx, loadSpecFromPB(spec), LoadClient(s.impl))
 	if err != nil {
 		return nil, status.Error(codes.Aborted, err.Error())
 	}
@@ -201,6 +201,7 @@ func loadSpecToPB(s load.Spec) *adapterpb.LoadSpec {
 		Threads: uint32(s.Threads), Rate: s.Rate, PayloadBytes: uint32(s.PayloadBytes),
 		WarmupNs: int64(s.Warmup), DurationNs: int64(s.Duration), IntervalNs: int64(s.Interval), OpTimeoutNs: int64(s.OpTimeout),
 		Loop: s.Loop, MaxInFlight: uint32(s.MaxInFlight), PayloadSizes: s.PayloadSizes,
+		ReadRatio: s.ReadRatio, ReadMode: s.ReadMode,
 	}
 }
 
@@ -210,6 +211,19 @@ func loadSpecFromPB(pb *adapterpb.LoadSpec) load.Spec {
 		Warmup: time.Duration(pb.GetWarmupNs()), Duration: time.Duration(pb.GetDurationNs()),
 		Interval: time.Duration(pb.GetIntervalNs()), OpTimeout: time.Duration(pb.GetOpTimeoutNs()),
 		Loop: pb.GetLoop(), MaxInFlight: int(pb.GetMaxInFlight()), PayloadSizes: pb.GetPayloadSizes(),
+		ReadRatio: pb.GetReadRatio(), ReadMode: pb.GetReadMode(),
+	}
+}
+
+// LoadClient is the load generator's client of a local node n: its
+// Propose, and its Read in the load's read mode.
+func LoadClient(n Node) load.Client {
+	return load.Client{
+		Propose: n.Propose,
+		Read: func(ctx context.Context, mode string) (uint64, error) {
+			rs, err := n.Read(ctx, ReadMode(mode))
+			return rs.AppliedPayloads, err
+		},
 	}
 }
 
@@ -222,18 +236,40 @@ func loadResultToPB(r *load.Result) (*adapterpb.LoadResult, error) {
 		Ops: r.Ops, Acked: r.Acked, Errors: r.Errors, MeasuredNs: int64(r.Measured), Histogram: hist,
 		Loop: r.Loop, Issued: r.Issued, Queued: r.Queued, QueuedTimeNs: int64(r.QueuedTime), Unsent: r.Unsent,
 	}
-	for i, iv := range r.Intervals {
+	if pb.Intervals, err = intervalsToPB(r.Intervals); err != nil {
+		return nil, err
+	}
+	if rr := r.Reads; rr != nil {
+		hist, err := rr.Latency.Encode(hdrhistogram.V2CompressedEncodingCookieBase)
+		if err != nil {
+			return nil, fmt.Errorf("encode read latency histogram: %w", err)
+		}
+		pb.Reads = &adapterpb.ReadResult{Mode: rr.Mode, Ops: rr.Ops, Errors: rr.Errors, Histogram: hist, Stale: rr.Stale}
+		if pb.Reads.Intervals, err = intervalsToPB(rr.Intervals); err != nil {
+			return nil, fmt.Errorf("reads: %w", err)
+		}
+		for _, ex := range rr.StaleExamples {
+			pb.Reads.StaleExamples = append(pb.Reads.StaleExamples, &adapterpb.StaleRead{AtNs: int64(ex.At), Acked: ex.Acked, Applied: ex.Applied})
+		}
+	}
+	return pb, nil
+}
+
+func intervalsToPB(ivs []load.Interval) ([]*adapterpb.Interval, error) {
+	var out []*adapterpb.Interval
+	for i, iv := range ivs {
 		var ih []byte
 		if iv.Histogram != nil {
+			var err error
 			if ih, err = iv.Histogram.Encode(); err != nil {
 				return nil, fmt.Errorf("encode latency histogram of interval %d: %w", i, err)
 			}
 		}
-		pb.Intervals = append(pb.Intervals, &adapterpb.Interval{
+		out = append(out, &adapterpb.Interval{
 			StartNs: int64(iv.Start), Ops: iv.Ops, Errors: iv.Errors, P50Us: iv.P50Micros, P99Us: iv.P99Micros, Histogram: ih,
 		})
 	}
-	return pb, nil
+	return out, nil
 }
 
 func loadResultFromPB(pb *adapterpb.LoadResult) (*load.Result, error) {
@@ -249,17 +285,43 @@ func loadResultFromPB(pb *adapterpb.LoadResult) (*load.Result, error) {
 	if r.Errors == nil {
 		r.Errors = map[string]uint64{}
 	}
-	for i, iv := range pb.GetIntervals() {
+	if r.Intervals, err = intervalsFromPB(pb.GetIntervals()); err != nil {
+		return nil, err
+	}
+	if rp := pb.GetReads(); rp != nil {
+		hist, err := hdrhistogram.Decode(rp.GetHistogram())
+		if err != nil {
+			return nil, fmt.Errorf("decode read latency histogram: %w", err)
+		}
+		rr := &load.ReadResult{Mode: rp.GetMode(), Ops: rp.GetOps(), Errors: rp.GetErrors(), Latency: hist, Stale: rp.GetStale()}
+		if rr.Errors == nil {
+			rr.Errors = map[string]uint64{}
+		}
+		if rr.Intervals, err = intervalsFromPB(rp.GetIntervals()); err != nil {
+			return nil, fmt.Errorf("reads: %w", err)
+		}
+		for _, ex := range rp.GetStaleExamples() {
+			rr.StaleExamples = append(rr.StaleExamples, load.StaleRead{At: time.Duration(ex.GetAtNs()), Acked: ex.GetAcked(), Applied: ex.GetApplied()})
+		}
+		r.Reads = rr
+	}
+	return r, nil
+}
+
+func intervalsFromPB(ivs []*adapterpb.Interval) ([]load.Interval, error) {
+	var out []load.Interval
+	for i, iv := range ivs {
 		li := load.Interval{
 			Start: time.Duration(iv.GetStartNs()), Ops: iv.GetOps(), Errors: iv.GetErrors(),
 			P50Micros: iv.GetP50Us(), P99Micros: iv.GetP99Us(),
 		}
 		if b := iv.GetHistogram(); len(b) > 0 { // empty from a plugin that predates interval histograms
+			var err error
 			if li.Histogram, err = hdrhistogram.DecodePacked(b); err != nil {
 				return nil, fmt.Errorf("decode latency histogram of interval %d: %w", i, err)
 			}
 		}
-		r.Intervals = append(r.Intervals, li)
+		out = append(out, li)
 	}
-	return r, nil
+	return out, nil
 }

@@ -1248,7 +1248,12 @@ type LoadSpec struct {
 	// uniform:MIN:MAX or pareto:MIN:ALPHA:MAX), drawn per proposal; empty
 	// means every proposal is payload_bytes long (what a client built before
 	// this field existed sends).
-	PayloadSizes  string `protobuf:"bytes,10,opt,name=payload_sizes,json=payloadSizes,proto3" json:"payload_sizes,omitempty"`
+	PayloadSizes string `protobuf:"bytes,10,opt,name=payload_sizes,json=payloadSizes,proto3" json:"payload_sizes,omitempty"`
+	// read_ratio is the share of operations that are reads (load.Spec);
+	// 0 (what a client built before this field existed sends) writes only.
+	ReadRatio float64 `protobuf:"fixed64,11,opt,name=read_ratio,json=readRatio,proto3" json:"read_ratio,omitempty"`
+	// read_mode is the reads' adapter.ReadMode.
+	ReadMode      string `protobuf:"bytes,12,opt,name=read_mode,json=readMode,proto3" json:"read_mode,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1353,6 +1358,20 @@ func (x *LoadSpec) GetPayloadSizes() string {
 	return ""
 }
 
+func (x *LoadSpec) GetReadRatio() float64 {
+	if x != nil {
+		return x.ReadRatio
+	}
+	return 0
+}
+
+func (x *LoadSpec) GetReadMode() string {
+	if x != nil {
+		return x.ReadMode
+	}
+	return ""
+}
+
 type Interval struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	StartNs int64                  `protobuf:"varint,1,opt,name=start_ns,json=startNs,proto3" json:"start_ns,omitempty"`
@@ -1446,13 +1465,16 @@ type LoadResult struct {
 	Errors     map[string]uint64      `protobuf:"bytes,3,rep,name=errors,proto3" json:"errors,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
 	MeasuredNs int64                  `protobuf:"varint,4,opt,name=measured_ns,json=measuredNs,proto3" json:"measured_ns,omitempty"`
 	// HDR histogram of latencies in microseconds, V2 compressed encoding.
-	Histogram     []byte      `protobuf:"bytes,5,opt,name=histogram,proto3" json:"histogram,omitempty"`
-	Intervals     []*Interval `protobuf:"bytes,6,rep,name=intervals,proto3" json:"intervals,omitempty"`
-	Loop          string      `protobuf:"bytes,7,opt,name=loop,proto3" json:"loop,omitempty"`
-	Issued        uint64      `protobuf:"varint,8,opt,name=issued,proto3" json:"issued,omitempty"`
-	Queued        uint64      `protobuf:"varint,9,opt,name=queued,proto3" json:"queued,omitempty"`
-	QueuedTimeNs  int64       `protobuf:"varint,10,opt,name=queued_time_ns,json=queuedTimeNs,proto3" json:"queued_time_ns,omitempty"`
-	Unsent        uint64      `protobuf:"varint,11,opt,name=unsent,proto3" json:"unsent,omitempty"`
+	Histogram    []byte      `protobuf:"bytes,5,opt,name=histogram,proto3" json:"histogram,omitempty"`
+	Intervals    []*Interval `protobuf:"bytes,6,rep,name=intervals,proto3" json:"intervals,omitempty"`
+	Loop         string      `protobuf:"bytes,7,opt,name=loop,proto3" json:"loop,omitempty"`
+	Issued       uint64      `protobuf:"varint,8,opt,name=issued,proto3" json:"issued,omitempty"`
+	Queued       uint64      `protobuf:"varint,9,opt,name=queued,proto3" json:"queued,omitempty"`
+	QueuedTimeNs int64       `protobuf:"varint,10,opt,name=queued_time_ns,json=queuedTimeNs,proto3" json:"queued_time_ns,omitempty"`
+	Unsent       uint64      `protobuf:"varint,11,opt,name=unsent,proto3" json:"unsent,omitempty"`
+	// reads is what the reads of a mixed load measured (load.ReadResult);
+	// absent for a write-only load.
+	Reads         *ReadResult `protobuf:"bytes,12,opt,name=reads,proto3" json:"reads,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1564,6 +1586,166 @@ func (x *LoadResult) GetUnsent() uint64 {
 	return 0
 }
 
+func (x *LoadResult) GetReads() *ReadResult {
+	if x != nil {
+		return x.Reads
+	}
+	return nil
+}
+
+type ReadResult struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Mode   string                 `protobuf:"bytes,1,opt,name=mode,proto3" json:"mode,omitempty"`
+	Ops    uint64                 `protobuf:"varint,2,opt,name=ops,proto3" json:"ops,omitempty"`
+	Errors map[string]uint64      `protobuf:"bytes,3,rep,name=errors,proto3" json:"errors,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	// HDR histogram of read latencies in microseconds, V2 compressed.
+	Histogram     []byte       `protobuf:"bytes,4,opt,name=histogram,proto3" json:"histogram,omitempty"`
+	Intervals     []*Interval  `protobuf:"bytes,5,rep,name=intervals,proto3" json:"intervals,omitempty"`
+	Stale         uint64       `protobuf:"varint,6,opt,name=stale,proto3" json:"stale,omitempty"`
+	StaleExamples []*StaleRead `protobuf:"bytes,7,rep,name=stale_examples,json=staleExamples,proto3" json:"stale_examples,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReadResult) Reset() {
+	*x = ReadResult{}
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReadResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReadResult) ProtoMessage() {}
+
+func (x *ReadResult) ProtoReflect() protoreflect.Message {
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReadResult.ProtoReflect.Descriptor instead.
+func (*ReadResult) Descriptor() ([]byte, []int) {
+	return file_core_adapter_adapterpb_adapter_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *ReadResult) GetMode() string {
+	if x != nil {
+		return x.Mode
+	}
+	return ""
+}
+
+func (x *ReadResult) GetOps() uint64 {
+	if x != nil {
+		return x.Ops
+	}
+	return 0
+}
+
+func (x *ReadResult) GetErrors() map[string]uint64 {
+	if x != nil {
+		return x.Errors
+	}
+	return nil
+}
+
+func (x *ReadResult) GetHistogram() []byte {
+	if x != nil {
+		return x.Histogram
+	}
+	return nil
+}
+
+func (x *ReadResult) GetIntervals() []*Interval {
+	if x != nil {
+		return x.Intervals
+	}
+	return nil
+}
+
+func (x *ReadResult) GetStale() uint64 {
+	if x != nil {
+		return x.Stale
+	}
+	return 0
+}
+
+func (x *ReadResult) GetStaleExamples() []*StaleRead {
+	if x != nil {
+		return x.StaleExamples
+	}
+	return nil
+}
+
+type StaleRead struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	AtNs          int64                  `protobuf:"varint,1,opt,name=at_ns,json=atNs,proto3" json:"at_ns,omitempty"`
+	Acked         uint64                 `protobuf:"varint,2,opt,name=acked,proto3" json:"acked,omitempty"`
+	Applied       uint64                 `protobuf:"varint,3,opt,name=applied,proto3" json:"applied,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StaleRead) Reset() {
+	*x = StaleRead{}
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StaleRead) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StaleRead) ProtoMessage() {}
+
+func (x *StaleRead) ProtoReflect() protoreflect.Message {
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StaleRead.ProtoReflect.Descriptor instead.
+func (*StaleRead) Descriptor() ([]byte, []int) {
+	return file_core_adapter_adapterpb_adapter_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *StaleRead) GetAtNs() int64 {
+	if x != nil {
+		return x.AtNs
+	}
+	return 0
+}
+
+func (x *StaleRead) GetAcked() uint64 {
+	if x != nil {
+		return x.Acked
+	}
+	return 0
+}
+
+func (x *StaleRead) GetApplied() uint64 {
+	if x != nil {
+		return x.Applied
+	}
+	return 0
+}
+
 var File_core_adapter_adapterpb_adapter_proto protoreflect.FileDescriptor
 
 const file_core_adapter_adapterpb_adapter_proto_rawDesc = "" +
@@ -1665,7 +1847,7 @@ const file_core_adapter_adapterpb_adapter_proto_rawDesc = "" +
 	"\x10applied_payloads\x18\a \x01(\x04R\x0fappliedPayloads\x12\x16\n" +
 	"\x06digest\x18\b \x01(\x04R\x06digest\"\r\n" +
 	"\vStopRequest\"\x0e\n" +
-	"\fStopResponse\"\xbd\x02\n" +
+	"\fStopResponse\"\xf9\x02\n" +
 	"\bLoadSpec\x12\x18\n" +
 	"\athreads\x18\x01 \x01(\rR\athreads\x12\x12\n" +
 	"\x04rate\x18\x02 \x01(\x01R\x04rate\x12#\n" +
@@ -1679,14 +1861,17 @@ const file_core_adapter_adapterpb_adapter_proto_rawDesc = "" +
 	"\x04loop\x18\b \x01(\tR\x04loop\x12\"\n" +
 	"\rmax_in_flight\x18\t \x01(\rR\vmaxInFlight\x12#\n" +
 	"\rpayload_sizes\x18\n" +
-	" \x01(\tR\fpayloadSizes\"\x9b\x01\n" +
+	" \x01(\tR\fpayloadSizes\x12\x1d\n" +
+	"\n" +
+	"read_ratio\x18\v \x01(\x01R\treadRatio\x12\x1b\n" +
+	"\tread_mode\x18\f \x01(\tR\breadMode\"\x9b\x01\n" +
 	"\bInterval\x12\x19\n" +
 	"\bstart_ns\x18\x01 \x01(\x03R\astartNs\x12\x10\n" +
 	"\x03ops\x18\x02 \x01(\x04R\x03ops\x12\x16\n" +
 	"\x06errors\x18\x03 \x01(\x04R\x06errors\x12\x15\n" +
 	"\x06p50_us\x18\x04 \x01(\x03R\x05p50Us\x12\x15\n" +
 	"\x06p99_us\x18\x05 \x01(\x03R\x05p99Us\x12\x1c\n" +
-	"\thistogram\x18\x06 \x01(\fR\thistogram\"\xb0\x03\n" +
+	"\thistogram\x18\x06 \x01(\fR\thistogram\"\xe6\x03\n" +
 	"\n" +
 	"LoadResult\x12\x10\n" +
 	"\x03ops\x18\x01 \x01(\x04R\x03ops\x12\x14\n" +
@@ -1701,10 +1886,27 @@ const file_core_adapter_adapterpb_adapter_proto_rawDesc = "" +
 	"\x06queued\x18\t \x01(\x04R\x06queued\x12$\n" +
 	"\x0equeued_time_ns\x18\n" +
 	" \x01(\x03R\fqueuedTimeNs\x12\x16\n" +
-	"\x06unsent\x18\v \x01(\x04R\x06unsent\x1a9\n" +
+	"\x06unsent\x18\v \x01(\x04R\x06unsent\x124\n" +
+	"\x05reads\x18\f \x01(\v2\x1e.raftcmp.adapter.v1.ReadResultR\x05reads\x1a9\n" +
 	"\vErrorsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x012\xd5\x05\n" +
+	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\"\xe7\x02\n" +
+	"\n" +
+	"ReadResult\x12\x12\n" +
+	"\x04mode\x18\x01 \x01(\tR\x04mode\x12\x10\n" +
+	"\x03ops\x18\x02 \x01(\x04R\x03ops\x12B\n" +
+	"\x06errors\x18\x03 \x03(\v2*.raftcmp.adapter.v1.ReadResult.ErrorsEntryR\x06errors\x12\x1c\n" +
+	"\thistogram\x18\x04 \x01(\fR\thistogram\x12:\n" +
+	"\tintervals\x18\x05 \x03(\v2\x1c.raftcmp.adapter.v1.IntervalR\tintervals\x12\x14\n" +
+	"\x05stale\x18\x06 \x01(\x04R\x05stale\x12D\n" +
+	"\x0estale_examples\x18\a \x03(\v2\x1d.raftcmp.adapter.v1.StaleReadR\rstaleExamples\x1a9\n" +
+	"\vErrorsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\"P\n" +
+	"\tStaleRead\x12\x13\n" +
+	"\x05at_ns\x18\x01 \x01(\x03R\x04atNs\x12\x14\n" +
+	"\x05acked\x18\x02 \x01(\x04R\x05acked\x12\x18\n" +
+	"\aapplied\x18\x03 \x01(\x04R\aapplied2\xd5\x05\n" +
 	"\x04Node\x12P\n" +
 	"\bDescribe\x12#.raftcmp.adapter.v1.DescribeRequest\x1a\x1f.raftcmp.adapter.v1.Description\x12R\n" +
 	"\bSettings\x12 .raftcmp.adapter.v1.StartRequest\x1a$.raftcmp.adapter.v1.SettingsResponse\x12L\n" +
@@ -1728,7 +1930,7 @@ func file_core_adapter_adapterpb_adapter_proto_rawDescGZIP() []byte {
 	return file_core_adapter_adapterpb_adapter_proto_rawDescData
 }
 
-var file_core_adapter_adapterpb_adapter_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
+var file_core_adapter_adapterpb_adapter_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
 var file_core_adapter_adapterpb_adapter_proto_goTypes = []any{
 	(*DescribeRequest)(nil),  // 0: raftcmp.adapter.v1.DescribeRequest
 	(*Description)(nil),      // 1: raftcmp.adapter.v1.Description
@@ -1752,42 +1954,49 @@ var file_core_adapter_adapterpb_adapter_proto_goTypes = []any{
 	(*LoadSpec)(nil),         // 19: raftcmp.adapter.v1.LoadSpec
 	(*Interval)(nil),         // 20: raftcmp.adapter.v1.Interval
 	(*LoadResult)(nil),       // 21: raftcmp.adapter.v1.LoadResult
-	nil,                      // 22: raftcmp.adapter.v1.StartRequest.OptionsEntry
-	nil,                      // 23: raftcmp.adapter.v1.LoadResult.ErrorsEntry
+	(*ReadResult)(nil),       // 22: raftcmp.adapter.v1.ReadResult
+	(*StaleRead)(nil),        // 23: raftcmp.adapter.v1.StaleRead
+	nil,                      // 24: raftcmp.adapter.v1.StartRequest.OptionsEntry
+	nil,                      // 25: raftcmp.adapter.v1.LoadResult.ErrorsEntry
+	nil,                      // 26: raftcmp.adapter.v1.ReadResult.ErrorsEntry
 }
 var file_core_adapter_adapterpb_adapter_proto_depIdxs = []int32{
 	2,  // 0: raftcmp.adapter.v1.StartRequest.peers:type_name -> raftcmp.adapter.v1.Peer
-	22, // 1: raftcmp.adapter.v1.StartRequest.options:type_name -> raftcmp.adapter.v1.StartRequest.OptionsEntry
+	24, // 1: raftcmp.adapter.v1.StartRequest.options:type_name -> raftcmp.adapter.v1.StartRequest.OptionsEntry
 	4,  // 2: raftcmp.adapter.v1.StartRequest.raft:type_name -> raftcmp.adapter.v1.RaftKnobs
 	6,  // 3: raftcmp.adapter.v1.SettingsResponse.values:type_name -> raftcmp.adapter.v1.Setting
 	7,  // 4: raftcmp.adapter.v1.SettingsResponse.unhonoured:type_name -> raftcmp.adapter.v1.Unhonoured
 	9,  // 5: raftcmp.adapter.v1.ProposeBatch.requests:type_name -> raftcmp.adapter.v1.ProposeRequest
 	10, // 6: raftcmp.adapter.v1.ProposeResults.responses:type_name -> raftcmp.adapter.v1.ProposeResponse
-	23, // 7: raftcmp.adapter.v1.LoadResult.errors:type_name -> raftcmp.adapter.v1.LoadResult.ErrorsEntry
+	25, // 7: raftcmp.adapter.v1.LoadResult.errors:type_name -> raftcmp.adapter.v1.LoadResult.ErrorsEntry
 	20, // 8: raftcmp.adapter.v1.LoadResult.intervals:type_name -> raftcmp.adapter.v1.Interval
-	0,  // 9: raftcmp.adapter.v1.Node.Describe:input_type -> raftcmp.adapter.v1.DescribeRequest
-	3,  // 10: raftcmp.adapter.v1.Node.Settings:input_type -> raftcmp.adapter.v1.StartRequest
-	3,  // 11: raftcmp.adapter.v1.Node.Start:input_type -> raftcmp.adapter.v1.StartRequest
-	9,  // 12: raftcmp.adapter.v1.Node.Propose:input_type -> raftcmp.adapter.v1.ProposeRequest
-	13, // 13: raftcmp.adapter.v1.Node.ProposeStream:input_type -> raftcmp.adapter.v1.ProposeBatch
-	11, // 14: raftcmp.adapter.v1.Node.Read:input_type -> raftcmp.adapter.v1.ReadRequest
-	15, // 15: raftcmp.adapter.v1.Node.Status:input_type -> raftcmp.adapter.v1.StatusRequest
-	17, // 16: raftcmp.adapter.v1.Node.Stop:input_type -> raftcmp.adapter.v1.StopRequest
-	19, // 17: raftcmp.adapter.v1.Node.RunLoad:input_type -> raftcmp.adapter.v1.LoadSpec
-	1,  // 18: raftcmp.adapter.v1.Node.Describe:output_type -> raftcmp.adapter.v1.Description
-	8,  // 19: raftcmp.adapter.v1.Node.Settings:output_type -> raftcmp.adapter.v1.SettingsResponse
-	5,  // 20: raftcmp.adapter.v1.Node.Start:output_type -> raftcmp.adapter.v1.StartResponse
-	10, // 21: raftcmp.adapter.v1.Node.Propose:output_type -> raftcmp.adapter.v1.ProposeResponse
-	14, // 22: raftcmp.adapter.v1.Node.ProposeStream:output_type -> raftcmp.adapter.v1.ProposeResults
-	12, // 23: raftcmp.adapter.v1.Node.Read:output_type -> raftcmp.adapter.v1.ReadResponse
-	16, // 24: raftcmp.adapter.v1.Node.Status:output_type -> raftcmp.adapter.v1.NodeStatus
-	18, // 25: raftcmp.adapter.v1.Node.Stop:output_type -> raftcmp.adapter.v1.StopResponse
-	21, // 26: raftcmp.adapter.v1.Node.RunLoad:output_type -> raftcmp.adapter.v1.LoadResult
-	18, // [18:27] is the sub-list for method output_type
-	9,  // [9:18] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	22, // 9: raftcmp.adapter.v1.LoadResult.reads:type_name -> raftcmp.adapter.v1.ReadResult
+	26, // 10: raftcmp.adapter.v1.ReadResult.errors:type_name -> raftcmp.adapter.v1.ReadResult.ErrorsEntry
+	20, // 11: raftcmp.adapter.v1.ReadResult.intervals:type_name -> raftcmp.adapter.v1.Interval
+	23, // 12: raftcmp.adapter.v1.ReadResult.stale_examples:type_name -> raftcmp.adapter.v1.StaleRead
+	0,  // 13: raftcmp.adapter.v1.Node.Describe:input_type -> raftcmp.adapter.v1.DescribeRequest
+	3,  // 14: raftcmp.adapter.v1.Node.Settings:input_type -> raftcmp.adapter.v1.StartRequest
+	3,  // 15: raftcmp.adapter.v1.Node.Start:input_type -> raftcmp.adapter.v1.StartRequest
+	9,  // 16: raftcmp.adapter.v1.Node.Propose:input_type -> raftcmp.adapter.v1.ProposeRequest
+	13, // 17: raftcmp.adapter.v1.Node.ProposeStream:input_type -> raftcmp.adapter.v1.ProposeBatch
+	11, // 18: raftcmp.adapter.v1.Node.Read:input_type -> raftcmp.adapter.v1.ReadRequest
+	15, // 19: raftcmp.adapter.v1.Node.Status:input_type -> raftcmp.adapter.v1.StatusRequest
+	17, // 20: raftcmp.adapter.v1.Node.Stop:input_type -> raftcmp.adapter.v1.StopRequest
+	19, // 21: raftcmp.adapter.v1.Node.RunLoad:input_type -> raftcmp.adapter.v1.LoadSpec
+	1,  // 22: raftcmp.adapter.v1.Node.Describe:output_type -> raftcmp.adapter.v1.Description
+	8,  // 23: raftcmp.adapter.v1.Node.Settings:output_type -> raftcmp.adapter.v1.SettingsResponse
+	5,  // 24: raftcmp.adapter.v1.Node.Start:output_type -> raftcmp.adapter.v1.StartResponse
+	10, // 25: raftcmp.adapter.v1.Node.Propose:output_type -> raftcmp.adapter.v1.ProposeResponse
+	14, // 26: raftcmp.adapter.v1.Node.ProposeStream:output_type -> raftcmp.adapter.v1.ProposeResults
+	12, // 27: raftcmp.adapter.v1.Node.Read:output_type -> raftcmp.adapter.v1.ReadResponse
+	16, // 28: raftcmp.adapter.v1.Node.Status:output_type -> raftcmp.adapter.v1.NodeStatus
+	18, // 29: raftcmp.adapter.v1.Node.Stop:output_type -> raftcmp.adapter.v1.StopResponse
+	21, // 30: raftcmp.adapter.v1.Node.RunLoad:output_type -> raftcmp.adapter.v1.LoadResult
+	22, // [22:31] is the sub-list for method output_type
+	13, // [13:22] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_core_adapter_adapterpb_adapter_proto_init() }
@@ -1801,7 +2010,7 @@ func file_core_adapter_adapterpb_adapter_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_core_adapter_adapterpb_adapter_proto_rawDesc), len(file_core_adapter_adapterpb_adapter_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   24,
+			NumMessages:   27,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

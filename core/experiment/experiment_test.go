@@ -173,6 +173,8 @@ func TestDefaultIsTheOriginalExperiment(t *testing.T) {
 		Faults:       []faultspec.Spec{faultspec.None},
 		Client:       "embedded",
 		Loop:         "closed",
+		ReadMode:     "linearizable",
+		ReadFrom:     "leader",
 	}
 	if got := Default(); !reflect.DeepEqual(got, want) {
 		t.Fatalf("Default() = %+v, want %+v", got, want)
@@ -244,6 +246,9 @@ var settingCases = []struct {
 	{"rate", "rate: 1500.5", func(s *Spec) { s.Rate = 1500.5 }},
 	{"client", "client: external", func(s *Spec) { s.Client = "external" }},
 	{"loop", "loop: open", func(s *Spec) { s.Loop = "open" }},
+	{"read_ratio", "read_ratio: 0.5", func(s *Spec) { s.ReadRatio = 0.5 }},
+	{"read_mode", "read_mode: stale", func(s *Spec) { s.ReadMode = "stale" }},
+	{"read_from", "read_from: any", func(s *Spec) { s.ReadFrom = "any" }},
 	{"payload", "payload: 100", func(s *Spec) { s.PayloadBytes = 100 }},
 	{"warmup", "warmup: 500ms", func(s *Spec) { s.Warmup = 500 * time.Millisecond }},
 	{"duration", "duration: 7s", func(s *Spec) { s.Duration = 7 * time.Second }},

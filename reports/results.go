@@ -134,7 +134,28 @@ type Row struct {
 	// of older files, whose proposals were all PayloadBytes long.
 	Payload          string
 	PayloadMeanBytes float64
+	// The reads of a mixed load (--read-ratio above 0), measured apart from
+	// the writes, whose figures are the columns above: ReadRatio,
+	// ReadMode and ReadFrom as set; ReadOps reads answered in the window,
+	// their throughput, latency percentiles and errors; StaleReads the
+	// reads that missed a write acknowledged before they began. All zero
+	// or empty in a write-only row and in rows of older files.
+	ReadRatio         float64
+	ReadMode          string
+	ReadFrom          string
+	ReadOps           uint64
+	ReadThroughputOps float64
+	ReadLatP50Us      int64
+	ReadLatP90Us      int64
+	ReadLatP99Us      int64
+	ReadLatP999Us     int64
+	ReadLatMaxUs      int64
+	ReadErrors        uint64
+	StaleReads        uint64
 }
+
+// Reads reports whether the row measured reads.
+func (r *Row) Reads() bool { return r.ReadRatio > 0 }
 
 // PayloadSpec is the row's payload sizes: Payload, or PayloadBytes in
 // rows of files written before distributions existed.
@@ -267,6 +288,18 @@ var resultColumns = []column[Row]{
 	textColumn("hdr_file", func(r *Row) *string { return &r.HdrFile }),
 	textColumn("payload", func(r *Row) *string { return &r.Payload }),
 	floatColumn("payload_mean_bytes", 1, func(r *Row) *float64 { return &r.PayloadMeanBytes }),
+	floatColumn("read_ratio", 3, func(r *Row) *float64 { return &r.ReadRatio }),
+	textColumn("read_mode", func(r *Row) *string { return &r.ReadMode }),
+	textColumn("read_from", func(r *Row) *string { return &r.ReadFrom }),
+	uintColumn("read_ops", func(r *Row) *uint64 { return &r.ReadOps }),
+	floatColumn("read_throughput_ops", 1, func(r *Row) *float64 { return &r.ReadThroughputOps }),
+	intColumn("read_lat_p50_us", func(r *Row) *int64 { return &r.ReadLatP50Us }),
+	intColumn("read_lat_p90_us", func(r *Row) *int64 { return &r.ReadLatP90Us }),
+	intColumn("read_lat_p99_us", func(r *Row) *int64 { return &r.ReadLatP99Us }),
+	intColumn("read_lat_p999_us", func(r *Row) *int64 { return &r.ReadLatP999Us }),
+	intColumn("read_lat_max_us", func(r *Row) *int64 { return &r.ReadLatMaxUs }),
+	uintColumn("read_errors", func(r *Row) *uint64 { return &r.ReadErrors }),
+	uintColumn("stale_reads", func(r *Row) *uint64 { return &r.StaleReads }),
 }
 
 // requiredColumns is how many of resultColumns every results.csv has: the

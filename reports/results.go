@@ -325,6 +325,11 @@ type Sample struct {
 	Errors        uint64
 	ThroughputOps float64
 	P50Us, P99Us  int64
+	// ReadOps and ReadP99Us are the interval's reads and their p99 (µs)
+	// when the point read (Row.Reads); Ops and the figures above are then
+	// the writes'. 0 without reads and in older files.
+	ReadOps   uint64
+	ReadP99Us int64
 }
 
 // seriesColumns is timeseries.csv's schema, as resultColumns is
@@ -340,9 +345,15 @@ var seriesColumns = []column[Sample]{
 	floatColumn("throughput_ops", 1, func(s *Sample) *float64 { return &s.ThroughputOps }),
 	intColumn("p50_us", func(s *Sample) *int64 { return &s.P50Us }),
 	intColumn("p99_us", func(s *Sample) *int64 { return &s.P99Us }),
+	uintColumn("read_ops", func(s *Sample) *uint64 { return &s.ReadOps }),
+	intColumn("read_p99_us", func(s *Sample) *int64 { return &s.ReadP99Us }),
 }
 
-var seriesSchema = schema[Sample]{columns: seriesColumns, required: len(seriesColumns)}
+// seriesRequired is how many of seriesColumns every timeseries.csv has:
+// the first published schema ended with p99_us.
+var seriesRequired = slices.IndexFunc(seriesColumns, func(c column[Sample]) bool { return c.name == "p99_us" }) + 1
+
+var seriesSchema = schema[Sample]{columns: seriesColumns, required: seriesRequired}
 
 // SeriesColumns is the header of timeseries.csv.
 var SeriesColumns = seriesSchema.header()

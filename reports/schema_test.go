@@ -95,7 +95,7 @@ func TestResultsHeader(t *testing.T) {
 	if requiredColumns != 41 || Columns[requiredColumns-1] != "gomaxprocs" {
 		t.Errorf("requiredColumns = %d (%s), want 41 ending with gomaxprocs", requiredColumns, Columns[requiredColumns-1])
 	}
-	if want := []string{"point", "impl", "threads", "repeat", "t_s", "ops", "errors", "throughput_ops", "p50_us", "p99_us"}; !slices.Equal(SeriesColumns, want) {
+	if want := []string{"point", "impl", "threads", "repeat", "t_s", "ops", "errors", "throughput_ops", "p50_us", "p99_us", "read_ops", "read_p99_us"}; !slices.Equal(SeriesColumns, want) {
 		t.Errorf("SeriesColumns = %v, want %v", SeriesColumns, want)
 	}
 }

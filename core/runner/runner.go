@@ -597,6 +597,9 @@ func samples(p experiment.Point, res *load.Result) []reports.Sample {
 			Ops: iv.Ops, Errors: iv.Errors, ThroughputOps: float64(iv.Ops) / width.Seconds(),
 			P50Us: iv.P50Micros, P99Us: iv.P99Micros,
 		})
+		if res.Reads != nil && i < len(res.Reads.Intervals) {
+			out[i].ReadOps, out[i].ReadP99Us = res.Reads.Intervals[i].Ops, res.Reads.Intervals[i].P99Micros
+		}
 	}
 	return out
 }

@@ -152,7 +152,15 @@ type Row struct {
 	ReadLatMaxUs      int64
 	ReadErrors        uint64
 	StaleReads        uint64
+	// ReadHdrFile is the reads' latency histogram log (HdrFile of
+	// ReadsHdrPoint of the point id), as HdrFile is the writes'.
+	ReadHdrFile string
 }
+
+// ReadsHdrPoint is the name under which a point's read latencies are
+// logged (HdrFile): its id with "/reads" appended, which no point id ends
+// with.
+func ReadsHdrPoint(point string) string { return point + "/reads" }
 
 // Reads reports whether the row measured reads.
 func (r *Row) Reads() bool { return r.ReadRatio > 0 }
@@ -300,6 +308,7 @@ var resultColumns = []column[Row]{
 	intColumn("read_lat_max_us", func(r *Row) *int64 { return &r.ReadLatMaxUs }),
 	uintColumn("read_errors", func(r *Row) *uint64 { return &r.ReadErrors }),
 	uintColumn("stale_reads", func(r *Row) *uint64 { return &r.StaleReads }),
+	textColumn("read_hdr_file", func(r *Row) *string { return &r.ReadHdrFile }),
 }
 
 // requiredColumns is how many of resultColumns every results.csv has: the

@@ -291,7 +291,7 @@ func TestPartition(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := next.Node().Propose(ctx, []byte("after the partition")); err != nil {
+	if _, err := next.Node().Propose(ctx, []byte("after the partition")); err != nil {
 		t.Fatalf("propose on new leader %d: %v", next.ID, err)
 	}
 	if err := f.Revert(context.Background()); err != nil {

@@ -540,6 +540,7 @@ func (a *Analysis) writeScenario(b *bytes.Buffer, s Scenario) {
 		b.WriteString(interferenceNote)
 	}
 	embed(figP99)
+	a.writeReads(b, s)
 	if t, ok := a.CommonThreads(s); ok {
 		fmt.Fprintf(b, "### Latency percentiles at %d threads (µs)\n\n", t)
 		b.WriteString("| backend | p50 | p90 | p99 | p99.9 | max |\n|---|---:|---:|---:|---:|---:|\n")
@@ -631,6 +632,39 @@ func (a *Analysis) writeCost(b *bytes.Buffer) {
 		}
 	}
 	b.WriteString("\n")
+}
+
+// writeReads writes the reads' tables of scenario s, when its points read:
+// throughput, p99 and stale reads, each the mean over the ok repeats. The
+// throughput and latency tables above are then the writes' alone.
+func (a *Analysis) writeReads(b *bytes.Buffer, s Scenario) {
+	var first *Row
+	for _, p := range a.Points {
+		if p.Scenario == s && len(p.OK) > 0 && p.OK[0].Reads() {
+			first = &p.OK[0]
+			break
+		}
+	}
+	if first == nil {
+		return
+	}
+	fmt.Fprintf(b, "With reads (%s of operations, %s, from the %s), the two tables above are the writes'; the reads' follow. A stale read missed a write acknowledged before it began; a stale linearizable read fails its point.\n\n",
+		fmt.Sprintf("%.0f%%", first.ReadRatio*100), first.ReadMode, first.ReadFrom)
+	mean := func(p *PointStats, f func(Row) float64) float64 {
+		var sum float64
+		for _, r := range p.OK {
+			sum += f(r)
+		}
+		return sum / float64(len(p.OK))
+	}
+	b.WriteString("### Read throughput (Kops/s)\n\n")
+	a.writeMatrix(b, s, func(p *PointStats) string { return kops(mean(p, func(r Row) float64 { return r.ReadThroughputOps })) })
+	b.WriteString("### Read p99 latency (µs)\n\n")
+	a.writeMatrix(b, s, func(p *PointStats) string { return us(mean(p, func(r Row) float64 { return float64(r.ReadLatP99Us) })) })
+	b.WriteString("### Stale reads (per point)\n\n")
+	a.writeMatrix(b, s, func(p *PointStats) string {
+		return fmt.Sprintf("%.0f of %.0f", mean(p, func(r Row) float64 { return float64(r.StaleReads) }), mean(p, func(r Row) float64 { return float64(r.ReadOps) }))
+	})
 }
 
 func (a *Analysis) writeMatrix(b *bytes.Buffer, s Scenario, cell func(*PointStats) string) {

@@ -134,7 +134,36 @@ type Row struct {
 	// of older files, whose proposals were all PayloadBytes long.
 	Payload          string
 	PayloadMeanBytes float64
+	// The reads of a mixed load (--read-ratio above 0), measured apart from
+	// the writes, whose figures are the columns above: ReadRatio,
+	// ReadMode and ReadFrom as set; ReadOps reads answered in the window,
+	// their throughput, latency percentiles and errors; StaleReads the
+	// reads that missed a write acknowledged before they began. All zero
+	// or empty in a write-only row and in rows of older files.
+	ReadRatio         float64
+	ReadMode          string
+	ReadFrom          string
+	ReadOps           uint64
+	ReadThroughputOps float64
+	ReadLatP50Us      int64
+	ReadLatP90Us      int64
+	ReadLatP99Us      int64
+	ReadLatP999Us     int64
+	ReadLatMaxUs      int64
+	ReadErrors        uint64
+	StaleReads        uint64
+	// ReadHdrFile is the reads' latency histogram log (HdrFile of
+	// ReadsHdrPoint of the point id), as HdrFile is the writes'.
+	ReadHdrFile string
 }
+
+// ReadsHdrPoint is the name under which a point's read latencies are
+// logged (HdrFile): its id with "/reads" appended, which no point id ends
+// with.
+func ReadsHdrPoint(point string) string { return point + "/reads" }
+
+// Reads reports whether the row measured reads.
+func (r *Row) Reads() bool { return r.ReadRatio > 0 }
 
 // PayloadSpec is the row's payload sizes: Payload, or PayloadBytes in
 // rows of files written before distributions existed.
@@ -267,6 +296,19 @@ var resultColumns = []column[Row]{
 	textColumn("hdr_file", func(r *Row) *string { return &r.HdrFile }),
 	textColumn("payload", func(r *Row) *string { return &r.Payload }),
 	floatColumn("payload_mean_bytes", 1, func(r *Row) *float64 { return &r.PayloadMeanBytes }),
+	floatColumn("read_ratio", 3, func(r *Row) *float64 { return &r.ReadRatio }),
+	textColumn("read_mode", func(r *Row) *string { return &r.ReadMode }),
+	textColumn("read_from", func(r *Row) *string { return &r.ReadFrom }),
+	uintColumn("read_ops", func(r *Row) *uint64 { return &r.ReadOps }),
+	floatColumn("read_throughput_ops", 1, func(r *Row) *float64 { return &r.ReadThroughputOps }),
+	intColumn("read_lat_p50_us", func(r *Row) *int64 { return &r.ReadLatP50Us }),
+	intColumn("read_lat_p90_us", func(r *Row) *int64 { return &r.ReadLatP90Us }),
+	intColumn("read_lat_p99_us", func(r *Row) *int64 { return &r.ReadLatP99Us }),
+	intColumn("read_lat_p999_us", func(r *Row) *int64 { return &r.ReadLatP999Us }),
+	intColumn("read_lat_max_us", func(r *Row) *int64 { return &r.ReadLatMaxUs }),
+	uintColumn("read_errors", func(r *Row) *uint64 { return &r.ReadErrors }),
+	uintColumn("stale_reads", func(r *Row) *uint64 { return &r.StaleReads }),
+	textColumn("read_hdr_file", func(r *Row) *string { return &r.ReadHdrFile }),
 }
 
 // requiredColumns is how many of resultColumns every results.csv has: the
@@ -292,6 +334,11 @@ type Sample struct {
 	Errors        uint64
 	ThroughputOps float64
 	P50Us, P99Us  int64
+	// ReadOps and ReadP99Us are the interval's reads and their p99 (µs)
+	// when the point read (Row.Reads); Ops and the figures above are then
+	// the writes'. 0 without reads and in older files.
+	ReadOps   uint64
+	ReadP99Us int64
 }
 
 // seriesColumns is timeseries.csv's schema, as resultColumns is
@@ -307,9 +354,15 @@ var seriesColumns = []column[Sample]{
 	floatColumn("throughput_ops", 1, func(s *Sample) *float64 { return &s.ThroughputOps }),
 	intColumn("p50_us", func(s *Sample) *int64 { return &s.P50Us }),
 	intColumn("p99_us", func(s *Sample) *int64 { return &s.P99Us }),
+	uintColumn("read_ops", func(s *Sample) *uint64 { return &s.ReadOps }),
+	intColumn("read_p99_us", func(s *Sample) *int64 { return &s.ReadP99Us }),
 }
 
-var seriesSchema = schema[Sample]{columns: seriesColumns, required: len(seriesColumns)}
+// seriesRequired is how many of seriesColumns every timeseries.csv has:
+// the first published schema ended with p99_us.
+var seriesRequired = slices.IndexFunc(seriesColumns, func(c column[Sample]) bool { return c.name == "p99_us" }) + 1
+
+var seriesSchema = schema[Sample]{columns: seriesColumns, required: seriesRequired}
 
 // SeriesColumns is the header of timeseries.csv.
 var SeriesColumns = seriesSchema.header()

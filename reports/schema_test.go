@@ -89,13 +89,13 @@ func setDistinct(t *testing.T, f reflect.Value, name string) {
 // The header is the table's names; the columns every file must have are
 // those of the first published schema, which ended with gomaxprocs.
 func TestResultsHeader(t *testing.T) {
-	if len(Columns) != len(resultColumns) || Columns[0] != "point" || Columns[len(Columns)-1] != "payload_mean_bytes" {
+	if len(Columns) != len(resultColumns) || Columns[0] != "point" || Columns[len(Columns)-1] != "read_hdr_file" {
 		t.Errorf("Columns = %v", Columns)
 	}
 	if requiredColumns != 41 || Columns[requiredColumns-1] != "gomaxprocs" {
 		t.Errorf("requiredColumns = %d (%s), want 41 ending with gomaxprocs", requiredColumns, Columns[requiredColumns-1])
 	}
-	if want := []string{"point", "impl", "threads", "repeat", "t_s", "ops", "errors", "throughput_ops", "p50_us", "p99_us"}; !slices.Equal(SeriesColumns, want) {
+	if want := []string{"point", "impl", "threads", "repeat", "t_s", "ops", "errors", "throughput_ops", "p50_us", "p99_us", "read_ops", "read_p99_us"}; !slices.Equal(SeriesColumns, want) {
 		t.Errorf("SeriesColumns = %v, want %v", SeriesColumns, want)
 	}
 }

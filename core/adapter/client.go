@@ -71,15 +71,27 @@ func (c *Client) Start(ctx context.Context, cfg Config) error {
 }
 
 // Propose proposes payload; see Node.Propose.
-func (c *Client) Propose(ctx context.Context, payload []byte) error {
+func (c *Client) Propose(ctx context.Context, payload []byte) (uint64, error) {
 	resp, err := c.rpc.Propose(ctx, &adapterpb.ProposeRequest{Payload: payload})
 	if err != nil {
-		return fromStatus(err)
+		return 0, fromStatus(err)
 	}
 	if resp.GetNotLeader() {
-		return &NotLeaderError{Leader: resp.GetLeaderHint()}
+		return 0, &NotLeaderError{Leader: resp.GetLeaderHint()}
 	}
-	return nil
+	return resp.GetPosition(), nil
+}
+
+// Read serves one read; see Node.Read.
+func (c *Client) Read(ctx context.Context, mode ReadMode) (ReadState, error) {
+	resp, err := c.rpc.Read(ctx, &adapterpb.ReadRequest{Mode: string(mode)})
+	if err != nil {
+		return ReadState{}, fromStatus(err)
+	}
+	if resp.GetNotLeader() {
+		return ReadState{}, &NotLeaderError{Leader: resp.GetLeaderHint()}
+	}
+	return ReadState{AppliedPayloads: resp.GetAppliedPayloads(), Digest: resp.GetDigest()}, nil
 }
 
 // Status returns the node's status; see Node.Status.

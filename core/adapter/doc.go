@@ -16,7 +16,7 @@
 // # Lifecycle
 //
 // raftcmp calls Describe and Settings at any time, then Start exactly once, then any
-// number of concurrent Propose and Status calls, then Stop. Status must keep
+// number of concurrent Propose, Read and Status calls, then Stop. Status must keep
 // answering while proposals are in flight; Stop may be called with proposals
 // in flight and must make them return.
 //
@@ -33,14 +33,33 @@
 // runs; it need not wait for an election: raftcmp waits, with a deadline,
 // for Status to show a leader.
 //
-// Propose replicates one payload. It returns nil only once the payload's
-// entry is committed and applied to this node's state machine, so a nil
-// return is an acknowledged write that must survive. A node that does not
+// Propose replicates one payload. It returns without error only once the
+// payload's entry is committed and applied to this node's state machine, so
+// such a return is an acknowledged write that must survive. It returns the
+// payload's position: its 1-based rank among the user payloads this node's
+// state machine has applied (Status.AppliedPayloads right after applying
+// it), which raftcmp's staleness check compares reads against. A node that does not
 // accept proposals returns a *NotLeaderError carrying the id of the leader
 // it believes in (0 if none), unless its Description says it forwards
 // proposals, in which case it forwards and still returns only after the
 // entry is applied locally. The node may keep payload; the caller never
 // reuses it.
+//
+// Read serves one read and returns the ReadState it was served from: the
+// count and Digest of the user payloads applied (as in Status) at the
+// moment the read was answered. Modes (ReadMode): ReadLinearizable goes
+// through the library's own linearizable read path and must reflect every
+// write acknowledged before Read was called; ReadLease is the library's
+// lease-based read, offered only where the library has one; ReadStale
+// answers from the local state machine at once. A backend declares the
+// modes it serves in Capabilities.ReadModes and returns ErrUnsupported
+// (wrapped) for the others; raftcmp records such a point as unsupported,
+// never emulates a mode. A node that can serve a mode only as leader returns
+// a *NotLeaderError elsewhere. Config.ReadMode names the consistent mode
+// (linearizable or lease) the experiment reads in, for a library whose read
+// path is a setting of the node rather than of the read (etcd raft's
+// ReadOnlyOption): such a node serves that one and refuses the other with
+// ErrUnsupported.
 //
 // Status is the node's own view: its role, the leader it follows, its term,
 // commit index and applied index in the library's own numbering, and the

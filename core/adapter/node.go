@@ -20,9 +20,16 @@ type Node interface {
 	// Start creates or recovers the node described by cfg and joins its
 	// cluster.
 	Start(ctx context.Context, cfg Config) error
-	// Propose returns nil once payload is committed and applied on this
-	// node, or a *NotLeaderError if this node does not take proposals.
-	Propose(ctx context.Context, payload []byte) error
+	// Propose returns once payload is committed and applied on this node,
+	// with its position: the 1-based rank of this payload among the
+	// payloads this node's state machine applied (Status.AppliedPayloads
+	// right after applying it). A node that does not take proposals
+	// returns a *NotLeaderError.
+	Propose(ctx context.Context, payload []byte) (uint64, error)
+	// Read serves one read in mode and returns the state machine state it
+	// was served from; see ReadMode. A mode the backend does not declare
+	// in Capabilities.ReadModes returns ErrUnsupported (wrapped).
+	Read(ctx context.Context, mode ReadMode) (ReadState, error)
 	// Status is this node's current view; see Status.
 	Status(ctx context.Context) (Status, error)
 	// Stop shuts the node down and releases everything it holds.
@@ -76,6 +83,13 @@ type Config struct {
 	// Raft is the shared Raft knobs; an unset one is the backend's
 	// production value. See Raft and Node.Settings.
 	Raft Raft
+	// ReadMode is the consistent read mode (ReadLinearizable or
+	// ReadLease) the experiment will read in; empty means linearizable.
+	// Most libraries choose the read path per read and ignore it; a
+	// library whose read path is a setting of the node (etcd raft's
+	// ReadOnlyOption) is configured from it, and its Read in the other
+	// consistent mode returns ErrUnsupported. ReadStale is always served.
+	ReadMode ReadMode
 }
 
 // ListenAddr is the address this node's Raft transport binds: Listen, or,
@@ -127,6 +141,45 @@ type Status struct {
 	Digest          uint64
 }
 
+// ReadMode is how a read is served; see the package documentation.
+type ReadMode string
+
+// The read modes. Each backend serves a mode through its library's own read
+// path, or declares it unsupported; raftcmp never emulates one.
+const (
+	// ReadLinearizable reflects every write acknowledged before the read
+	// began: the library's linearizable read path (ReadIndex, leader
+	// verification).
+	ReadLinearizable ReadMode = "linearizable"
+	// ReadLease is a linearizable read that trusts the leader's lease (a
+	// bound on clock drift) instead of a round of heartbeats; only for a
+	// library that offers it.
+	ReadLease ReadMode = "lease"
+	// ReadStale is this node's local state, without coordination: it may
+	// miss acknowledged writes.
+	ReadStale ReadMode = "stale"
+)
+
+// ReadModes lists the valid read modes in the order reports show them.
+var ReadModes = []ReadMode{ReadLinearizable, ReadLease, ReadStale}
+
+// ParseReadMode returns the mode named s, or an error listing the valid ones.
+func ParseReadMode(s string) (ReadMode, error) {
+	for _, m := range ReadModes {
+		if string(m) == s {
+			return m, nil
+		}
+	}
+	return "", fmt.Errorf("read mode %q: want linearizable, lease or stale", s)
+}
+
+// ReadState is what a node had applied when it served a read: the count of
+// user payloads and their Digest, as in Status.
+type ReadState struct {
+	AppliedPayloads uint64
+	Digest          uint64
+}
+
 // Capabilities are the things backends legitimately differ in; reports show
 // them beside the numbers.
 type Capabilities struct {
@@ -139,6 +192,18 @@ type Capabilities struct {
 	// limit. raftcmp refuses an experiment beyond it before starting
 	// anything, and Start must return ErrUnsupported for a larger Peers.
 	MaxNodes int
+	// ReadModes lists the read modes Read serves.
+	ReadModes []ReadMode
+}
+
+// SupportsRead reports whether the backend serves reads in mode m.
+func (c Capabilities) SupportsRead(m ReadMode) bool {
+	for _, r := range c.ReadModes {
+		if r == m {
+			return true
+		}
+	}
+	return false
 }
 
 // Fits reports whether the backend can run a cluster of the given size.
@@ -173,7 +238,7 @@ type Description struct {
 }
 
 // NotLeaderError is returned by Propose on a node that does not accept
-// proposals. Leader is the node it believes leads, or 0 if it knows none.
+// proposals, and by Read in a mode only the leader serves. Leader is the node it believes leads, or 0 if it knows none.
 type NotLeaderError struct {
 	Leader uint64
 }
@@ -189,5 +254,5 @@ func (e *NotLeaderError) Error() string {
 func (e *NotLeaderError) ErrorKind() string { return "not_leader" }
 
 // ErrUnsupported is returned (wrapped) by Start for a storage mode or option
-// the backend does not support.
+// the backend does not support, and by Read for an undeclared read mode.
 var ErrUnsupported = errors.New("not supported by this backend")

@@ -16,7 +16,7 @@ import (
 // ProtocolVersion is the version of the raftcmp plugin protocol. raftcmp
 // refuses a plugin built against another version, with both named. Bump it
 // on any incompatible change to adapter.proto or to the Node contract.
-const ProtocolVersion = 2
+const ProtocolVersion = 3
 
 // PluginName is the name under which a plugin process serves its Node.
 const PluginName = "node"

@@ -42,7 +42,7 @@ func (s *server) Start(ctx context.Context, req *adapterpb.StartRequest) (*adapt
 }
 
 func (s *server) Propose(ctx context.Context, req *adapterpb.ProposeRequest) (*adapterpb.ProposeResponse, error) {
-	err := s.impl.Propose(ctx, req.GetPayload())
+	pos, err := s.impl.Propose(ctx, req.GetPayload())
 	var nl *NotLeaderError
 	if errors.As(err, &nl) {
 		return &adapterpb.ProposeResponse{NotLeader: true, LeaderHint: nl.Leader}, nil
@@ -50,7 +50,19 @@ func (s *server) Propose(ctx context.Context, req *adapterpb.ProposeRequest) (*a
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return &adapterpb.ProposeResponse{}, nil
+	return &adapterpb.ProposeResponse{Position: pos}, nil
+}
+
+func (s *server) Read(ctx context.Context, req *adapterpb.ReadRequest) (*adapterpb.ReadResponse, error) {
+	rs, err := s.impl.Read(ctx, ReadMode(req.GetMode()))
+	var nl *NotLeaderError
+	if errors.As(err, &nl) {
+		return &adapterpb.ReadResponse{NotLeader: true, LeaderHint: nl.Leader}, nil
+	}
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &adapterpb.ReadResponse{AppliedPayloads: rs.AppliedPayloads, Digest: rs.Digest}, nil
 }
 
 func (s *server) Status(ctx context.Context, _ *adapterpb.StatusRequest) (*adapterpb.NodeStatus, error) {
@@ -72,7 +84,7 @@ func (s *server) Stop(ctx context.Context, _ *adapterpb.StopRequest) (*adapterpb
 }
 
 func (s *server) RunLoad(ctx context.Context, spec *adapterpb.LoadSpec) (*adapterpb.LoadResult, error) {
-	res, err := load.Run(ctx, loadSpecFromPB(spec), s.impl.Propose)
+	res, err := load.RunClient(ctx, loadSpecFromPB(spec), LoadClient(s.impl))
 	if err != nil {
 		return nil, status.Error(codes.Aborted, err.Error())
 	}
@@ -102,6 +114,9 @@ func descriptionToPB(d Description) *adapterpb.Description {
 	for _, m := range d.Capabilities.Storage {
 		pb.StorageModes = append(pb.StorageModes, string(m))
 	}
+	for _, m := range d.Capabilities.ReadModes {
+		pb.ReadModes = append(pb.ReadModes, string(m))
+	}
 	return pb
 }
 
@@ -113,13 +128,16 @@ func descriptionFromPB(pb *adapterpb.Description) Description {
 	for _, m := range pb.GetStorageModes() {
 		d.Capabilities.Storage = append(d.Capabilities.Storage, Storage(m))
 	}
+	for _, m := range pb.GetReadModes() {
+		d.Capabilities.ReadModes = append(d.Capabilities.ReadModes, ReadMode(m))
+	}
 	return d
 }
 
 func configToPB(cfg Config) *adapterpb.StartRequest {
 	r := cfg.Raft
 	req := &adapterpb.StartRequest{
-		Id: cfg.ID, Listen: cfg.Listen, DataDir: cfg.DataDir, Storage: string(cfg.Storage), Options: cfg.Options,
+		Id: cfg.ID, Listen: cfg.Listen, DataDir: cfg.DataDir, Storage: string(cfg.Storage), Options: cfg.Options, ReadMode: string(cfg.ReadMode),
 		Raft: &adapterpb.RaftKnobs{
 			ElectionTimeoutNs: int64(r.ElectionTimeout), HeartbeatIntervalNs: int64(r.HeartbeatInterval),
 			PreVote: string(r.PreVote), CheckQuorum: string(r.CheckQuorum),
@@ -136,11 +154,12 @@ func configToPB(cfg Config) *adapterpb.StartRequest {
 func configFromPB(req *adapterpb.StartRequest) Config {
 	r := req.GetRaft()
 	cfg := Config{
-		ID:      req.GetId(),
-		Listen:  req.GetListen(),
-		DataDir: req.GetDataDir(),
-		Storage: Storage(req.GetStorage()),
-		Options: Options(req.GetOptions()),
+		ID:       req.GetId(),
+		Listen:   req.GetListen(),
+		DataDir:  req.GetDataDir(),
+		Storage:  Storage(req.GetStorage()),
+		Options:  Options(req.GetOptions()),
+		ReadMode: ReadMode(req.GetReadMode()),
 		Raft: Raft{
 			ElectionTimeout: time.Duration(r.GetElectionTimeoutNs()), HeartbeatInterval: time.Duration(r.GetHeartbeatIntervalNs()),
 			PreVote: Switch(r.GetPreVote()), CheckQuorum: Switch(r.GetCheckQuorum()),
@@ -182,6 +201,7 @@ func loadSpecToPB(s load.Spec) *adapterpb.LoadSpec {
 		Threads: uint32(s.Threads), Rate: s.Rate, PayloadBytes: uint32(s.PayloadBytes),
 		WarmupNs: int64(s.Warmup), DurationNs: int64(s.Duration), IntervalNs: int64(s.Interval), OpTimeoutNs: int64(s.OpTimeout),
 		Loop: s.Loop, MaxInFlight: uint32(s.MaxInFlight), PayloadSizes: s.PayloadSizes,
+		ReadRatio: s.ReadRatio, ReadMode: s.ReadMode,
 	}
 }
 
@@ -191,6 +211,19 @@ func loadSpecFromPB(pb *adapterpb.LoadSpec) load.Spec {
 		Warmup: time.Duration(pb.GetWarmupNs()), Duration: time.Duration(pb.GetDurationNs()),
 		Interval: time.Duration(pb.GetIntervalNs()), OpTimeout: time.Duration(pb.GetOpTimeoutNs()),
 		Loop: pb.GetLoop(), MaxInFlight: int(pb.GetMaxInFlight()), PayloadSizes: pb.GetPayloadSizes(),
+		ReadRatio: pb.GetReadRatio(), ReadMode: pb.GetReadMode(),
+	}
+}
+
+// LoadClient is the load generator's client of a local node n: its
+// Propose, and its Read in the load's read mode.
+func LoadClient(n Node) load.Client {
+	return load.Client{
+		Propose: n.Propose,
+		Read: func(ctx context.Context, mode string) (uint64, error) {
+			rs, err := n.Read(ctx, ReadMode(mode))
+			return rs.AppliedPayloads, err
+		},
 	}
 }
 
@@ -203,18 +236,40 @@ func loadResultToPB(r *load.Result) (*adapterpb.LoadResult, error) {
 		Ops: r.Ops, Acked: r.Acked, Errors: r.Errors, MeasuredNs: int64(r.Measured), Histogram: hist,
 		Loop: r.Loop, Issued: r.Issued, Queued: r.Queued, QueuedTimeNs: int64(r.QueuedTime), Unsent: r.Unsent,
 	}
-	for i, iv := range r.Intervals {
+	if pb.Intervals, err = intervalsToPB(r.Intervals); err != nil {
+		return nil, err
+	}
+	if rr := r.Reads; rr != nil {
+		hist, err := rr.Latency.Encode(hdrhistogram.V2CompressedEncodingCookieBase)
+		if err != nil {
+			return nil, fmt.Errorf("encode read latency histogram: %w", err)
+		}
+		pb.Reads = &adapterpb.ReadResult{Mode: rr.Mode, Ops: rr.Ops, Errors: rr.Errors, Histogram: hist, Stale: rr.Stale}
+		if pb.Reads.Intervals, err = intervalsToPB(rr.Intervals); err != nil {
+			return nil, fmt.Errorf("reads: %w", err)
+		}
+		for _, ex := range rr.StaleExamples {
+			pb.Reads.StaleExamples = append(pb.Reads.StaleExamples, &adapterpb.StaleRead{AtNs: int64(ex.At), Acked: ex.Acked, Applied: ex.Applied})
+		}
+	}
+	return pb, nil
+}
+
+func intervalsToPB(ivs []load.Interval) ([]*adapterpb.Interval, error) {
+	var out []*adapterpb.Interval
+	for i, iv := range ivs {
 		var ih []byte
 		if iv.Histogram != nil {
+			var err error
 			if ih, err = iv.Histogram.Encode(); err != nil {
 				return nil, fmt.Errorf("encode latency histogram of interval %d: %w", i, err)
 			}
 		}
-		pb.Intervals = append(pb.Intervals, &adapterpb.Interval{
+		out = append(out, &adapterpb.Interval{
 			StartNs: int64(iv.Start), Ops: iv.Ops, Errors: iv.Errors, P50Us: iv.P50Micros, P99Us: iv.P99Micros, Histogram: ih,
 		})
 	}
-	return pb, nil
+	return out, nil
 }
 
 func loadResultFromPB(pb *adapterpb.LoadResult) (*load.Result, error) {
@@ -230,17 +285,43 @@ func loadResultFromPB(pb *adapterpb.LoadResult) (*load.Result, error) {
 	if r.Errors == nil {
 		r.Errors = map[string]uint64{}
 	}
-	for i, iv := range pb.GetIntervals() {
+	if r.Intervals, err = intervalsFromPB(pb.GetIntervals()); err != nil {
+		return nil, err
+	}
+	if rp := pb.GetReads(); rp != nil {
+		hist, err := hdrhistogram.Decode(rp.GetHistogram())
+		if err != nil {
+			return nil, fmt.Errorf("decode read latency histogram: %w", err)
+		}
+		rr := &load.ReadResult{Mode: rp.GetMode(), Ops: rp.GetOps(), Errors: rp.GetErrors(), Latency: hist, Stale: rp.GetStale()}
+		if rr.Errors == nil {
+			rr.Errors = map[string]uint64{}
+		}
+		if rr.Intervals, err = intervalsFromPB(rp.GetIntervals()); err != nil {
+			return nil, fmt.Errorf("reads: %w", err)
+		}
+		for _, ex := range rp.GetStaleExamples() {
+			rr.StaleExamples = append(rr.StaleExamples, load.StaleRead{At: time.Duration(ex.GetAtNs()), Acked: ex.GetAcked(), Applied: ex.GetApplied()})
+		}
+		r.Reads = rr
+	}
+	return r, nil
+}
+
+func intervalsFromPB(ivs []*adapterpb.Interval) ([]load.Interval, error) {
+	var out []load.Interval
+	for i, iv := range ivs {
 		li := load.Interval{
 			Start: time.Duration(iv.GetStartNs()), Ops: iv.GetOps(), Errors: iv.GetErrors(),
 			P50Micros: iv.GetP50Us(), P99Micros: iv.GetP99Us(),
 		}
 		if b := iv.GetHistogram(); len(b) > 0 { // empty from a plugin that predates interval histograms
+			var err error
 			if li.Histogram, err = hdrhistogram.DecodePacked(b); err != nil {
 				return nil, fmt.Errorf("decode latency histogram of interval %d: %w", i, err)
 			}
 		}
-		r.Intervals = append(r.Intervals, li)
+		out = append(out, li)
 	}
-	return r, nil
+	return out, nil
 }

@@ -17,9 +17,10 @@ import (
 // maxBatch bounds how many proposals or answers one stream message carries.
 const maxBatch = 256
 
-// ProposeStream serves a stream of proposal batches: each proposal runs
-// concurrently on the node and its answer goes back, by id, in the next
-// batch of answers the sender gets out.
+// ProposeStream serves a stream of proposal batches: each proposal (or
+// read, for a request with a read mode) runs concurrently on the node and
+// its answer goes back, by id, in the next batch of answers the sender gets
+// out.
 func (s *server) ProposeStream(stream adapterpb.Node_ProposeStreamServer) error {
 	ctx := stream.Context()
 	answers := make(chan *adapterpb.ProposeResponse, maxBatch)
@@ -47,7 +48,14 @@ func (s *server) ProposeStream(stream adapterpb.Node_ProposeStreamServer) error 
 		for _, req := range batch.GetRequests() {
 			wg.Go(func() {
 				resp := &adapterpb.ProposeResponse{Id: req.GetId()}
-				err := s.impl.Propose(ctx, req.GetPayload())
+				var err error
+				if mode := req.GetReadMode(); mode != "" {
+					var rs ReadState
+					rs, err = s.impl.Read(ctx, ReadMode(mode))
+					resp.AppliedPayloads, resp.Digest = rs.AppliedPayloads, rs.Digest
+				} else {
+					resp.Position, err = s.impl.Propose(ctx, req.GetPayload())
+				}
 				var nl *NotLeaderError
 				switch {
 				case errors.As(err, &nl):
@@ -171,40 +179,64 @@ func (p *StreamProposer) fail(err error) {
 
 // Propose proposes payload and waits for its answer; see Node.Propose. If
 // ctx ends first, the proposal may still be applied.
-func (p *StreamProposer) Propose(ctx context.Context, payload []byte) error {
+func (p *StreamProposer) Propose(ctx context.Context, payload []byte) (uint64, error) {
+	resp, err := p.call(ctx, &adapterpb.ProposeRequest{Payload: payload})
+	if err != nil {
+		return 0, err
+	}
+	return resp.GetPosition(), nil
+}
+
+// Read serves one read in mode over the stream and waits for its answer;
+// see Node.Read.
+func (p *StreamProposer) Read(ctx context.Context, mode ReadMode) (ReadState, error) {
+	if mode == "" {
+		return ReadState{}, fmt.Errorf("read: no read mode: %w", ErrUnsupported)
+	}
+	resp, err := p.call(ctx, &adapterpb.ProposeRequest{ReadMode: string(mode)})
+	if err != nil {
+		return ReadState{}, err
+	}
+	return ReadState{AppliedPayloads: resp.GetAppliedPayloads(), Digest: resp.GetDigest()}, nil
+}
+
+// call sends req with a fresh id and waits for its answer, mapping a
+// refusal or failure to the contract's errors.
+func (p *StreamProposer) call(ctx context.Context, req *adapterpb.ProposeRequest) (*adapterpb.ProposeResponse, error) {
 	id := p.nextID.Add(1)
+	req.Id = id
 	ch := make(chan *adapterpb.ProposeResponse, 1)
 	p.mu.Lock()
 	if p.err != nil {
 		p.mu.Unlock()
-		return p.err
+		return nil, p.err
 	}
 	p.waiting[id] = ch
 	p.mu.Unlock()
 
 	select {
-	case p.pending <- &adapterpb.ProposeRequest{Id: id, Payload: payload}:
+	case p.pending <- req:
 	case <-ctx.Done():
 		p.forget(id)
-		return ctx.Err()
+		return nil, ctx.Err()
 	}
 	select {
 	case resp, ok := <-ch:
 		if !ok {
 			p.mu.Lock()
 			defer p.mu.Unlock()
-			return p.err
+			return nil, p.err
 		}
 		switch {
 		case resp.GetNotLeader():
-			return &NotLeaderError{Leader: resp.GetLeaderHint()}
+			return nil, &NotLeaderError{Leader: resp.GetLeaderHint()}
 		case resp.GetErrorCode() != 0:
-			return fromStatus(status.Error(codes.Code(resp.GetErrorCode()), resp.GetError()))
+			return nil, fromStatus(status.Error(codes.Code(resp.GetErrorCode()), resp.GetError()))
 		}
-		return nil
+		return resp, nil
 	case <-ctx.Done():
 		p.forget(id)
-		return ctx.Err()
+		return nil, ctx.Err()
 	}
 }
 

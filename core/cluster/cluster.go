@@ -43,6 +43,9 @@ type Spec struct {
 	// Raft is the shared Raft knobs passed to every node (zero: each
 	// backend's production values).
 	Raft adapter.Raft
+	// ReadMode is the consistent read mode passed to every node
+	// (adapter.Config.ReadMode; empty: linearizable).
+	ReadMode adapter.ReadMode
 	// DataRoot is where the cluster's data directory is created; for
 	// storage tmpfs it should be on a RAM file system (see DataRoot).
 	DataRoot string
@@ -195,7 +198,7 @@ func Start(ctx context.Context, spec Spec) (c *Cluster, err error) {
 			}
 			peers = append(peers, adapter.Peer{ID: p.ID, Addr: addr})
 		}
-		m.cfg = adapter.Config{ID: m.ID, Listen: m.Addr, Peers: peers, DataDir: m.DataDir, Storage: spec.Storage, Options: spec.Options, Raft: spec.Raft}
+		m.cfg = adapter.Config{ID: m.ID, Listen: m.Addr, Peers: peers, DataDir: m.DataDir, Storage: spec.Storage, Options: spec.Options, Raft: spec.Raft, ReadMode: spec.ReadMode}
 	}
 	if err := c.each(func(m *Member) error { return c.startNode(ctx, m) }); err != nil {
 		return c, err

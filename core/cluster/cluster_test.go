@@ -80,7 +80,7 @@ func TestClusterLoadSafetyAndTeardown(t *testing.T) {
 				if m.ID == leader.ID {
 					continue
 				}
-				err := m.Node().Propose(ctx, []byte("x"))
+				_, err := m.Node().Propose(ctx, []byte("x"))
 				var nl *adapter.NotLeaderError
 				if !errors.As(err, &nl) || nl.Leader != leader.ID {
 					t.Errorf("propose on follower %d: %v, want NotLeaderError naming %d", m.ID, err, leader.ID)

@@ -86,6 +86,12 @@ type Spec struct {
 	Client string
 	// Loop is the load's model: "closed" or "open" (see core/load).
 	Loop string
+	// ReadRatio is the share of operations that are reads (0: writes only).
+	ReadRatio float64 `json:",omitempty"`
+	// ReadMode is the reads' adapter.ReadMode.
+	ReadMode string `json:",omitempty"`
+	// ReadFrom is where reads go: "leader", "followers" or "any".
+	ReadFrom string `json:",omitempty"`
 	// GOMAXPROCS of each plugin process: 0 is auto (NodeGOMAXPROCS), -1
 	// leaves it to Go, N sets it.
 	GOMAXPROCS int
@@ -194,7 +200,7 @@ func (s Spec) LoadSpec(threads int) load.Spec {
 	return load.Spec{
 		Threads: threads, Rate: s.Rate, PayloadBytes: s.PayloadBytes, PayloadSizes: s.Payload,
 		Warmup: s.Warmup, Duration: s.Duration, Interval: s.Interval, OpTimeout: s.OpTimeout,
-		Loop: s.Loop,
+		Loop: s.Loop, ReadRatio: s.ReadRatio, ReadMode: s.ReadMode,
 	}
 }
 

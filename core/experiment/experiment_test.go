@@ -173,6 +173,8 @@ func TestDefaultIsTheOriginalExperiment(t *testing.T) {
 		Faults:       []faultspec.Spec{faultspec.None},
 		Client:       "embedded",
 		Loop:         "closed",
+		ReadMode:     "linearizable",
+		ReadFrom:     "leader",
 	}
 	if got := Default(); !reflect.DeepEqual(got, want) {
 		t.Fatalf("Default() = %+v, want %+v", got, want)
@@ -244,6 +246,9 @@ var settingCases = []struct {
 	{"rate", "rate: 1500.5", func(s *Spec) { s.Rate = 1500.5 }},
 	{"client", "client: external", func(s *Spec) { s.Client = "external" }},
 	{"loop", "loop: open", func(s *Spec) { s.Loop = "open" }},
+	{"read_ratio", "read_ratio: 0.5", func(s *Spec) { s.ReadRatio = 0.5 }},
+	{"read_mode", "read_mode: stale", func(s *Spec) { s.ReadMode = "stale" }},
+	{"read_from", "read_from: any", func(s *Spec) { s.ReadFrom = "any" }},
 	{"payload", "payload: 100", func(s *Spec) { s.PayloadBytes = 100 }},
 	{"warmup", "warmup: 500ms", func(s *Spec) { s.Warmup = 500 * time.Millisecond }},
 	{"duration", "duration: 7s", func(s *Spec) { s.Duration = 7 * time.Second }},
@@ -327,6 +332,9 @@ func TestErrorsNameTheSource(t *testing.T) {
 		{"storage", "\nstorage: ssd", nil, `x.yaml:2: storage "ssd": must be one of disk, tmpfs, memory`},
 		{"loop", "loop: spiral", nil, `x.yaml:1: loop "spiral": must be closed or open`},
 		{"client", "client: remote", nil, `x.yaml:1: client "remote": must be embedded or external`},
+		{"read ratio", "read_ratio: 1.5", nil, `x.yaml:1: read_ratio "1.5": must be from 0 to 1`},
+		{"read mode", "read_mode: eventual", nil, `x.yaml:1: read_mode "eventual": must be linearizable, lease or stale`},
+		{"read from", "read_from: followers", nil, `x.yaml:1: read_from "followers": needs client external: the embedded client runs inside the leader and reads from it`},
 		{"payload", "payload: 0", nil, `x.yaml:1: payload "0": must be from 1 to 1048576 bytes`},
 		{"repeat", "nodes: 3\nrepeat: 0", nil, `x.yaml:2: repeat "0": must be from 1 to 1000`},
 		{"rate", "rate: -1", nil, `x.yaml:1: rate "-1": must be 0 (unthrottled) or a positive number of ops/s`},

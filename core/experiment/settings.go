@@ -108,6 +108,18 @@ var settings = []setting{
 	{key: "loop", flag: "loop", kind: kindText, def: "closed",
 		usage: "load model: closed (each thread waits for its proposal) or open (requests on a schedule at --rate, latency from the intended start)",
 		field: func(s *Spec) any { return &s.Loop }, check: checkLoop, fingerprint: "loop"},
+	{key: "read_ratio", flag: "read-ratio", kind: kindFloat, def: "0",
+		usage: "share of operations that are reads, 0 to 1 (0: writes only); reads and writes are measured apart",
+		field: func(s *Spec) any { return &s.ReadRatio }, check: checkReadRatio,
+		fingerprint: "read_ratio", compared: whenReading(func(s *Spec) any { return s.ReadRatio }), optional: true},
+	{key: "read_mode", flag: "read-mode", kind: kindText, def: "linearizable",
+		usage: "how reads are served: linearizable (the library's linearizable read), lease (its lease-based read, where it has one) or stale (the node's local state)",
+		field: func(s *Spec) any { return &s.ReadMode }, check: checkReadMode,
+		fingerprint: "read_mode", compared: whenReading(func(s *Spec) any { return s.ReadMode }), optional: true},
+	{key: "read_from", flag: "read-from", kind: kindText, def: "leader",
+		usage: "where reads go: leader, followers or any node (followers and any need --client external)",
+		field: func(s *Spec) any { return &s.ReadFrom }, check: checkReadFrom,
+		fingerprint: "read_from", compared: whenReading(func(s *Spec) any { return s.ReadFrom }), optional: true},
 	{key: "payload", flag: "payload", kind: kindText, def: "2048",
 		usage: fmt.Sprintf("bytes per proposal (1 to %d), or sizes drawn per proposal: uniform:MIN:MAX or pareto:MIN:ALPHA[:MAX] (heavy-tailed)", MaxPayloadBytes),
 		field: func(s *Spec) any { return &s.PayloadBytes }, set: setPayload, check: checkPayload,
@@ -424,6 +436,42 @@ func checkLoop(s *Spec) *problem {
 		return s.bad("loop", s.Loop, "needs a positive %s: requests are issued on a schedule at that rate", s.ref("rate", "loop"))
 	}
 	return s.bad("rate", 0.0, "must be positive with %s open (requests are issued on a schedule at %s)", s.ref("loop", "rate"), s.ref("rate", "rate"))
+}
+
+// whenReading is a read setting's fingerprint value: nil for a write-only
+// experiment, so that fingerprints recorded before reads existed still
+// match.
+func whenReading(v func(s *Spec) any) func(s *Spec) any {
+	return func(s *Spec) any {
+		if s.ReadRatio == 0 {
+			return nil
+		}
+		return v(s)
+	}
+}
+
+func checkReadRatio(s *Spec) *problem {
+	if s.ReadRatio >= 0 && s.ReadRatio <= 1 {
+		return nil
+	}
+	return s.bad("read_ratio", s.ReadRatio, "must be from 0 to 1")
+}
+
+func checkReadMode(s *Spec) *problem {
+	if _, err := adapter.ParseReadMode(s.ReadMode); err != nil {
+		return s.bad("read_mode", s.ReadMode, "must be linearizable, lease or stale")
+	}
+	return nil
+}
+
+func checkReadFrom(s *Spec) *problem {
+	switch {
+	case s.ReadFrom != "leader" && s.ReadFrom != "followers" && s.ReadFrom != "any":
+		return s.bad("read_from", s.ReadFrom, "must be leader, followers or any")
+	case s.ReadFrom != "leader" && s.Client != "external":
+		return s.bad("read_from", s.ReadFrom, "needs %s external: the embedded client runs inside the leader and reads from it", s.ref("client", "read_from"))
+	}
+	return nil
 }
 
 func checkWarmup(s *Spec) *problem {

@@ -44,7 +44,7 @@ func (l Launcher) Launch(ctx context.Context, req cluster.LaunchRequest) (cluste
 type node struct{ adapter.Node }
 
 func (n node) RunLoad(ctx context.Context, spec load.Spec) (*load.Result, error) {
-	return load.Run(ctx, spec, n.Propose)
+	return load.RunClient(ctx, spec, adapter.LoadClient(n.Node))
 }
 
 // errShared is what the process-level operations say: every node shares

@@ -22,7 +22,7 @@ func benchmarkNoop(b *testing.B, s Spec) {
 		runtime.ReadMemStats(&ms)
 		before := ms.Mallocs
 		cpu0 := cpuTime()
-		r, err := Run(context.Background(), s, noop)
+		r, err := Run(context.Background(), s, unpositioned(noop))
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -3,38 +3,46 @@ package load
 import (
 	"context"
 	"sync"
+	"time"
 
 	"golang.org/x/time/rate"
 )
 
 // runClosed runs the closed loop: Threads goroutines, each waiting for its
 // proposal before sending the next.
-func runClosed(ctx context.Context, s Spec, w window, propose ProposeFunc, clk clock, ops *opContexts) *Result {
+func runClosed(ctx context.Context, s Spec, w window, propose ProposeFunc, m *mix, clk clock, ops *opContexts) *Result {
 	var limiter *rate.Limiter
 	if s.Rate > 0 {
 		limiter = rate.NewLimiter(rate.Limit(s.Rate), 1)
 	}
 	recs := make([]*recorder, s.Threads)
+	readRecs := make([]*recorder, s.Threads)
 	hists := newIntervalHists(w.buckets())
 	var wg sync.WaitGroup
 	for i := range recs {
-		t := &thread{pay: newPayloads(i, s.sizes()), rec: newRecorder(hists)}
-		recs[i] = t.rec
-		wg.Go(func() { t.loop(ctx, w, propose, limiter, clk, ops) })
+		t := &thread{id: uint64(i), pay: newPayloads(i, s.sizes()), rec: newRecorder(hists), reads: newRecorder(m.hists)}
+		recs[i], readRecs[i] = t.rec, t.reads
+		wg.Go(func() { t.loop(ctx, w, propose, m, limiter, clk, ops) })
 	}
 	wg.Wait()
-	return merge(recs, s, w)
+	r := merge(recs, s, w)
+	if s.ReadRatio > 0 {
+		r.Reads = m.result(readRecs, s)
+	}
+	return r
 }
 
 // thread is one closed-loop client's private state: no locks on the hot
 // path.
 type thread struct {
-	seq uint64
-	pay payloads
-	rec *recorder
+	id    uint64
+	seq   uint64 // operations sent, reads included
+	pay   payloads
+	rec   *recorder
+	reads *recorder
 }
 
-func (t *thread) loop(ctx context.Context, w window, propose ProposeFunc, limiter *rate.Limiter, clk clock, ops *opContexts) {
+func (t *thread) loop(ctx context.Context, w window, propose ProposeFunc, m *mix, limiter *rate.Limiter, clk clock, ops *opContexts) {
 	for ctx.Err() == nil {
 		if limiter != nil && !throttle(ctx, limiter, w, clk) {
 			return
@@ -43,16 +51,38 @@ func (t *thread) loop(ctx context.Context, w window, propose ProposeFunc, limite
 		if !start.Before(w.end) {
 			return
 		}
+		read := m.isRead(t.id, t.seq)
+		rec := t.rec
+		if read {
+			rec = t.reads
+		}
 		if w.contains(start) {
-			t.rec.issued++
+			rec.issued++
 		}
-		err := propose(ops.get(start), t.pay.make(t.seq))
+		var err error
+		var done time.Time
+		if read {
+			floor := m.acked.Load()
+			var applied uint64
+			applied, err = m.read(ops.get(start), m.mode)
+			done = clk.Now()
+			if ctx.Err() != nil {
+				return
+			}
+			err = m.check(rec, start, start, done, floor, applied, err)
+		} else {
+			var pos uint64
+			pos, err = propose(ops.get(start), t.pay.make(t.seq))
+			done = clk.Now()
+			if ctx.Err() != nil {
+				return
+			}
+			if err == nil {
+				m.acknowledged(pos)
+			}
+			rec.complete(w, start, done, err)
+		}
 		t.seq++
-		done := clk.Now()
-		if ctx.Err() != nil {
-			return
-		}
-		t.rec.complete(w, start, done, err)
 		if err != nil {
 			pause(ctx, pauseAfterError)
 		}

@@ -109,6 +109,20 @@
 // BenchmarkOpenLoopNoop shows where that starts and what pacing costs.
 // Compare open-loop latencies with each other, and read the closed loop
 // for a system's best case.
+//
+// # Reads
+//
+// With Spec.ReadRatio above 0 (RunClient), each operation is a read or a
+// proposal: a hash of the client and its operation number (in the open
+// loop, of the request number) against the ratio, so a spec makes the same
+// mix every run. Reads are booked apart, in Result.Reads, with the same
+// window rules, latency rules and time series as writes. Every
+// acknowledged write reports its position (ProposeFunc); the generator
+// keeps the highest position acknowledged so far, takes it as the floor
+// before each read is sent, and counts a read that answers inside the
+// window with fewer payloads applied than its floor as stale: it missed a
+// write acknowledged before it began (Result.Reads.Stale, and the first
+// few as StaleExamples).
 package load
 
 import (
@@ -190,6 +204,12 @@ type Spec struct {
 	// MaxInFlight caps the open loop's outstanding requests; 0 means
 	// 16 × Threads. The closed loop ignores it: Threads is its cap.
 	MaxInFlight int
+	// ReadRatio is the share of operations that are reads (0 to 1; 0: a
+	// write-only load). Which operations are reads is a hash of the client
+	// and its operation number, so the same spec makes the same mix.
+	ReadRatio float64
+	// ReadMode is the read mode passed to Client.Read (adapter.ReadMode).
+	ReadMode string
 }
 
 // Validate reports the first field of s that cannot be run.
@@ -220,14 +240,15 @@ func (s Spec) Validate() error {
 	case s.OpTimeout < 0:
 		return fmt.Errorf("op timeout: %v, must not be negative", s.OpTimeout)
 	}
-	return nil
+	return s.validateReads()
 }
 
 // ProposeFunc proposes one payload and returns once it is applied, or with
-// the reason it was not. It may retain payload; Run never reuses it. It
+// the reason it was not; it returns the payload's position (adapter.Node.Propose).
+// It may retain payload; Run never reuses it. It
 // must not use ctx after it returns: the context may be shared with other
 // proposals.
-type ProposeFunc func(ctx context.Context, payload []byte) error
+type ProposeFunc func(ctx context.Context, payload []byte) (uint64, error)
 
 // Interval is one time-series bucket of the measured window.
 type Interval struct {
@@ -281,6 +302,11 @@ type Result struct {
 	// requests sent on time (or late by the generator's lag), Queued and
 	// Unsent. Zero in the closed loop.
 	Unsent uint64
+	// Reads is what the reads measured when Spec.ReadRatio is above 0,
+	// nil otherwise; the figures above are then the writes' alone, except
+	// the open loop's Issued, Queued, QueuedTime and Unsent, which count
+	// requests of either kind (the schedule does not tell them apart).
+	Reads *ReadResult
 }
 
 // NewLatencyHistogram returns an empty histogram with the geometry Result
@@ -316,15 +342,25 @@ func (r *Result) Throughput() float64 {
 // It returns early with ctx's error if ctx ends before the measured window
 // does; the partial result is then discarded, as it would be misleading.
 func Run(ctx context.Context, s Spec, propose ProposeFunc) (*Result, error) {
-	return run(ctx, s, propose, newRealClock())
+	return RunClient(ctx, s, Client{Propose: propose})
 }
 
-// run is Run with an injectable clock, so the accounting can be tested
-// exactly. Only the pause after a failed closed-loop proposal and the
-// proposals' deadlines always use real time.
-func run(ctx context.Context, s Spec, propose ProposeFunc, clk clock) (*Result, error) {
+// RunClient is Run for a client that also reads: with s.ReadRatio above
+// 0, each operation is a read or a proposal (see Spec.ReadRatio), and reads
+// are measured apart, in Result.Reads, with the staleness check.
+func RunClient(ctx context.Context, s Spec, c Client) (*Result, error) {
+	return run(ctx, s, c, newRealClock())
+}
+
+// run is RunClient with an injectable clock, so the accounting can be
+// tested exactly. Only the pause after a failed closed-loop proposal and
+// the proposals' deadlines always use real time.
+func run(ctx context.Context, s Spec, c Client, clk clock) (*Result, error) {
 	if err := s.Validate(); err != nil {
 		return nil, err
+	}
+	if s.ReadRatio > 0 && c.Read == nil {
+		return nil, fmt.Errorf("read ratio %v: this client cannot read", s.ReadRatio)
 	}
 	if s.Loop == "" {
 		s.Loop = LoopClosed
@@ -345,11 +381,12 @@ func run(ctx context.Context, s Spec, propose ProposeFunc, clk clock) (*Result, 
 
 	t0 := clk.Now()
 	w := window{start: t0.Add(s.Warmup), end: t0.Add(s.Warmup + s.Duration), interval: s.Interval}
+	m := newMix(s, c, w)
 	var r *Result
 	if s.Loop == LoopOpen {
-		r = runOpen(ctx, s, t0, w, propose, clk, ops)
+		r = runOpen(ctx, s, t0, w, c.Propose, m, clk, ops)
 	} else {
-		r = runClosed(ctx, s, w, propose, clk, ops)
+		r = runClosed(ctx, s, w, c.Propose, m, clk, ops)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("load interrupted: %w", err)
@@ -392,6 +429,7 @@ func (w window) buckets() int {
 // recorder and interval.
 type recorder struct {
 	acked, ops, issued, queued uint64
+	stale                      uint64 // reads only: see mix.check
 	queuedTime                 time.Duration
 	errors                     map[string]uint64
 	bucketErrors               []uint64 // by bucket

@@ -154,7 +154,7 @@ func TestRunAccounting(t *testing.T) {
 				return nil
 			}
 			spec := Spec{Threads: 1, Rate: tc.rate, PayloadBytes: 64, Warmup: tc.warmup, Duration: tc.duration, Interval: tc.interval}
-			r, err := run(context.Background(), spec, propose, clk)
+			r, err := run(context.Background(), spec, Client{Propose: unpositioned(propose)}, clk)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -318,7 +318,7 @@ func TestOpenLoopIntendedTime(t *testing.T) {
 				Loop: LoopOpen, Threads: 1, MaxInFlight: 1, Rate: float64(time.Second / tc.gap),
 				PayloadBytes: 64, Warmup: tc.warmup, Duration: tc.duration, Interval: interval,
 			}
-			r, err := run(context.Background(), spec, propose, clk)
+			r, err := run(context.Background(), spec, Client{Propose: unpositioned(propose)}, clk)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -375,7 +375,7 @@ func TestCoordinatedOmission(t *testing.T) {
 			return nil
 		}
 		spec := Spec{Loop: loop, Threads: 1, MaxInFlight: 1, Rate: 1000, PayloadBytes: 8, Duration: 200 * time.Millisecond}
-		r, err := run(context.Background(), spec, propose, clk)
+		r, err := run(context.Background(), spec, Client{Propose: unpositioned(propose)}, clk)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -458,7 +458,7 @@ func TestRunBooksBalanceConcurrently(t *testing.T) {
 			}
 			spec := tc.spec
 			spec.PayloadBytes, spec.Warmup, spec.Duration, spec.Interval = 100, 20*time.Millisecond, 200*time.Millisecond, 50*time.Millisecond
-			r, err := Run(context.Background(), spec, propose)
+			r, err := Run(context.Background(), spec, unpositioned(propose))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -491,7 +491,7 @@ func TestRunBooksBalanceConcurrently(t *testing.T) {
 func TestRunRateIsACeiling(t *testing.T) {
 	propose := func(ctx context.Context, p []byte) error { return nil }
 	spec := Spec{Threads: 4, Rate: 200, PayloadBytes: 8, Duration: 250 * time.Millisecond}
-	r, err := Run(context.Background(), spec, propose)
+	r, err := Run(context.Background(), spec, unpositioned(propose))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -526,7 +526,7 @@ func TestRunInterrupted(t *testing.T) {
 			}
 			spec := tc.spec
 			spec.PayloadBytes, spec.Duration = 8, time.Hour
-			_, err := Run(ctx, spec, propose)
+			_, err := Run(ctx, spec, unpositioned(propose))
 			if !errors.Is(err, context.Canceled) {
 				t.Fatalf("err = %v, want context.Canceled", err)
 			}
@@ -651,7 +651,7 @@ func TestRunOpTimeout(t *testing.T) {
 				return ctx.Err()
 			}
 			spec := Spec{Loop: loop, Threads: 2, Rate: 500, PayloadBytes: 8, Duration: 50 * time.Millisecond, OpTimeout: time.Millisecond}
-			r, err := Run(context.Background(), spec, propose)
+			r, err := Run(context.Background(), spec, unpositioned(propose))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -706,4 +706,10 @@ func TestRecorderIntervals(t *testing.T) {
 	if r.Ops != 6 || r.Acked != 7 || r.Latency.Max() != r.Latency.ValueAtPercentile(100) || r.Latency.Max() < 600 {
 		t.Errorf("ops %d, acked %d, max %d; want 6, 7, 600", r.Ops, r.Acked, r.Latency.Max())
 	}
+}
+
+// unpositioned makes a ProposeFunc of a test's proposer that reports no
+// position (0), which the load generator does not need.
+func unpositioned(f func(context.Context, []byte) error) ProposeFunc {
+	return func(ctx context.Context, p []byte) (uint64, error) { return 0, f(ctx, p) }
 }

@@ -10,9 +10,9 @@ import (
 
 // runOpen runs the open loop: requests on a constant-rate schedule, each
 // sent by one of MaxInFlight workers (see the package doc).
-func runOpen(ctx context.Context, s Spec, t0 time.Time, w window, propose ProposeFunc, clk clock, ops *opContexts) *Result {
+func runOpen(ctx context.Context, s Spec, t0 time.Time, w window, propose ProposeFunc, m *mix, clk clock, ops *opContexts) *Result {
 	o := &openLoop{
-		rate: s.Rate, t0: t0, w: w, clk: clk, propose: propose, ops: ops,
+		rate: s.Rate, t0: t0, w: w, clk: clk, propose: propose, mix: m, ops: ops,
 		first: firstAt(s.Warmup, s.Rate),
 		end:   firstAt(s.Warmup+s.Duration, s.Rate),
 		lead:  make(chan struct{}, 1),
@@ -23,10 +23,11 @@ func runOpen(ctx context.Context, s Spec, t0 time.Time, w window, propose Propos
 	workers := int(min(uint64(s.MaxInFlight), o.end))
 	shards := make([]*shard, min(s.Threads, workers))
 	recs := make([]*recorder, len(shards))
+	readRecs := make([]*recorder, len(shards))
 	hists := newIntervalHists(w.buckets())
 	for i := range shards {
-		shards[i] = &shard{pay: newPayloads(i, s.sizes()), rec: newRecorder(hists)}
-		recs[i] = shards[i].rec
+		shards[i] = &shard{pay: newPayloads(i, s.sizes()), rec: newRecorder(hists), reads: newRecorder(m.hists)}
+		recs[i], readRecs[i] = shards[i].rec, shards[i].reads
 	}
 	var wg sync.WaitGroup
 	for i := range workers {
@@ -42,6 +43,9 @@ func runOpen(ctx context.Context, s Spec, t0 time.Time, w window, propose Propos
 		sent += sh.sent
 	}
 	r.Unsent = r.Issued - sent
+	if s.ReadRatio > 0 {
+		r.Reads = m.result(readRecs, s)
+	}
 	return r
 }
 
@@ -52,6 +56,7 @@ type openLoop struct {
 	w       window
 	clk     clock
 	propose ProposeFunc
+	mix     *mix
 	ops     *opContexts
 	// Requests [first, end) have their intended start inside the window;
 	// requests from end on are never issued.
@@ -63,10 +68,11 @@ type openLoop struct {
 
 // shard is the figures and payload identity a group of workers shares.
 type shard struct {
-	mu   sync.Mutex
-	sent uint64 // requests of the window sent
-	pay  payloads
-	rec  *recorder
+	mu    sync.Mutex
+	sent  uint64 // requests of the window sent
+	pay   payloads
+	rec   *recorder
+	reads *recorder
 }
 
 // due is the intended start of request k.
@@ -114,10 +120,23 @@ func (o *openLoop) worker(ctx context.Context, sh *shard) {
 			}
 			busySince = now
 		}
-		err := o.propose(o.ops.get(now), sh.pay.make(k))
+		// Request k's kind is a hash of k alone, so the schedule's mix does
+		// not depend on which worker or shard takes it.
+		read := o.mix.isRead(0, k)
+		var pos, floor, applied uint64
+		var err error
+		if read {
+			floor = o.mix.acked.Load()
+			applied, err = o.mix.read(o.ops.get(now), o.mix.mode)
+		} else {
+			pos, err = o.propose(o.ops.get(now), sh.pay.make(k))
+		}
 		done := o.clk.Now()
 		if ctx.Err() != nil {
 			return
+		}
+		if !read && err == nil {
+			o.mix.acknowledged(pos)
 		}
 		sh.mu.Lock()
 		if k >= o.first {
@@ -127,7 +146,11 @@ func (o *openLoop) worker(ctx context.Context, sh *shard) {
 				sh.rec.queuedTime += now.Sub(due)
 			}
 		}
-		sh.rec.complete(o.w, due, done, err)
+		if read {
+			_ = o.mix.check(sh.reads, now, due, done, floor, applied, err)
+		} else {
+			sh.rec.complete(o.w, due, done, err)
+		}
 		sh.mu.Unlock()
 	}
 }

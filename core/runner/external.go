@@ -47,8 +47,16 @@ func ClientPath(client string, remote bool) string {
 // (its process gone, or no hint) re-resolves the leader by polling the
 // cluster. Redirects are counted. A slow or killed leader therefore does
 // not also slow or kill the client, as it does with the embedded client.
+//
+// Reads travel on the same streams. From the leader they follow it as
+// proposals do; from followers (or any node) each read goes to the next
+// live node other than the current target (or to the next live node) in
+// turn, and is not redirected: a follower's answer, stale or refused, is
+// what is measured.
 type externalClient struct {
 	c         *cluster.Cluster
+	readFrom  string // "leader", "followers" or "any"
+	nextRead  atomic.Uint64
 	target    atomic.Pointer[cluster.Member]
 	redirects atomic.Uint64
 	resolveMu sync.Mutex
@@ -60,8 +68,8 @@ type externalClient struct {
 // maxRedirects bounds the redirects of one proposal before it fails.
 const maxRedirects = 5
 
-func newExternalClient(c *cluster.Cluster, leader *cluster.Member) *externalClient {
-	e := &externalClient{c: c, streams: map[cluster.Node]*adapter.StreamProposer{}}
+func newExternalClient(c *cluster.Cluster, leader *cluster.Member, readFrom string) *externalClient {
+	e := &externalClient{c: c, readFrom: readFrom, streams: map[cluster.Node]*adapter.StreamProposer{}}
 	e.target.Store(leader)
 	return e
 }
@@ -98,16 +106,17 @@ func (e *externalClient) close() {
 }
 
 // propose is the load.ProposeFunc of the external client.
-func (e *externalClient) propose(ctx context.Context, payload []byte) error {
+func (e *externalClient) propose(ctx context.Context, payload []byte) (uint64, error) {
 	var err error
+	var pos uint64
 	for attempt := 0; attempt <= maxRedirects; attempt++ {
 		m := e.target.Load()
 		var p *adapter.StreamProposer
 		if p, err = e.stream(ctx, m); err == nil {
-			err = p.Propose(ctx, payload)
+			pos, err = p.Propose(ctx, payload)
 		}
 		if err == nil || ctx.Err() != nil {
-			return err
+			return pos, err
 		}
 		var nl *adapter.NotLeaderError
 		switch {
@@ -116,11 +125,67 @@ func (e *externalClient) propose(ctx context.Context, payload []byte) error {
 		case errors.As(err, &nl) || !m.Live() || m.Exited():
 			e.resolve(ctx, m)
 		default:
-			return err // an answer from a live leader: the proposal failed
+			return 0, err // an answer from a live leader: the proposal failed
 		}
 		e.redirects.Add(1)
 	}
-	return err
+	return 0, err
+}
+
+// read is the load.ReadFunc of the external client.
+func (e *externalClient) read(ctx context.Context, mode string) (uint64, error) {
+	if e.readFrom != "leader" {
+		m, err := e.readTarget()
+		if err != nil {
+			return 0, err
+		}
+		p, err := e.stream(ctx, m)
+		if err != nil {
+			return 0, err
+		}
+		rs, err := p.Read(ctx, adapter.ReadMode(mode))
+		return rs.AppliedPayloads, err
+	}
+	var err error
+	for attempt := 0; attempt <= maxRedirects; attempt++ {
+		m := e.target.Load()
+		var p *adapter.StreamProposer
+		var rs adapter.ReadState
+		if p, err = e.stream(ctx, m); err == nil {
+			rs, err = p.Read(ctx, adapter.ReadMode(mode))
+		}
+		if err == nil || ctx.Err() != nil {
+			return rs.AppliedPayloads, err
+		}
+		var nl *adapter.NotLeaderError
+		switch {
+		case errors.As(err, &nl) && nl.Leader != 0 && nl.Leader != m.ID && e.c.Member(nl.Leader) != nil:
+			e.target.CompareAndSwap(m, e.c.Member(nl.Leader))
+		case errors.As(err, &nl) || !m.Live() || m.Exited():
+			e.resolve(ctx, m)
+		default:
+			return 0, err
+		}
+		e.redirects.Add(1)
+	}
+	return 0, err
+}
+
+// readTarget is the node the next read goes to under readFrom followers
+// or any: the live nodes (other than the current target, for followers)
+// in turn.
+func (e *externalClient) readTarget() (*cluster.Member, error) {
+	leader := e.target.Load()
+	var nodes []*cluster.Member
+	for _, m := range e.c.Live() {
+		if e.readFrom == "any" || m != leader {
+			nodes = append(nodes, m)
+		}
+	}
+	if len(nodes) == 0 {
+		return nil, fmt.Errorf("no live node to read from (read from %s)", e.readFrom)
+	}
+	return nodes[int(e.nextRead.Add(1)%uint64(len(nodes)))], nil
 }
 
 // resolve finds the current leader after stale stopped working; concurrent
@@ -141,5 +206,5 @@ func (e *externalClient) resolve(ctx context.Context, stale *cluster.Member) {
 // run drives the load from this process.
 func (e *externalClient) run(ctx context.Context, spec load.Spec) (*load.Result, error) {
 	defer e.close()
-	return load.Run(ctx, spec, e.propose)
+	return load.RunClient(ctx, spec, load.Client{Propose: e.propose, Read: e.read})
 }

@@ -23,22 +23,38 @@ import (
 // row is written, so every ok row that names a log has it on disk and no
 // failed point has one: a failed point's figures are not reported, and
 // neither is its distribution.
+//
+// The reads of a mixed load get a log of their own, named as the point
+// with "/reads" appended (reports.ReadsHdrPoint), in row.ReadHdrFile.
 func writeHlog(outDir string, p experiment.Point, windowStart time.Time, res *load.Result, row *reports.Row) error {
-	ivs := make([]reports.HdrInterval, len(res.Intervals))
-	for i, iv := range res.Intervals {
-		if iv.Histogram == nil {
-			return nil
-		}
-		end := res.Measured
-		if i+1 < len(res.Intervals) {
-			end = res.Intervals[i+1].Start
-		}
-		ivs[i] = reports.HdrInterval{Start: iv.Start, Length: end - iv.Start, Histogram: iv.Histogram}
-	}
-	rel, err := reports.WriteHdrLog(outDir, p.ID, windowStart, ivs)
+	rel, err := writeIntervals(outDir, p.ID, windowStart, res.Intervals, res.Measured)
 	if err != nil {
 		return fmt.Errorf("record latency histograms: %w", err)
 	}
 	row.HdrFile = rel
+	if res.Reads != nil {
+		rel, err := writeIntervals(outDir, reports.ReadsHdrPoint(p.ID), windowStart, res.Reads.Intervals, res.Measured)
+		if err != nil {
+			return fmt.Errorf("record read latency histograms: %w", err)
+		}
+		row.ReadHdrFile = rel
+	}
 	return nil
+}
+
+// writeIntervals writes one histogram log of ivs under point's name, or
+// nothing (and "") if an interval has no histogram.
+func writeIntervals(outDir, point string, windowStart time.Time, intervals []load.Interval, measured time.Duration) (string, error) {
+	ivs := make([]reports.HdrInterval, len(intervals))
+	for i, iv := range intervals {
+		if iv.Histogram == nil {
+			return "", nil
+		}
+		end := measured
+		if i+1 < len(intervals) {
+			end = intervals[i+1].Start
+		}
+		ivs[i] = reports.HdrInterval{Start: iv.Start, Length: end - iv.Start, Histogram: iv.Histogram}
+	}
+	return reports.WriteHdrLog(outDir, point, windowStart, ivs)
 }

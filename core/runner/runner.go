@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -298,6 +299,9 @@ func runPoint(ctx context.Context, cfg Config, dataFS string, p experiment.Point
 		Proxied: NeedsProxies(s), ClientPath: ClientPath(s.Client, len(cfg.Hosts) > 0),
 		RaftProfile: s.RaftProfile(), Payload: s.PayloadSizes().String(), PayloadMeanBytes: s.PayloadSizes().Mean(),
 	}
+	if s.ReadRatio > 0 {
+		row.ReadRatio, row.ReadMode, row.ReadFrom = s.ReadRatio, s.ReadMode, s.ReadFrom
+	}
 	row.SetPlacement(cfg.Hosts, s.NodeCPUs())
 	series, err := measure(ctx, cfg, p, &row)
 	row.WallS = time.Since(started).Seconds()
@@ -338,6 +342,9 @@ func measure(ctx context.Context, cfg Config, p experiment.Point, row *reports.R
 		DataRoot: cfg.DataRoot, KeepData: cfg.KeepData, LogDir: logDir, CPUs: s.NodeCPUs(), ReadyTimeout: cfg.ReadyTimeout,
 		GOMAXPROCS: s.NodeGOMAXPROCS(), Launcher: cfg.Launcher, Hooks: env.Hooks(),
 	}
+	if s.ReadRatio > 0 && s.ReadMode != string(adapter.ReadStale) {
+		cs.ReadMode = adapter.ReadMode(s.ReadMode)
+	}
 	c, err := cluster.Start(ctx, cs)
 	if err != nil {
 		return nil, fmt.Errorf("start cluster: %w", err)
@@ -359,6 +366,9 @@ func measure(ctx context.Context, cfg Config, p experiment.Point, row *reports.R
 		return nil, err
 	}
 	row.LeaderID, row.LeaderPID = leader.ID, leader.PID()
+	if s.ReadRatio > 0 && !leader.Node().Describe().Capabilities.SupportsRead(adapter.ReadMode(s.ReadMode)) {
+		return nil, fmt.Errorf("read mode %s: %w", s.ReadMode, adapter.ErrUnsupported)
+	}
 
 	fault, err := bindFault(p.Fault, env, c, leader, row)
 	if err != nil {
@@ -373,6 +383,9 @@ func measure(ctx context.Context, cfg Config, p experiment.Point, row *reports.R
 	}
 	obs.end(row, res.Ops)
 	fillFigures(row, res)
+	if err := checkReads(p, s, res); err != nil {
+		return nil, err
+	}
 
 	cctx, cancel := context.WithTimeout(ctx, cfg.ConvergeTimeout)
 	convergeStart := time.Now()
@@ -450,7 +463,7 @@ func runLoad(ctx context.Context, s experiment.Spec, p experiment.Point, c *clus
 		var res *load.Result
 		var err error
 		if s.Client == ClientExternal {
-			ext := newExternalClient(c, leader)
+			ext := newExternalClient(c, leader, s.ReadFrom)
 			res, err = ext.run(lctx, s.LoadSpec(p.Threads))
 			obs.redirects = ext.redirects.Load()
 		} else {
@@ -531,6 +544,45 @@ func fillFigures(row *reports.Row, res *load.Result) {
 	row.ErrNotLeader = res.Errors["not_leader"]
 	row.ErrTimeout = res.Errors[load.ErrKindTimeout]
 	row.ErrOther = row.Errors - row.ErrNotLeader - row.ErrTimeout
+	if res.Reads != nil {
+		fillReadFigures(row, res.Reads, res.Measured)
+	}
+}
+
+// fillReadFigures fills row's read columns from rr.
+func fillReadFigures(row *reports.Row, rr *load.ReadResult, measured time.Duration) {
+	h := rr.Latency
+	row.ReadOps, row.ReadThroughputOps = rr.Ops, rr.Throughput(measured)
+	if h.TotalCount() > 0 {
+		row.ReadLatP50Us = h.ValueAtQuantile(50)
+		row.ReadLatP90Us = h.ValueAtQuantile(90)
+		row.ReadLatP99Us = h.ValueAtQuantile(99)
+		row.ReadLatP999Us = h.ValueAtQuantile(99.9)
+		row.ReadLatMaxUs = h.Max()
+	}
+	row.ReadErrors = rr.ErrorCount()
+	row.StaleReads = rr.Stale
+}
+
+// checkReads logs the first stale reads of the point and fails it if its
+// reads were to be linearizable: a linearizable read that missed an
+// acknowledged write is a safety violation. For lease and stale reads the
+// count is a measured figure.
+func checkReads(p experiment.Point, s experiment.Spec, res *load.Result) error {
+	rr := res.Reads
+	if rr == nil || rr.Stale == 0 {
+		return nil
+	}
+	for _, ex := range rr.StaleExamples {
+		slog.Warn("stale read", "point", p.ID, "mode", rr.Mode, "read_from", s.ReadFrom,
+			"at", ex.At, "acknowledged", ex.Acked, "applied", ex.Applied)
+	}
+	if rr.Mode != string(adapter.ReadLinearizable) {
+		return nil
+	}
+	ex := rr.StaleExamples[0]
+	return fmt.Errorf("safety: %d linearizable reads were stale, the first %v into the window saw %d payloads applied after %d were acknowledged",
+		rr.Stale, ex.At, ex.Applied, ex.Acked)
 }
 
 func samples(p experiment.Point, res *load.Result) []reports.Sample {
@@ -545,6 +597,9 @@ func samples(p experiment.Point, res *load.Result) []reports.Sample {
 			Ops: iv.Ops, Errors: iv.Errors, ThroughputOps: float64(iv.Ops) / width.Seconds(),
 			P50Us: iv.P50Micros, P99Us: iv.P99Micros,
 		})
+		if res.Reads != nil && i < len(res.Reads.Intervals) {
+			out[i].ReadOps, out[i].ReadP99Us = res.Reads.Intervals[i].Ops, res.Reads.Intervals[i].P99Micros
+		}
 	}
 	return out
 }

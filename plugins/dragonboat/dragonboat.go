@@ -177,6 +177,9 @@ func (n *Node) Describe() adapter.Description {
 		Capabilities: adapter.Capabilities{
 			ForwardsProposals: true,
 			Storage:           []adapter.Storage{adapter.StorageDisk, adapter.StorageTmpfs},
+			// dragonboat's reads are ReadIndex (SyncRead) and StaleRead;
+			// it has no lease-based read.
+			ReadModes: []adapter.ReadMode{adapter.ReadLinearizable, adapter.ReadStale},
 		},
 	}
 }
@@ -359,43 +362,120 @@ func (n *Node) wait(ctx context.Context, rs *dragonboat.RequestState) (dragonboa
 // right after stateMachine.Update returned for that entry (NotifyCommit,
 // which would report at commit, is off). This holds for a proposal a
 // follower forwarded to the leader too.
-func (n *Node) Propose(ctx context.Context, payload []byte) error {
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, defaultProposeTimeout)
-		defer cancel()
+//
+// The position is the state machine's Update result for the entry: the
+// payload count right after folding it in.
+func (n *Node) Propose(ctx context.Context, payload []byte) (uint64, error) {
+	ctx, timeout, cancel, err := n.deadline(ctx, "propose")
+	if err != nil {
+		return 0, err
 	}
-	dl, _ := ctx.Deadline()
-	timeout := time.Until(dl)
-	if timeout <= 0 {
-		return fmt.Errorf("propose: %w", context.DeadlineExceeded)
-	}
+	defer cancel()
 	rs, err := n.submit(func(nh *dragonboat.NodeHost) (*dragonboat.RequestState, error) {
 		return nh.Propose(n.session, payload, timeout)
 	})
 	if err != nil {
-		return n.proposeError(err)
+		return 0, n.proposeError(err)
 	}
 	r, err := n.wait(ctx, rs)
 	if err != nil {
-		return fmt.Errorf("propose: %w", err)
+		return 0, fmt.Errorf("propose: %w", err)
 	}
+	if err := n.resultError("propose", r); err != nil {
+		return 0, err
+	}
+	rs.Release()
+	return r.GetResult().Value, nil
+}
+
+// deadline gives ctx a deadline (defaultProposeTimeout if it has none) and
+// returns the time left, as dragonboat's requests take a timeout.
+func (n *Node) deadline(ctx context.Context, what string) (context.Context, time.Duration, context.CancelFunc, error) {
+	cancel := context.CancelFunc(func() {})
+	if _, ok := ctx.Deadline(); !ok {
+		ctx, cancel = context.WithTimeout(ctx, defaultProposeTimeout)
+	}
+	dl, _ := ctx.Deadline()
+	timeout := time.Until(dl)
+	if timeout <= 0 {
+		cancel()
+		return nil, 0, nil, fmt.Errorf("%s: %w", what, context.DeadlineExceeded)
+	}
+	return ctx, timeout, cancel, nil
+}
+
+// resultError maps a request's outcome other than Completed to the
+// contract's errors; nil for Completed.
+func (n *Node) resultError(what string, r dragonboat.RequestResult) error {
 	switch {
 	case r.Completed():
-		rs.Release()
 		return nil
 	case r.Timeout():
-		return fmt.Errorf("propose: %w (%w)", dragonboat.ErrTimeout, context.DeadlineExceeded)
+		return fmt.Errorf("%s: %w (%w)", what, dragonboat.ErrTimeout, context.DeadlineExceeded)
 	case r.Dropped():
 		return n.proposeError(dragonboat.ErrShardNotReady)
 	case r.Terminated():
-		return fmt.Errorf("propose: %w (%w)", errStopped, dragonboat.ErrShardClosed)
+		return fmt.Errorf("%s: %w (%w)", what, errStopped, dragonboat.ErrShardClosed)
 	case r.Rejected():
-		return fmt.Errorf("propose: %w", dragonboat.ErrRejected)
+		return fmt.Errorf("%s: %w", what, dragonboat.ErrRejected)
 	case r.Aborted():
-		return fmt.Errorf("propose: %w", dragonboat.ErrAborted)
+		return fmt.Errorf("%s: %w", what, dragonboat.ErrAborted)
 	}
-	return fmt.Errorf("propose: unexpected dragonboat result %+v", r)
+	return fmt.Errorf("%s: unexpected dragonboat result %+v", what, r)
+}
+
+// Read implements adapter.Node.
+//
+// Linearizable is NodeHost.SyncRead split in two, as Propose splits
+// SyncPropose: ReadIndex (which dragonboat completes once this replica has
+// applied up to the leader's commit index confirmed by a quorum, on the
+// leader or, forwarded, on a follower), then ReadLocalNode, which runs the
+// state machine's Lookup. Stale reads the state machine at once, as
+// NodeHost.StaleRead does, without going through the NodeHost.
+func (n *Node) Read(ctx context.Context, mode adapter.ReadMode) (adapter.ReadState, error) {
+	switch mode {
+	case adapter.ReadStale:
+		if _, err := n.submit(func(*dragonboat.NodeHost) (*dragonboat.RequestState, error) { return nil, nil }); err != nil {
+			return adapter.ReadState{}, err
+		}
+		sum, count, _ := n.fsm.state()
+		return adapter.ReadState{AppliedPayloads: count, Digest: sum}, nil
+	case adapter.ReadLinearizable:
+	default:
+		return adapter.ReadState{}, fmt.Errorf("read mode %q: %w", mode, adapter.ErrUnsupported)
+	}
+	ctx, timeout, cancel, err := n.deadline(ctx, "read index")
+	if err != nil {
+		return adapter.ReadState{}, err
+	}
+	defer cancel()
+	rs, err := n.submit(func(nh *dragonboat.NodeHost) (*dragonboat.RequestState, error) {
+		return nh.ReadIndex(shardID, timeout)
+	})
+	if err != nil {
+		return adapter.ReadState{}, n.proposeError(err)
+	}
+	r, err := n.wait(ctx, rs)
+	if err != nil {
+		return adapter.ReadState{}, fmt.Errorf("read index: %w", err)
+	}
+	if err := n.resultError("read index", r); err != nil {
+		return adapter.ReadState{}, err
+	}
+	var v any
+	_, err = n.submit(func(nh *dragonboat.NodeHost) (*dragonboat.RequestState, error) {
+		v, err = nh.ReadLocalNode(rs, nil)
+		return nil, err
+	})
+	rs.Release()
+	if err != nil {
+		return adapter.ReadState{}, fmt.Errorf("read local node: %w", err)
+	}
+	st, ok := v.(snapshotState)
+	if !ok {
+		return adapter.ReadState{}, fmt.Errorf("read local node: Lookup answered %T", v)
+	}
+	return adapter.ReadState{AppliedPayloads: st.Count, Digest: st.Sum}, nil
 }
 
 // proposeError maps an error from submitting a proposal, or a dropped
@@ -611,14 +691,15 @@ func (f *stateMachine) state() (sum, count, index uint64) {
 	return f.d.Sum(), f.d.Count(), f.index
 }
 
-// Update applies one user entry; dragonboat never passes it membership
-// entries or no-ops.
+// Update applies one user entry and returns its position (the payload
+// count after it); dragonboat never passes it membership entries or no-ops.
 func (f *stateMachine) Update(e sm.Entry) (sm.Result, error) {
 	f.mu.Lock()
 	f.d.Add(e.Cmd)
 	f.index = e.Index
+	pos := f.d.Count()
 	f.mu.Unlock()
-	return sm.Result{Value: e.Index}, nil
+	return sm.Result{Value: pos}, nil
 }
 
 // snapshotState is what Lookup returns and a snapshot holds.

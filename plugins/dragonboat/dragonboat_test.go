@@ -227,7 +227,7 @@ func (c *inproc) converged(ctx context.Context, live []int, want uint64) ([]adap
 
 func proposeN(ctx context.Context, nd *dragonboat.Node, prefix string, n int) error {
 	for i := range n {
-		if err := nd.Propose(ctx, fmt.Appendf(nil, "%s-%d", prefix, i)); err != nil {
+		if _, err := nd.Propose(ctx, fmt.Appendf(nil, "%s-%d", prefix, i)); err != nil {
 			return fmt.Errorf("proposal %s-%d: %w", prefix, i, err)
 		}
 	}
@@ -262,7 +262,7 @@ func TestRestartRecoversFromDataDir(t *testing.T) {
 	if _, err := c.nodes[follower].Status(ctx); err == nil {
 		t.Error("Status on a stopped node succeeded")
 	}
-	if err := c.nodes[follower].Propose(ctx, []byte("x")); err == nil {
+	if _, err := c.nodes[follower].Propose(ctx, []byte("x")); err == nil {
 		t.Error("Propose on a stopped node succeeded")
 	}
 	if err := proposeN(ctx, c.nodes[leader], "while-down", 50); err != nil {
@@ -411,7 +411,7 @@ func TestStopEndsProposalsInFlight(t *testing.T) {
 	}
 	// Without a quorum a proposal waits until its deadline.
 	pctx, pcancel := context.WithTimeout(ctx, 200*time.Millisecond)
-	err = c.nodes[leader].Propose(pctx, []byte("no quorum"))
+	_, err = c.nodes[leader].Propose(pctx, []byte("no quorum"))
 	pcancel()
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("propose without a quorum: %v, want DeadlineExceeded", err)
@@ -425,7 +425,8 @@ func TestStopEndsProposalsInFlight(t *testing.T) {
 			pctx, pcancel := context.WithTimeout(ctx, 30*time.Second)
 			defer pcancel()
 			submitting <- struct{}{}
-			errc <- c.nodes[leader].Propose(pctx, []byte("never committed"))
+			_, err := c.nodes[leader].Propose(pctx, []byte("never committed"))
+			errc <- err
 		}()
 	}
 	for range inFlight {

@@ -92,6 +92,16 @@
 //     applied; the digest covers the payload without the envelope, which
 //     adds 16 bytes to every entry. Waiting proposals fail when the leader
 //     loses its term or the node stops.
+//   - Reads: linearizable and lease through raft.Node.ReadIndex, then a
+//     wait until this replica has applied the returned index, as etcd's
+//     server serves a linearizable read (linearizableReadLoop); a follower's
+//     ReadIndex is forwarded to the leader by raft. Whether ReadIndex
+//     confirms leadership with a heartbeat round (ReadOnlySafe, what etcd's
+//     server runs) or trusts the leader's lease (ReadOnlyLeaseBased, which
+//     needs CheckQuorum) is raft.Config.ReadOnlyOption, a setting of the
+//     node: Config.ReadMode lease selects ReadOnlyLeaseBased, and such a
+//     node refuses linearizable reads (and a default one lease reads) with
+//     adapter.ErrUnsupported. Stale reads return the local state machine.
 //   - Snapshots as etcd's server takes them
 //     (EtcdServer.snapshotIfNeededAndCompactRaftLog): a snapshot of the
 //     state machine (the digest) saved to disk every snapshot_entries
@@ -157,6 +167,9 @@ func (n *Node) Describe() adapter.Description {
 		Capabilities: adapter.Capabilities{
 			ForwardsProposals: false,
 			Storage:           []adapter.Storage{adapter.StorageDisk, adapter.StorageTmpfs, adapter.StorageMemory},
+			// Lease reads are raft.ReadOnlyLeaseBased, a raft.Config
+			// setting for every read of a node: Config.ReadMode selects it.
+			ReadModes: []adapter.ReadMode{adapter.ReadLinearizable, adapter.ReadLease, adapter.ReadStale},
 		},
 	}
 }
@@ -201,12 +214,38 @@ var (
 // Propose implements adapter.Node. It returns once the entry is applied on
 // this node, when the node stops, when the leader loses its term, or when
 // ctx ends, whichever is first.
-func (n *Node) Propose(ctx context.Context, payload []byte) error {
+func (n *Node) Propose(ctx context.Context, payload []byte) (uint64, error) {
 	r := n.r.Load()
 	if r == nil {
-		return errNotStarted
+		return 0, errNotStarted
 	}
 	return r.propose(ctx, payload)
+}
+
+// Read implements adapter.Node: linearizable and lease through raft's
+// ReadIndex, on the leader or on a follower (raft forwards it), under the
+// ReadOnlyOption the node was started with (Config.ReadMode; the other
+// consistent mode is then ErrUnsupported); stale from the local state
+// machine.
+func (n *Node) Read(ctx context.Context, mode adapter.ReadMode) (adapter.ReadState, error) {
+	r := n.r.Load()
+	if r == nil {
+		return adapter.ReadState{}, errNotStarted
+	}
+	switch mode {
+	case adapter.ReadLinearizable, adapter.ReadLease:
+		started := adapter.ReadLinearizable
+		if r.set.readOnly == raft.ReadOnlyLeaseBased {
+			started = adapter.ReadLease
+		}
+		if mode != started {
+			return adapter.ReadState{}, fmt.Errorf("read mode %s on a node started for %s reads (etcd raft's ReadOnlyOption is per node; set Config.ReadMode): %w", mode, started, adapter.ErrUnsupported)
+		}
+		return r.readIndex(ctx)
+	case adapter.ReadStale:
+		return r.staleRead()
+	}
+	return adapter.ReadState{}, fmt.Errorf("read mode %q: %w", mode, adapter.ErrUnsupported)
 }
 
 // Status implements adapter.Node.

@@ -156,7 +156,7 @@ func (g *group) propose(ctx context.Context, n int) int {
 	for w := range 8 {
 		wg.Go(func() {
 			for i := w; i < n; i += 8 {
-				if err := leader.Propose(ctx, []byte(fmt.Sprintf("payload %d of worker %d", i, w))); err != nil {
+				if _, err := leader.Propose(ctx, []byte(fmt.Sprintf("payload %d of worker %d", i, w))); err != nil {
 					errs <- err
 					continue
 				}
@@ -264,7 +264,10 @@ func TestStopReleasesWaitingProposals(t *testing.T) {
 		}
 	}
 	done := make(chan error, 1)
-	go func() { done <- g.nodes[l].Propose(ctx, []byte("never committed")) }()
+	go func() {
+		_, err := g.nodes[l].Propose(ctx, []byte("never committed"))
+		done <- err
+	}()
 	err := cluster.Poll(ctx, "the proposal to wait for its entry", func(context.Context) (bool, string, error) {
 		select {
 		case err := <-done:

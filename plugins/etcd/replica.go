@@ -38,11 +38,13 @@ type replica struct {
 
 	nextID  atomic.Uint64
 	waiters waiters
+	reads   waiters // linearizable reads waiting for their read index, by request id
 
-	mu      sync.Mutex // guards applied and digest
+	mu      sync.Mutex // guards applied, digest and wake
 	applied uint64
 	digest  adapter.Digest
-	failure error // set when the Ready loop died of a storage error
+	wake    chan struct{} // closed and replaced when applied grows; nil until asked for
+	failure error         // set when the Ready loop died of a storage error
 
 	// Owned by the Ready loop.
 	confState    *raftpb.ConfState
@@ -64,6 +66,7 @@ func startReplica(cfg adapter.Config, s settings) (r *replica, err error) {
 		mem:      raft.NewMemoryStorage(),
 		log:      log,
 		waiters:  waiters{m: map[uint64]*waiter{}},
+		reads:    waiters{m: map[uint64]*waiter{}},
 		stopc:    make(chan struct{}),
 		loopDone: make(chan struct{}),
 	}
@@ -159,6 +162,7 @@ func (r *replica) loop() {
 				r.failure = err
 				r.mu.Unlock()
 				r.waiters.failAll(err)
+				r.reads.failAll(err)
 				r.node.Stop()
 				return
 			}
@@ -182,6 +186,12 @@ func (r *replica) handle(rd raft.Ready) error {
 	if rd.HardState != nil && rd.HardState.GetTerm() > r.term.Load() {
 		r.term.Store(rd.HardState.GetTerm())
 		r.waiters.failBefore(rd.HardState.GetTerm(), errLeadershipLost)
+		r.reads.failBefore(rd.HardState.GetTerm(), errLeadershipLost)
+	}
+	for _, rs := range rd.ReadStates {
+		if len(rs.RequestCtx) == 8 {
+			r.reads.settle(binary.BigEndian.Uint64(rs.RequestCtx), result{pos: rs.Index})
+		}
 	}
 	hasSnap := !raft.IsEmptySnap(rd.Snapshot)
 
@@ -329,9 +339,10 @@ func (r *replica) apply(ents []*raftpb.Entry) error {
 			r.mu.Lock()
 			r.digest.Add(payload)
 			r.applied = e.GetIndex()
+			pos := r.digest.Count()
 			r.mu.Unlock()
 			if proposer == r.id {
-				r.waiters.settle(id, nil)
+				r.waiters.settle(id, result{pos: pos})
 			}
 			continue
 		case raftpb.EntryConfChange:
@@ -351,7 +362,20 @@ func (r *replica) apply(ents []*raftpb.Entry) error {
 		r.applied = e.GetIndex()
 		r.mu.Unlock()
 	}
+	if len(ents) > 0 {
+		r.wakeReaders()
+	}
 	return nil
+}
+
+// wakeReaders tells reads waiting for the applied index that it grew.
+func (r *replica) wakeReaders() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.wake != nil {
+		close(r.wake)
+		r.wake = nil
+	}
 }
 
 // The state machine's snapshot is its digest: sum and count.
@@ -371,6 +395,7 @@ func (r *replica) restoreSnapshot(s *raftpb.Snapshot) error {
 	r.digest.Restore(binary.BigEndian.Uint64(data[0:]), binary.BigEndian.Uint64(data[8:]))
 	r.applied = md.GetIndex()
 	r.mu.Unlock()
+	r.wakeReaders()
 	r.confState = proto.Clone(raftpb.EnsureConfState(md.GetConfState())).(*raftpb.ConfState)
 	r.snapIndex = md.GetIndex()
 	r.memSnapIndex = md.GetIndex()
@@ -420,17 +445,17 @@ func (r *replica) maybeSnapshot() error {
 }
 
 // propose implements Node.Propose.
-func (r *replica) propose(ctx context.Context, payload []byte) error {
+func (r *replica) propose(ctx context.Context, payload []byte) (uint64, error) {
 	select {
 	case <-r.stopc:
-		return errStopped
+		return 0, errStopped
 	default:
 	}
 	if err := r.failed(); err != nil {
-		return err
+		return 0, err
 	}
 	if raft.StateType(r.state.Load()) != raft.StateLeader {
-		return &adapter.NotLeaderError{Leader: r.lead.Load()}
+		return 0, &adapter.NotLeaderError{Leader: r.lead.Load()}
 	}
 	id := r.nextID.Add(1)
 	pctx, cancel := context.WithCancel(ctx)
@@ -438,31 +463,109 @@ func (r *replica) propose(ctx context.Context, payload []byte) error {
 	w := r.waiters.add(id, r.term.Load(), cancel)
 	if err := r.node.Propose(pctx, seal(r.id, id, payload)); err != nil {
 		if !r.waiters.remove(id) {
-			return <-w.done // settled meanwhile: applied, or failed with a reason
+			res := <-w.done // settled meanwhile: applied, or failed with a reason
+			return res.pos, res.err
 		}
 		switch {
 		case errors.Is(err, raft.ErrProposalDropped):
 			// Dropped by raft: this node stopped leading (or is handing
 			// leadership over).
 			if st := r.node.Status(); st.RaftState != raft.StateLeader {
-				return &adapter.NotLeaderError{Leader: st.Lead}
+				return 0, &adapter.NotLeaderError{Leader: st.Lead}
 			}
 		case errors.Is(err, raft.ErrStopped):
-			return errStopped
+			return 0, errStopped
 		}
-		return fmt.Errorf("propose: %w", err)
+		return 0, fmt.Errorf("propose: %w", err)
 	}
 	select {
-	case err := <-w.done:
-		return err
+	case res := <-w.done:
+		return res.pos, res.err
 	case <-ctx.Done():
 		if !r.waiters.remove(id) {
-			return <-w.done
+			res := <-w.done
+			return res.pos, res.err
 		}
-		return fmt.Errorf("wait for the entry to be applied: %w", ctx.Err())
+		return 0, fmt.Errorf("wait for the entry to be applied: %w", ctx.Err())
 	case <-r.stopc:
-		return errStopped
+		return 0, errStopped
 	}
+}
+
+// readIndex implements Node.Read in mode linearizable: raft.Node.ReadIndex
+// (which a follower forwards to its leader), then a wait until this
+// replica has applied the index raft returned, as etcd's server serves a
+// linearizable read (EtcdServer.linearizableReadLoop).
+func (r *replica) readIndex(ctx context.Context) (adapter.ReadState, error) {
+	select {
+	case <-r.stopc:
+		return adapter.ReadState{}, errStopped
+	default:
+	}
+	if err := r.failed(); err != nil {
+		return adapter.ReadState{}, err
+	}
+	if raft.StateType(r.state.Load()) != raft.StateLeader && r.lead.Load() == 0 {
+		return adapter.ReadState{}, &adapter.NotLeaderError{}
+	}
+	id := r.nextID.Add(1)
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	w := r.reads.add(id, r.term.Load(), cancel)
+	if err := r.node.ReadIndex(rctx, binary.BigEndian.AppendUint64(nil, id)); err != nil {
+		r.reads.remove(id)
+		if errors.Is(err, raft.ErrStopped) {
+			return adapter.ReadState{}, errStopped
+		}
+		return adapter.ReadState{}, fmt.Errorf("read index: %w", err)
+	}
+	var index uint64
+	select {
+	case res := <-w.done:
+		if res.err != nil {
+			return adapter.ReadState{}, res.err
+		}
+		index = res.pos
+	case <-ctx.Done():
+		if !r.reads.remove(id) {
+			if res := <-w.done; res.err != nil {
+				return adapter.ReadState{}, res.err
+			}
+		}
+		return adapter.ReadState{}, fmt.Errorf("wait for the read index: %w", ctx.Err())
+	case <-r.stopc:
+		return adapter.ReadState{}, errStopped
+	}
+	for {
+		r.mu.Lock()
+		if r.applied >= index {
+			st := adapter.ReadState{AppliedPayloads: r.digest.Count(), Digest: r.digest.Sum()}
+			r.mu.Unlock()
+			return st, nil
+		}
+		if r.wake == nil {
+			r.wake = make(chan struct{})
+		}
+		wake := r.wake
+		r.mu.Unlock()
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			return adapter.ReadState{}, fmt.Errorf("wait to apply read index %d: %w", index, ctx.Err())
+		case <-r.stopc:
+			return adapter.ReadState{}, errStopped
+		}
+	}
+}
+
+// staleRead implements Node.Read in mode stale: the local state machine.
+func (r *replica) staleRead() (adapter.ReadState, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.failure != nil {
+		return adapter.ReadState{}, r.failure
+	}
+	return adapter.ReadState{AppliedPayloads: r.digest.Count(), Digest: r.digest.Sum()}, nil
 }
 
 func (r *replica) failed() error {
@@ -508,6 +611,7 @@ func (r *replica) stop() error {
 		r.node.Stop()
 		r.trans.close()
 		r.waiters.failAll(errStopped)
+		r.reads.failAll(errStopped)
 		if r.disk != nil {
 			r.stopErr = r.disk.close()
 		}
@@ -515,20 +619,28 @@ func (r *replica) stop() error {
 	return r.stopErr
 }
 
-// waiters are the proposals of this node waiting for their entries.
+// waiters are the proposals of this node waiting for their entries (or the
+// reads waiting for their read index).
 type waiters struct {
 	mu sync.Mutex
 	m  map[uint64]*waiter
 }
 
+// result is a waiter's outcome: the position of an applied proposal, or a
+// read's read index; or the error that ended the wait.
+type result struct {
+	pos uint64
+	err error
+}
+
 type waiter struct {
-	done   chan error // receives the outcome once
-	term   uint64     // a term at or before the one the entry is proposed in
+	done   chan result // receives the outcome once
+	term   uint64      // a term at or before the one the entry is proposed in
 	cancel context.CancelFunc
 }
 
 func (ws *waiters) add(id, term uint64, cancel context.CancelFunc) *waiter {
-	w := &waiter{done: make(chan error, 1), term: term, cancel: cancel}
+	w := &waiter{done: make(chan result, 1), term: term, cancel: cancel}
 	ws.mu.Lock()
 	ws.m[id] = w
 	ws.mu.Unlock()
@@ -544,13 +656,13 @@ func (ws *waiters) remove(id uint64) bool {
 	return ok
 }
 
-// settle delivers err (nil: applied) to id's waiter, if it still waits.
-func (ws *waiters) settle(id uint64, err error) {
+// settle delivers res to id's waiter, if it still waits.
+func (ws *waiters) settle(id uint64, res result) {
 	ws.mu.Lock()
 	defer ws.mu.Unlock()
 	if w, ok := ws.m[id]; ok {
 		delete(ws.m, id)
-		w.done <- err
+		w.done <- res
 		w.cancel()
 	}
 }
@@ -563,7 +675,7 @@ func (ws *waiters) failBefore(term uint64, err error) {
 	for id, w := range ws.m {
 		if w.term < term {
 			delete(ws.m, id)
-			w.done <- err
+			w.done <- result{err: err}
 			w.cancel()
 		}
 	}
@@ -574,7 +686,7 @@ func (ws *waiters) failAll(err error) {
 	defer ws.mu.Unlock()
 	for id, w := range ws.m {
 		delete(ws.m, id)
-		w.done <- err
+		w.done <- result{err: err}
 		w.cancel()
 	}
 }

@@ -31,6 +31,9 @@ type settings struct {
 	transport              string
 	readyOrder             string
 	sendQueue              int // transport tcp only
+	// readOnly is raft's read path for ReadIndex, from Config.ReadMode:
+	// ReadOnlySafe serves linearizable reads, ReadOnlyLeaseBased lease.
+	readOnly raft.ReadOnlyOption
 
 	report adapter.Settings
 }
@@ -217,6 +220,21 @@ func resolve(cfg adapter.Config) (settings, error) {
 	if err := r.Err(); err != nil {
 		return s, err
 	}
+	switch cfg.ReadMode {
+	case "", adapter.ReadLinearizable:
+		s.readOnly = raft.ReadOnlySafe
+		add(adapter.Setting{Name: "ReadOnlyOption", Value: "ReadOnlySafe", Source: adapter.SourceProduction,
+			Note: "linearizable reads: ReadIndex confirmed by a heartbeat round; etcd's server never sets ReadOnlyLeaseBased (library default ReadOnlySafe)"})
+	case adapter.ReadLease:
+		if !s.checkQuorum {
+			return s, fmt.Errorf("lease reads (raft.ReadOnlyLeaseBased) need check quorum on, as etcd raft requires: %w", adapter.ErrUnsupported)
+		}
+		s.readOnly = raft.ReadOnlyLeaseBased
+		add(adapter.Setting{Name: "ReadOnlyOption", Value: "ReadOnlyLeaseBased", Source: adapter.SourceRequested,
+			Note: "read mode lease: the leader answers ReadIndex from its lease (it heard from a quorum within the election timeout, CheckQuorum), without a heartbeat round; it relies on bounded clock drift"})
+	default:
+		return s, fmt.Errorf("read mode %q: %w", cfg.ReadMode, adapter.ErrUnsupported)
+	}
 	if _, ok := given("send_queue"); ok && s.transport != transportTCP {
 		return s, fmt.Errorf("option send_queue: only transport=%s has it (rafthttp's stream buffer is fixed at 4096 messages)", transportTCP)
 	}
@@ -309,6 +327,7 @@ func (s settings) raftConfig(id uint64, storage raft.Storage, applied uint64, lo
 		MaxInflightMsgs:          s.maxInflightMsgs,
 		CheckQuorum:              s.checkQuorum,
 		PreVote:                  s.preVote,
+		ReadOnlyOption:           s.readOnly,
 		Logger:                   logger,
 		// Followers refuse proposals; see the package documentation.
 		DisableProposalForwarding: true,

@@ -47,6 +47,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -67,6 +68,9 @@ type Node struct {
 	fsm       *fsm
 	id        uint64
 	applied   resolved // what Start ran with
+	// readyTerm is the term in which this node, as leader, has seen a
+	// barrier applied; see Read.
+	readyTerm atomic.Uint64
 }
 
 // New returns an unstarted node.
@@ -80,6 +84,10 @@ func (n *Node) Describe() adapter.Description {
 		Capabilities: adapter.Capabilities{
 			ForwardsProposals: false,
 			Storage:           []adapter.Storage{adapter.StorageDisk, adapter.StorageTmpfs, adapter.StorageMemory},
+			// hashicorp/raft has no lease read: its leader lease only
+			// bounds how long a leader goes without contact before it
+			// steps down, and no API serves a read from it.
+			ReadModes: []adapter.ReadMode{adapter.ReadLinearizable, adapter.ReadStale},
 		},
 	}
 }
@@ -232,26 +240,119 @@ func (n *Node) started() (*raft.Raft, error) {
 // Propose implements adapter.Node. hashicorp/raft resolves an ApplyFuture
 // only after the entry is applied to this node's FSM, or with an error when
 // leadership is lost or the node shuts down, so the wait always ends.
-func (n *Node) Propose(ctx context.Context, payload []byte) error {
+//
+// The position is what the FSM's Apply returned for the entry: the payload
+// count right after folding it in.
+func (n *Node) Propose(ctx context.Context, payload []byte) (uint64, error) {
 	r, err := n.started()
 	if err != nil {
-		return err
+		return 0, err
 	}
 	var enqueue time.Duration // 0: wait for the apply queue as long as it takes
 	if dl, ok := ctx.Deadline(); ok {
 		enqueue = max(time.Until(dl), time.Microsecond)
 	}
-	err = r.Apply(payload, enqueue).Error()
+	f := r.Apply(payload, enqueue)
+	if err := n.futureError("apply", r, f.Error()); err != nil {
+		return 0, err
+	}
+	pos, ok := f.Response().(uint64)
+	if !ok {
+		return 0, fmt.Errorf("apply: the FSM answered %T, not a position", f.Response())
+	}
+	return pos, nil
+}
+
+// futureError maps what a future of r failed with to the contract's errors.
+func (n *Node) futureError(what string, r *raft.Raft, err error) error {
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, raft.ErrNotLeader):
+	case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipLost):
 		_, id := r.LeaderWithID()
 		return &adapter.NotLeaderError{Leader: parseID(id)}
 	case errors.Is(err, raft.ErrEnqueueTimeout):
-		return fmt.Errorf("apply: %w (%w)", err, context.DeadlineExceeded)
+		return fmt.Errorf("%s: %w (%w)", what, err, context.DeadlineExceeded)
 	}
-	return fmt.Errorf("apply: %w", err)
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+// Read implements adapter.Node.
+//
+// Stale reads the FSM at once. Linearizable is what Consul does for its
+// consistent reads (agent/consul/rpc.go consistentRead), since
+// hashicorp/raft offers no read index of its own: (1) once per term, the
+// leader applies a Barrier (Consul's readyForConsistentReads, set after
+// the barrier it runs on gaining leadership), so that its commit index
+// covers every entry of earlier terms; (2) the commit index is taken, which
+// then covers every write acknowledged before the read began; (3)
+// VerifyLeader confirms with a quorum that this node still leads, after
+// the read began; (4) the read waits until the FSM has applied the commit
+// index of (2). A Barrier per read would be linearizable too, but it puts
+// a log entry (an fsync on disk) behind every read, which is a write, not
+// hashicorp/raft's read path. Only the leader serves it; a follower
+// returns NotLeaderError.
+func (n *Node) Read(ctx context.Context, mode adapter.ReadMode) (adapter.ReadState, error) {
+	r, err := n.started()
+	if err != nil {
+		return adapter.ReadState{}, err
+	}
+	switch mode {
+	case adapter.ReadStale:
+		sum, count := n.fsm.digest()
+		return adapter.ReadState{AppliedPayloads: count, Digest: sum}, nil
+	case adapter.ReadLinearizable:
+	default:
+		return adapter.ReadState{}, fmt.Errorf("read mode %q: %w", mode, adapter.ErrUnsupported)
+	}
+	if r.State() != raft.Leader {
+		_, id := r.LeaderWithID()
+		return adapter.ReadState{}, &adapter.NotLeaderError{Leader: parseID(id)}
+	}
+	if term := r.CurrentTerm(); n.readyTerm.Load() != term {
+		var timeout time.Duration
+		if dl, ok := ctx.Deadline(); ok {
+			timeout = max(time.Until(dl), time.Microsecond)
+		}
+		if err := n.futureError("barrier", r, r.Barrier(timeout).Error()); err != nil {
+			return adapter.ReadState{}, err
+		}
+		n.readyTerm.Store(term)
+	}
+	index := r.CommitIndex()
+	if err := n.futureError("verify leader", r, r.VerifyLeader().Error()); err != nil {
+		return adapter.ReadState{}, err
+	}
+	if err := n.waitApplied(ctx, r, index); err != nil {
+		return adapter.ReadState{}, err
+	}
+	sum, count := n.fsm.digest()
+	return adapter.ReadState{AppliedPayloads: count, Digest: sum}, nil
+}
+
+// waitApplied waits until r has applied index. The FSM signals each
+// command it applies; the entries it never sees (a leader's no-op, a
+// barrier, configuration) advance AppliedIndex without a signal, so the
+// wait also looks again every millisecond.
+func (n *Node) waitApplied(ctx context.Context, r *raft.Raft, index uint64) error {
+	var tick *time.Ticker
+	for r.AppliedIndex() < index {
+		changed := n.fsm.changed()
+		if r.AppliedIndex() >= index {
+			break
+		}
+		if tick == nil {
+			tick = time.NewTicker(time.Millisecond)
+			defer tick.Stop()
+		}
+		select {
+		case <-changed:
+		case <-tick.C:
+		case <-ctx.Done():
+			return fmt.Errorf("wait for the FSM to apply index %d: %w", index, ctx.Err())
+		}
+	}
+	return nil
 }
 
 // Status implements adapter.Node.
@@ -324,17 +425,34 @@ func role(s raft.RaftState) adapter.Role {
 
 // fsm is the replicated state machine: the digest of applied payloads.
 type fsm struct {
-	mu sync.Mutex
-	d  adapter.Digest
+	mu   sync.Mutex
+	d    adapter.Digest
+	wake chan struct{} // closed and replaced at each applied command; nil until asked for
 }
 
+// Apply folds a command into the digest and returns its position (uint64).
 func (f *fsm) Apply(l *raft.Log) any {
-	if l.Type == raft.LogCommand {
-		f.mu.Lock()
-		f.d.Add(l.Data)
-		f.mu.Unlock()
+	if l.Type != raft.LogCommand {
+		return nil
 	}
-	return nil
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.d.Add(l.Data)
+	if f.wake != nil {
+		close(f.wake)
+		f.wake = nil
+	}
+	return f.d.Count()
+}
+
+// changed returns a channel closed when the FSM next applies a command.
+func (f *fsm) changed() <-chan struct{} {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.wake == nil {
+		f.wake = make(chan struct{})
+	}
+	return f.wake
 }
 
 func (f *fsm) digest() (sum, count uint64) {

@@ -35,6 +35,9 @@ func (n *Node) Describe() adapter.Description {
 		Capabilities: adapter.Capabilities{
 			Storage:  []adapter.Storage{adapter.StorageMemory},
 			MaxNodes: 1,
+			// Its one node is the whole cluster: its local state is every
+			// acknowledged write, so both modes it declares are exact.
+			ReadModes: []adapter.ReadMode{adapter.ReadLinearizable, adapter.ReadStale},
 		},
 	}
 }
@@ -66,14 +69,28 @@ func (n *Node) Start(ctx context.Context, cfg adapter.Config) error {
 }
 
 // Propose implements adapter.Node: the payload is applied before it returns.
-func (n *Node) Propose(ctx context.Context, payload []byte) error {
+func (n *Node) Propose(ctx context.Context, payload []byte) (uint64, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if !n.started {
-		return errors.New("node not started")
+		return 0, errors.New("node not started")
 	}
 	n.d.Add(payload)
-	return nil
+	return n.d.Count(), nil
+}
+
+// Read implements adapter.Node: a one-node cluster's local state is
+// linearizable; noop has no lease.
+func (n *Node) Read(ctx context.Context, mode adapter.ReadMode) (adapter.ReadState, error) {
+	if mode != adapter.ReadLinearizable && mode != adapter.ReadStale {
+		return adapter.ReadState{}, fmt.Errorf("read mode %q: %w", mode, adapter.ErrUnsupported)
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if !n.started {
+		return adapter.ReadState{}, errors.New("node not started")
+	}
+	return adapter.ReadState{AppliedPayloads: n.d.Count(), Digest: n.d.Sum()}, nil
 }
 
 // Status implements adapter.Node.

@@ -58,3 +58,49 @@ func TestRefusesClustersAndDisk(t *testing.T) {
 func TestConformance(t *testing.T) {
 	adaptertest.Run(t, adaptertest.Config{Plugin: plugin(t)})
 }
+
+// Through the plugin boundary, unary and on a stream: each proposal returns
+// its position, reads in the declared modes see it, lease is refused.
+func TestPositionsAndReads(t *testing.T) {
+	ctx := context.Background()
+	c, err := cluster.Start(ctx, cluster.Spec{Plugin: plugin(t), Nodes: 1, Storage: adapter.StorageMemory})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Stop(ctx)
+	client, ok := c.Member(1).Node().(*adapter.Client)
+	if !ok {
+		t.Fatalf("node is a %T, not a plugin client", c.Member(1).Node())
+	}
+	sp, err := client.Proposer(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sp.Close()
+	type node interface {
+		Propose(context.Context, []byte) (uint64, error)
+		Read(context.Context, adapter.ReadMode) (adapter.ReadState, error)
+	}
+	var want uint64
+	for _, tc := range []struct {
+		name string
+		n    node
+	}{{"unary", client}, {"stream", sp}} {
+		for range 3 {
+			want++
+			pos, err := tc.n.Propose(ctx, []byte("x"))
+			if err != nil || pos != want {
+				t.Fatalf("%s: Propose = %d, %v; want position %d", tc.name, pos, err, want)
+			}
+			for _, mode := range []adapter.ReadMode{adapter.ReadLinearizable, adapter.ReadStale} {
+				rs, err := tc.n.Read(ctx, mode)
+				if err != nil || rs.AppliedPayloads != want {
+					t.Fatalf("%s: %s read = %+v, %v; want %d payloads", tc.name, mode, rs, err, want)
+				}
+			}
+		}
+		if _, err := tc.n.Read(ctx, adapter.ReadLease); !errors.Is(err, adapter.ErrUnsupported) {
+			t.Errorf("%s: lease read: %v, want ErrUnsupported", tc.name, err)
+		}
+	}
+}

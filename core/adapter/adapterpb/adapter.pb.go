@@ -76,7 +76,9 @@ type Description struct {
 	ProtocolVersion   uint32                 `protobuf:"varint,8,opt,name=protocol_version,json=protocolVersion,proto3" json:"protocol_version,omitempty"`
 	// max_nodes is the largest cluster the backend runs; 0 means no limit
 	// (what a plugin built before this field existed sends).
-	MaxNodes      uint32 `protobuf:"varint,9,opt,name=max_nodes,json=maxNodes,proto3" json:"max_nodes,omitempty"`
+	MaxNodes uint32 `protobuf:"varint,9,opt,name=max_nodes,json=maxNodes,proto3" json:"max_nodes,omitempty"`
+	// read_modes are the adapter.ReadMode values Read serves.
+	ReadModes     []string `protobuf:"bytes,10,rep,name=read_modes,json=readModes,proto3" json:"read_modes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -174,6 +176,13 @@ func (x *Description) GetMaxNodes() uint32 {
 	return 0
 }
 
+func (x *Description) GetReadModes() []string {
+	if x != nil {
+		return x.ReadModes
+	}
+	return nil
+}
+
 type Peer struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Id            uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -227,14 +236,16 @@ func (x *Peer) GetAddr() string {
 }
 
 type StartRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
-	Peers         []*Peer                `protobuf:"bytes,2,rep,name=peers,proto3" json:"peers,omitempty"`
-	DataDir       string                 `protobuf:"bytes,3,opt,name=data_dir,json=dataDir,proto3" json:"data_dir,omitempty"`
-	Storage       string                 `protobuf:"bytes,4,opt,name=storage,proto3" json:"storage,omitempty"`
-	Options       map[string]string      `protobuf:"bytes,5,rep,name=options,proto3" json:"options,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	Listen        string                 `protobuf:"bytes,6,opt,name=listen,proto3" json:"listen,omitempty"`
-	Raft          *RaftKnobs             `protobuf:"bytes,7,opt,name=raft,proto3" json:"raft,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Id      uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Peers   []*Peer                `protobuf:"bytes,2,rep,name=peers,proto3" json:"peers,omitempty"`
+	DataDir string                 `protobuf:"bytes,3,opt,name=data_dir,json=dataDir,proto3" json:"data_dir,omitempty"`
+	Storage string                 `protobuf:"bytes,4,opt,name=storage,proto3" json:"storage,omitempty"`
+	Options map[string]string      `protobuf:"bytes,5,rep,name=options,proto3" json:"options,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Listen  string                 `protobuf:"bytes,6,opt,name=listen,proto3" json:"listen,omitempty"`
+	Raft    *RaftKnobs             `protobuf:"bytes,7,opt,name=raft,proto3" json:"raft,omitempty"`
+	// read_mode is adapter.Config.ReadMode; empty means linearizable.
+	ReadMode      string `protobuf:"bytes,8,opt,name=read_mode,json=readMode,proto3" json:"read_mode,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -316,6 +327,13 @@ func (x *StartRequest) GetRaft() *RaftKnobs {
 		return x.Raft
 	}
 	return nil
+}
+
+func (x *StartRequest) GetReadMode() string {
+	if x != nil {
+		return x.ReadMode
+	}
+	return ""
 }
 
 // RaftKnobs are adapter.Raft on the wire; zero values mean unset.
@@ -639,7 +657,10 @@ type ProposeRequest struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Payload []byte                 `protobuf:"bytes,1,opt,name=payload,proto3" json:"payload,omitempty"`
 	// id identifies the proposal on a ProposeStream.
-	Id            uint64 `protobuf:"varint,2,opt,name=id,proto3" json:"id,omitempty"`
+	Id uint64 `protobuf:"varint,2,opt,name=id,proto3" json:"id,omitempty"`
+	// read_mode, on a ProposeStream, makes this request a read in that mode
+	// (payload unused); its response carries applied_payloads and digest.
+	ReadMode      string `protobuf:"bytes,3,opt,name=read_mode,json=readMode,proto3" json:"read_mode,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -688,6 +709,13 @@ func (x *ProposeRequest) GetId() uint64 {
 	return 0
 }
 
+func (x *ProposeRequest) GetReadMode() string {
+	if x != nil {
+		return x.ReadMode
+	}
+	return ""
+}
+
 // A proposal refused because this node is not the leader is an answer, not a
 // transport failure, so it travels in the response; other failures are gRPC
 // errors.
@@ -697,11 +725,16 @@ type ProposeResponse struct {
 	LeaderHint uint64                 `protobuf:"varint,2,opt,name=leader_hint,json=leaderHint,proto3" json:"leader_hint,omitempty"`
 	// On a ProposeStream: the request's id, and the failure, if any, with
 	// the same code mapping as a unary call's gRPC status.
-	Id            uint64 `protobuf:"varint,3,opt,name=id,proto3" json:"id,omitempty"`
-	ErrorCode     int32  `protobuf:"varint,4,opt,name=error_code,json=errorCode,proto3" json:"error_code,omitempty"`
-	Error         string `protobuf:"bytes,5,opt,name=error,proto3" json:"error,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Id        uint64 `protobuf:"varint,3,opt,name=id,proto3" json:"id,omitempty"`
+	ErrorCode int32  `protobuf:"varint,4,opt,name=error_code,json=errorCode,proto3" json:"error_code,omitempty"`
+	Error     string `protobuf:"bytes,5,opt,name=error,proto3" json:"error,omitempty"`
+	// position is the acknowledged payload's position (adapter.Node.Propose).
+	Position uint64 `protobuf:"varint,6,opt,name=position,proto3" json:"position,omitempty"`
+	// For a read on a ProposeStream: the state it was served from.
+	AppliedPayloads uint64 `protobuf:"varint,7,opt,name=applied_payloads,json=appliedPayloads,proto3" json:"applied_payloads,omitempty"`
+	Digest          uint64 `protobuf:"varint,8,opt,name=digest,proto3" json:"digest,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *ProposeResponse) Reset() {
@@ -769,6 +802,141 @@ func (x *ProposeResponse) GetError() string {
 	return ""
 }
 
+func (x *ProposeResponse) GetPosition() uint64 {
+	if x != nil {
+		return x.Position
+	}
+	return 0
+}
+
+func (x *ProposeResponse) GetAppliedPayloads() uint64 {
+	if x != nil {
+		return x.AppliedPayloads
+	}
+	return 0
+}
+
+func (x *ProposeResponse) GetDigest() uint64 {
+	if x != nil {
+		return x.Digest
+	}
+	return 0
+}
+
+type ReadRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Mode          string                 `protobuf:"bytes,1,opt,name=mode,proto3" json:"mode,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReadRequest) Reset() {
+	*x = ReadRequest{}
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReadRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReadRequest) ProtoMessage() {}
+
+func (x *ReadRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReadRequest.ProtoReflect.Descriptor instead.
+func (*ReadRequest) Descriptor() ([]byte, []int) {
+	return file_core_adapter_adapterpb_adapter_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *ReadRequest) GetMode() string {
+	if x != nil {
+		return x.Mode
+	}
+	return ""
+}
+
+// A read refused because this node is not the leader is an answer, as for
+// ProposeResponse; other failures are gRPC errors.
+type ReadResponse struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	NotLeader       bool                   `protobuf:"varint,1,opt,name=not_leader,json=notLeader,proto3" json:"not_leader,omitempty"`
+	LeaderHint      uint64                 `protobuf:"varint,2,opt,name=leader_hint,json=leaderHint,proto3" json:"leader_hint,omitempty"`
+	AppliedPayloads uint64                 `protobuf:"varint,3,opt,name=applied_payloads,json=appliedPayloads,proto3" json:"applied_payloads,omitempty"`
+	Digest          uint64                 `protobuf:"varint,4,opt,name=digest,proto3" json:"digest,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *ReadResponse) Reset() {
+	*x = ReadResponse{}
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReadResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReadResponse) ProtoMessage() {}
+
+func (x *ReadResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReadResponse.ProtoReflect.Descriptor instead.
+func (*ReadResponse) Descriptor() ([]byte, []int) {
+	return file_core_adapter_adapterpb_adapter_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *ReadResponse) GetNotLeader() bool {
+	if x != nil {
+		return x.NotLeader
+	}
+	return false
+}
+
+func (x *ReadResponse) GetLeaderHint() uint64 {
+	if x != nil {
+		return x.LeaderHint
+	}
+	return 0
+}
+
+func (x *ReadResponse) GetAppliedPayloads() uint64 {
+	if x != nil {
+		return x.AppliedPayloads
+	}
+	return 0
+}
+
+func (x *ReadResponse) GetDigest() uint64 {
+	if x != nil {
+		return x.Digest
+	}
+	return 0
+}
+
 type ProposeBatch struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Requests      []*ProposeRequest      `protobuf:"bytes,1,rep,name=requests,proto3" json:"requests,omitempty"`
@@ -778,7 +946,7 @@ type ProposeBatch struct {
 
 func (x *ProposeBatch) Reset() {
 	*x = ProposeBatch{}
-	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[11]
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -790,7 +958,7 @@ func (x *ProposeBatch) String() string {
 func (*ProposeBatch) ProtoMessage() {}
 
 func (x *ProposeBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[11]
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -803,7 +971,7 @@ func (x *ProposeBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProposeBatch.ProtoReflect.Descriptor instead.
 func (*ProposeBatch) Descriptor() ([]byte, []int) {
-	return file_core_adapter_adapterpb_adapter_proto_rawDescGZIP(), []int{11}
+	return file_core_adapter_adapterpb_adapter_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ProposeBatch) GetRequests() []*ProposeRequest {
@@ -822,7 +990,7 @@ type ProposeResults struct {
 
 func (x *ProposeResults) Reset() {
 	*x = ProposeResults{}
-	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[12]
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -834,7 +1002,7 @@ func (x *ProposeResults) String() string {
 func (*ProposeResults) ProtoMessage() {}
 
 func (x *ProposeResults) ProtoReflect() protoreflect.Message {
-	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[12]
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -847,7 +1015,7 @@ func (x *ProposeResults) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProposeResults.ProtoReflect.Descriptor instead.
 func (*ProposeResults) Descriptor() ([]byte, []int) {
-	return file_core_adapter_adapterpb_adapter_proto_rawDescGZIP(), []int{12}
+	return file_core_adapter_adapterpb_adapter_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ProposeResults) GetResponses() []*ProposeResponse {
@@ -865,7 +1033,7 @@ type StatusRequest struct {
 
 func (x *StatusRequest) Reset() {
 	*x = StatusRequest{}
-	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[13]
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -877,7 +1045,7 @@ func (x *StatusRequest) String() string {
 func (*StatusRequest) ProtoMessage() {}
 
 func (x *StatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[13]
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -890,7 +1058,7 @@ func (x *StatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusRequest.ProtoReflect.Descriptor instead.
 func (*StatusRequest) Descriptor() ([]byte, []int) {
-	return file_core_adapter_adapterpb_adapter_proto_rawDescGZIP(), []int{13}
+	return file_core_adapter_adapterpb_adapter_proto_rawDescGZIP(), []int{15}
 }
 
 type NodeStatus struct {
@@ -909,7 +1077,7 @@ type NodeStatus struct {
 
 func (x *NodeStatus) Reset() {
 	*x = NodeStatus{}
-	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[14]
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -921,7 +1089,7 @@ func (x *NodeStatus) String() string {
 func (*NodeStatus) ProtoMessage() {}
 
 func (x *NodeStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[14]
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -934,7 +1102,7 @@ func (x *NodeStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeStatus.ProtoReflect.Descriptor instead.
 func (*NodeStatus) Descriptor() ([]byte, []int) {
-	return file_core_adapter_adapterpb_adapter_proto_rawDescGZIP(), []int{14}
+	return file_core_adapter_adapterpb_adapter_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *NodeStatus) GetId() uint64 {
@@ -1001,7 +1169,7 @@ type StopRequest struct {
 
 func (x *StopRequest) Reset() {
 	*x = StopRequest{}
-	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[15]
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1013,7 +1181,7 @@ func (x *StopRequest) String() string {
 func (*StopRequest) ProtoMessage() {}
 
 func (x *StopRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[15]
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1026,7 +1194,7 @@ func (x *StopRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopRequest.ProtoReflect.Descriptor instead.
 func (*StopRequest) Descriptor() ([]byte, []int) {
-	return file_core_adapter_adapterpb_adapter_proto_rawDescGZIP(), []int{15}
+	return file_core_adapter_adapterpb_adapter_proto_rawDescGZIP(), []int{17}
 }
 
 type StopResponse struct {
@@ -1037,7 +1205,7 @@ type StopResponse struct {
 
 func (x *StopResponse) Reset() {
 	*x = StopResponse{}
-	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[16]
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1049,7 +1217,7 @@ func (x *StopResponse) String() string {
 func (*StopResponse) ProtoMessage() {}
 
 func (x *StopResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[16]
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1062,7 +1230,7 @@ func (x *StopResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopResponse.ProtoReflect.Descriptor instead.
 func (*StopResponse) Descriptor() ([]byte, []int) {
-	return file_core_adapter_adapterpb_adapter_proto_rawDescGZIP(), []int{16}
+	return file_core_adapter_adapterpb_adapter_proto_rawDescGZIP(), []int{18}
 }
 
 type LoadSpec struct {
@@ -1080,14 +1248,19 @@ type LoadSpec struct {
 	// uniform:MIN:MAX or pareto:MIN:ALPHA:MAX), drawn per proposal; empty
 	// means every proposal is payload_bytes long (what a client built before
 	// this field existed sends).
-	PayloadSizes  string `protobuf:"bytes,10,opt,name=payload_sizes,json=payloadSizes,proto3" json:"payload_sizes,omitempty"`
+	PayloadSizes string `protobuf:"bytes,10,opt,name=payload_sizes,json=payloadSizes,proto3" json:"payload_sizes,omitempty"`
+	// read_ratio is the share of operations that are reads (load.Spec);
+	// 0 (what a client built before this field existed sends) writes only.
+	ReadRatio float64 `protobuf:"fixed64,11,opt,name=read_ratio,json=readRatio,proto3" json:"read_ratio,omitempty"`
+	// read_mode is the reads' adapter.ReadMode.
+	ReadMode      string `protobuf:"bytes,12,opt,name=read_mode,json=readMode,proto3" json:"read_mode,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *LoadSpec) Reset() {
 	*x = LoadSpec{}
-	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[17]
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1099,7 +1272,7 @@ func (x *LoadSpec) String() string {
 func (*LoadSpec) ProtoMessage() {}
 
 func (x *LoadSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[17]
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1112,7 +1285,7 @@ func (x *LoadSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoadSpec.ProtoReflect.Descriptor instead.
 func (*LoadSpec) Descriptor() ([]byte, []int) {
-	return file_core_adapter_adapterpb_adapter_proto_rawDescGZIP(), []int{17}
+	return file_core_adapter_adapterpb_adapter_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *LoadSpec) GetThreads() uint32 {
@@ -1185,6 +1358,20 @@ func (x *LoadSpec) GetPayloadSizes() string {
 	return ""
 }
 
+func (x *LoadSpec) GetReadRatio() float64 {
+	if x != nil {
+		return x.ReadRatio
+	}
+	return 0
+}
+
+func (x *LoadSpec) GetReadMode() string {
+	if x != nil {
+		return x.ReadMode
+	}
+	return ""
+}
+
 type Interval struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	StartNs int64                  `protobuf:"varint,1,opt,name=start_ns,json=startNs,proto3" json:"start_ns,omitempty"`
@@ -1201,7 +1388,7 @@ type Interval struct {
 
 func (x *Interval) Reset() {
 	*x = Interval{}
-	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[18]
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1213,7 +1400,7 @@ func (x *Interval) String() string {
 func (*Interval) ProtoMessage() {}
 
 func (x *Interval) ProtoReflect() protoreflect.Message {
-	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[18]
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1226,7 +1413,7 @@ func (x *Interval) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Interval.ProtoReflect.Descriptor instead.
 func (*Interval) Descriptor() ([]byte, []int) {
-	return file_core_adapter_adapterpb_adapter_proto_rawDescGZIP(), []int{18}
+	return file_core_adapter_adapterpb_adapter_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Interval) GetStartNs() int64 {
@@ -1278,20 +1465,23 @@ type LoadResult struct {
 	Errors     map[string]uint64      `protobuf:"bytes,3,rep,name=errors,proto3" json:"errors,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
 	MeasuredNs int64                  `protobuf:"varint,4,opt,name=measured_ns,json=measuredNs,proto3" json:"measured_ns,omitempty"`
 	// HDR histogram of latencies in microseconds, V2 compressed encoding.
-	Histogram     []byte      `protobuf:"bytes,5,opt,name=histogram,proto3" json:"histogram,omitempty"`
-	Intervals     []*Interval `protobuf:"bytes,6,rep,name=intervals,proto3" json:"intervals,omitempty"`
-	Loop          string      `protobuf:"bytes,7,opt,name=loop,proto3" json:"loop,omitempty"`
-	Issued        uint64      `protobuf:"varint,8,opt,name=issued,proto3" json:"issued,omitempty"`
-	Queued        uint64      `protobuf:"varint,9,opt,name=queued,proto3" json:"queued,omitempty"`
-	QueuedTimeNs  int64       `protobuf:"varint,10,opt,name=queued_time_ns,json=queuedTimeNs,proto3" json:"queued_time_ns,omitempty"`
-	Unsent        uint64      `protobuf:"varint,11,opt,name=unsent,proto3" json:"unsent,omitempty"`
+	Histogram    []byte      `protobuf:"bytes,5,opt,name=histogram,proto3" json:"histogram,omitempty"`
+	Intervals    []*Interval `protobuf:"bytes,6,rep,name=intervals,proto3" json:"intervals,omitempty"`
+	Loop         string      `protobuf:"bytes,7,opt,name=loop,proto3" json:"loop,omitempty"`
+	Issued       uint64      `protobuf:"varint,8,opt,name=issued,proto3" json:"issued,omitempty"`
+	Queued       uint64      `protobuf:"varint,9,opt,name=queued,proto3" json:"queued,omitempty"`
+	QueuedTimeNs int64       `protobuf:"varint,10,opt,name=queued_time_ns,json=queuedTimeNs,proto3" json:"queued_time_ns,omitempty"`
+	Unsent       uint64      `protobuf:"varint,11,opt,name=unsent,proto3" json:"unsent,omitempty"`
+	// reads is what the reads of a mixed load measured (load.ReadResult);
+	// absent for a write-only load.
+	Reads         *ReadResult `protobuf:"bytes,12,opt,name=reads,proto3" json:"reads,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *LoadResult) Reset() {
 	*x = LoadResult{}
-	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[19]
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1303,7 +1493,7 @@ func (x *LoadResult) String() string {
 func (*LoadResult) ProtoMessage() {}
 
 func (x *LoadResult) ProtoReflect() protoreflect.Message {
-	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[19]
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1316,7 +1506,7 @@ func (x *LoadResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoadResult.ProtoReflect.Descriptor instead.
 func (*LoadResult) Descriptor() ([]byte, []int) {
-	return file_core_adapter_adapterpb_adapter_proto_rawDescGZIP(), []int{19}
+	return file_core_adapter_adapterpb_adapter_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *LoadResult) GetOps() uint64 {
@@ -1396,12 +1586,172 @@ func (x *LoadResult) GetUnsent() uint64 {
 	return 0
 }
 
+func (x *LoadResult) GetReads() *ReadResult {
+	if x != nil {
+		return x.Reads
+	}
+	return nil
+}
+
+type ReadResult struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Mode   string                 `protobuf:"bytes,1,opt,name=mode,proto3" json:"mode,omitempty"`
+	Ops    uint64                 `protobuf:"varint,2,opt,name=ops,proto3" json:"ops,omitempty"`
+	Errors map[string]uint64      `protobuf:"bytes,3,rep,name=errors,proto3" json:"errors,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	// HDR histogram of read latencies in microseconds, V2 compressed.
+	Histogram     []byte       `protobuf:"bytes,4,opt,name=histogram,proto3" json:"histogram,omitempty"`
+	Intervals     []*Interval  `protobuf:"bytes,5,rep,name=intervals,proto3" json:"intervals,omitempty"`
+	Stale         uint64       `protobuf:"varint,6,opt,name=stale,proto3" json:"stale,omitempty"`
+	StaleExamples []*StaleRead `protobuf:"bytes,7,rep,name=stale_examples,json=staleExamples,proto3" json:"stale_examples,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReadResult) Reset() {
+	*x = ReadResult{}
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReadResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReadResult) ProtoMessage() {}
+
+func (x *ReadResult) ProtoReflect() protoreflect.Message {
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReadResult.ProtoReflect.Descriptor instead.
+func (*ReadResult) Descriptor() ([]byte, []int) {
+	return file_core_adapter_adapterpb_adapter_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *ReadResult) GetMode() string {
+	if x != nil {
+		return x.Mode
+	}
+	return ""
+}
+
+func (x *ReadResult) GetOps() uint64 {
+	if x != nil {
+		return x.Ops
+	}
+	return 0
+}
+
+func (x *ReadResult) GetErrors() map[string]uint64 {
+	if x != nil {
+		return x.Errors
+	}
+	return nil
+}
+
+func (x *ReadResult) GetHistogram() []byte {
+	if x != nil {
+		return x.Histogram
+	}
+	return nil
+}
+
+func (x *ReadResult) GetIntervals() []*Interval {
+	if x != nil {
+		return x.Intervals
+	}
+	return nil
+}
+
+func (x *ReadResult) GetStale() uint64 {
+	if x != nil {
+		return x.Stale
+	}
+	return 0
+}
+
+func (x *ReadResult) GetStaleExamples() []*StaleRead {
+	if x != nil {
+		return x.StaleExamples
+	}
+	return nil
+}
+
+type StaleRead struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	AtNs          int64                  `protobuf:"varint,1,opt,name=at_ns,json=atNs,proto3" json:"at_ns,omitempty"`
+	Acked         uint64                 `protobuf:"varint,2,opt,name=acked,proto3" json:"acked,omitempty"`
+	Applied       uint64                 `protobuf:"varint,3,opt,name=applied,proto3" json:"applied,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StaleRead) Reset() {
+	*x = StaleRead{}
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StaleRead) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StaleRead) ProtoMessage() {}
+
+func (x *StaleRead) ProtoReflect() protoreflect.Message {
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StaleRead.ProtoReflect.Descriptor instead.
+func (*StaleRead) Descriptor() ([]byte, []int) {
+	return file_core_adapter_adapterpb_adapter_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *StaleRead) GetAtNs() int64 {
+	if x != nil {
+		return x.AtNs
+	}
+	return 0
+}
+
+func (x *StaleRead) GetAcked() uint64 {
+	if x != nil {
+		return x.Acked
+	}
+	return 0
+}
+
+func (x *StaleRead) GetApplied() uint64 {
+	if x != nil {
+		return x.Applied
+	}
+	return 0
+}
+
 var File_core_adapter_adapterpb_adapter_proto protoreflect.FileDescriptor
 
 const file_core_adapter_adapterpb_adapter_proto_rawDesc = "" +
 	"\n" +
 	"$core/adapter/adapterpb/adapter.proto\x12\x12raftcmp.adapter.v1\"\x11\n" +
-	"\x0fDescribeRequest\"\xa0\x02\n" +
+	"\x0fDescribeRequest\"\xbf\x02\n" +
 	"\vDescription\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06module\x18\x02 \x01(\tR\x06module\x12\x18\n" +
@@ -1412,10 +1762,13 @@ const file_core_adapter_adapterpb_adapter_proto_rawDesc = "" +
 	"\x12forwards_proposals\x18\x06 \x01(\bR\x11forwardsProposals\x12#\n" +
 	"\rstorage_modes\x18\a \x03(\tR\fstorageModes\x12)\n" +
 	"\x10protocol_version\x18\b \x01(\rR\x0fprotocolVersion\x12\x1b\n" +
-	"\tmax_nodes\x18\t \x01(\rR\bmaxNodes\"*\n" +
+	"\tmax_nodes\x18\t \x01(\rR\bmaxNodes\x12\x1d\n" +
+	"\n" +
+	"read_modes\x18\n" +
+	" \x03(\tR\treadModes\"*\n" +
 	"\x04Peer\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x12\n" +
-	"\x04addr\x18\x02 \x01(\tR\x04addr\"\xd3\x02\n" +
+	"\x04addr\x18\x02 \x01(\tR\x04addr\"\xf0\x02\n" +
 	"\fStartRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12.\n" +
 	"\x05peers\x18\x02 \x03(\v2\x18.raftcmp.adapter.v1.PeerR\x05peers\x12\x19\n" +
@@ -1423,7 +1776,8 @@ const file_core_adapter_adapterpb_adapter_proto_rawDesc = "" +
 	"\astorage\x18\x04 \x01(\tR\astorage\x12G\n" +
 	"\aoptions\x18\x05 \x03(\v2-.raftcmp.adapter.v1.StartRequest.OptionsEntryR\aoptions\x12\x16\n" +
 	"\x06listen\x18\x06 \x01(\tR\x06listen\x121\n" +
-	"\x04raft\x18\a \x01(\v2\x1d.raftcmp.adapter.v1.RaftKnobsR\x04raft\x1a:\n" +
+	"\x04raft\x18\a \x01(\v2\x1d.raftcmp.adapter.v1.RaftKnobsR\x04raft\x12\x1b\n" +
+	"\tread_mode\x18\b \x01(\tR\breadMode\x1a:\n" +
 	"\fOptionsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xb8\x02\n" +
@@ -1451,10 +1805,11 @@ const file_core_adapter_adapterpb_adapter_proto_rawDesc = "" +
 	"\x06values\x18\x01 \x03(\v2\x1b.raftcmp.adapter.v1.SettingR\x06values\x12>\n" +
 	"\n" +
 	"unhonoured\x18\x02 \x03(\v2\x1e.raftcmp.adapter.v1.UnhonouredR\n" +
-	"unhonoured\":\n" +
+	"unhonoured\"W\n" +
 	"\x0eProposeRequest\x12\x18\n" +
 	"\apayload\x18\x01 \x01(\fR\apayload\x12\x0e\n" +
-	"\x02id\x18\x02 \x01(\x04R\x02id\"\x96\x01\n" +
+	"\x02id\x18\x02 \x01(\x04R\x02id\x12\x1b\n" +
+	"\tread_mode\x18\x03 \x01(\tR\breadMode\"\xf5\x01\n" +
 	"\x0fProposeResponse\x12\x1d\n" +
 	"\n" +
 	"not_leader\x18\x01 \x01(\bR\tnotLeader\x12\x1f\n" +
@@ -1463,7 +1818,19 @@ const file_core_adapter_adapterpb_adapter_proto_rawDesc = "" +
 	"\x02id\x18\x03 \x01(\x04R\x02id\x12\x1d\n" +
 	"\n" +
 	"error_code\x18\x04 \x01(\x05R\terrorCode\x12\x14\n" +
-	"\x05error\x18\x05 \x01(\tR\x05error\"N\n" +
+	"\x05error\x18\x05 \x01(\tR\x05error\x12\x1a\n" +
+	"\bposition\x18\x06 \x01(\x04R\bposition\x12)\n" +
+	"\x10applied_payloads\x18\a \x01(\x04R\x0fappliedPayloads\x12\x16\n" +
+	"\x06digest\x18\b \x01(\x04R\x06digest\"!\n" +
+	"\vReadRequest\x12\x12\n" +
+	"\x04mode\x18\x01 \x01(\tR\x04mode\"\x91\x01\n" +
+	"\fReadResponse\x12\x1d\n" +
+	"\n" +
+	"not_leader\x18\x01 \x01(\bR\tnotLeader\x12\x1f\n" +
+	"\vleader_hint\x18\x02 \x01(\x04R\n" +
+	"leaderHint\x12)\n" +
+	"\x10applied_payloads\x18\x03 \x01(\x04R\x0fappliedPayloads\x12\x16\n" +
+	"\x06digest\x18\x04 \x01(\x04R\x06digest\"N\n" +
 	"\fProposeBatch\x12>\n" +
 	"\brequests\x18\x01 \x03(\v2\".raftcmp.adapter.v1.ProposeRequestR\brequests\"S\n" +
 	"\x0eProposeResults\x12A\n" +
@@ -1480,7 +1847,7 @@ const file_core_adapter_adapterpb_adapter_proto_rawDesc = "" +
 	"\x10applied_payloads\x18\a \x01(\x04R\x0fappliedPayloads\x12\x16\n" +
 	"\x06digest\x18\b \x01(\x04R\x06digest\"\r\n" +
 	"\vStopRequest\"\x0e\n" +
-	"\fStopResponse\"\xbd\x02\n" +
+	"\fStopResponse\"\xf9\x02\n" +
 	"\bLoadSpec\x12\x18\n" +
 	"\athreads\x18\x01 \x01(\rR\athreads\x12\x12\n" +
 	"\x04rate\x18\x02 \x01(\x01R\x04rate\x12#\n" +
@@ -1494,14 +1861,17 @@ const file_core_adapter_adapterpb_adapter_proto_rawDesc = "" +
 	"\x04loop\x18\b \x01(\tR\x04loop\x12\"\n" +
 	"\rmax_in_flight\x18\t \x01(\rR\vmaxInFlight\x12#\n" +
 	"\rpayload_sizes\x18\n" +
-	" \x01(\tR\fpayloadSizes\"\x9b\x01\n" +
+	" \x01(\tR\fpayloadSizes\x12\x1d\n" +
+	"\n" +
+	"read_ratio\x18\v \x01(\x01R\treadRatio\x12\x1b\n" +
+	"\tread_mode\x18\f \x01(\tR\breadMode\"\x9b\x01\n" +
 	"\bInterval\x12\x19\n" +
 	"\bstart_ns\x18\x01 \x01(\x03R\astartNs\x12\x10\n" +
 	"\x03ops\x18\x02 \x01(\x04R\x03ops\x12\x16\n" +
 	"\x06errors\x18\x03 \x01(\x04R\x06errors\x12\x15\n" +
 	"\x06p50_us\x18\x04 \x01(\x03R\x05p50Us\x12\x15\n" +
 	"\x06p99_us\x18\x05 \x01(\x03R\x05p99Us\x12\x1c\n" +
-	"\thistogram\x18\x06 \x01(\fR\thistogram\"\xb0\x03\n" +
+	"\thistogram\x18\x06 \x01(\fR\thistogram\"\xe6\x03\n" +
 	"\n" +
 	"LoadResult\x12\x10\n" +
 	"\x03ops\x18\x01 \x01(\x04R\x03ops\x12\x14\n" +
@@ -1516,16 +1886,34 @@ const file_core_adapter_adapterpb_adapter_proto_rawDesc = "" +
 	"\x06queued\x18\t \x01(\x04R\x06queued\x12$\n" +
 	"\x0equeued_time_ns\x18\n" +
 	" \x01(\x03R\fqueuedTimeNs\x12\x16\n" +
-	"\x06unsent\x18\v \x01(\x04R\x06unsent\x1a9\n" +
+	"\x06unsent\x18\v \x01(\x04R\x06unsent\x124\n" +
+	"\x05reads\x18\f \x01(\v2\x1e.raftcmp.adapter.v1.ReadResultR\x05reads\x1a9\n" +
 	"\vErrorsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x012\x8a\x05\n" +
+	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\"\xe7\x02\n" +
+	"\n" +
+	"ReadResult\x12\x12\n" +
+	"\x04mode\x18\x01 \x01(\tR\x04mode\x12\x10\n" +
+	"\x03ops\x18\x02 \x01(\x04R\x03ops\x12B\n" +
+	"\x06errors\x18\x03 \x03(\v2*.raftcmp.adapter.v1.ReadResult.ErrorsEntryR\x06errors\x12\x1c\n" +
+	"\thistogram\x18\x04 \x01(\fR\thistogram\x12:\n" +
+	"\tintervals\x18\x05 \x03(\v2\x1c.raftcmp.adapter.v1.IntervalR\tintervals\x12\x14\n" +
+	"\x05stale\x18\x06 \x01(\x04R\x05stale\x12D\n" +
+	"\x0estale_examples\x18\a \x03(\v2\x1d.raftcmp.adapter.v1.StaleReadR\rstaleExamples\x1a9\n" +
+	"\vErrorsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\"P\n" +
+	"\tStaleRead\x12\x13\n" +
+	"\x05at_ns\x18\x01 \x01(\x03R\x04atNs\x12\x14\n" +
+	"\x05acked\x18\x02 \x01(\x04R\x05acked\x12\x18\n" +
+	"\aapplied\x18\x03 \x01(\x04R\aapplied2\xd5\x05\n" +
 	"\x04Node\x12P\n" +
 	"\bDescribe\x12#.raftcmp.adapter.v1.DescribeRequest\x1a\x1f.raftcmp.adapter.v1.Description\x12R\n" +
 	"\bSettings\x12 .raftcmp.adapter.v1.StartRequest\x1a$.raftcmp.adapter.v1.SettingsResponse\x12L\n" +
 	"\x05Start\x12 .raftcmp.adapter.v1.StartRequest\x1a!.raftcmp.adapter.v1.StartResponse\x12R\n" +
 	"\aPropose\x12\".raftcmp.adapter.v1.ProposeRequest\x1a#.raftcmp.adapter.v1.ProposeResponse\x12Y\n" +
-	"\rProposeStream\x12 .raftcmp.adapter.v1.ProposeBatch\x1a\".raftcmp.adapter.v1.ProposeResults(\x010\x01\x12K\n" +
+	"\rProposeStream\x12 .raftcmp.adapter.v1.ProposeBatch\x1a\".raftcmp.adapter.v1.ProposeResults(\x010\x01\x12I\n" +
+	"\x04Read\x12\x1f.raftcmp.adapter.v1.ReadRequest\x1a .raftcmp.adapter.v1.ReadResponse\x12K\n" +
 	"\x06Status\x12!.raftcmp.adapter.v1.StatusRequest\x1a\x1e.raftcmp.adapter.v1.NodeStatus\x12I\n" +
 	"\x04Stop\x12\x1f.raftcmp.adapter.v1.StopRequest\x1a .raftcmp.adapter.v1.StopResponse\x12G\n" +
 	"\aRunLoad\x12\x1c.raftcmp.adapter.v1.LoadSpec\x1a\x1e.raftcmp.adapter.v1.LoadResultB3Z1github.com/raftcmp/raftcmp/core/adapter/adapterpbb\x06proto3"
@@ -1542,7 +1930,7 @@ func file_core_adapter_adapterpb_adapter_proto_rawDescGZIP() []byte {
 	return file_core_adapter_adapterpb_adapter_proto_rawDescData
 }
 
-var file_core_adapter_adapterpb_adapter_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
+var file_core_adapter_adapterpb_adapter_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
 var file_core_adapter_adapterpb_adapter_proto_goTypes = []any{
 	(*DescribeRequest)(nil),  // 0: raftcmp.adapter.v1.DescribeRequest
 	(*Description)(nil),      // 1: raftcmp.adapter.v1.Description
@@ -1555,49 +1943,60 @@ var file_core_adapter_adapterpb_adapter_proto_goTypes = []any{
 	(*SettingsResponse)(nil), // 8: raftcmp.adapter.v1.SettingsResponse
 	(*ProposeRequest)(nil),   // 9: raftcmp.adapter.v1.ProposeRequest
 	(*ProposeResponse)(nil),  // 10: raftcmp.adapter.v1.ProposeResponse
-	(*ProposeBatch)(nil),     // 11: raftcmp.adapter.v1.ProposeBatch
-	(*ProposeResults)(nil),   // 12: raftcmp.adapter.v1.ProposeResults
-	(*StatusRequest)(nil),    // 13: raftcmp.adapter.v1.StatusRequest
-	(*NodeStatus)(nil),       // 14: raftcmp.adapter.v1.NodeStatus
-	(*StopRequest)(nil),      // 15: raftcmp.adapter.v1.StopRequest
-	(*StopResponse)(nil),     // 16: raftcmp.adapter.v1.StopResponse
-	(*LoadSpec)(nil),         // 17: raftcmp.adapter.v1.LoadSpec
-	(*Interval)(nil),         // 18: raftcmp.adapter.v1.Interval
-	(*LoadResult)(nil),       // 19: raftcmp.adapter.v1.LoadResult
-	nil,                      // 20: raftcmp.adapter.v1.StartRequest.OptionsEntry
-	nil,                      // 21: raftcmp.adapter.v1.LoadResult.ErrorsEntry
+	(*ReadRequest)(nil),      // 11: raftcmp.adapter.v1.ReadRequest
+	(*ReadResponse)(nil),     // 12: raftcmp.adapter.v1.ReadResponse
+	(*ProposeBatch)(nil),     // 13: raftcmp.adapter.v1.ProposeBatch
+	(*ProposeResults)(nil),   // 14: raftcmp.adapter.v1.ProposeResults
+	(*StatusRequest)(nil),    // 15: raftcmp.adapter.v1.StatusRequest
+	(*NodeStatus)(nil),       // 16: raftcmp.adapter.v1.NodeStatus
+	(*StopRequest)(nil),      // 17: raftcmp.adapter.v1.StopRequest
+	(*StopResponse)(nil),     // 18: raftcmp.adapter.v1.StopResponse
+	(*LoadSpec)(nil),         // 19: raftcmp.adapter.v1.LoadSpec
+	(*Interval)(nil),         // 20: raftcmp.adapter.v1.Interval
+	(*LoadResult)(nil),       // 21: raftcmp.adapter.v1.LoadResult
+	(*ReadResult)(nil),       // 22: raftcmp.adapter.v1.ReadResult
+	(*StaleRead)(nil),        // 23: raftcmp.adapter.v1.StaleRead
+	nil,                      // 24: raftcmp.adapter.v1.StartRequest.OptionsEntry
+	nil,                      // 25: raftcmp.adapter.v1.LoadResult.ErrorsEntry
+	nil,                      // 26: raftcmp.adapter.v1.ReadResult.ErrorsEntry
 }
 var file_core_adapter_adapterpb_adapter_proto_depIdxs = []int32{
 	2,  // 0: raftcmp.adapter.v1.StartRequest.peers:type_name -> raftcmp.adapter.v1.Peer
-	20, // 1: raftcmp.adapter.v1.StartRequest.options:type_name -> raftcmp.adapter.v1.StartRequest.OptionsEntry
+	24, // 1: raftcmp.adapter.v1.StartRequest.options:type_name -> raftcmp.adapter.v1.StartRequest.OptionsEntry
 	4,  // 2: raftcmp.adapter.v1.StartRequest.raft:type_name -> raftcmp.adapter.v1.RaftKnobs
 	6,  // 3: raftcmp.adapter.v1.SettingsResponse.values:type_name -> raftcmp.adapter.v1.Setting
 	7,  // 4: raftcmp.adapter.v1.SettingsResponse.unhonoured:type_name -> raftcmp.adapter.v1.Unhonoured
 	9,  // 5: raftcmp.adapter.v1.ProposeBatch.requests:type_name -> raftcmp.adapter.v1.ProposeRequest
 	10, // 6: raftcmp.adapter.v1.ProposeResults.responses:type_name -> raftcmp.adapter.v1.ProposeResponse
-	21, // 7: raftcmp.adapter.v1.LoadResult.errors:type_name -> raftcmp.adapter.v1.LoadResult.ErrorsEntry
-	18, // 8: raftcmp.adapter.v1.LoadResult.intervals:type_name -> raftcmp.adapter.v1.Interval
-	0,  // 9: raftcmp.adapter.v1.Node.Describe:input_type -> raftcmp.adapter.v1.DescribeRequest
-	3,  // 10: raftcmp.adapter.v1.Node.Settings:input_type -> raftcmp.adapter.v1.StartRequest
-	3,  // 11: raftcmp.adapter.v1.Node.Start:input_type -> raftcmp.adapter.v1.StartRequest
-	9,  // 12: raftcmp.adapter.v1.Node.Propose:input_type -> raftcmp.adapter.v1.ProposeRequest
-	11, // 13: raftcmp.adapter.v1.Node.ProposeStream:input_type -> raftcmp.adapter.v1.ProposeBatch
-	13, // 14: raftcmp.adapter.v1.Node.Status:input_type -> raftcmp.adapter.v1.StatusRequest
-	15, // 15: raftcmp.adapter.v1.Node.Stop:input_type -> raftcmp.adapter.v1.StopRequest
-	17, // 16: raftcmp.adapter.v1.Node.RunLoad:input_type -> raftcmp.adapter.v1.LoadSpec
-	1,  // 17: raftcmp.adapter.v1.Node.Describe:output_type -> raftcmp.adapter.v1.Description
-	8,  // 18: raftcmp.adapter.v1.Node.Settings:output_type -> raftcmp.adapter.v1.SettingsResponse
-	5,  // 19: raftcmp.adapter.v1.Node.Start:output_type -> raftcmp.adapter.v1.StartResponse
-	10, // 20: raftcmp.adapter.v1.Node.Propose:output_type -> raftcmp.adapter.v1.ProposeResponse
-	12, // 21: raftcmp.adapter.v1.Node.ProposeStream:output_type -> raftcmp.adapter.v1.ProposeResults
-	14, // 22: raftcmp.adapter.v1.Node.Status:output_type -> raftcmp.adapter.v1.NodeStatus
-	16, // 23: raftcmp.adapter.v1.Node.Stop:output_type -> raftcmp.adapter.v1.StopResponse
-	19, // 24: raftcmp.adapter.v1.Node.RunLoad:output_type -> raftcmp.adapter.v1.LoadResult
-	17, // [17:25] is the sub-list for method output_type
-	9,  // [9:17] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	25, // 7: raftcmp.adapter.v1.LoadResult.errors:type_name -> raftcmp.adapter.v1.LoadResult.ErrorsEntry
+	20, // 8: raftcmp.adapter.v1.LoadResult.intervals:type_name -> raftcmp.adapter.v1.Interval
+	22, // 9: raftcmp.adapter.v1.LoadResult.reads:type_name -> raftcmp.adapter.v1.ReadResult
+	26, // 10: raftcmp.adapter.v1.ReadResult.errors:type_name -> raftcmp.adapter.v1.ReadResult.ErrorsEntry
+	20, // 11: raftcmp.adapter.v1.ReadResult.intervals:type_name -> raftcmp.adapter.v1.Interval
+	23, // 12: raftcmp.adapter.v1.ReadResult.stale_examples:type_name -> raftcmp.adapter.v1.StaleRead
+	0,  // 13: raftcmp.adapter.v1.Node.Describe:input_type -> raftcmp.adapter.v1.DescribeRequest
+	3,  // 14: raftcmp.adapter.v1.Node.Settings:input_type -> raftcmp.adapter.v1.StartRequest
+	3,  // 15: raftcmp.adapter.v1.Node.Start:input_type -> raftcmp.adapter.v1.StartRequest
+	9,  // 16: raftcmp.adapter.v1.Node.Propose:input_type -> raftcmp.adapter.v1.ProposeRequest
+	13, // 17: raftcmp.adapter.v1.Node.ProposeStream:input_type -> raftcmp.adapter.v1.ProposeBatch
+	11, // 18: raftcmp.adapter.v1.Node.Read:input_type -> raftcmp.adapter.v1.ReadRequest
+	15, // 19: raftcmp.adapter.v1.Node.Status:input_type -> raftcmp.adapter.v1.StatusRequest
+	17, // 20: raftcmp.adapter.v1.Node.Stop:input_type -> raftcmp.adapter.v1.StopRequest
+	19, // 21: raftcmp.adapter.v1.Node.RunLoad:input_type -> raftcmp.adapter.v1.LoadSpec
+	1,  // 22: raftcmp.adapter.v1.Node.Describe:output_type -> raftcmp.adapter.v1.Description
+	8,  // 23: raftcmp.adapter.v1.Node.Settings:output_type -> raftcmp.adapter.v1.SettingsResponse
+	5,  // 24: raftcmp.adapter.v1.Node.Start:output_type -> raftcmp.adapter.v1.StartResponse
+	10, // 25: raftcmp.adapter.v1.Node.Propose:output_type -> raftcmp.adapter.v1.ProposeResponse
+	14, // 26: raftcmp.adapter.v1.Node.ProposeStream:output_type -> raftcmp.adapter.v1.ProposeResults
+	12, // 27: raftcmp.adapter.v1.Node.Read:output_type -> raftcmp.adapter.v1.ReadResponse
+	16, // 28: raftcmp.adapter.v1.Node.Status:output_type -> raftcmp.adapter.v1.NodeStatus
+	18, // 29: raftcmp.adapter.v1.Node.Stop:output_type -> raftcmp.adapter.v1.StopResponse
+	21, // 30: raftcmp.adapter.v1.Node.RunLoad:output_type -> raftcmp.adapter.v1.LoadResult
+	22, // [22:31] is the sub-list for method output_type
+	13, // [13:22] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_core_adapter_adapterpb_adapter_proto_init() }
@@ -1611,7 +2010,7 @@ func file_core_adapter_adapterpb_adapter_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_core_adapter_adapterpb_adapter_proto_rawDesc), len(file_core_adapter_adapterpb_adapter_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   22,
+			NumMessages:   27,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

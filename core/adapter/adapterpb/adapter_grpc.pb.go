@@ -31,6 +31,7 @@ const (
 	Node_Start_FullMethodName         = "/raftcmp.adapter.v1.Node/Start"
 	Node_Propose_FullMethodName       = "/raftcmp.adapter.v1.Node/Propose"
 	Node_ProposeStream_FullMethodName = "/raftcmp.adapter.v1.Node/ProposeStream"
+	Node_Read_FullMethodName          = "/raftcmp.adapter.v1.Node/Read"
 	Node_Status_FullMethodName        = "/raftcmp.adapter.v1.Node/Status"
 	Node_Stop_FullMethodName          = "/raftcmp.adapter.v1.Node/Stop"
 	Node_RunLoad_FullMethodName       = "/raftcmp.adapter.v1.Node/RunLoad"
@@ -59,6 +60,8 @@ type NodeClient interface {
 	// sender gets to send, so that a message carries many proposals under
 	// load and one when idle.
 	ProposeStream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[ProposeBatch, ProposeResults], error)
+	// Read serves one read in a read mode; see adapter.Node.Read.
+	Read(ctx context.Context, in *ReadRequest, opts ...grpc.CallOption) (*ReadResponse, error)
 	// Status is the node's current view of the cluster and its applied state.
 	Status(ctx context.Context, in *StatusRequest, opts ...grpc.CallOption) (*NodeStatus, error)
 	// Stop shuts the node down; the process stays up until the host kills it.
@@ -129,6 +132,16 @@ func (c *nodeClient) ProposeStream(ctx context.Context, opts ...grpc.CallOption)
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Node_ProposeStreamClient = grpc.BidiStreamingClient[ProposeBatch, ProposeResults]
 
+func (c *nodeClient) Read(ctx context.Context, in *ReadRequest, opts ...grpc.CallOption) (*ReadResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReadResponse)
+	err := c.cc.Invoke(ctx, Node_Read_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *nodeClient) Status(ctx context.Context, in *StatusRequest, opts ...grpc.CallOption) (*NodeStatus, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(NodeStatus)
@@ -182,6 +195,8 @@ type NodeServer interface {
 	// sender gets to send, so that a message carries many proposals under
 	// load and one when idle.
 	ProposeStream(grpc.BidiStreamingServer[ProposeBatch, ProposeResults]) error
+	// Read serves one read in a read mode; see adapter.Node.Read.
+	Read(context.Context, *ReadRequest) (*ReadResponse, error)
 	// Status is the node's current view of the cluster and its applied state.
 	Status(context.Context, *StatusRequest) (*NodeStatus, error)
 	// Stop shuts the node down; the process stays up until the host kills it.
@@ -213,6 +228,9 @@ func (UnimplementedNodeServer) Propose(context.Context, *ProposeRequest) (*Propo
 }
 func (UnimplementedNodeServer) ProposeStream(grpc.BidiStreamingServer[ProposeBatch, ProposeResults]) error {
 	return status.Errorf(codes.Unimplemented, "method ProposeStream not implemented")
+}
+func (UnimplementedNodeServer) Read(context.Context, *ReadRequest) (*ReadResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Read not implemented")
 }
 func (UnimplementedNodeServer) Status(context.Context, *StatusRequest) (*NodeStatus, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Status not implemented")
@@ -323,6 +341,24 @@ func _Node_ProposeStream_Handler(srv interface{}, stream grpc.ServerStream) erro
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Node_ProposeStreamServer = grpc.BidiStreamingServer[ProposeBatch, ProposeResults]
 
+func _Node_Read_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReadRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(NodeServer).Read(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Node_Read_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(NodeServer).Read(ctx, req.(*ReadRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _Node_Status_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(StatusRequest)
 	if err := dec(in); err != nil {
@@ -399,6 +435,10 @@ var Node_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Propose",
 			Handler:    _Node_Propose_Handler,
+		},
+		{
+			MethodName: "Read",
+			Handler:    _Node_Read_Handler,
 		},
 		{
 			MethodName: "Status",

@@ -89,6 +89,8 @@ func Checks() []Check {
 		{"leader-elected", "a leader is elected and every node applies its first entries within the deadline", checkLeaderElected},
 		{"every-storage-mode", "in every storage mode the plugin supports, a concurrent load is applied everywhere: each node applies every acknowledged proposal", checkEveryStorageMode},
 		{"replicated-in-order", "proposals are applied in the same order on every node: equal applied index, payload count and digest, equal to the proposer's own digest", checkReplicatedInOrder},
+		{"propose-position", "Propose returns each acknowledged payload's position: 1, 2, 3 ... on a fresh cluster, equal to the proposer's applied payload count", checkProposePosition},
+		{"read-modes", "Read serves each declared read mode (a linearizable or lease read after an acknowledged write reflects it, on the leader and on a follower unless it answers NotLeaderError; a stale read answers) and returns ErrUnsupported for every other mode", checkReadModes},
 		{"follower-propose", "Propose on a follower forwards, or returns NotLeaderError naming the leader, as the plugin declares", checkFollowerPropose},
 		{"leader-failover", "killing the leader yields a new leader and proposals continue", checkLeaderFailover},
 		{"restart-recovers", "with durable storage, a node stopped and restarted recovers its log and catches up", checkRestartRecovers},
@@ -188,9 +190,15 @@ func (k *Kit) startIn(ctx context.Context, storage adapter.Storage, nodes int) (
 
 // startUnchecked starts a cluster whatever the plugin declares.
 func (k *Kit) startUnchecked(ctx context.Context, storage adapter.Storage, nodes int) (*cluster.Cluster, error) {
+	return k.startReading(ctx, storage, nodes, "")
+}
+
+// startReading is startUnchecked for nodes started for consistent reads
+// in mode (adapter.Config.ReadMode).
+func (k *Kit) startReading(ctx context.Context, storage adapter.Storage, nodes int, mode adapter.ReadMode) (*cluster.Cluster, error) {
 	return cluster.Start(ctx, cluster.Spec{
 		Plugin: k.cfg.Plugin, Nodes: nodes, Storage: storage, Options: k.cfg.Options, Raft: k.cfg.Raft,
-		DataRoot: k.cfg.DataRoot, ReadyTimeout: 30 * time.Second,
+		DataRoot: k.cfg.DataRoot, ReadyTimeout: 30 * time.Second, ReadMode: mode,
 	})
 }
 
@@ -255,7 +263,7 @@ func (k *Kit) payload() []byte {
 func (k *Kit) proposeN(ctx context.Context, m *cluster.Member, n int, d *adapter.Digest) error {
 	for i := 0; i < n; i++ {
 		p := k.payload()
-		if err := m.Node().Propose(ctx, p); err != nil {
+		if _, err := m.Node().Propose(ctx, p); err != nil {
 			return fmt.Errorf("proposal %d of %d through node %d: %w", i+1, n, m.ID, err)
 		}
 		d.Add(p)
@@ -296,6 +304,11 @@ func checkDescribesItself(ctx context.Context, k *Kit) error {
 	for _, m := range d.Capabilities.Storage {
 		if !slices.Contains(adapter.StorageModes, m) {
 			return fmt.Errorf("unknown storage mode %q in Describe", m)
+		}
+	}
+	for _, m := range d.Capabilities.ReadModes {
+		if !slices.Contains(adapter.ReadModes, m) {
+			return fmt.Errorf("unknown read mode %q in Describe", m)
 		}
 	}
 	return k.limitsKept(ctx)
@@ -468,6 +481,120 @@ func checkReplicatedInOrder(ctx context.Context, k *Kit) error {
 		fmt.Sprintf("%d sequential + %d acknowledged + up to %d failed", d.Count(), res.Acked, res.ErrorCount()))
 }
 
+// checkProposePosition proposes sequentially on a fresh cluster's leader:
+// the n-th acknowledged payload is the n-th the leader applied.
+func checkProposePosition(ctx context.Context, k *Kit) error {
+	c, leader, err := k.startLed(ctx, false)
+	if err != nil {
+		return err
+	}
+	defer c.Stop(ctx)
+	for i := uint64(1); i <= 20; i++ {
+		pos, err := leader.Node().Propose(ctx, k.payload())
+		if err != nil {
+			return fmt.Errorf("proposal %d through node %d: %w", i, leader.ID, err)
+		}
+		if pos != i {
+			return fmt.Errorf("proposal %d on a fresh cluster returned position %d; want %d", i, pos, i)
+		}
+	}
+	st, err := leader.Node().Status(ctx)
+	if err != nil {
+		return err
+	}
+	if st.AppliedPayloads != 20 {
+		return fmt.Errorf("after 20 acknowledged proposals node %d reports %d applied payloads", leader.ID, st.AppliedPayloads)
+	}
+	return nil
+}
+
+// checkReadModes writes through the leader and reads in every mode: each
+// declared mode answers, a linearizable or lease read reflects the write
+// acknowledged before it (on the leader, and on a follower unless that
+// follower refuses with NotLeaderError), and every undeclared mode is
+// refused with ErrUnsupported. The lease mode runs on a cluster of its own,
+// started for it (adapter.Config.ReadMode).
+func checkReadModes(ctx context.Context, k *Kit) error {
+	if err := k.readModesOn(ctx, adapter.ReadLinearizable); err != nil {
+		return err
+	}
+	if k.desc.Capabilities.SupportsRead(adapter.ReadLease) {
+		return k.readModesOn(ctx, adapter.ReadLease)
+	}
+	return nil
+}
+
+// readModesOn runs checkReadModes on a cluster started for consistent reads
+// in started: every mode but the other consistent one.
+func (k *Kit) readModesOn(ctx context.Context, started adapter.ReadMode) error {
+	if !k.desc.Capabilities.Fits(checkNodes) {
+		return fmt.Errorf("%w: the plugin forms clusters of at most %d nodes; the check needs %d", ErrSkipped, k.desc.Capabilities.MaxNodes, checkNodes)
+	}
+	storage := adapter.StorageDisk
+	if k.desc.Capabilities.Supports(adapter.StorageMemory) {
+		storage = adapter.StorageMemory
+	}
+	c, err := k.startReading(ctx, storage, checkNodes, started)
+	if err != nil {
+		return fmt.Errorf("start a cluster for %s reads: %w", started, err)
+	}
+	defer c.Stop(ctx)
+	leader, err := c.Leader(ctx)
+	if err != nil {
+		return err
+	}
+	members := []*cluster.Member{leader}
+	if f := follower(c, leader); f != nil {
+		members = append(members, f)
+	}
+	var d adapter.Digest
+	for _, mode := range adapter.ReadModes {
+		other := adapter.ReadLease
+		if started == adapter.ReadLease {
+			other = adapter.ReadLinearizable
+		}
+		if mode == other && k.desc.Capabilities.SupportsRead(mode) {
+			continue // checked on its own cluster
+		}
+		if !k.desc.Capabilities.SupportsRead(mode) {
+			_, err := leader.Node().Read(ctx, mode)
+			if !errors.Is(err, adapter.ErrUnsupported) {
+				return fmt.Errorf("read mode %s is not declared, but Read on node %d answered %v; want ErrUnsupported", mode, leader.ID, err)
+			}
+			continue
+		}
+		for _, m := range members {
+			p := k.payload()
+			pos, err := leader.Node().Propose(ctx, p)
+			if err != nil {
+				return fmt.Errorf("proposal through node %d: %w", leader.ID, err)
+			}
+			d.Add(p)
+			rs, err := m.Node().Read(ctx, mode)
+			var nl *adapter.NotLeaderError
+			switch {
+			case m != leader && mode != adapter.ReadStale && errors.As(err, &nl):
+				if nl.Leader != leader.ID {
+					return fmt.Errorf("%s read on follower %d: NotLeaderError names node %d; the leader is node %d", mode, m.ID, nl.Leader, leader.ID)
+				}
+				continue
+			case err != nil:
+				return fmt.Errorf("%s read on node %d: %w", mode, m.ID, err)
+			case mode == adapter.ReadStale && m != leader:
+				continue // a follower's local state may lag: any answer will do
+			case rs.AppliedPayloads < pos:
+				return fmt.Errorf("%s read on node %d saw %d payloads after the write at position %d was acknowledged: a stale read", mode, m.ID, rs.AppliedPayloads, pos)
+			case rs.AppliedPayloads == d.Count() && rs.Digest != d.Sum():
+				return fmt.Errorf("%s read on node %d saw %d payloads with digest %016x; the kit's %d payloads have digest %016x", mode, m.ID, rs.AppliedPayloads, rs.Digest, d.Count(), d.Sum())
+			}
+		}
+	}
+	if _, err := leader.Node().Read(ctx, "bogus"); !errors.Is(err, adapter.ErrUnsupported) {
+		return fmt.Errorf("Read in an unknown mode on node %d answered %v; want ErrUnsupported", leader.ID, err)
+	}
+	return nil
+}
+
 func checkFollowerPropose(ctx context.Context, k *Kit) error {
 	c, leader, err := k.startLed(ctx, false)
 	if err != nil {
@@ -479,7 +606,7 @@ func checkFollowerPropose(ctx context.Context, k *Kit) error {
 	if err != nil {
 		return err
 	}
-	err = follower.Node().Propose(ctx, k.payload())
+	_, err = follower.Node().Propose(ctx, k.payload())
 	if k.desc.Capabilities.ForwardsProposals {
 		if err != nil {
 			return fmt.Errorf("plugin declares it forwards proposals, but Propose on follower %d failed: %w", follower.ID, err)

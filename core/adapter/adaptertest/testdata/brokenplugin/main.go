@@ -83,7 +83,7 @@ func (b *broken) Start(ctx context.Context, cfg adapter.Config) error {
 	return b.Node.Start(ctx, cfg)
 }
 
-func (b *broken) Propose(ctx context.Context, payload []byte) error {
+func (b *broken) Propose(ctx context.Context, payload []byte) (uint64, error) {
 	if n := b.proposals.Add(1); n > b.limit() {
 		switch b.mode {
 		case "panic":
@@ -97,12 +97,12 @@ func (b *broken) Propose(ctx context.Context, payload []byte) error {
 			select {} // deliberately ignores ctx
 		}
 	}
-	err := b.Node.Propose(ctx, payload)
+	pos, err := b.Node.Propose(ctx, payload)
 	var nl *adapter.NotLeaderError
 	if b.mode == "wrong-hint" && errors.As(err, &nl) {
-		return &adapter.NotLeaderError{Leader: nl.Leader%b.nodes + 1}
+		return 0, &adapter.NotLeaderError{Leader: nl.Leader%b.nodes + 1}
 	}
-	return err
+	return pos, err
 }
 
 func (b *broken) Status(ctx context.Context) (adapter.Status, error) {

@@ -356,3 +356,28 @@ func (r Raft) NoEquivalent(reason string) []Unhonoured {
 	}
 	return out
 }
+
+// Add appends one value to the report; see Setting for the fields.
+func (s *Settings) Add(knob, name, value, source, note string) {
+	s.Values = append(s.Values, Setting{Knob: knob, Name: name, Value: value, Source: source, Note: note})
+}
+
+// Refuse records that knob, asked as requested, was not honoured, and why.
+func (s *Settings) Refuse(knob, requested, reason string) {
+	s.Unhonoured = append(s.Unhonoured, Unhonoured{Knob: knob, Requested: requested, Reason: reason})
+}
+
+// OverriddenBy is the reason a knob is not honoured when the backend option
+// key, given in opts, sets the same library setting: an explicit option
+// wins over a knob ("overridden by option election_tick=20").
+func OverriddenBy(key string, opts Options) string {
+	return "overridden by option " + key + "=" + opts[key]
+}
+
+// SourceOf is SourceRequested when an option set the value, else src.
+func SourceOf(optionGiven bool, src string) string {
+	if optionGiven {
+		return SourceRequested
+	}
+	return src
+}

@@ -65,17 +65,6 @@ func (n *Node) Settings(cfg adapter.Config) (adapter.Settings, error) {
 	return res.report, nil
 }
 
-// reporter collects a Settings report.
-type reporter struct{ s adapter.Settings }
-
-func (r *reporter) add(knob, name, value, source, note string) {
-	r.s.Values = append(r.s.Values, adapter.Setting{Knob: knob, Name: name, Value: value, Source: source, Note: note})
-}
-
-func (r *reporter) unhonoured(knob, requested, reason string) {
-	r.s.Unhonoured = append(r.s.Unhonoured, adapter.Unhonoured{Knob: knob, Requested: requested, Reason: reason})
-}
-
 // options are this backend's --opt values, all read at once so that an
 // unknown key is rejected with the full list of known ones.
 type options struct {
@@ -135,7 +124,7 @@ func resolve(cfg adapter.Config) (resolved, error) {
 		return resolved{}, err
 	}
 	k := cfg.Raft
-	var rep reporter
+	var rep adapter.Settings
 	res := resolved{shard: config.Config{ShardID: shardID}, logLevel: o.logLevel}
 
 	if err := resolveTiming(&res, o, k, cfg.Options, &rep); err != nil {
@@ -146,15 +135,15 @@ func resolve(cfg adapter.Config) (resolved, error) {
 	switch {
 	case o.given["pre_vote"]:
 		res.shard.PreVote = o.preVote
-		rep.add(adapter.KnobPreVote, "PreVote", onOff(o.preVote), adapter.SourceRequested, "--opt dragonboat.pre_vote")
+		rep.Add(adapter.KnobPreVote, "PreVote", onOff(o.preVote), adapter.SourceRequested, "--opt dragonboat.pre_vote")
 		if k.PreVote != adapter.SwitchUnset {
-			rep.unhonoured(adapter.KnobPreVote, string(k.PreVote), overridden("pre_vote", cfg.Options))
+			rep.Refuse(adapter.KnobPreVote, string(k.PreVote), adapter.OverriddenBy("pre_vote", cfg.Options))
 		}
 	case k.PreVote != adapter.SwitchUnset:
 		res.shard.PreVote = k.PreVote.Bool(false)
-		rep.add(adapter.KnobPreVote, "PreVote", string(k.PreVote), adapter.SourceRequested, "--raft prevote")
+		rep.Add(adapter.KnobPreVote, "PreVote", string(k.PreVote), adapter.SourceRequested, "--raft prevote")
 	default:
-		rep.add(adapter.KnobPreVote, "PreVote", "off", adapter.SourceLibrary,
+		rep.Add(adapter.KnobPreVote, "PreVote", "off", adapter.SourceLibrary,
 			"config.Config.PreVote false (zero value); dragonboat's examples leave it off. A restarted or partitioned follower may then "+
 				"disrupt a working leader with a higher term")
 	}
@@ -164,33 +153,33 @@ func resolve(cfg adapter.Config) (resolved, error) {
 	switch {
 	case o.given["check_quorum"]:
 		res.shard.CheckQuorum = o.checkQuorum
-		rep.add(adapter.KnobCheckQuorum, "CheckQuorum", onOff(o.checkQuorum), adapter.SourceRequested, "--opt dragonboat.check_quorum; "+cqNote)
+		rep.Add(adapter.KnobCheckQuorum, "CheckQuorum", onOff(o.checkQuorum), adapter.SourceRequested, "--opt dragonboat.check_quorum; "+cqNote)
 		if k.CheckQuorum != adapter.SwitchUnset {
-			rep.unhonoured(adapter.KnobCheckQuorum, string(k.CheckQuorum), overridden("check_quorum", cfg.Options))
+			rep.Refuse(adapter.KnobCheckQuorum, string(k.CheckQuorum), adapter.OverriddenBy("check_quorum", cfg.Options))
 		}
 	case k.CheckQuorum != adapter.SwitchUnset:
 		res.shard.CheckQuorum = k.CheckQuorum.Bool(true)
-		rep.add(adapter.KnobCheckQuorum, "CheckQuorum", string(k.CheckQuorum), adapter.SourceRequested, "--raft checkquorum; "+cqNote)
+		rep.Add(adapter.KnobCheckQuorum, "CheckQuorum", string(k.CheckQuorum), adapter.SourceRequested, "--raft checkquorum; "+cqNote)
 	default:
 		res.shard.CheckQuorum = true
-		rep.add(adapter.KnobCheckQuorum, "CheckQuorum", "on", adapter.SourceRaftcmp,
+		rep.Add(adapter.KnobCheckQuorum, "CheckQuorum", "on", adapter.SourceRaftcmp,
 			"library default off (zero value); on as every dragonboat example sets it, so a leader cut off from its quorum steps down as "+
 				"etcd's and hashicorp's do and partition faults compare; "+cqNote)
 	}
 
 	// append and inflight: no equivalent.
-	rep.add("", "Soft.MaxEntrySize", "64MiB", adapter.SourceLibrary,
+	rep.Add("", "Soft.MaxEntrySize", "64MiB", adapter.SourceLibrary,
 		"a Replicate message carries as many entries as fit in 64 MiB (settings.MaxMessageBatchSize; internal/raft/raft.go "+
 			"sendReplicateMessage): a byte bound, no entry count; settable only by a dragonboat-soft-settings.json in the working directory")
 	if k.MaxAppendEntries != 0 {
-		rep.unhonoured(adapter.KnobAppend, k.Value(adapter.KnobAppend),
+		rep.Refuse(adapter.KnobAppend, k.Value(adapter.KnobAppend),
 			"dragonboat bounds a Replicate message by bytes (Soft.MaxEntrySize, 64 MiB), not by entries; ran the byte bound")
 	}
-	rep.add("", "appends in flight", "unbounded (send queue 2048)", adapter.SourceLibrary,
+	rep.Add("", "appends in flight", "unbounded (send queue 2048)", adapter.SourceLibrary,
 		"in replicate state the leader sends without waiting for acknowledgements (internal/raft/remote.go: no in-flight window); "+
 			"the transport queues up to Soft.SendQueueLength 2048 messages per peer and batches them into one write")
 	if k.MaxInflightAppends != 0 {
-		rep.unhonoured(adapter.KnobInflight, k.Value(adapter.KnobInflight),
+		rep.Refuse(adapter.KnobInflight, k.Value(adapter.KnobInflight),
 			"dragonboat has no in-flight limit: a follower in replicate state is sent appends without waiting for acknowledgements; ran unbounded")
 	}
 
@@ -198,22 +187,22 @@ func resolve(cfg adapter.Config) (resolved, error) {
 	switch {
 	case o.given["snapshot_entries"]:
 		res.shard.SnapshotEntries = o.snapshotEntries
-		rep.add(adapter.KnobSnapshot, "SnapshotEntries", snapshotValue(o.snapshotEntries), adapter.SourceRequested, "--opt dragonboat.snapshot_entries")
+		rep.Add(adapter.KnobSnapshot, "SnapshotEntries", snapshotValue(o.snapshotEntries), adapter.SourceRequested, "--opt dragonboat.snapshot_entries")
 		if k.SnapshotEntries != 0 {
-			rep.unhonoured(adapter.KnobSnapshot, k.Value(adapter.KnobSnapshot), overridden("snapshot_entries", cfg.Options))
+			rep.Refuse(adapter.KnobSnapshot, k.Value(adapter.KnobSnapshot), adapter.OverriddenBy("snapshot_entries", cfg.Options))
 		}
 	case k.SnapshotEntries > 0:
 		res.shard.SnapshotEntries = uint64(k.SnapshotEntries)
-		rep.add(adapter.KnobSnapshot, "SnapshotEntries", strconv.Itoa(k.SnapshotEntries), adapter.SourceRequested,
+		rep.Add(adapter.KnobSnapshot, "SnapshotEntries", strconv.Itoa(k.SnapshotEntries), adapter.SourceRequested,
 			"--raft snapshot; dragonboat snapshots roughly every SnapshotEntries applied entries")
 	case k.SnapshotEntries == adapter.SnapshotsOff:
-		rep.add(adapter.KnobSnapshot, "SnapshotEntries", "off", adapter.SourceRequested, "--raft snapshot=off; SnapshotEntries 0")
+		rep.Add(adapter.KnobSnapshot, "SnapshotEntries", "off", adapter.SourceRequested, "--raft snapshot=off; SnapshotEntries 0")
 	default:
-		rep.add(adapter.KnobSnapshot, "SnapshotEntries", "off", adapter.SourceLibrary,
+		rep.Add(adapter.KnobSnapshot, "SnapshotEntries", "off", adapter.SourceLibrary,
 			"0 = no automatic snapshots (the zero value); raftcmp keeps it so no snapshot lands in a measured window (examples use 10-100, demo values)")
 	}
 	res.shard.CompactionOverhead = o.compaction
-	rep.add("", "CompactionOverhead", strconv.FormatUint(o.compaction, 10), sourceOf(o.given["compaction_overhead"], adapter.SourceLibrary),
+	rep.Add("", "CompactionOverhead", strconv.FormatUint(o.compaction, 10), adapter.SourceOf(o.given["compaction_overhead"], adapter.SourceLibrary),
 		"entries kept after a snapshot's log compaction (zero value 0)")
 
 	// The backend's own settings.
@@ -222,7 +211,7 @@ func resolve(cfg adapter.Config) (resolved, error) {
 	if o.maxInMem > 0 {
 		inMem = strconv.FormatUint(o.maxInMem, 10) + " bytes"
 	}
-	rep.add("", "MaxInMemLogSize", inMem, sourceOf(o.given["max_in_mem_log_size"], adapter.SourceLibrary),
+	rep.Add("", "MaxInMemLogSize", inMem, adapter.SourceOf(o.given["max_in_mem_log_size"], adapter.SourceLibrary),
 		"0 = unlimited (zero value): unapplied entries held in memory before proposals fail as busy")
 	res.logdb = o.logdb
 	switch o.logdbSize {
@@ -240,24 +229,24 @@ func resolve(cfg adapter.Config) (resolved, error) {
 	if o.logdb == "tan" {
 		store = "tan LogDB (dragonboat's own log-structured store), fsync per write batch"
 	}
-	rep.add("", "log store", store, sourceOf(o.given["logdb"], adapter.SourceLibrary),
+	rep.Add("", "log store", store, adapter.SourceOf(o.given["logdb"], adapter.SourceLibrary),
 		"dragonboat's default LogDB (option logdb=tan for tan); storage memory unsupported: dragonboat has no in-memory log")
-	rep.add("", "LogDB sizing", fmt.Sprintf("%s preset (memtables %d MiB x %d), %d shard(s)", o.logdbSize,
+	rep.Add("", "LogDB sizing", fmt.Sprintf("%s preset (memtables %d MiB x %d), %d shard(s)", o.logdbSize,
 		res.logdbConfig.KVWriteBufferSize>>20, res.logdbConfig.KVMaxWriteBufferNumber, res.logdbConfig.Shards),
-		sourceOf(o.given["logdb_size"] || o.given["logdb_shards"], adapter.SourceRaftcmp),
+		adapter.SourceOf(o.given["logdb_size"] || o.given["logdb_shards"], adapter.SourceRaftcmp),
 		"raftcmp's: the default (GetDefaultLogDBConfig: 16 Pebble shards, 4 x 128 MiB memtables each, tan 16 x 128 MiB) is sized for "+
 			"thousands of shards per host; one shard only writes to one LogDB shard, so one instance of dragonboat's own small preset. Same write path")
-	rep.add("", "write ordering", "leader sends, then persists", adapter.SourceLibrary,
+	rep.Add("", "write ordering", "leader sends, then persists", adapter.SourceLibrary,
 		"the step engine sends Replicate messages before saving the entries (engine.go, Raft thesis 10.2.1); followers persist before they answer")
-	rep.add("", "transport", "dragonboat TCP, one connection per peer, messages batched up to 64 MiB per write", adapter.SourceLibrary,
+	rep.Add("", "transport", "dragonboat TCP, one connection per peer, messages batched up to 64 MiB per write", adapter.SourceLibrary,
 		"internal/transport; raftcmp's node registry resolves peers through the node's own peer list (raftcmp proxies links), "+
 			"keyed one connection per address as dragonboat's own registry does for one shard")
-	rep.add("", "state machine", "regular IStateMachine, Update per entry on the apply worker", adapter.SourceRaftcmp,
+	rep.Add("", "state machine", "regular IStateMachine, Update per entry on the apply worker", adapter.SourceRaftcmp,
 		"the digest of applied payloads; Propose returns when the entry is applied on the proposing node (NotifyCommit off, library default)")
-	rep.add("", "proposal forwarding", "follower forwards to the leader", adapter.SourceLibrary,
+	rep.Add("", "proposal forwarding", "follower forwards to the leader", adapter.SourceLibrary,
 		"internal/raft/raft.go handleFollowerPropose; the follower's Propose returns once applied locally")
 
-	res.report = rep.s
+	res.report = rep
 	return res, nil
 }
 
@@ -276,7 +265,7 @@ func (r resolved) heartbeat() time.Duration {
 // else on a tick of their greatest common divisor in whole milliseconds. An
 // unset one keeps its production value, moved only as far as dragonboat's
 // rule ElectionRTT > 2 x HeartbeatRTT requires.
-func resolveTiming(res *resolved, o options, k adapter.Raft, opts adapter.Options, rep *reporter) error {
+func resolveTiming(res *resolved, o options, k adapter.Raft, opts adapter.Options, rep *adapter.Settings) error {
 	var timingOpts []string
 	for _, key := range []string{"rtt_ms", "election_rtt", "heartbeat_rtt"} {
 		if o.given[key] {
@@ -295,10 +284,10 @@ func resolveTiming(res *resolved, o options, k adapter.Raft, opts adapter.Option
 		hNote = eNote
 		why := "overridden by option " + strings.Join(timingOpts, ",")
 		if k.ElectionTimeout != 0 {
-			rep.unhonoured(adapter.KnobElection, k.Value(adapter.KnobElection), why)
+			rep.Refuse(adapter.KnobElection, k.Value(adapter.KnobElection), why)
 		}
 		if k.HeartbeatInterval != 0 {
-			rep.unhonoured(adapter.KnobHeartbeat, k.Value(adapter.KnobHeartbeat), why)
+			rep.Refuse(adapter.KnobHeartbeat, k.Value(adapter.KnobHeartbeat), why)
 		}
 	case k.ElectionTimeout == 0 && k.HeartbeatInterval == 0:
 		res.rttMillis, res.shard.ElectionRTT, res.shard.HeartbeatRTT = prodRTTMillis, prodElectionRTT, prodHeartbeat
@@ -334,12 +323,12 @@ func resolveTiming(res *resolved, o options, k adapter.Raft, opts adapter.Option
 		}
 		res.rttMillis, res.shard.ElectionRTT, res.shard.HeartbeatRTT = rtt, eT, hT
 		if k.ElectionTimeout != 0 && res.election() != k.ElectionTimeout {
-			rep.unhonoured(adapter.KnobElection, k.Value(adapter.KnobElection), fmt.Sprintf(
+			rep.Refuse(adapter.KnobElection, k.Value(adapter.KnobElection), fmt.Sprintf(
 				"dragonboat counts whole ticks of whole milliseconds and needs ElectionRTT > 2 x HeartbeatRTT; ran %s (%d x %dms)", fmtDur(res.election()), eT, rtt))
 		}
 		if res.heartbeat() != h {
 			if k.HeartbeatInterval != 0 {
-				rep.unhonoured(adapter.KnobHeartbeat, k.Value(adapter.KnobHeartbeat), fmt.Sprintf(
+				rep.Refuse(adapter.KnobHeartbeat, k.Value(adapter.KnobHeartbeat), fmt.Sprintf(
 					"dragonboat counts whole ticks of whole milliseconds and needs ElectionRTT > 2 x HeartbeatRTT; ran %s (%d x %dms)", fmtDur(res.heartbeat()), hT, rtt))
 			} else {
 				hNote += fmt.Sprintf("; lowered to %d ticks so that ElectionRTT > 2 x HeartbeatRTT (dragonboat's rule) with the requested election timeout", hT)
@@ -355,10 +344,10 @@ func resolveTiming(res *resolved, o options, k adapter.Raft, opts adapter.Option
 		tickNote = "the tick every Raft timing counts in: the largest whole-millisecond tick of which the requested election timeout and heartbeat " +
 			"are whole multiples (raftcmp keeps its 5ms tick when both are multiples of it)"
 	}
-	rep.add("", "RTTMillisecond", fmt.Sprintf("%dms", res.rttMillis), tickSrc, tickNote)
-	rep.add(adapter.KnobElection, "ElectionRTT x RTTMillisecond", fmtDur(res.election()), eSrc,
+	rep.Add("", "RTTMillisecond", fmt.Sprintf("%dms", res.rttMillis), tickSrc, tickNote)
+	rep.Add(adapter.KnobElection, "ElectionRTT x RTTMillisecond", fmtDur(res.election()), eSrc,
 		fmt.Sprintf("%d ticks of %dms, randomised by dragonboat to 1-2x; ", res.shard.ElectionRTT, res.rttMillis)+eNote)
-	rep.add(adapter.KnobHeartbeat, "HeartbeatRTT x RTTMillisecond", fmtDur(res.heartbeat()), hSrc,
+	rep.Add(adapter.KnobHeartbeat, "HeartbeatRTT x RTTMillisecond", fmtDur(res.heartbeat()), hSrc,
 		fmt.Sprintf("%d ticks of %dms; ", res.shard.HeartbeatRTT, res.rttMillis)+hNote)
 	return nil
 }
@@ -373,19 +362,6 @@ func gcd(a, b uint64) uint64 {
 		a, b = b, a%b
 	}
 	return a
-}
-
-// overridden is the Unhonoured reason for a knob an explicit option set.
-func overridden(key string, opts adapter.Options) string {
-	return fmt.Sprintf("overridden by option %s=%s", key, opts[key])
-}
-
-// sourceOf is SourceRequested if an option set the value, else src.
-func sourceOf(optionGiven bool, src string) string {
-	if optionGiven {
-		return adapter.SourceRequested
-	}
-	return src
 }
 
 func onOff(b bool) string { return string(adapter.SwitchOf(b)) }

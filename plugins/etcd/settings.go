@@ -88,12 +88,10 @@ func resolve(cfg adapter.Config) (settings, error) {
 	var s settings
 	var rep adapter.Settings
 	add := func(v adapter.Setting) { rep.Values = append(rep.Values, v) }
-	unhonoured := func(knob, reason string) {
-		rep.Unhonoured = append(rep.Unhonoured, adapter.Unhonoured{Knob: knob, Requested: knobs.Value(knob), Reason: reason})
-	}
+	unhonoured := func(knob, reason string) { rep.Refuse(knob, knobs.Value(knob), reason) }
 	overridden := func(knob, key string) {
-		if v, ok := given(key); ok && knobs.Value(knob) != "" {
-			unhonoured(knob, fmt.Sprintf("overridden by option %s=%s", key, v))
+		if _, ok := given(key); ok && knobs.Value(knob) != "" {
+			unhonoured(knob, adapter.OverriddenBy(key, opts))
 		}
 	}
 
@@ -240,10 +238,8 @@ func resolve(cfg adapter.Config) (settings, error) {
 	}
 
 	src := func(key string, prod string) string {
-		if _, ok := given(key); ok {
-			return adapter.SourceRequested
-		}
-		return prod
+		_, ok := given(key)
+		return adapter.SourceOf(ok, prod)
 	}
 	add(adapter.Setting{Name: "tick", Value: s.tick.String(), Source: tickSource, Note: tickNote})
 	add(adapter.Setting{Name: "MaxSizePerMsg", Value: bytesString(s.maxSizePerMsg), Source: src("max_size_per_msg", adapter.SourceProduction),

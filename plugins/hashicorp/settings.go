@@ -67,22 +67,6 @@ func (n *Node) Settings(cfg adapter.Config) (adapter.Settings, error) {
 	return res.report, nil
 }
 
-// reporter collects a Settings report.
-type reporter struct{ s adapter.Settings }
-
-func (r *reporter) add(knob, name, value, source, note string) {
-	r.s.Values = append(r.s.Values, adapter.Setting{Knob: knob, Name: name, Value: value, Source: source, Note: note})
-}
-
-func (r *reporter) unhonoured(knob, requested, reason string) {
-	r.s.Unhonoured = append(r.s.Unhonoured, adapter.Unhonoured{Knob: knob, Requested: requested, Reason: reason})
-}
-
-// overridden is the Unhonoured reason for a knob an explicit option set.
-func overridden(key string, opts adapter.Options) string {
-	return fmt.Sprintf("overridden by option %s=%s", key, opts[key])
-}
-
 // resolve maps cfg (the shared Raft knobs, then this backend's options, which
 // win over a knob for the same thing) onto hashicorp/raft's configuration and
 // reports each value with its source.
@@ -90,7 +74,7 @@ func resolve(cfg adapter.Config) (resolved, error) {
 	def := raft.DefaultConfig()
 	opts, k := cfg.Options, cfg.Raft
 	given := func(key string) bool { _, ok := opts[key]; return ok }
-	var rep reporter
+	var rep adapter.Settings
 	c := *def
 
 	// Every option is read first, so that an unknown one is rejected with
@@ -129,21 +113,21 @@ func resolve(cfg adapter.Config) (resolved, error) {
 	switch {
 	case given(electionOpt):
 		c.HeartbeatTimeout = o.heartbeatTimeout
-		rep.add(adapter.KnobElection, "HeartbeatTimeout", fmtDur(c.HeartbeatTimeout), adapter.SourceRequested,
+		rep.Add(adapter.KnobElection, "HeartbeatTimeout", fmtDur(c.HeartbeatTimeout), adapter.SourceRequested,
 			"--opt hashicorp.heartbeat_timeout; a follower stands after HeartbeatTimeout (randomised to 1-2x) without a leader")
 		if k.ElectionTimeout != 0 {
-			rep.unhonoured(adapter.KnobElection, k.Value(adapter.KnobElection), overridden(electionOpt, opts))
+			rep.Refuse(adapter.KnobElection, k.Value(adapter.KnobElection), adapter.OverriddenBy(electionOpt, opts))
 		}
 	case k.ElectionTimeout != 0:
 		c.HeartbeatTimeout = max(k.ElectionTimeout, minTimeout)
-		rep.add(adapter.KnobElection, "HeartbeatTimeout", fmtDur(c.HeartbeatTimeout), adapter.SourceRequested,
+		rep.Add(adapter.KnobElection, "HeartbeatTimeout", fmtDur(c.HeartbeatTimeout), adapter.SourceRequested,
 			"--raft election; a follower stands after HeartbeatTimeout (randomised to 1-2x) without a leader")
 		if c.HeartbeatTimeout != k.ElectionTimeout {
-			rep.unhonoured(adapter.KnobElection, k.Value(adapter.KnobElection),
+			rep.Refuse(adapter.KnobElection, k.Value(adapter.KnobElection),
 				"hashicorp/raft's least HeartbeatTimeout is 5ms (raft.ValidateConfig); ran 5ms")
 		}
 	default:
-		rep.add(adapter.KnobElection, "HeartbeatTimeout", fmtDur(c.HeartbeatTimeout), adapter.SourceLibrary,
+		rep.Add(adapter.KnobElection, "HeartbeatTimeout", fmtDur(c.HeartbeatTimeout), adapter.SourceLibrary,
 			"raft.DefaultConfig (config.go) 1000ms, randomised to 1-2x; also Consul's production value: "+
 				"performance.raft_multiplier=1, which Consul's server performance docs recommend for production "+
 				"(its built-in multiplier 5 is sized for t2.micro-class servers)")
@@ -153,14 +137,14 @@ func resolve(cfg adapter.Config) (resolved, error) {
 	switch key := "election_timeout"; {
 	case given(key):
 		c.ElectionTimeout = o.electionTimeout
-		rep.add("", "ElectionTimeout", fmtDur(c.ElectionTimeout), adapter.SourceRequested,
+		rep.Add("", "ElectionTimeout", fmtDur(c.ElectionTimeout), adapter.SourceRequested,
 			"--opt hashicorp.election_timeout; a candidate's wait for votes before it starts another election")
 	case timingChanged:
 		c.ElectionTimeout = c.HeartbeatTimeout
-		rep.add("", "ElectionTimeout", fmtDur(c.ElectionTimeout), adapter.SourceRaftcmp,
+		rep.Add("", "ElectionTimeout", fmtDur(c.ElectionTimeout), adapter.SourceRaftcmp,
 			"equal to HeartbeatTimeout, as raft.DefaultConfig and Consul's raft_multiplier keep them; a candidate's wait for votes")
 	default:
-		rep.add("", "ElectionTimeout", fmtDur(c.ElectionTimeout), adapter.SourceLibrary,
+		rep.Add("", "ElectionTimeout", fmtDur(c.ElectionTimeout), adapter.SourceLibrary,
 			"raft.DefaultConfig 1000ms (Consul at raft_multiplier=1 the same); a candidate's wait for votes")
 	}
 
@@ -176,12 +160,12 @@ func resolve(cfg adapter.Config) (resolved, error) {
 			src = adapter.SourceRequested
 			hbNote += "; follows the HeartbeatTimeout set above"
 		}
-		rep.add(adapter.KnobHeartbeat, "HeartbeatTimeout/10", fmtDur(hb), src, hbNote)
+		rep.Add(adapter.KnobHeartbeat, "HeartbeatTimeout/10", fmtDur(hb), src, hbNote)
 	case k.HeartbeatInterval == hb:
-		rep.add(adapter.KnobHeartbeat, "HeartbeatTimeout/10", fmtDur(hb), adapter.SourceRequested, "--raft heartbeat; "+hbNote)
+		rep.Add(adapter.KnobHeartbeat, "HeartbeatTimeout/10", fmtDur(hb), adapter.SourceRequested, "--raft heartbeat; "+hbNote)
 	default:
-		rep.add(adapter.KnobHeartbeat, "HeartbeatTimeout/10", fmtDur(hb), adapter.SourceLibrary, hbNote)
-		rep.unhonoured(adapter.KnobHeartbeat, k.Value(adapter.KnobHeartbeat), fmt.Sprintf(
+		rep.Add(adapter.KnobHeartbeat, "HeartbeatTimeout/10", fmtDur(hb), adapter.SourceLibrary, hbNote)
+		rep.Refuse(adapter.KnobHeartbeat, k.Value(adapter.KnobHeartbeat), fmt.Sprintf(
 			"hashicorp/raft's leader heartbeats every HeartbeatTimeout/10 (randomised to 1-2x) and HeartbeatTimeout is the election timeout (%s); ran %s",
 			fmtDur(c.HeartbeatTimeout), fmtDur(hb)))
 	}
@@ -190,34 +174,34 @@ func resolve(cfg adapter.Config) (resolved, error) {
 	switch key := "leader_lease_timeout"; {
 	case given(key):
 		c.LeaderLeaseTimeout = o.leaseTimeout
-		rep.add("", "LeaderLeaseTimeout", fmtDur(c.LeaderLeaseTimeout), adapter.SourceRequested, "--opt hashicorp.leader_lease_timeout")
+		rep.Add("", "LeaderLeaseTimeout", fmtDur(c.LeaderLeaseTimeout), adapter.SourceRequested, "--opt hashicorp.leader_lease_timeout")
 	case timingChanged:
 		c.LeaderLeaseTimeout = max(c.HeartbeatTimeout*def.LeaderLeaseTimeout/def.HeartbeatTimeout, minTimeout)
-		rep.add("", "LeaderLeaseTimeout", fmtDur(c.LeaderLeaseTimeout), adapter.SourceRaftcmp,
+		rep.Add("", "LeaderLeaseTimeout", fmtDur(c.LeaderLeaseTimeout), adapter.SourceRaftcmp,
 			"scaled with HeartbeatTimeout as Consul's raft_multiplier scales both (500ms per 1s, raft.DefaultConfig's ratio)")
 	default:
-		rep.add("", "LeaderLeaseTimeout", fmtDur(c.LeaderLeaseTimeout), adapter.SourceLibrary,
+		rep.Add("", "LeaderLeaseTimeout", fmtDur(c.LeaderLeaseTimeout), adapter.SourceLibrary,
 			"raft.DefaultConfig 500ms (Consul at raft_multiplier=1 the same)")
 	}
 	lease := fmt.Sprintf("a leader that has not heard from a quorum for LeaderLeaseTimeout (%s) steps down (raft.go, checkLeaderLease)", fmtDur(c.LeaderLeaseTimeout))
 	switch k.CheckQuorum {
 	case adapter.SwitchOn:
-		rep.add(adapter.KnobCheckQuorum, "LeaderLeaseTimeout", "on", adapter.SourceRequested, "--raft checkquorum; always on in hashicorp/raft: "+lease)
+		rep.Add(adapter.KnobCheckQuorum, "LeaderLeaseTimeout", "on", adapter.SourceRequested, "--raft checkquorum; always on in hashicorp/raft: "+lease)
 	case adapter.SwitchOff:
-		rep.add(adapter.KnobCheckQuorum, "LeaderLeaseTimeout", "on", adapter.SourceLibrary, "always on: "+lease)
-		rep.unhonoured(adapter.KnobCheckQuorum, "off", "hashicorp/raft's leader lease cannot be turned off: "+lease+"; ran on")
+		rep.Add(adapter.KnobCheckQuorum, "LeaderLeaseTimeout", "on", adapter.SourceLibrary, "always on: "+lease)
+		rep.Refuse(adapter.KnobCheckQuorum, "off", "hashicorp/raft's leader lease cannot be turned off: "+lease+"; ran on")
 	default:
-		rep.add(adapter.KnobCheckQuorum, "LeaderLeaseTimeout", "on", adapter.SourceLibrary, "always on: "+lease)
+		rep.Add(adapter.KnobCheckQuorum, "LeaderLeaseTimeout", "on", adapter.SourceLibrary, "always on: "+lease)
 	}
 
 	// prevote: raft.Config.PreVoteDisabled, pre-vote on by default since v1.7.0.
 	switch k.PreVote {
 	case adapter.SwitchUnset:
-		rep.add(adapter.KnobPreVote, "PreVoteDisabled", "on", adapter.SourceLibrary,
+		rep.Add(adapter.KnobPreVote, "PreVoteDisabled", "on", adapter.SourceLibrary,
 			"PreVoteDisabled=false: pre-vote on by default since hashicorp/raft v1.7.0 (CHANGELOG, GH-530); Consul and Nomad leave it")
 	default:
 		c.PreVoteDisabled = !k.PreVote.Bool(true)
-		rep.add(adapter.KnobPreVote, "PreVoteDisabled", string(k.PreVote), adapter.SourceRequested,
+		rep.Add(adapter.KnobPreVote, "PreVoteDisabled", string(k.PreVote), adapter.SourceRequested,
 			"--raft prevote; PreVoteDisabled="+strconv.FormatBool(c.PreVoteDisabled))
 	}
 
@@ -225,19 +209,19 @@ func resolve(cfg adapter.Config) (resolved, error) {
 	switch key := "max_append_entries"; {
 	case given(key):
 		c.MaxAppendEntries = o.maxAppend
-		rep.add(adapter.KnobAppend, "MaxAppendEntries", strconv.Itoa(c.MaxAppendEntries), adapter.SourceRequested, "--opt hashicorp.max_append_entries")
+		rep.Add(adapter.KnobAppend, "MaxAppendEntries", strconv.Itoa(c.MaxAppendEntries), adapter.SourceRequested, "--opt hashicorp.max_append_entries")
 		if k.MaxAppendEntries != 0 {
-			rep.unhonoured(adapter.KnobAppend, k.Value(adapter.KnobAppend), overridden(key, opts))
+			rep.Refuse(adapter.KnobAppend, k.Value(adapter.KnobAppend), adapter.OverriddenBy(key, opts))
 		}
 	case k.MaxAppendEntries != 0:
 		c.MaxAppendEntries = min(k.MaxAppendEntries, maxAppendEntriesLimit)
-		rep.add(adapter.KnobAppend, "MaxAppendEntries", strconv.Itoa(c.MaxAppendEntries), adapter.SourceRequested, "--raft append")
+		rep.Add(adapter.KnobAppend, "MaxAppendEntries", strconv.Itoa(c.MaxAppendEntries), adapter.SourceRequested, "--raft append")
 		if c.MaxAppendEntries != k.MaxAppendEntries {
-			rep.unhonoured(adapter.KnobAppend, k.Value(adapter.KnobAppend),
+			rep.Refuse(adapter.KnobAppend, k.Value(adapter.KnobAppend),
 				fmt.Sprintf("hashicorp/raft takes at most %d entries per append (raft.ValidateConfig); ran %d", maxAppendEntriesLimit, maxAppendEntriesLimit))
 		}
 	default:
-		rep.add(adapter.KnobAppend, "MaxAppendEntries", strconv.Itoa(c.MaxAppendEntries), adapter.SourceLibrary,
+		rep.Add(adapter.KnobAppend, "MaxAppendEntries", strconv.Itoa(c.MaxAppendEntries), adapter.SourceLibrary,
 			"raft.DefaultConfig 64; Consul, Nomad and Vault leave it")
 	}
 
@@ -248,36 +232,36 @@ func resolve(cfg adapter.Config) (resolved, error) {
 	switch key := "max_rpcs_in_flight"; {
 	case given(key):
 		tc.MaxRPCsInFlight = o.inflight
-		rep.add(adapter.KnobInflight, "MaxRPCsInFlight", strconv.Itoa(tc.MaxRPCsInFlight), adapter.SourceRequested,
+		rep.Add(adapter.KnobInflight, "MaxRPCsInFlight", strconv.Itoa(tc.MaxRPCsInFlight), adapter.SourceRequested,
 			"--opt hashicorp.max_rpcs_in_flight; "+inflightNote)
 		if k.MaxInflightAppends != 0 {
-			rep.unhonoured(adapter.KnobInflight, k.Value(adapter.KnobInflight), overridden(key, opts))
+			rep.Refuse(adapter.KnobInflight, k.Value(adapter.KnobInflight), adapter.OverriddenBy(key, opts))
 		}
 	case k.MaxInflightAppends != 0:
 		tc.MaxRPCsInFlight = k.MaxInflightAppends
-		rep.add(adapter.KnobInflight, "MaxRPCsInFlight", strconv.Itoa(tc.MaxRPCsInFlight), adapter.SourceRequested, "--raft inflight; "+inflightNote)
+		rep.Add(adapter.KnobInflight, "MaxRPCsInFlight", strconv.Itoa(tc.MaxRPCsInFlight), adapter.SourceRequested, "--raft inflight; "+inflightNote)
 	default:
-		rep.add(adapter.KnobInflight, "MaxRPCsInFlight", strconv.Itoa(tc.MaxRPCsInFlight), adapter.SourceLibrary,
+		rep.Add(adapter.KnobInflight, "MaxRPCsInFlight", strconv.Itoa(tc.MaxRPCsInFlight), adapter.SourceLibrary,
 			"raft.DefaultMaxRPCsInFlight 2 since v1.4.1 (was effectively 130; lowered because deep pipelining raised commit "+
 				"latency under load, hashicorp/raft#541); Consul and Nomad leave it; "+inflightNote)
 	}
 
 	resolveSnapshots(&c, def, k, opts, o.snapshotThreshold, o.snapshotInterval, &rep)
 	c.TrailingLogs = uint64(o.trailing)
-	rep.add("", "TrailingLogs", strconv.FormatUint(c.TrailingLogs, 10), sourceOf(given("trailing_logs"), adapter.SourceLibrary),
+	rep.Add("", "TrailingLogs", strconv.FormatUint(c.TrailingLogs, 10), adapter.SourceOf(given("trailing_logs"), adapter.SourceLibrary),
 		"log entries kept after a snapshot; raft.DefaultConfig 10240, Consul the same")
 
 	// The backend's own settings.
 	c.CommitTimeout = o.commitTimeout
-	rep.add("", "CommitTimeout", fmtDur(c.CommitTimeout), sourceOf(given("commit_timeout"), adapter.SourceLibrary),
+	rep.Add("", "CommitTimeout", fmtDur(c.CommitTimeout), adapter.SourceOf(given("commit_timeout"), adapter.SourceLibrary),
 		"raft.DefaultConfig 50ms: how long the leader waits without new entries before an append that only advances commit")
 	c.BatchApplyCh = o.batchApply
-	rep.add("", "BatchApplyCh", strconv.FormatBool(c.BatchApplyCh), sourceOf(given("batch_apply"), adapter.SourceLibrary),
+	rep.Add("", "BatchApplyCh", strconv.FormatBool(c.BatchApplyCh), adapter.SourceOf(given("batch_apply"), adapter.SourceLibrary),
 		"raft.DefaultConfig false; the leader batches whatever Apply calls wait (up to MaxAppendEntries) into one log write either way")
 
 	tc.MaxPool, tc.Timeout = o.maxPool, o.transportTimeout
-	rep.add("", "transport", fmt.Sprintf("NetworkTransport TCP, MaxPool %d, Timeout %s", tc.MaxPool, fmtDur(tc.Timeout)),
-		sourceOf(given("max_pool") || given("transport_timeout"), adapter.SourceProduction),
+	rep.Add("", "transport", fmt.Sprintf("NetworkTransport TCP, MaxPool %d, Timeout %s", tc.MaxPool, fmtDur(tc.Timeout)),
+		adapter.SourceOf(given("max_pool") || given("transport_timeout"), adapter.SourceProduction),
 		"as Consul (agent/consul/server.go) and Nomad (nomad/server.go) create it: MaxPool 3, Timeout 10s; "+
 			"msgpack over one pooled TCP connection per RPC, pipeline on its own connection")
 
@@ -286,7 +270,7 @@ func resolve(cfg adapter.Config) (resolved, error) {
 	switch cfg.Storage {
 	case adapter.StorageMemory:
 		res.logCache = 0
-		rep.add("", "log store", "raft.InmemStore", adapter.SourceLibrary, "storage memory: the library's in-memory log and stable store, no fsync")
+		rep.Add("", "log store", "raft.InmemStore", adapter.SourceLibrary, "storage memory: the library's in-memory log and stable store, no fsync")
 	default:
 		store := "raft-boltdb/v2 (bbolt), fsync per append batch"
 		note := "what Consul, Nomad and Vault ship by default (Consul's raft_logstore.backend=boltdb)"
@@ -294,18 +278,18 @@ func resolve(cfg adapter.Config) (resolved, error) {
 			store = "raft-wal, fsync per append batch"
 			note = "--opt hashicorp.log_store=wal: HashiCorp's newer log store (Consul's raft_logstore.backend=wal)"
 		}
-		rep.add("", "log store", store, sourceOf(given("log_store"), adapter.SourceProduction), note)
+		rep.Add("", "log store", store, adapter.SourceOf(given("log_store"), adapter.SourceProduction), note)
 		cache := "off"
 		if res.logCache > 0 {
 			cache = strconv.Itoa(res.logCache) + " entries"
 		}
-		rep.add("", "LogCache", cache, sourceOf(given("log_cache"), adapter.SourceProduction),
+		rep.Add("", "LogCache", cache, adapter.SourceOf(given("log_cache"), adapter.SourceProduction),
 			"raft.NewLogCache in front of the durable store, as Consul (agent/consul/server.go) and Vault (physical/raft/raft.go) "+
 				"run it with raftLogCacheSize 512: recent entries are replicated from memory; option log_cache, 0 = none")
 	}
-	rep.add("", "state machine", "FSM.Apply per entry on the FSM goroutine", adapter.SourceRaftcmp,
+	rep.Add("", "state machine", "FSM.Apply per entry on the FSM goroutine", adapter.SourceRaftcmp,
 		"the digest of applied payloads; Propose returns when Apply's future resolves on the leader")
-	rep.add("", "proposal forwarding", "none", adapter.SourceLibrary, "hashicorp/raft does not forward: a follower returns NotLeaderError with the leader")
+	rep.Add("", "proposal forwarding", "none", adapter.SourceLibrary, "hashicorp/raft does not forward: a follower returns NotLeaderError with the leader")
 
 	if c.LeaderLeaseTimeout > c.HeartbeatTimeout {
 		return resolved{}, fmt.Errorf("LeaderLeaseTimeout %s exceeds HeartbeatTimeout %s (raft.ValidateConfig): set leader_lease_timeout no higher than the election timeout",
@@ -315,14 +299,14 @@ func resolve(cfg adapter.Config) (resolved, error) {
 		return resolved{}, fmt.Errorf("ElectionTimeout %s is below HeartbeatTimeout %s (raft.ValidateConfig): set election_timeout at least the election timeout",
 			fmtDur(c.ElectionTimeout), fmtDur(c.HeartbeatTimeout))
 	}
-	res.report = rep.s
+	res.report = rep
 	return res, nil
 }
 
 // resolveSnapshots maps the snapshot knob and the snapshot_threshold and
 // snapshot_interval options (threshold and interval as given) onto
 // SnapshotThreshold and SnapshotInterval.
-func resolveSnapshots(c *raft.Config, def *raft.Config, k adapter.Raft, opts adapter.Options, threshold int, interval time.Duration, rep *reporter) {
+func resolveSnapshots(c *raft.Config, def *raft.Config, k adapter.Raft, opts adapter.Options, threshold int, interval time.Duration, rep *adapter.Settings) {
 	_, thrGiven := opts["snapshot_threshold"]
 	_, ivlGiven := opts["snapshot_interval"]
 	switch {
@@ -335,35 +319,35 @@ func resolveSnapshots(c *raft.Config, def *raft.Config, k adapter.Raft, opts ada
 			key = "snapshot_interval"
 		}
 		if k.SnapshotEntries != 0 {
-			rep.unhonoured(adapter.KnobSnapshot, k.Value(adapter.KnobSnapshot), overridden(key, opts))
+			rep.Refuse(adapter.KnobSnapshot, k.Value(adapter.KnobSnapshot), adapter.OverriddenBy(key, opts))
 		}
-		rep.add(adapter.KnobSnapshot, "SnapshotThreshold", snapshotValue(c.SnapshotThreshold), sourceOf(thrGiven, adapter.SourceLibrary),
+		rep.Add(adapter.KnobSnapshot, "SnapshotThreshold", snapshotValue(c.SnapshotThreshold), adapter.SourceOf(thrGiven, adapter.SourceLibrary),
 			"snapshot once this many entries since the last, checked every SnapshotInterval (randomised to 1-2x)")
-		rep.add("", "SnapshotInterval", fmtDur(c.SnapshotInterval), sourceOf(ivlGiven, adapter.SourceLibrary),
+		rep.Add("", "SnapshotInterval", fmtDur(c.SnapshotInterval), adapter.SourceOf(ivlGiven, adapter.SourceLibrary),
 			"how often the snapshot threshold is checked")
 	case k.SnapshotEntries > 0:
 		c.SnapshotThreshold = uint64(k.SnapshotEntries)
 		c.SnapshotInterval = snapshotCheckInterval
-		rep.add(adapter.KnobSnapshot, "SnapshotThreshold", strconv.Itoa(k.SnapshotEntries), adapter.SourceRequested, "--raft snapshot")
-		rep.add("", "SnapshotInterval", fmtDur(c.SnapshotInterval), adapter.SourceRaftcmp,
+		rep.Add(adapter.KnobSnapshot, "SnapshotThreshold", strconv.Itoa(k.SnapshotEntries), adapter.SourceRequested, "--raft snapshot")
+		rep.Add("", "SnapshotInterval", fmtDur(c.SnapshotInterval), adapter.SourceRaftcmp,
 			"raftcmp's, so the entry count rather than the 120s default timer decides when a snapshot comes")
-		rep.unhonoured(adapter.KnobSnapshot, k.Value(adapter.KnobSnapshot), fmt.Sprintf(
+		rep.Refuse(adapter.KnobSnapshot, k.Value(adapter.KnobSnapshot), fmt.Sprintf(
 			"hashicorp/raft snapshots only when a timer check (SnapshotInterval, randomised to 1-2x) finds at least SnapshotThreshold new entries; "+
 				"ran SnapshotThreshold=%d checked every %s, so a snapshot comes up to %s after the count is reached",
 			k.SnapshotEntries, fmtDur(snapshotCheckInterval), fmtDur(2*snapshotCheckInterval)))
 	case k.SnapshotEntries == adapter.SnapshotsOff:
 		c.SnapshotThreshold = snapshotsOffThreshold
 		c.SnapshotInterval = snapshotsOffInterval
-		rep.add(adapter.KnobSnapshot, "SnapshotThreshold", "off", adapter.SourceRequested, "--raft snapshot=off")
-		rep.add("", "SnapshotInterval", fmtDur(c.SnapshotInterval), adapter.SourceRaftcmp, "out of reach of a run: snapshots off")
+		rep.Add(adapter.KnobSnapshot, "SnapshotThreshold", "off", adapter.SourceRequested, "--raft snapshot=off")
+		rep.Add("", "SnapshotInterval", fmtDur(c.SnapshotInterval), adapter.SourceRaftcmp, "out of reach of a run: snapshots off")
 	default:
 		// Production: as Consul runs it, like etcd's adapter runs etcd's
 		// server's snapshot policy.
 		c.SnapshotThreshold = consulSnapshotThreshold
 		c.SnapshotInterval = consulSnapshotInterval
-		rep.add(adapter.KnobSnapshot, "SnapshotThreshold", strconv.Itoa(consulSnapshotThreshold), adapter.SourceProduction, fmt.Sprintf(
+		rep.Add(adapter.KnobSnapshot, "SnapshotThreshold", strconv.Itoa(consulSnapshotThreshold), adapter.SourceProduction, fmt.Sprintf(
 			"Consul's raft_snapshot_threshold default (agent/consul/config.go); raft.DefaultConfig %d; snapshot once this many entries since the last, checked every SnapshotInterval", def.SnapshotThreshold))
-		rep.add("", "SnapshotInterval", fmtDur(c.SnapshotInterval), adapter.SourceProduction, fmt.Sprintf(
+		rep.Add("", "SnapshotInterval", fmtDur(c.SnapshotInterval), adapter.SourceProduction, fmt.Sprintf(
 			"Consul's raft_snapshot_interval default; raft.DefaultConfig %s; randomised by the library to 1-2x, so a check comes 30-60 s apart", fmtDur(def.SnapshotInterval)))
 	}
 }
@@ -374,14 +358,6 @@ func snapshotValue(t uint64) string {
 		return "off"
 	}
 	return strconv.FormatUint(t, 10)
-}
-
-// sourceOf is SourceRequested if an option set the value, else src.
-func sourceOf(optionGiven bool, src string) string {
-	if optionGiven {
-		return adapter.SourceRequested
-	}
-	return src
 }
 
 // fmtDur spells d as --raft does (1s, 100ms).

@@ -101,10 +101,7 @@ func listSettings(c *cli.Context, plugins []cluster.Plugin, refusals []error) er
 	if format != "text" && format != "markdown" {
 		return cli.Exit(fmt.Sprintf("--format %q: must be text or markdown", format), 2)
 	}
-	cfg := adapter.Config{ID: 1, Storage: storage, Raft: knobs}
-	for id := uint64(1); id <= 3; id++ {
-		cfg.Peers = append(cfg.Peers, adapter.Peer{ID: id, Addr: fmt.Sprintf("127.0.0.1:%d", 7000+id)})
-	}
+	cfg := adapter.Config{Storage: storage, Raft: knobs}
 	var tables []backendSettings
 	failed := false
 	for i, p := range plugins {
@@ -113,7 +110,7 @@ func listSettings(c *cli.Context, plugins []cluster.Plugin, refusals []error) er
 			failed = true
 			continue
 		}
-		d, set, err := cluster.Settings(c.Context, p, cfg)
+		d, set, err := cluster.Settings(c.Context, p, 3, cfg)
 		if err != nil {
 			fmt.Fprintf(c.App.ErrWriter, "%s: %s\n", p.Name, oneLineErr(err))
 			failed = true

@@ -348,13 +348,13 @@ func (s Settings) UnhonouredString() string {
 // backend that has no equivalent of any of them (the noop backend has no
 // Raft at all).
 func (r Raft) NoEquivalent(reason string) []Unhonoured {
-	var out []Unhonoured
+	var s Settings
 	for _, k := range Knobs {
 		if v := r.Value(k); v != "" {
-			out = append(out, Unhonoured{Knob: k, Requested: v, Reason: reason})
+			s.Refuse(k, v, reason)
 		}
 	}
-	return out
+	return s.Unhonoured
 }
 
 // Add appends one value to the report; see Setting for the fields.

@@ -217,9 +217,15 @@ func Describe(ctx context.Context, p Plugin) (adapter.Description, error) {
 	return proc.node.Describe(), nil
 }
 
-// Settings starts the plugin just long enough to ask what a node would run
-// under cfg (adapter.Node.Settings), and what it is.
-func Settings(ctx context.Context, p Plugin, cfg adapter.Config) (adapter.Description, adapter.Settings, error) {
+// Settings starts the plugin just long enough to ask what node 1 of a
+// cluster of the given size would run under cfg (adapter.Node.Settings),
+// and what the plugin is. cfg's ID and Peers are filled in here, with
+// placeholder addresses: Settings starts nothing, so none is dialled.
+func Settings(ctx context.Context, p Plugin, nodes int, cfg adapter.Config) (adapter.Description, adapter.Settings, error) {
+	cfg.ID, cfg.Peers = 1, nil
+	for id := uint64(1); id <= uint64(nodes); id++ {
+		cfg.Peers = append(cfg.Peers, adapter.Peer{ID: id, Addr: fmt.Sprintf("127.0.0.1:%d", 7000+id)})
+	}
 	proc, err := LocalLauncher{}.launch(ctx, LaunchRequest{Plugin: p})
 	if err != nil {
 		return adapter.Description{}, adapter.Settings{}, err

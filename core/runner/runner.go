@@ -262,11 +262,8 @@ func resume(cfg Config, now *reports.Meta) (*reports.Meta, map[string]bool, erro
 func describePlugin(ctx context.Context, cfg Config, impl string) reports.PluginMeta {
 	s := cfg.Spec
 	pm := reports.PluginMeta{Name: impl, Path: cfg.Plugins[impl].Path}
-	node := adapter.Config{ID: 1, Storage: s.Storage, Options: s.Options[impl], Raft: s.RaftKnobs()}
-	for id := uint64(1); id <= uint64(s.Nodes); id++ {
-		node.Peers = append(node.Peers, adapter.Peer{ID: id, Addr: fmt.Sprintf("127.0.0.1:%d", 7000+id)}) // never dialled: Settings starts nothing
-	}
-	d, set, err := cluster.Settings(ctx, cfg.Plugins[impl], node)
+	node := adapter.Config{Storage: s.Storage, Options: s.Options[impl], Raft: s.RaftKnobs()}
+	d, set, err := cluster.Settings(ctx, cfg.Plugins[impl], s.Nodes, node)
 	if err != nil {
 		var derr error
 		if d, derr = cluster.Describe(ctx, cfg.Plugins[impl]); derr != nil {

@@ -326,23 +326,20 @@ func checkSettingsAccounted(ctx context.Context, k *Kit) error {
 		MaxAppendEntries: 7, MaxInflightAppends: 3, SnapshotEntries: 500,
 	}
 	sources := []string{adapter.SourceLibrary, adapter.SourceProduction, adapter.SourceRaftcmp, adapter.SourceRequested}
+	nodes := checkNodes
+	if !k.desc.Capabilities.Fits(nodes) {
+		nodes = k.desc.Capabilities.MaxNodes
+	}
 	for _, tc := range []struct {
 		name string
 		raft adapter.Raft
 	}{{"production", k.cfg.Raft}, {"uniform", adapter.Uniform.Over(k.cfg.Raft)}, {"unusual values", odd}} {
-		cfg := adapter.Config{ID: 1, Storage: k.desc.Capabilities.Storage[0], Options: k.cfg.Options, Raft: tc.raft}
-		nodes := checkNodes
-		if !k.desc.Capabilities.Fits(nodes) {
-			nodes = k.desc.Capabilities.MaxNodes
-		}
-		for id := uint64(1); id <= uint64(nodes); id++ {
-			cfg.Peers = append(cfg.Peers, adapter.Peer{ID: id, Addr: "127.0.0.1:" + strconv.FormatUint(7000+id, 10)})
-		}
-		_, first, err := cluster.Settings(ctx, k.cfg.Plugin, cfg)
+		cfg := adapter.Config{Storage: k.desc.Capabilities.Storage[0], Options: k.cfg.Options, Raft: tc.raft}
+		_, first, err := cluster.Settings(ctx, k.cfg.Plugin, nodes, cfg)
 		if err != nil {
 			return fmt.Errorf("%s: %w", tc.name, err)
 		}
-		_, again, err := cluster.Settings(ctx, k.cfg.Plugin, cfg)
+		_, again, err := cluster.Settings(ctx, k.cfg.Plugin, nodes, cfg)
 		if err != nil {
 			return fmt.Errorf("%s, asked again: %w", tc.name, err)
 		}

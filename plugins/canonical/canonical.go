@@ -322,6 +322,19 @@ func (n *Node) Status(ctx context.Context) (adapter.Status, error) {
 	}, nil
 }
 
+// snapshots is how many snapshots this node took and restored (from its
+// own disk at Start or from a leader) since Start: the counters Status
+// will carry once the contract has them.
+func (n *Node) snapshots() (taken, restored uint64) {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	if n.c == nil {
+		return 0, 0
+	}
+	st := n.status()
+	return uint64(st.snapshots_taken), uint64(st.snapshots_restored)
+}
+
 // status is the loop's latest copy of libraft's state; n.mu held.
 func (n *Node) status() C.rc_status {
 	var st C.rc_status

@@ -28,6 +28,8 @@ var (
 	buildDir  string
 	buildPath string
 	buildErr  error
+	// libraftRelease is the release pkg-config reports, as built in.
+	libraftRelease string
 )
 
 func TestMain(m *testing.M) {
@@ -54,9 +56,10 @@ func plugin(t *testing.T) adaptertest.Config {
 			buildErr = fmt.Errorf("pkg-config --modversion raft: %w", err)
 			return
 		}
+		libraftRelease = strings.TrimSpace(string(ver))
 		buildPath = filepath.Join(buildDir, cluster.PluginPrefix+"canonical")
 		cmd := exec.Command("go", "build", "-ldflags",
-			"-X github.com/raftcmp/raftcmp/plugins/canonical.libraftVersion="+strings.TrimSpace(string(ver)),
+			"-X github.com/raftcmp/raftcmp/plugins/canonical.libraftVersion="+libraftRelease,
 			"-o", buildPath, "github.com/raftcmp/raftcmp/plugins/canonical/plugin")
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=1")
 		if out, err := cmd.CombinedOutput(); err != nil {
@@ -83,6 +86,105 @@ func TestConformanceUniform(t *testing.T) {
 	cfg.Raft = adapter.Uniform
 	cfg.Only = []string{"replicated-in-order", "leader-failover", "restart-recovers"}
 	adaptertest.Run(t, cfg)
+}
+
+// With a snapshot every few entries, the kit's checks still hold: a node
+// restarted after the others moved on recovers from its own snapshot and
+// catches up through the leader's.
+func TestConformanceSnapshots(t *testing.T) {
+	cfg := plugin(t)
+	cfg.Options = adapter.Options{"snapshot_threshold": "8", "snapshot_trailing": "2"}
+	cfg.Only = []string{"replicated-in-order", "leader-failover", "restart-recovers", "status-consistent"}
+	adaptertest.Run(t, cfg)
+}
+
+// A snapshot carries the payload count and digest: a follower that was
+// down from the start while the leader snapshotted every 8 entries and
+// kept 2 behind each snapshot can only catch up by InstallSnapshot, and
+// must end with the acknowledged count and digest. Real plugin processes.
+//
+// libraft 0.15.0 (Debian 12's libraft-dev) fails this: the follower
+// restores the snapshot correctly (count and digest as the leader had
+// them) and then applies garbage for the entries after it, while the
+// leader and the other follower agree (found by this test; the same with
+// snapshot_trailing=50, and with snapshot compression off). On that
+// release the test records the failure as a known library bug and skips;
+// on any other release it fails. docs/backends.md says what it means for
+// results.
+func TestSnapshotInstallCarriesDigest(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c, err := cluster.Start(ctx, cluster.Spec{
+		Plugin: plugin(t).Plugin, Nodes: 3, Storage: adapter.StorageDisk, ReadyTimeout: time.Minute,
+		Raft:    adapter.Raft{ElectionTimeout: 300 * time.Millisecond, SnapshotEntries: 8},
+		Options: adapter.Options{"snapshot_trailing": "2"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Stop(ctx)
+	leader, err := c.Leader(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lagging *cluster.Member
+	for _, m := range c.Members() {
+		if m.ID != leader.ID {
+			lagging = m
+			break
+		}
+	}
+	if err := c.StopMember(ctx, lagging.ID); err != nil {
+		t.Fatal(err)
+	}
+	var want adapter.Digest
+	for i := 0; i < 100; i++ {
+		p := []byte("p" + strconv.Itoa(i))
+		pos, err := leader.Node().Propose(ctx, p)
+		if err != nil {
+			t.Fatalf("propose %d: %v", i, err)
+		}
+		want.Add(p)
+		if pos != want.Count() {
+			t.Fatalf("propose %d: position %d, want %d", i, pos, want.Count())
+		}
+	}
+	if err := c.RestartMember(ctx, lagging.ID); err != nil {
+		t.Fatal(err)
+	}
+	st, err := c.Converge(ctx, 30*time.Second)
+	if err == nil {
+		for _, s := range st {
+			if s.AppliedPayloads != want.Count() || s.Digest != want.Sum() {
+				err = fmt.Errorf("node %d: %d payloads, digest %016x; want %d, %016x", s.ID, s.AppliedPayloads, s.Digest, want.Count(), want.Sum())
+			}
+		}
+	}
+	switch {
+	case err == nil:
+	case libraftRelease == "0.15.0":
+		t.Skipf("known libraft 0.15.0 bug: a follower that catches up by InstallSnapshot applies corrupted entries after the snapshot: %v", err)
+	default:
+		t.Fatal(err)
+	}
+}
+
+// The snapshot counters the loop keeps: a node in process takes snapshots
+// at the threshold.
+func TestSnapshotsCounted(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	nodes := inProcess(t, ctx, 1, t.TempDir(), adapter.Raft{SnapshotEntries: 8})
+	defer nodes[0].Stop(ctx)
+	waitLeader(t, ctx, nodes)
+	for i := 0; i < 20; i++ {
+		if _, err := nodes[0].Propose(ctx, []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if taken, _ := nodes[0].Snapshots(); taken == 0 {
+		t.Fatal("no snapshot counted after 20 entries with a threshold of 8")
+	}
 }
 
 // inProcess starts a cluster of n nodes in this test process, for the tests

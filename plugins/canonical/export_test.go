@@ -7,3 +7,6 @@ var CHeapInUse = cHeapInUse
 
 // LiveObjects is liveObjects for tests.
 var LiveObjects = liveObjects
+
+// Snapshots is snapshots for tests.
+func (n *Node) Snapshots() (taken, restored uint64) { return n.snapshots() }

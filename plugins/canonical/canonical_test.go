@@ -23,55 +23,26 @@ import (
 	"github.com/raftcmp/raftcmp/plugins/canonical"
 )
 
-var (
-	buildOnce sync.Once
-	buildDir  string
-	buildPath string
-	buildErr  error
-	// libraftRelease is the release pkg-config reports, as built in.
-	libraftRelease string
-)
+// libraftRelease is the libraft release pkg-config reports, which the
+// plugin is built with (as the Makefile does).
+var libraftRelease string
 
 func TestMain(m *testing.M) {
-	code := m.Run()
-	if buildDir != "" {
-		os.RemoveAll(buildDir)
+	ver, err := exec.Command("pkg-config", "--modversion", "raft").Output()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "pkg-config --modversion raft: %v (apt-get install libraft-dev libuv1-dev pkg-config)\n", err)
+		os.Exit(1)
 	}
-	os.Exit(code)
+	libraftRelease = strings.TrimSpace(string(ver))
+	adaptertest.Main(m)
 }
 
-// plugin builds the plugin as the Makefile does (cgo on, the libraft
-// release from pkg-config) into a directory with a manifest, once per test
-// process. adaptertest.BuildPlugin builds with cgo off, as every other
-// backend is built.
+// plugin builds the plugin as the Makefile does: cgo on, the libraft release
+// from pkg-config.
 func plugin(t *testing.T) adaptertest.Config {
 	t.Helper()
-	buildOnce.Do(func() {
-		buildDir, buildErr = os.MkdirTemp("", "raftcmp-test-canonical-")
-		if buildErr != nil {
-			return
-		}
-		ver, err := exec.Command("pkg-config", "--modversion", "raft").Output()
-		if err != nil {
-			buildErr = fmt.Errorf("pkg-config --modversion raft: %w", err)
-			return
-		}
-		libraftRelease = strings.TrimSpace(string(ver))
-		buildPath = filepath.Join(buildDir, cluster.PluginPrefix+"canonical")
-		cmd := exec.Command("go", "build", "-ldflags",
-			"-X github.com/raftcmp/raftcmp/plugins/canonical.libraftVersion="+libraftRelease,
-			"-o", buildPath, "github.com/raftcmp/raftcmp/plugins/canonical/plugin")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=1")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("build: %v\n%s", err, out)
-			return
-		}
-		buildErr = cluster.WriteManifest(buildDir)
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return adaptertest.Config{Plugin: cluster.Plugin{Name: "canonical", Path: buildPath}}
+	return adaptertest.Config{Plugin: adaptertest.BuildCgoPlugin(t, "canonical", "github.com/raftcmp/raftcmp/plugins/canonical/plugin",
+		"-ldflags", "-X github.com/raftcmp/raftcmp/plugins/canonical.libraftVersion="+libraftRelease)}
 }
 
 // The conformance kit, through real plugin processes.

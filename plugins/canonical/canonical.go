@@ -94,9 +94,11 @@ func Version() string {
 // leak test.
 func cHeapInUse() uint64 { return uint64(C.mallinfo2().uordblks) }
 
-// liveObjects is how many nodes and requests the glue has allocated and
-// not freed, for the leak test.
-func liveObjects() (nodes, requests int) { return int(C.rc_live(0)), int(C.rc_live(1)) }
+// liveObjects is how many nodes, requests and connection attempts the glue
+// has allocated and not freed, for the leak tests.
+func liveObjects() (nodes, requests, connects int) {
+	return int(C.rc_live(0)), int(C.rc_live(1)), int(C.rc_live(2))
+}
 
 // Node is one libraft cluster member.
 type Node struct {
@@ -187,6 +189,9 @@ func (n *Node) Start(ctx context.Context, cfg adapter.Config) error {
 		cc.pre_vote = 1
 	}
 	cc.connect_retry_ms = C.unsigned(res.retry.Milliseconds())
+	if res.nodelay {
+		cc.nodelay = 1
+	}
 
 	f := &fsm{}
 	h := cgo.NewHandle(f)

@@ -38,6 +38,17 @@ struct rc_transport {
 	struct raft_uv_transport tcp;  // libraft's raft_uv_tcp
 	rc_node *node;
 	raft_uv_transport_close_cb close_cb;
+	raft_uv_accept_cb accept_cb;
+	int nodelay;
+};
+
+// rc_connect is one outgoing connection attempt, between libraft's request
+// and the inner transport's; freed when the inner callback fires.
+struct rc_connect {
+	struct raft_uv_connect inner;
+	struct raft_uv_connect *outer;
+	raft_uv_connect_cb outer_cb;
+	int nodelay;
 };
 
 typedef struct rc_req {
@@ -76,9 +87,13 @@ struct rc_node {
 };
 
 // Live objects the glue allocated, for the leak test (rc_live).
-static long live_nodes, live_reqs;
+static long live_nodes, live_reqs, live_connects;
 
-long rc_live(int what) { return __atomic_load_n(what == 0 ? &live_nodes : &live_reqs, __ATOMIC_SEQ_CST); }
+long rc_live(int what)
+{
+	long *p = what == 0 ? &live_nodes : what == 1 ? &live_reqs : &live_connects;
+	return __atomic_load_n(p, __ATOMIC_SEQ_CST);
+}
 
 static void set_err(char *errmsg, size_t errlen, const char *what, const char *detail)
 {
@@ -102,13 +117,44 @@ static int rct_init(struct raft_uv_transport *t, raft_id id, const char *address
 	return rv;
 }
 
+// set_nodelay turns Nagle's algorithm off on a TCP stream.
+static void set_nodelay(struct uv_stream_s *stream)
+{
+	if (stream != NULL && stream->type == UV_TCP) {
+		uv_tcp_nodelay((uv_tcp_t *)stream, 1);
+	}
+}
+
+static void rct_accepted(struct raft_uv_transport *inner, raft_id id, const char *address, struct uv_stream_s *stream)
+{
+	struct rc_transport *w = (struct rc_transport *)((char *)inner - offsetof(struct rc_transport, tcp));
+	if (w->nodelay) {
+		set_nodelay(stream);
+	}
+	w->accept_cb(inner, id, address, stream);
+}
+
+static void rct_connected(struct raft_uv_connect *req, struct uv_stream_s *stream, int status)
+{
+	struct rc_connect *c = req->data;
+	if (status == 0 && c->nodelay) {
+		set_nodelay(stream);
+	}
+	raft_uv_connect_cb cb = c->outer_cb;
+	struct raft_uv_connect *outer = c->outer;
+	free(c);
+	__atomic_sub_fetch(&live_connects, 1, __ATOMIC_SEQ_CST);
+	cb(outer, stream, status);
+}
+
 static int rct_listen(struct raft_uv_transport *t, raft_uv_accept_cb cb)
 {
 	struct rc_transport *w = wrapper(t);
 	// raft_uv's accept callback finds its state in the data of the
 	// transport it is called with, which is the inner one.
 	w->tcp.data = t->data;
-	int rv = w->tcp.listen(&w->tcp, cb);
+	w->accept_cb = cb;
+	int rv = w->tcp.listen(&w->tcp, rct_accepted);
 	if (rv != 0) {
 		memcpy(t->errmsg, w->tcp.errmsg, sizeof t->errmsg);
 	}
@@ -123,9 +169,20 @@ static int rct_connect(struct raft_uv_transport *t, struct raft_uv_connect *req,
 	(void)address; // the replicated configuration's address: not ours to dial
 	for (unsigned i = 0; i < n->n_peers; i++) {
 		if (n->peer_ids[i] == id) {
+			struct rc_connect *c = calloc(1, sizeof *c);
+			if (c == NULL) {
+				return RAFT_NOMEM;
+			}
+			__atomic_add_fetch(&live_connects, 1, __ATOMIC_SEQ_CST);
+			c->inner.data = c;
+			c->outer = req;
+			c->outer_cb = cb;
+			c->nodelay = w->nodelay;
 			w->tcp.data = t->data;
-			int rv = w->tcp.connect(&w->tcp, req, id, n->peer_addrs[i], cb);
+			int rv = w->tcp.connect(&w->tcp, &c->inner, id, n->peer_addrs[i], rct_connected);
 			if (rv != 0) {
+				free(c);
+				__atomic_sub_fetch(&live_connects, 1, __ATOMIC_SEQ_CST);
 				memcpy(t->errmsg, w->tcp.errmsg, sizeof t->errmsg);
 			}
 			return rv;
@@ -384,6 +441,7 @@ rc_node *rc_open(const rc_config *cfg, char *errmsg, size_t errlen)
 		goto err_loop;
 	}
 	n->tr.node = n;
+	n->tr.nodelay = cfg->nodelay;
 	n->tr.base.impl = &n->tr;
 	n->tr.base.init = rct_init;
 	n->tr.base.listen = rct_listen;

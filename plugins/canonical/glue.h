@@ -34,6 +34,7 @@ typedef struct rc_config {
 	unsigned snapshot_trailing;
 	int pre_vote;
 	unsigned connect_retry_ms;
+	int nodelay; // TCP_NODELAY on every connection between nodes
 	uintptr_t fsm; // cgo.Handle of the Go state machine
 } rc_config;
 
@@ -77,8 +78,8 @@ void rc_get_status(rc_node *n, rc_status *out);
 // rc_free releases the node after rc_run has returned.
 void rc_free(rc_node *n);
 
-// rc_live counts the glue's live allocations: nodes (what 0) or requests
-// (what 1), for the leak test.
+// rc_live counts the glue's live allocations: nodes (what 0), requests
+// (what 1) or connection attempts (what 2), for the leak tests.
 long rc_live(int what);
 
 #endif

@@ -38,6 +38,7 @@ type resolved struct {
 	preVote             bool
 	threshold, trailing uint32
 	retry               time.Duration
+	nodelay             bool
 	report              adapter.Settings
 }
 
@@ -51,7 +52,9 @@ func resolve(cfg adapter.Config) (resolved, error) {
 	o := struct {
 		election, heartbeat, retry time.Duration
 		threshold, trailing        int
+		nodelay                    bool
 	}{
+		nodelay:   r.Bool("tcp_nodelay", true),
 		election:  r.Duration("election_timeout", dqliteElection, time.Millisecond),
 		heartbeat: r.Duration("heartbeat_timeout", dqliteHeartbeat, time.Millisecond),
 		retry:     r.Duration("connect_retry_delay", libRetry, time.Millisecond),
@@ -187,6 +190,11 @@ func resolve(cfg adapter.Config) (resolved, error) {
 	res.retry = wholeMillis(o.retry)
 	rep.Add("", "connect_retry_delay", fmtDur(res.retry), adapter.SourceOf(given("connect_retry_delay"), adapter.SourceLibrary),
 		"raft_uv_set_connect_retry_delay; libraft's default 1000ms, which dqlite keeps: after a failed or dropped connection a peer is dialled again after it")
+	res.nodelay = o.nodelay
+	rep.Add("", "TCP_NODELAY", strconv.FormatBool(res.nodelay), adapter.SourceOf(given("tcp_nodelay"), adapter.SourceProduction),
+		"Nagle's algorithm off on every connection between nodes (uv_tcp_nodelay), as in dqlite's production use: LXD and go-dqlite dial "+
+			"its connections with Go's net package, which sets TCP_NODELAY; libraft's raft_uv_tcp leaves Nagle on, which with several "+
+			"appends in flight holds each behind the previous one's ACK; option tcp_nodelay")
 	switch cfg.Storage {
 	case adapter.StorageDisk, adapter.StorageTmpfs:
 		rep.Add("", "log store", "raft_uv segments in DataDir", adapter.SourceLibrary,

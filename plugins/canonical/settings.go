@@ -198,8 +198,8 @@ func resolve(cfg adapter.Config) (resolved, error) {
 	switch cfg.Storage {
 	case adapter.StorageDisk, adapter.StorageTmpfs:
 		rep.Add("", "log store", "raft_uv segments in DataDir", adapter.SourceLibrary,
-			"libraft's libuv disk I/O (raft_uv_init), as dqlite runs it: open segments preallocated, each append batch persisted "+
-				"(direct, asynchronous I/O where the file system supports it, else synchronous writes) before it counts as stored")
+			"libraft's libuv disk I/O (raft_uv_init) with its defaults, as dqlite runs it: 8 MiB open segments, each append batch "+
+				"written durably before the entries count as stored")
 	}
 	rep.Add("", "transport", "raft_uv_tcp, peers dialled by id", adapter.SourceRaftcmp,
 		"libraft's libuv TCP transport (raft_uv_tcp_init) behind a wrapper that dials each peer at the address in this node's own peer list, "+

@@ -10,6 +10,7 @@ import (
 	"github.com/raftcmp/raftcmp/core/adapter"
 	"github.com/raftcmp/raftcmp/core/cluster"
 	"github.com/raftcmp/raftcmp/core/experiment"
+	"github.com/raftcmp/raftcmp/faults"
 )
 
 // pluginDirFlag is --plugin-dir, the same in every command that finds
@@ -105,6 +106,9 @@ func resolveBackends(c *cli.Context, s *experiment.Spec) (map[string]cluster.Plu
 // flags that would make it run. Run calls it once its interrupt handling is
 // in place, since it starts processes.
 func checkLimits(ctx context.Context, s experiment.Spec, plugins map[string]cluster.Plugin) error {
+	if err := faults.CheckCombination(s.Faults); err != nil {
+		return err
+	}
 	var refusal error
 	var able []string
 	for _, impl := range s.Impls {
@@ -143,6 +147,10 @@ func limitsOf(impl string, caps adapter.Capabilities, s experiment.Spec) error {
 		}
 		supports = append(supports, nodes)
 		try = append(try, fmt.Sprintf("--nodes %d", caps.MaxNodes))
+	}
+	if !caps.Membership && faults.NeedsMembership(s.Faults) {
+		supports = append(supports, "no membership change (fault reconfigure)")
+		try = append(try, "--fault without reconfigure")
 	}
 	if len(supports) == 0 {
 		return nil

@@ -155,6 +155,7 @@ type Node struct {
 	nh      *dragonboat.NodeHost
 	session *client.Session
 	fsm     *stateMachine
+	book    *peerBook // the registry's address book (membership.go)
 	id      uint64
 	applied resolved      // what Start ran with
 	done    chan struct{} // closed when Stop begins
@@ -180,6 +181,9 @@ func (n *Node) Describe() adapter.Description {
 			// dragonboat's reads are ReadIndex (SyncRead) and StaleRead;
 			// it has no lease-based read.
 			ReadModes: []adapter.ReadMode{adapter.ReadLinearizable, adapter.ReadStale},
+			// SyncRequestAddReplica / SyncRequestDeleteReplica, StartReplica
+			// with join: membership.go.
+			Membership: true,
 		},
 	}
 }
@@ -226,6 +230,7 @@ func (n *Node) Start(ctx context.Context, cfg adapter.Config) error {
 	}
 	setLogLevel(s.logLevel)
 
+	book := newPeerBook(cfg.Peers)
 	nhc := config.NodeHostConfig{
 		NodeHostDir:    filepath.Join(cfg.DataDir, "nodehost"),
 		WALDir:         filepath.Join(cfg.DataDir, "wal"),
@@ -234,7 +239,7 @@ func (n *Node) Start(ctx context.Context, cfg adapter.Config) error {
 		NodeHostID:     nodeHostID(cfg.ID),
 		Expert: config.ExpertConfig{
 			LogDB:               s.logdbConfig,
-			NodeRegistryFactory: peerRegistry(cfg.Peers),
+			NodeRegistryFactory: book,
 		},
 	}
 	if s.logdb == "tan" {
@@ -251,7 +256,8 @@ func (n *Node) Start(ctx context.Context, cfg adapter.Config) error {
 	// membership from the log. Members are named by NodeHostID, so the
 	// replicated membership holds no address (see peerRegistry).
 	members := map[uint64]dragonboat.Target{}
-	if !nh.HasNodeInfo(shardID, cfg.ID) {
+	join := cfg.Join && !nh.HasNodeInfo(shardID, cfg.ID)
+	if !nh.HasNodeInfo(shardID, cfg.ID) && !join { // a joining replica is given no members
 		for _, p := range cfg.Peers {
 			members[p.ID] = nodeHostID(p.ID)
 		}
@@ -260,13 +266,14 @@ func (n *Node) Start(ctx context.Context, cfg adapter.Config) error {
 	shard := s.shard
 	shard.ReplicaID = cfg.ID
 	create := func(uint64, uint64) sm.IStateMachine { return fsm }
-	if err := nh.StartReplica(members, false, create, shard); err != nil {
+	if err := nh.StartReplica(members, join, create, shard); err != nil {
 		nh.Close()
 		return fmt.Errorf("start replica %d of shard %d: %w", cfg.ID, shardID, err)
 	}
 	n.nh = nh
 	n.session = nh.GetNoOPSession(shardID)
 	n.fsm = fsm
+	n.book = book
 	n.id = cfg.ID
 	n.applied = s
 	n.done = make(chan struct{})

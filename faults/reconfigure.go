@@ -1,0 +1,272 @@
+package faults
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/raftcmp/raftcmp/core/adapter"
+	"github.com/raftcmp/raftcmp/core/cluster"
+)
+
+// reconfigure replaces its target follower under load, through each
+// library's own membership API (adapter.Reconfigurer): the leader removes
+// it, its process is stopped, a fresh node (the next id, an empty data
+// directory, a new address) starts to join, and the leader adds it. The
+// fault is complete once the new node has applied everything that was
+// committed when its addition committed. It runs to completion whatever
+// the load does: Revert waits for it (up to reconfigureTimeout), so the
+// point's safety check always sees a settled membership.
+//
+// Effect (docs/faults.md): removed, added; remove_s, add_s (each from its
+// request to its commit), catch_up_s (from the addition's commit until the
+// new node applied everything committed then), total_s (from the removal's
+// request to the catch-up); and the throughput the fault sampled itself
+// from the leader's count of applied payloads every sampleEvery:
+// baseline_ops_s over the baseline before the removal, during_ops_s over
+// the whole change, min_ops_s the lowest sample during the change and
+// dip_ratio = min_ops_s / baseline_ops_s; change_at_s is when the removal
+// was requested, from the fault's start (timeseries.csv ts = at +
+// change_at_s).
+type reconfigure struct {
+	c        *cluster.Cluster
+	target   *cluster.Member
+	baseline time.Duration
+
+	mu     sync.Mutex
+	effect Effect
+	err    error
+	done   chan struct{} // closed when the change has ended
+	cancel context.CancelFunc
+}
+
+const (
+	// sampleEvery is the throughput sampling interval of reconfigure.
+	sampleEvery = 100 * time.Millisecond
+	// reconfigureTimeout bounds the whole change, catch-up included.
+	reconfigureTimeout = 3 * time.Minute
+)
+
+func init() {
+	register("reconfigure", mechanism{membership: true, new: func(b Binding) (Fault, error) {
+		if b.Env != nil && (b.Env.Mesh() != nil || b.Env.netHosts != nil) {
+			return nil, fmt.Errorf("reconfigure: %w", cluster.ErrProxiedMembership)
+		}
+		d, _ := time.ParseDuration(b.Spec.Param("baseline"))
+		return &reconfigure{c: b.Cluster, target: b.Targets[0], baseline: d, effect: Effect{}}, nil
+	}})
+}
+
+func (r *reconfigure) Inject(ctx context.Context) error {
+	leader, err := r.c.Leader(ctx)
+	if err != nil {
+		return err
+	}
+	if leader.ID == r.target.ID {
+		return fmt.Errorf("reconfigure: node %d is the leader; the fault replaces a follower", r.target.ID)
+	}
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), reconfigureTimeout)
+	r.cancel = cancel
+	r.done = make(chan struct{})
+	go r.run(wctx, leader)
+	return nil
+}
+
+// appliedSample is the leader's applied payload count at a time.
+type appliedSample struct {
+	at    time.Time
+	count uint64
+}
+
+// run makes the change and measures it.
+func (r *reconfigure) run(ctx context.Context, leader *cluster.Member) {
+	defer close(r.done)
+	injected := time.Now()
+	samples := make(chan []appliedSample, 1)
+	sctx, stopSampling := context.WithCancel(ctx)
+	go func() { samples <- sampleApplied(sctx, leader) }()
+	finish := func(err error, end time.Time) {
+		stopSampling()
+		got := <-samples
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if err != nil {
+			r.err = err
+			return
+		}
+		start := injected.Add(r.baseline)
+		base, okBase := rate(got, injected, start)
+		during, okDuring := rate(got, start, end)
+		low, okLow := lowest(got, start, end)
+		if okBase {
+			r.effect["baseline_ops_s"] = strconv.FormatFloat(base, 'f', 0, 64)
+		}
+		if okDuring {
+			r.effect["during_ops_s"] = strconv.FormatFloat(during, 'f', 0, 64)
+		}
+		if okLow {
+			r.effect["min_ops_s"] = strconv.FormatFloat(low, 'f', 0, 64)
+			if okBase && base > 0 {
+				r.effect["dip_ratio"] = strconv.FormatFloat(low/base, 'f', 3, 64)
+			}
+		}
+	}
+
+	t := time.NewTimer(r.baseline)
+	select {
+	case <-ctx.Done():
+		t.Stop()
+		finish(fmt.Errorf("reconfigure: baseline: %w", ctx.Err()), time.Now())
+		return
+	case <-t.C:
+	}
+	begin := time.Now()
+	r.set("change_at_s", seconds(begin.Sub(injected)))
+	r.set("removed", strconv.FormatUint(r.target.ID, 10))
+	if _, err := r.c.RemoveMember(ctx, r.target.ID); err != nil {
+		finish(fmt.Errorf("reconfigure: %w", err), time.Now())
+		return
+	}
+	removed := time.Now()
+	r.set("remove_s", seconds(removed.Sub(begin)))
+	m, err := r.c.AddMember(ctx, r.c.CPU(r.target.ID))
+	if m != nil {
+		r.set("added", strconv.FormatUint(m.ID, 10))
+	}
+	if err != nil {
+		finish(fmt.Errorf("reconfigure: %w", err), time.Now())
+		return
+	}
+	added := time.Now()
+	r.set("add_s", seconds(added.Sub(removed)))
+	if err := catchUp(ctx, r.c, m.ID); err != nil {
+		finish(fmt.Errorf("reconfigure: %w", err), time.Now())
+		return
+	}
+	end := time.Now()
+	r.set("catch_up_s", seconds(end.Sub(added)))
+	r.set("total_s", seconds(end.Sub(begin)))
+	finish(nil, end)
+}
+
+// catchUp waits until node id has applied the leader's commit index as it
+// was at the first poll: everything committed when the node was added.
+func catchUp(ctx context.Context, c *cluster.Cluster, id uint64) error {
+	var goal uint64
+	return cluster.Poll(ctx, fmt.Sprintf("new node %d to apply everything committed when it was added", id), func(ctx context.Context) (bool, string, error) {
+		st, errs := c.Statuses(ctx)
+		var mine *adapter.Status
+		for i := range st {
+			if errs[i] == nil && st[i].Role == adapter.RoleLeader && goal == 0 {
+				goal = st[i].Commit
+			}
+			if st[i].ID == id && errs[i] == nil {
+				mine = &st[i]
+			}
+		}
+		if goal == 0 || mine == nil {
+			return false, "waiting for the leader's commit index and the node's status", nil
+		}
+		return mine.Applied >= goal, fmt.Sprintf("applied %d of %d", mine.Applied, goal), nil
+	})
+}
+
+// sampleApplied records leader's applied payload count every sampleEvery
+// until ctx ends; a status that fails is skipped.
+func sampleApplied(ctx context.Context, leader *cluster.Member) []appliedSample {
+	var out []appliedSample
+	take := func() {
+		sctx, cancel := context.WithTimeout(ctx, sampleEvery)
+		defer cancel()
+		if st, err := leader.Node().Status(sctx); err == nil {
+			out = append(out, appliedSample{at: time.Now(), count: st.AppliedPayloads})
+		}
+	}
+	take()
+	tick := time.NewTicker(sampleEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return out
+		case <-tick.C:
+			take()
+		}
+	}
+}
+
+// rate is the applied payloads per second between the first sample at or
+// after from and the last at or before to; ok is false without two such
+// samples.
+func rate(s []appliedSample, from, to time.Time) (float64, bool) {
+	first, last := -1, -1
+	for i, x := range s {
+		if x.at.Before(from) || x.at.After(to) {
+			continue
+		}
+		if first < 0 {
+			first = i
+		}
+		last = i
+	}
+	if first < 0 || last <= first {
+		return 0, false
+	}
+	return float64(s[last].count-s[first].count) / s[last].at.Sub(s[first].at).Seconds(), true
+}
+
+// lowest is the lowest rate between consecutive samples that both lie in
+// [from, to].
+func lowest(s []appliedSample, from, to time.Time) (float64, bool) {
+	low, ok := 0.0, false
+	for i := 1; i < len(s); i++ {
+		a, b := s[i-1], s[i]
+		if a.at.Before(from) || b.at.After(to) {
+			continue
+		}
+		r := float64(b.count-a.count) / b.at.Sub(a.at).Seconds()
+		if !ok || r < low {
+			low, ok = r, true
+		}
+	}
+	return low, ok
+}
+
+func (r *reconfigure) set(name, value string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.effect[name] = value
+}
+
+// Revert waits for the change to end (it is not undone: the replaced node
+// stays replaced) and returns its error, if any.
+func (r *reconfigure) Revert(ctx context.Context) error {
+	if r.done == nil {
+		return nil
+	}
+	select {
+	case <-r.done:
+	case <-ctx.Done():
+		r.cancel()
+		<-r.done
+	}
+	r.cancel()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.err != nil {
+		return fmt.Errorf("membership change did not complete: %w", r.err)
+	}
+	return nil
+}
+
+func (r *reconfigure) Effect() Effect {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	e := Effect{}
+	for n, v := range r.effect {
+		e[n] = v
+	}
+	return e
+}

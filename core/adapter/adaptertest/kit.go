@@ -96,6 +96,7 @@ func Checks() []Check {
 		{"restart-recovers", "with durable storage, a node stopped and restarted recovers its log and catches up", checkRestartRecovers},
 		{"status-consistent", "Status stays consistent under load: commit >= applied, term, applied index and payload count never decrease", checkStatusConsistent},
 		{"settings-accounted", "Settings answers before Start, the same each time, with a source for every value, and accounts for every shared knob asked: applied as asked or reported not honoured", checkSettingsAccounted},
+		{"membership", "with Membership declared, a follower is replaced under proposals (removed by the leader and stopped, a fresh node started to join and added by the leader) and every node, the new one included, applies the acknowledged log; ChangeMembership on a follower returns NotLeaderError", checkMembership},
 		{"stop-releases", "Stop releases the node's Raft port and closes its files, while the process lives on", checkStopReleases},
 	}
 }

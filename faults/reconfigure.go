@@ -97,8 +97,10 @@ func (r *reconfigure) run(ctx context.Context, leader *cluster.Member) {
 			return
 		}
 		start := injected.Add(r.baseline)
-		base, okBase := rate(got, injected, start)
-		during, okDuring := rate(got, start, end)
+		b0, b1 := within(got, injected, start)
+		base, okBase := rate(got, b0, b1)
+		d0, d1 := covering(got, start, end)
+		during, okDuring := rate(got, d0, d1)
 		low, okLow := lowest(got, start, end)
 		if okBase {
 			r.effect["baseline_ops_s"] = strconv.FormatFloat(base, 'f', 0, 64)
@@ -190,6 +192,9 @@ func sampleApplied(ctx context.Context, leader *cluster.Member) []appliedSample 
 	for {
 		select {
 		case <-ctx.Done():
+			// One more, so that a sample follows the end of the change.
+			ctx = context.WithoutCancel(ctx)
+			take()
 			return out
 		case <-tick.C:
 			take()
@@ -197,11 +202,10 @@ func sampleApplied(ctx context.Context, leader *cluster.Member) []appliedSample 
 	}
 }
 
-// rate is the applied payloads per second between the first sample at or
-// after from and the last at or before to; ok is false without two such
-// samples.
-func rate(s []appliedSample, from, to time.Time) (float64, bool) {
-	first, last := -1, -1
+// within returns the indexes of the first and the last sample of s taken
+// in [from, to], or -1, -1.
+func within(s []appliedSample, from, to time.Time) (first, last int) {
+	first, last = -1, -1
 	for i, x := range s {
 		if x.at.Before(from) || x.at.After(to) {
 			continue
@@ -211,19 +215,46 @@ func rate(s []appliedSample, from, to time.Time) (float64, bool) {
 		}
 		last = i
 	}
+	return first, last
+}
+
+// covering returns the indexes of the last sample of s taken at or before
+// from (else the first) and the first taken at or after to (else the last):
+// the samples that bracket [from, to].
+func covering(s []appliedSample, from, to time.Time) (first, last int) {
+	if len(s) == 0 {
+		return -1, -1
+	}
+	first, last = 0, len(s)-1
+	for i, x := range s {
+		if !x.at.After(from) {
+			first = i
+		}
+	}
+	for i := len(s) - 1; i >= 0; i-- {
+		if !s[i].at.Before(to) {
+			last = i
+		}
+	}
+	return first, last
+}
+
+// rate is the applied payloads per second from sample first to sample last
+// of s; ok is false unless last is after first.
+func rate(s []appliedSample, first, last int) (float64, bool) {
 	if first < 0 || last <= first {
 		return 0, false
 	}
 	return float64(s[last].count-s[first].count) / s[last].at.Sub(s[first].at).Seconds(), true
 }
 
-// lowest is the lowest rate between consecutive samples that both lie in
-// [from, to].
+// lowest is the lowest rate between consecutive samples of s over the
+// intervals that overlap [from, to].
 func lowest(s []appliedSample, from, to time.Time) (float64, bool) {
 	low, ok := 0.0, false
 	for i := 1; i < len(s); i++ {
 		a, b := s[i-1], s[i]
-		if a.at.Before(from) || b.at.After(to) {
+		if !b.at.After(from) || !a.at.Before(to) {
 			continue
 		}
 		r := float64(b.count-a.count) / b.at.Sub(a.at).Seconds()

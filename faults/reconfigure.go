@@ -54,6 +54,9 @@ func init() {
 		if b.Env != nil && (b.Env.Mesh() != nil || b.Env.netHosts != nil) {
 			return nil, fmt.Errorf("reconfigure: %w", cluster.ErrProxiedMembership)
 		}
+		if caps := b.Cluster.Description().Capabilities; !caps.Membership {
+			return nil, fmt.Errorf("reconfigure: membership change: %w (the backend does not declare Membership)", adapter.ErrUnsupported)
+		}
 		d, _ := time.ParseDuration(b.Spec.Param("baseline"))
 		return &reconfigure{c: b.Cluster, target: b.Targets[0], baseline: d, effect: Effect{}}, nil
 	}})

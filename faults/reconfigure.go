@@ -20,8 +20,10 @@ import (
 // the load does: Revert waits for it (up to reconfigureTimeout), so the
 // point's safety check always sees a settled membership.
 //
-// Effect (docs/faults.md): removed, added; remove_s, add_s (each from its
-// request to its commit), catch_up_s (from the addition's commit until the
+// Effect (docs/faults.md): removed, added; remove_s (from the removal's
+// request until it committed, the node was stopped and the others' address
+// books updated), add_s (from then, the new process's launch, until the
+// addition committed), catch_up_s (from the addition's commit until the
 // new node applied everything committed then), total_s (from the removal's
 // request to the catch-up); and the throughput the fault sampled itself
 // from the leader's count of applied payloads every sampleEvery:

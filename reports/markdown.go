@@ -314,23 +314,35 @@ func (a *Analysis) pooledPoints() (pooled, unpooled int) {
 // points are pooled. "†" when noisy, "(n=2)" when short of the usual
 // repeats.
 func (a *Analysis) latCell(p *PointStats, which int, noisy bool) string {
-	if p.Pooled == nil {
-		v := a.cell(Summarize(p.perRepeat[which]), noisy, 1, 0)
-		if pooled, _ := a.pooledPoints(); pooled > 0 {
+	return a.latCellOf(p.Pooled, p.perRepeat[which], which, noisy)
+}
+
+// readLatCell is latCell of the point's reads.
+func (a *Analysis) readLatCell(p *PointStats, which int, noisy bool) string {
+	return a.latCellOf(p.ReadPooled, p.readPerRepeat[which], which, noisy)
+}
+
+// latCellOf renders latency figure which of a distribution pooled over
+// the ok repeats (nil without histograms) and the repeats' own figures xs
+// (one per ok repeat).
+func (a *Analysis) latCellOf(pooled *Pooled, xs []float64, which int, noisy bool) string {
+	if pooled == nil {
+		v := a.cell(Summarize(xs), noisy, 1, 0)
+		if n, _ := a.pooledPoints(); n > 0 {
 			v += unpooledMarkText
 		}
 		return v
 	}
-	val, lo, hi := p.LatFigure(which)
+	val, lo, hi := latFigure(pooled, xs, which)
 	v := us(val)
-	if len(p.OK) > 1 {
+	if len(xs) > 1 {
 		v += " [" + us(lo) + "–" + us(hi) + "]"
 	}
 	if noisy {
 		v += " †"
 	}
-	if len(p.OK) < a.Repeats {
-		v += fmt.Sprintf(" (n=%d)", len(p.OK))
+	if len(xs) < a.Repeats {
+		v += fmt.Sprintf(" (n=%d)", len(xs))
 	}
 	return v
 }
@@ -650,20 +662,22 @@ func (a *Analysis) writeReads(b *bytes.Buffer, s Scenario) {
 	}
 	fmt.Fprintf(b, "With reads (%s of operations, %s, from the %s), the two tables above are the writes'; the reads' follow. A stale read missed a write acknowledged before it began; a stale linearizable read fails its point.\n\n",
 		fmt.Sprintf("%.0f%%", first.ReadRatio*100), first.ReadMode, first.ReadFrom)
-	mean := func(p *PointStats, f func(Row) float64) float64 {
-		var sum float64
-		for _, r := range p.OK {
-			sum += f(r)
-		}
-		return sum / float64(len(p.OK))
-	}
 	b.WriteString("### Read throughput (Kops/s)\n\n")
-	a.writeMatrix(b, s, func(p *PointStats) string { return kops(mean(p, func(r Row) float64 { return r.ReadThroughputOps })) })
-	b.WriteString("### Read p99 latency (µs)\n\n")
-	a.writeMatrix(b, s, func(p *PointStats) string { return us(mean(p, func(r Row) float64 { return float64(r.ReadLatP99Us) })) })
-	b.WriteString("### Stale reads (per point)\n\n")
 	a.writeMatrix(b, s, func(p *PointStats) string {
-		return fmt.Sprintf("%.0f of %.0f", mean(p, func(r Row) float64 { return float64(r.StaleReads) }), mean(p, func(r Row) float64 { return float64(r.ReadOps) }))
+		return a.cell(p.ReadThroughput, p.ReadThroughput.Noisy(), 1000, 2) + interferenceMark(p)
+	})
+	b.WriteString("### Read p99 latency (µs)\n\n")
+	a.writeMatrix(b, s, func(p *PointStats) string {
+		return a.readLatCell(p, LatP99, p.ReadP99.Noisy()) + interferenceMark(p)
+	})
+	b.WriteString("### Stale reads (per point)\n\n")
+	b.WriteString("Stale reads of all the ok repeats, of the reads they answered; `stale/` lists the first of each repeat (`stale_file`).\n\n")
+	a.writeMatrix(b, s, func(p *PointStats) string {
+		var stale, reads uint64
+		for _, r := range p.OK {
+			stale, reads = stale+r.StaleReads, reads+r.ReadOps
+		}
+		return fmt.Sprintf("%d of %d", stale, reads)
 	})
 }
 

@@ -192,8 +192,12 @@ func runAction(c *cli.Context) error {
 
 	soft, hard, stopSignals := interrupts(c.App.ErrWriter)
 	defer stopSignals()
-	if err := checkLimits(soft, spec, plugins); err != nil && soft.Err() == nil {
+	warning, err := checkLimits(soft, spec, plugins)
+	if err != nil && soft.Err() == nil {
 		return usageError(err)
+	}
+	if warning != "" {
+		fmt.Fprintln(c.App.ErrWriter, "raftcmp: "+warning)
 	}
 	noticeLeftovers(c.App.ErrWriter, dataRoot)
 	noticeHostLeftovers(c.Context, c.App.ErrWriter, launcher, c.String("hosts"))

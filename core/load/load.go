@@ -303,9 +303,9 @@ type Result struct {
 	// Unsent. Zero in the closed loop.
 	Unsent uint64
 	// Reads is what the reads measured when Spec.ReadRatio is above 0,
-	// nil otherwise; the figures above are then the writes' alone, except
-	// the open loop's Issued, Queued, QueuedTime and Unsent, which count
-	// requests of either kind (the schedule does not tell them apart).
+	// nil otherwise; the figures above, Issued, Queued, QueuedTime and
+	// Unsent included, are then the writes' alone, and Reads has the
+	// reads'.
 	Reads *ReadResult
 }
 

@@ -3,6 +3,7 @@ package reports
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -35,9 +36,62 @@ func (a *Analysis) LaTeX() []byte {
 			func(p *PointStats) string { return a.texCell(p.Throughput, 1000, 2) })
 		a.texMatrix(&b, s, "p99", fmt.Sprintf("p99 latency (\\textmu s) under fault \\texttt{%s}", texEscape(a.Label(s))),
 			func(p *PointStats) string { return a.texLatCell(p, LatP99) })
+		if !slices.ContainsFunc(a.Points, func(p *PointStats) bool { return p.Scenario == s && p.ReadsMeasured() }) {
+			continue
+		}
+		a.texMatrix(&b, s, "read-throughput", fmt.Sprintf("Read throughput (Kops/s) under fault \\texttt{%s} (the throughput table above is the writes')", texEscape(a.Label(s))),
+			func(p *PointStats) string { return a.texCell(p.ReadThroughput, 1000, 2) })
+		a.texMatrix(&b, s, "read-p99", fmt.Sprintf("Read p99 latency (\\textmu s) under fault \\texttt{%s}", texEscape(a.Label(s))),
+			func(p *PointStats) string {
+				return a.texLatCellOf(p.ReadPooled, p.readPerRepeat[LatP99], LatP99, p.ReadP99.Noisy())
+			})
 	}
 	a.texImpact(&b)
+	a.texLoadCurves(&b)
 	return b.Bytes()
+}
+
+// texLoadCurves writes a table per backend with an open-loop rate sweep:
+// each offered rate with the achieved throughput, p50, p99 and whether it
+// was sustained, the knee marked, as report.md's load-curve tables.
+func (a *Analysis) texLoadCurves(b *bytes.Buffer) {
+	curves := a.LoadCurves()
+	for _, impl := range a.Impls {
+		var mine []LoadCurve
+		for _, c := range curves {
+			if c.Impl == impl {
+				mine = append(mine, c)
+			}
+		}
+		if len(mine) == 0 {
+			continue
+		}
+		b.WriteString("\\begin{table}[htbp]\n\\centering\n\\small\n")
+		fmt.Fprintf(b, "\\caption{Latency vs offered load, %s (open loop): achieved throughput and latency (p50, p99, \\textmu s; pooled over repeats where histograms are) per offered rate; knee: the last rate up to which every rate was sustained (achieved within %.0f\\%% of offered, none queued or unsent).}\n", texEscape(impl), KneeTolerance*100)
+		fmt.Fprintf(b, "\\label{tab:raftcmp-loadcurve-%s}\n", slugify(impl))
+		b.WriteString("\\begin{tabular}{lrrrrl}\n\\toprule\n")
+		b.WriteString("Curve & Offered ops/s & Achieved ops/s & p50 & p99 & \\\\\n\\midrule\n")
+		for _, c := range mine {
+			label := texEscape(a.curveLabel(c, mine))
+			for i, lp := range c.Points {
+				if !lp.OK {
+					fmt.Fprintf(b, "%s & %s & -- & -- & -- & failed \\\\\n", label, fmtG(lp.Offered))
+					continue
+				}
+				note := ""
+				switch {
+				case i == c.Knee && !c.Saturated():
+					note = "no knee in range"
+				case i == c.Knee:
+					note = "knee"
+				case !lp.Sustained():
+					note = "not sustained"
+				}
+				fmt.Fprintf(b, "%s & %s & %.0f & %s & %s & %s \\\\\n", label, fmtG(lp.Offered), lp.Achieved, us(lp.P50), us(lp.P99), note)
+			}
+		}
+		b.WriteString("\\bottomrule\n\\end{tabular}\n\\end{table}\n\n")
+	}
 }
 
 // texEscape escapes LaTeX's special characters in text.
@@ -74,23 +128,28 @@ func (a *Analysis) texCell(s Summary, scale float64, prec int) string {
 
 // texLatCell is latCell for LaTeX.
 func (a *Analysis) texLatCell(p *PointStats, which int) string {
-	if p.Pooled == nil {
-		v := a.texCell(Summarize(p.perRepeat[which]), 1, 0)
-		if pooled, _ := a.pooledPoints(); pooled > 0 {
+	return a.texLatCellOf(p.Pooled, p.perRepeat[which], which, p.P99.Noisy())
+}
+
+// texLatCellOf is latCellOf for LaTeX.
+func (a *Analysis) texLatCellOf(pooled *Pooled, xs []float64, which int, noisy bool) string {
+	if pooled == nil {
+		v := a.texCell(Summarize(xs), 1, 0)
+		if n, _ := a.pooledPoints(); n > 0 {
 			v += "$^{m}$"
 		}
 		return v
 	}
-	val, lo, hi := p.LatFigure(which)
+	val, lo, hi := latFigure(pooled, xs, which)
 	v := texNum(us(val))
-	if len(p.OK) > 1 {
+	if len(xs) > 1 {
 		v += " [" + us(lo) + "--" + us(hi) + "]"
 	}
-	if p.P99.Noisy() {
+	if noisy {
 		v += "\\,\\dag"
 	}
-	if len(p.OK) < a.Repeats {
-		v += fmt.Sprintf(" ($n{=}%d$)", len(p.OK))
+	if len(xs) < a.Repeats {
+		v += fmt.Sprintf(" ($n{=}%d$)", len(xs))
 	}
 	return v
 }

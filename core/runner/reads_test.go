@@ -94,7 +94,9 @@ func TestLinearizableReadsAreNeverStale(t *testing.T) {
 		// reads apart, across the plugin boundary (the embedded client):
 		// each within the threads in flight at either end of the window
 		// of what completed in it.
-		near := func(issued, done uint64) bool { return issued+uint64(r.Threads) >= done && done+uint64(r.Threads) >= issued }
+		near := func(issued, done uint64) bool {
+			return issued+uint64(r.Threads) >= done && done+uint64(r.Threads) >= issued
+		}
 		if !near(r.Issued, r.Ops) || !near(r.ReadIssued, r.ReadOps) || r.ReadIssued == 0 {
 			t.Errorf("%s: issued %d writes (%d applied), %d reads (%d answered)", r.Impl, r.Issued, r.Ops, r.ReadIssued, r.ReadOps)
 		}

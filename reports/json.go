@@ -69,6 +69,10 @@ type LoadPointJSON struct {
 	Unsent      uint64   `json:"unsent"`
 	OK          bool     `json:"ok"`
 	Sustained   bool     `json:"sustained"`
+	// ReadP99Us is the reads' p99 when the point read; achieved_ops,
+	// queued and unsent then count reads and writes together (the offered
+	// rate schedules both), p50_us and p99_us are the writes'.
+	ReadP99Us *float64 `json:"read_p99_us,omitempty"`
 }
 
 // BackendJSON names a backend's Raft library.
@@ -324,6 +328,9 @@ func (a *Analysis) JSONSummary() SummaryJSON {
 			pj := LoadPointJSON{OfferedOps: lp.Offered, Queued: lp.Queued, Unsent: lp.Unsent, OK: lp.OK, Sustained: lp.Sustained()}
 			if lp.OK {
 				pj.AchievedOps, pj.P50Us, pj.P99Us = num(math.Round(lp.Achieved*1000)/1000), num(lp.P50), num(lp.P99)
+				if lp.Reads {
+					pj.ReadP99Us = num(lp.ReadP99)
+				}
 			}
 			cj.Points = append(cj.Points, pj)
 		}

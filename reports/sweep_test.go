@@ -81,3 +81,41 @@ func TestRateSweepGrouped(t *testing.T) {
 		}
 	}
 }
+
+// With reads, the offered rate schedules reads and writes: a backend that
+// keeps up with it achieves it in reads and writes together, and its knee
+// is where it was without reads; the reads' p99 is beside the writes'.
+func TestLoadCurveWithReads(t *testing.T) {
+	rows := sweepRows()
+	for i := range rows {
+		r := &rows[i]
+		r.ReadRatio, r.ReadMode, r.ReadFrom = 0.5, "linearizable", "leader"
+		r.ThroughputOps /= 2
+		r.ReadThroughputOps, r.ReadOps, r.ReadLatP99Us = r.ThroughputOps, 100, 777
+		r.Queued /= 2
+		r.ReadQueued = r.Queued
+	}
+	a := Analyze(nil, rows, nil)
+	curves := a.LoadCurves()
+	if len(curves) != 2 {
+		t.Fatalf("%d curves, want 2", len(curves))
+	}
+	for _, c := range curves {
+		wantKnee, wantSat := 2, false
+		if c.Impl == "hashicorp" {
+			wantKnee, wantSat = 1, true
+		}
+		if c.Knee != wantKnee || c.Saturated() != wantSat {
+			t.Errorf("%s: knee %d, saturated %v; want %d, %v (achieved %+v)", c.Impl, c.Knee, c.Saturated(), wantKnee, wantSat, c.Points)
+		}
+		for _, lp := range c.Points {
+			if !lp.Reads || lp.ReadP99 != 777 {
+				t.Errorf("%s at %v: reads %v, read p99 %v; want 777", c.Impl, lp.Offered, lp.Reads, lp.ReadP99)
+			}
+		}
+	}
+	md := string(a.Markdown())
+	if want := "| none | 1500 | 1200 | 650 | 90000 | 777 | 1800 | 0 | not sustained |"; !strings.Contains(md, want) {
+		t.Errorf("report.md lacks %q:\n%s", want, md)
+	}
+}

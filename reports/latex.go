@@ -28,20 +28,24 @@ func (a *Analysis) LaTeX() []byte {
 		fmt.Fprintf(&b, "%% Command: %s\n", strings.Join(strings.Fields(strings.Join(m.Command, " ")), " "))
 	}
 	b.WriteString("\n")
-	for _, s := range a.Scenarios {
-		if len(a.implsWithData(s)) == 0 {
+	for _, sec := range a.sections() {
+		if !slices.ContainsFunc(sec, func(s Scenario) bool { return len(a.implsWithData(s)) > 0 }) {
 			continue
 		}
-		a.texMatrix(&b, s, "throughput", fmt.Sprintf("Throughput (Kops/s) under fault \\texttt{%s}", texEscape(a.Label(s))),
+		where := fmt.Sprintf("under fault \\texttt{%s}", texEscape(a.Label(sec[0])))
+		if len(sec) > 1 {
+			where = fmt.Sprintf("under fault \\texttt{%s}, offered rate swept", texEscape(a.sweepLabel(sec[0])))
+		}
+		a.texMatrix(&b, sec, "throughput", "Throughput (Kops/s) "+where,
 			func(p *PointStats) string { return a.texCell(p.Throughput, 1000, 2) })
-		a.texMatrix(&b, s, "p99", fmt.Sprintf("p99 latency (\\textmu s) under fault \\texttt{%s}", texEscape(a.Label(s))),
+		a.texMatrix(&b, sec, "p99", "p99 latency (\\textmu s) "+where,
 			func(p *PointStats) string { return a.texLatCell(p, LatP99) })
-		if !slices.ContainsFunc(a.Points, func(p *PointStats) bool { return p.Scenario == s && p.ReadsMeasured() }) {
+		if !slices.ContainsFunc(a.Points, func(p *PointStats) bool { return slices.Contains(sec, p.Scenario) && p.ReadsMeasured() }) {
 			continue
 		}
-		a.texMatrix(&b, s, "read-throughput", fmt.Sprintf("Read throughput (Kops/s) under fault \\texttt{%s} (the throughput table above is the writes')", texEscape(a.Label(s))),
+		a.texMatrix(&b, sec, "read-throughput", "Read throughput (Kops/s) "+where+" (the throughput table above is the writes')",
 			func(p *PointStats) string { return a.texCell(p.ReadThroughput, 1000, 2) })
-		a.texMatrix(&b, s, "read-p99", fmt.Sprintf("Read p99 latency (\\textmu s) under fault \\texttt{%s}", texEscape(a.Label(s))),
+		a.texMatrix(&b, sec, "read-p99", "Read p99 latency (\\textmu s) "+where,
 			func(p *PointStats) string {
 				return a.texLatCellOf(p.ReadPooled, p.readPerRepeat[LatP99], LatP99, p.ReadP99.Noisy())
 			})
@@ -154,17 +158,36 @@ func (a *Analysis) texLatCellOf(pooled *Pooled, xs []float64, which int, noisy b
 	return v
 }
 
-func (a *Analysis) texMatrix(b *bytes.Buffer, s Scenario, kind, caption string, cell func(*PointStats) string) {
+// texMatrix writes a threads × backend table of the scenarios of one
+// section (sec, as sections makes them): one scenario, or a rate sweep,
+// whose table then has a row per offered rate and thread count, the rate
+// a column, as report.md's.
+func (a *Analysis) texMatrix(b *bytes.Buffer, sec []Scenario, kind, caption string, cell func(*PointStats) string) {
+	swept := len(sec) > 1
+	slug := a.Slug(sec[0])
+	if swept {
+		slug = slugify(a.sweepLabel(sec[0])) + "-rates"
+	}
 	b.WriteString("\\begin{table}[htbp]\n\\centering\n\\small\n")
 	fmt.Fprintf(b, "\\caption{%s: mean $\\pm$ 95\\%% CI over repeats.}\n", caption)
-	fmt.Fprintf(b, "\\label{tab:raftcmp-%s-%s}\n", kind, a.Slug(s))
-	fmt.Fprintf(b, "\\begin{tabular}{r%s}\n\\toprule\n", strings.Repeat("r", len(a.Impls)))
+	fmt.Fprintf(b, "\\label{tab:raftcmp-%s-%s}\n", kind, slug)
+	cols := "r"
+	if swept {
+		cols = "rr"
+	}
+	fmt.Fprintf(b, "\\begin{tabular}{%s%s}\n\\toprule\n", cols, strings.Repeat("r", len(a.Impls)))
+	if swept {
+		b.WriteString("Offered ops/s & ")
+	}
 	b.WriteString("Threads")
 	for _, impl := range a.Impls {
 		fmt.Fprintf(b, " & %s", texEscape(impl))
 	}
 	b.WriteString(" \\\\\n\\midrule\n")
-	for _, t := range a.Threads {
+	row := func(s Scenario, t int) {
+		if swept {
+			b.WriteString(texEscape(rateCell(s.RateOps)) + " & ")
+		}
 		b.WriteString(strconv.Itoa(t))
 		for _, impl := range a.Impls {
 			if p := a.okPoint(s, impl, t); p != nil {
@@ -176,6 +199,13 @@ func (a *Analysis) texMatrix(b *bytes.Buffer, s Scenario, kind, caption string, 
 			}
 		}
 		b.WriteString(" \\\\\n")
+	}
+	if swept {
+		a.sweepRows(sec, row)
+	} else {
+		for _, t := range a.Threads {
+			row(sec[0], t)
+		}
 	}
 	b.WriteString("\\bottomrule\n\\end{tabular}\n\\end{table}\n\n")
 }

@@ -75,7 +75,12 @@ func TestRateSweepGrouped(t *testing.T) {
 	}
 
 	tex := string(a.LaTeX())
-	for _, want := range []string{"Latency vs offered load, hashicorp", "none & 1000 & 1000 & 600 & 3000 & knee \\\\", "none & 1500 & 1200 & 650 & 90000 & not sustained \\\\"} {
+	if n := strings.Count(tex, "\\label{tab:raftcmp-throughput-"); n != 1 {
+		t.Errorf("report.tex has %d throughput tables, want one for the sweep", n)
+	}
+	for _, want := range []string{"Throughput (Kops/s) under fault \\texttt{none}, offered rate swept", "\\label{tab:raftcmp-throughput-none-rates}",
+		"Offered ops/s & Threads & etcd & hashicorp \\\\", "1500 & 2 & 1.50 $\\pm$ 0.00 & 1.20 $\\pm$ 0.00 \\\\",
+		"Latency vs offered load, hashicorp", "none & 1000 & 1000 & 600 & 3000 & knee \\\\", "none & 1500 & 1200 & 650 & 90000 & not sustained \\\\"} {
 		if !strings.Contains(tex, want) {
 			t.Errorf("report.tex lacks %q:\n%s", want, tex)
 		}

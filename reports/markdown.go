@@ -679,7 +679,7 @@ func (a *Analysis) writeReadsOf(b *bytes.Buffer, ss []Scenario, matrix func(cell
 	if first == nil {
 		return
 	}
-	fmt.Fprintf(b, "With reads (%s of operations, %s, from the %s), the two tables above are the writes'; the reads' follow. A stale read missed a write acknowledged before it began; a stale linearizable read fails its point.\n\n",
+	fmt.Fprintf(b, "With reads (%s of operations, %s, from the %s), the two tables above are the writes'; the reads' follow, their p99 pooled from the reads' own histogram logs (`hdr/…+reads.hlog`) as the writes' is. A stale read missed a write acknowledged before it began; a stale linearizable read fails its point.\n\n",
 		fmt.Sprintf("%.0f%%", first.ReadRatio*100), first.ReadMode, first.ReadFrom)
 	b.WriteString("### Read throughput (Kops/s)\n\n")
 	matrix(func(p *PointStats) string {

@@ -19,7 +19,8 @@ const StaleDir = "stale"
 // as a point's stale-read file lists it.
 type StaleRead struct {
 	// AtS is when the read began, in seconds from the start of the
-	// measured window.
+	// measured window: negative for a read that began in the warm-up and
+	// was answered in the window (reads are counted where they complete).
 	AtS float64
 	// Acked is how many payloads had been acknowledged before the read
 	// began (the highest acknowledged position); Applied is how many the

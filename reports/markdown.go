@@ -908,7 +908,14 @@ func RemoveResults(dir string) error {
 	if err := removePlots(dir); err != nil {
 		return err
 	}
-	return os.RemoveAll(filepath.Join(dir, "logs"))
+	// hdr/ and stale/ are named by rows: an older run's files left beside
+	// a new run's rows would be read as the new run's evidence.
+	for _, sub := range []string{"logs", HdrDir, StaleDir} {
+		if err := os.RemoveAll(filepath.Join(dir, sub)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // heading is one column of a Markdown table: its title, and whether its

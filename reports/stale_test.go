@@ -41,3 +41,31 @@ func TestStaleReadsFile(t *testing.T) {
 		t.Errorf("a file with another header: %v, want an error naming it", err)
 	}
 }
+
+// An overwritten run must not keep an older run's per-point evidence: the
+// new rows name their own hdr/ and stale/ files, and stray ones beside them
+// would pass for the new run's.
+func TestRemoveResultsRemovesPerPointFiles(t *testing.T) {
+	dir := t.TempDir()
+	keep := filepath.Join(dir, "notes.txt")
+	for _, f := range []string{ResultsFile, filepath.Join(HdrDir, "a.hlog"), filepath.Join(StaleDir, "a.csv"), filepath.Join("logs", "x.log"), "notes.txt"} {
+		path := filepath.Join(dir, f)
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := RemoveResults(dir); err != nil {
+		t.Fatal(err)
+	}
+	for _, gone := range []string{ResultsFile, HdrDir, StaleDir, "logs"} {
+		if _, err := os.Stat(filepath.Join(dir, gone)); !os.IsNotExist(err) {
+			t.Errorf("%s still there after RemoveResults (err %v)", gone, err)
+		}
+	}
+	if _, err := os.Stat(keep); err != nil {
+		t.Errorf("RemoveResults removed a file it does not own: %v", err)
+	}
+}

@@ -155,6 +155,19 @@ type Row struct {
 	// ReadHdrFile is the reads' latency histogram log (HdrFile of
 	// ReadsHdrPoint of the point id), as HdrFile is the writes'.
 	ReadHdrFile string
+	// The reads' share of the offered load, as Issued, Queued, QueuedS and
+	// Unsent are the writes' (see core/load). In rows written before these
+	// columns existed, Issued ... Unsent counted the open loop's reads and
+	// writes together, and these are 0.
+	ReadIssued  uint64
+	ReadQueued  uint64
+	ReadQueuedS float64
+	ReadUnsent  uint64
+	// StaleFile is the file, relative to the results directory, listing the
+	// first stale reads of the point (StaleFile of its id): when each began,
+	// the writes acknowledged before it and the payloads it saw. Empty when
+	// the point had no stale read.
+	StaleFile string
 }
 
 // ReadsHdrPoint is the name under which a point's read latencies are
@@ -309,6 +322,11 @@ var resultColumns = []column[Row]{
 	uintColumn("read_errors", func(r *Row) *uint64 { return &r.ReadErrors }),
 	uintColumn("stale_reads", func(r *Row) *uint64 { return &r.StaleReads }),
 	textColumn("read_hdr_file", func(r *Row) *string { return &r.ReadHdrFile }),
+	uintColumn("read_issued", func(r *Row) *uint64 { return &r.ReadIssued }),
+	uintColumn("read_queued", func(r *Row) *uint64 { return &r.ReadQueued }),
+	floatColumn("read_queued_s", 3, func(r *Row) *float64 { return &r.ReadQueuedS }),
+	uintColumn("read_unsent", func(r *Row) *uint64 { return &r.ReadUnsent }),
+	textColumn("stale_file", func(r *Row) *string { return &r.StaleFile }),
 }
 
 // requiredColumns is how many of resultColumns every results.csv has: the

@@ -87,6 +87,8 @@ func TestBadInput(t *testing.T) {
 		{"unparsable nodes", []string{"--nodes", "three"}, `--nodes "three": want a cluster size (3) or a list of sizes (3,5,7)`},
 		{"bad storage", []string{"--storage", "ssd"}, `--storage "ssd": must be one of disk, tmpfs, memory`},
 		{"bad option syntax", []string{"--opt", "hashicorp"}, `--opt "hashicorp": want IMPL.KEY=VALUE`},
+		{"read mode the backend does not serve", []string{"--read-ratio", "0.5", "--read-mode", "lease"},
+			`--read-mode "lease": hashicorp does not serve it: it declares linearizable, stale; try --read-mode linearizable`},
 		{"stray argument", []string{"hashicorp"}, `run takes no arguments`},
 		{"unknown flag", []string{"--thread", "2"}, `flag provided but not defined: -thread`},
 	}

@@ -280,7 +280,8 @@ func loadResultToPB(r *load.Result) (*adapterpb.LoadResult, error) {
 		if err != nil {
 			return nil, fmt.Errorf("encode read latency histogram: %w", err)
 		}
-		pb.Reads = &adapterpb.ReadResult{Mode: rr.Mode, Ops: rr.Ops, Errors: rr.Errors, Histogram: hist, Stale: rr.Stale}
+		pb.Reads = &adapterpb.ReadResult{Mode: rr.Mode, Ops: rr.Ops, Errors: rr.Errors, Histogram: hist, Stale: rr.Stale,
+			Issued: rr.Issued, Queued: rr.Queued, QueuedTimeNs: int64(rr.QueuedTime), Unsent: rr.Unsent}
 		if pb.Reads.Intervals, err = intervalsToPB(rr.Intervals); err != nil {
 			return nil, fmt.Errorf("reads: %w", err)
 		}
@@ -329,7 +330,8 @@ func loadResultFromPB(pb *adapterpb.LoadResult) (*load.Result, error) {
 		if err != nil {
 			return nil, fmt.Errorf("decode read latency histogram: %w", err)
 		}
-		rr := &load.ReadResult{Mode: rp.GetMode(), Ops: rp.GetOps(), Errors: rp.GetErrors(), Latency: hist, Stale: rp.GetStale()}
+		rr := &load.ReadResult{Mode: rp.GetMode(), Ops: rp.GetOps(), Errors: rp.GetErrors(), Latency: hist, Stale: rp.GetStale(),
+			Issued: rp.GetIssued(), Queued: rp.GetQueued(), QueuedTime: time.Duration(rp.GetQueuedTimeNs()), Unsent: rp.GetUnsent()}
 		if rr.Errors == nil {
 			rr.Errors = map[string]uint64{}
 		}

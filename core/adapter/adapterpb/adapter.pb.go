@@ -1623,6 +1623,12 @@ type ReadResult struct {
 	Intervals     []*Interval  `protobuf:"bytes,5,rep,name=intervals,proto3" json:"intervals,omitempty"`
 	Stale         uint64       `protobuf:"varint,6,opt,name=stale,proto3" json:"stale,omitempty"`
 	StaleExamples []*StaleRead `protobuf:"bytes,7,rep,name=stale_examples,json=staleExamples,proto3" json:"stale_examples,omitempty"`
+	// The reads' share of the offered load (LoadResult's issued ... unsent
+	// are then the writes').
+	Issued        uint64 `protobuf:"varint,8,opt,name=issued,proto3" json:"issued,omitempty"`
+	Queued        uint64 `protobuf:"varint,9,opt,name=queued,proto3" json:"queued,omitempty"`
+	QueuedTimeNs  int64  `protobuf:"varint,10,opt,name=queued_time_ns,json=queuedTimeNs,proto3" json:"queued_time_ns,omitempty"`
+	Unsent        uint64 `protobuf:"varint,11,opt,name=unsent,proto3" json:"unsent,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1704,6 +1710,34 @@ func (x *ReadResult) GetStaleExamples() []*StaleRead {
 		return x.StaleExamples
 	}
 	return nil
+}
+
+func (x *ReadResult) GetIssued() uint64 {
+	if x != nil {
+		return x.Issued
+	}
+	return 0
+}
+
+func (x *ReadResult) GetQueued() uint64 {
+	if x != nil {
+		return x.Queued
+	}
+	return 0
+}
+
+func (x *ReadResult) GetQueuedTimeNs() int64 {
+	if x != nil {
+		return x.QueuedTimeNs
+	}
+	return 0
+}
+
+func (x *ReadResult) GetUnsent() uint64 {
+	if x != nil {
+		return x.Unsent
+	}
+	return 0
 }
 
 type StaleRead struct {
@@ -2102,7 +2136,7 @@ const file_core_adapter_adapterpb_adapter_proto_rawDesc = "" +
 	"\x05reads\x18\f \x01(\v2\x1e.raftcmp.adapter.v1.ReadResultR\x05reads\x1a9\n" +
 	"\vErrorsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\"\xe7\x02\n" +
+	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\"\xd5\x03\n" +
 	"\n" +
 	"ReadResult\x12\x12\n" +
 	"\x04mode\x18\x01 \x01(\tR\x04mode\x12\x10\n" +
@@ -2111,7 +2145,12 @@ const file_core_adapter_adapterpb_adapter_proto_rawDesc = "" +
 	"\thistogram\x18\x04 \x01(\fR\thistogram\x12:\n" +
 	"\tintervals\x18\x05 \x03(\v2\x1c.raftcmp.adapter.v1.IntervalR\tintervals\x12\x14\n" +
 	"\x05stale\x18\x06 \x01(\x04R\x05stale\x12D\n" +
-	"\x0estale_examples\x18\a \x03(\v2\x1d.raftcmp.adapter.v1.StaleReadR\rstaleExamples\x1a9\n" +
+	"\x0estale_examples\x18\a \x03(\v2\x1d.raftcmp.adapter.v1.StaleReadR\rstaleExamples\x12\x16\n" +
+	"\x06issued\x18\b \x01(\x04R\x06issued\x12\x16\n" +
+	"\x06queued\x18\t \x01(\x04R\x06queued\x12$\n" +
+	"\x0equeued_time_ns\x18\n" +
+	" \x01(\x03R\fqueuedTimeNs\x12\x16\n" +
+	"\x06unsent\x18\v \x01(\x04R\x06unsent\x1a9\n" +
 	"\vErrorsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\"P\n" +

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Node is one member of a Raft cluster, hosted in its own plugin process.
@@ -139,6 +140,26 @@ type Status struct {
 	// AppliedPayloads counts user payloads applied; Digest chains them.
 	AppliedPayloads uint64
 	Digest          uint64
+
+	// The snapshot counters count from this node's Start (a restarted
+	// node starts again at zero) and only grow.
+	//
+	// Snapshots is how many snapshots this node took of its own state
+	// machine (the library's automatic snapshots, which the snapshot knob
+	// paces); a snapshot received from a leader is not one.
+	Snapshots uint64
+	// SnapshotInstalls is how many snapshots this node received from a
+	// leader and restored into its state machine, replacing its state; a
+	// node restoring its own snapshot from disk at Start does not count.
+	SnapshotInstalls uint64
+	// SnapshotTime is the time spent taking the Snapshots. Each backend
+	// measures what its library lets it see, and its package documentation
+	// says what that is: the whole snapshot where the adapter drives it
+	// (etcd raft), the state machine's part where the library drives it
+	// (hashicorp/raft: from the FSM's Snapshot to the sink's Close,
+	// compaction excluded; dragonboat: the state machine's SaveSnapshot
+	// alone).
+	SnapshotTime time.Duration
 }
 
 // ReadMode is how a read is served; see the package documentation.

@@ -73,6 +73,7 @@ func (s *server) Status(ctx context.Context, _ *adapterpb.StatusRequest) (*adapt
 	return &adapterpb.NodeStatus{
 		Id: st.ID, Role: string(st.Role), Leader: st.Leader, Term: st.Term,
 		Commit: st.Commit, Applied: st.Applied, AppliedPayloads: st.AppliedPayloads, Digest: st.Digest,
+		Snapshots: st.Snapshots, SnapshotInstalls: st.SnapshotInstalls, SnapshotTimeNs: int64(st.SnapshotTime),
 	}, nil
 }
 

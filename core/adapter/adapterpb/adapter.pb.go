@@ -1071,8 +1071,12 @@ type NodeStatus struct {
 	Applied         uint64                 `protobuf:"varint,6,opt,name=applied,proto3" json:"applied,omitempty"`
 	AppliedPayloads uint64                 `protobuf:"varint,7,opt,name=applied_payloads,json=appliedPayloads,proto3" json:"applied_payloads,omitempty"`
 	Digest          uint64                 `protobuf:"varint,8,opt,name=digest,proto3" json:"digest,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Snapshot counters since this node's Start; see adapter.Status.
+	Snapshots        uint64 `protobuf:"varint,9,opt,name=snapshots,proto3" json:"snapshots,omitempty"`
+	SnapshotInstalls uint64 `protobuf:"varint,10,opt,name=snapshot_installs,json=snapshotInstalls,proto3" json:"snapshot_installs,omitempty"`
+	SnapshotTimeNs   int64  `protobuf:"varint,11,opt,name=snapshot_time_ns,json=snapshotTimeNs,proto3" json:"snapshot_time_ns,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *NodeStatus) Reset() {
@@ -1157,6 +1161,27 @@ func (x *NodeStatus) GetAppliedPayloads() uint64 {
 func (x *NodeStatus) GetDigest() uint64 {
 	if x != nil {
 		return x.Digest
+	}
+	return 0
+}
+
+func (x *NodeStatus) GetSnapshots() uint64 {
+	if x != nil {
+		return x.Snapshots
+	}
+	return 0
+}
+
+func (x *NodeStatus) GetSnapshotInstalls() uint64 {
+	if x != nil {
+		return x.SnapshotInstalls
+	}
+	return 0
+}
+
+func (x *NodeStatus) GetSnapshotTimeNs() int64 {
+	if x != nil {
+		return x.SnapshotTimeNs
 	}
 	return 0
 }
@@ -1835,7 +1860,7 @@ const file_core_adapter_adapterpb_adapter_proto_rawDesc = "" +
 	"\brequests\x18\x01 \x03(\v2\".raftcmp.adapter.v1.ProposeRequestR\brequests\"S\n" +
 	"\x0eProposeResults\x12A\n" +
 	"\tresponses\x18\x01 \x03(\v2#.raftcmp.adapter.v1.ProposeResponseR\tresponses\"\x0f\n" +
-	"\rStatusRequest\"\xd1\x01\n" +
+	"\rStatusRequest\"\xc6\x02\n" +
 	"\n" +
 	"NodeStatus\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x12\n" +
@@ -1845,7 +1870,11 @@ const file_core_adapter_adapterpb_adapter_proto_rawDesc = "" +
 	"\x06commit\x18\x05 \x01(\x04R\x06commit\x12\x18\n" +
 	"\aapplied\x18\x06 \x01(\x04R\aapplied\x12)\n" +
 	"\x10applied_payloads\x18\a \x01(\x04R\x0fappliedPayloads\x12\x16\n" +
-	"\x06digest\x18\b \x01(\x04R\x06digest\"\r\n" +
+	"\x06digest\x18\b \x01(\x04R\x06digest\x12\x1c\n" +
+	"\tsnapshots\x18\t \x01(\x04R\tsnapshots\x12+\n" +
+	"\x11snapshot_installs\x18\n" +
+	" \x01(\x04R\x10snapshotInstalls\x12(\n" +
+	"\x10snapshot_time_ns\x18\v \x01(\x03R\x0esnapshotTimeNs\"\r\n" +
 	"\vStopRequest\"\x0e\n" +
 	"\fStopResponse\"\xf9\x02\n" +
 	"\bLoadSpec\x12\x18\n" +

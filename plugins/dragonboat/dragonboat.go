@@ -155,6 +155,7 @@ type Node struct {
 	nh      *dragonboat.NodeHost
 	session *client.Session
 	fsm     *stateMachine
+	snaps   *snapshotCounters
 	id      uint64
 	applied resolved      // what Start ran with
 	done    chan struct{} // closed when Stop begins
@@ -226,12 +227,16 @@ func (n *Node) Start(ctx context.Context, cfg adapter.Config) error {
 	}
 	setLogLevel(s.logLevel)
 
+	snaps := &snapshotCounters{}
 	nhc := config.NodeHostConfig{
 		NodeHostDir:    filepath.Join(cfg.DataDir, "nodehost"),
 		WALDir:         filepath.Join(cfg.DataDir, "wal"),
 		RTTMillisecond: s.rttMillis,
 		RaftAddress:    listen,
 		NodeHostID:     nodeHostID(cfg.ID),
+		// One NodeHost per node and one shard per NodeHost: every event
+		// is this replica's.
+		SystemEventListener: snaps,
 		Expert: config.ExpertConfig{
 			LogDB:               s.logdbConfig,
 			NodeRegistryFactory: peerRegistry(cfg.Peers),
@@ -256,7 +261,7 @@ func (n *Node) Start(ctx context.Context, cfg adapter.Config) error {
 			members[p.ID] = nodeHostID(p.ID)
 		}
 	}
-	fsm := &stateMachine{}
+	fsm := &stateMachine{counters: snaps}
 	shard := s.shard
 	shard.ReplicaID = cfg.ID
 	create := func(uint64, uint64) sm.IStateMachine { return fsm }
@@ -265,6 +270,7 @@ func (n *Node) Start(ctx context.Context, cfg adapter.Config) error {
 		return fmt.Errorf("start replica %d of shard %d: %w", cfg.ID, shardID, err)
 	}
 	n.nh = nh
+	n.snaps = snaps
 	n.session = nh.GetNoOPSession(shardID)
 	n.fsm = fsm
 	n.id = cfg.ID
@@ -565,14 +571,18 @@ func (n *Node) Status(ctx context.Context) (adapter.Status, error) {
 	}
 	sum, count, idx := n.fsm.state()
 	applied := max(idx, n.floor.Load())
+	snapshots, installs, snapTime := n.snaps.get()
 	st := adapter.Status{
-		ID:              n.id,
-		Role:            adapter.RoleUnknown,
-		Term:            term,
-		Commit:          max(commit, applied), // an applied entry is committed
-		Applied:         applied,
-		AppliedPayloads: count,
-		Digest:          sum,
+		Snapshots:        snapshots,
+		SnapshotInstalls: installs,
+		SnapshotTime:     snapTime,
+		ID:               n.id,
+		Role:             adapter.RoleUnknown,
+		Term:             term,
+		Commit:           max(commit, applied), // an applied entry is committed
+		Applied:          applied,
+		AppliedPayloads:  count,
+		Digest:           sum,
 	}
 	if valid {
 		st.Leader = leader
@@ -680,9 +690,10 @@ func (n *Node) Stop(ctx context.Context) error {
 // the snapshot methods from one goroutine at a time; Status reads the state
 // concurrently, hence mu.
 type stateMachine struct {
-	mu    sync.Mutex
-	d     adapter.Digest
-	index uint64
+	mu       sync.Mutex
+	d        adapter.Digest
+	index    uint64
+	counters *snapshotCounters // told when a SaveSnapshot begins
 }
 
 func (f *stateMachine) state() (sum, count, index uint64) {
@@ -713,6 +724,7 @@ func (f *stateMachine) Lookup(any) (any, error) {
 
 // SaveSnapshot writes the digest state and the index: 24 bytes.
 func (f *stateMachine) SaveSnapshot(w io.Writer, _ sm.ISnapshotFileCollection, _ <-chan struct{}) error {
+	f.counters.saveBegins()
 	sum, count, index := f.state()
 	var b [24]byte
 	binary.LittleEndian.PutUint64(b[0:], sum)

@@ -346,6 +346,7 @@ type RaftKnobs struct {
 	MaxAppendEntries    int64                  `protobuf:"varint,5,opt,name=max_append_entries,json=maxAppendEntries,proto3" json:"max_append_entries,omitempty"`
 	MaxInflightAppends  int64                  `protobuf:"varint,6,opt,name=max_inflight_appends,json=maxInflightAppends,proto3" json:"max_inflight_appends,omitempty"`
 	SnapshotEntries     int64                  `protobuf:"varint,7,opt,name=snapshot_entries,json=snapshotEntries,proto3" json:"snapshot_entries,omitempty"`
+	KeepEntries         int64                  `protobuf:"varint,8,opt,name=keep_entries,json=keepEntries,proto3" json:"keep_entries,omitempty"`
 	unknownFields       protoimpl.UnknownFields
 	sizeCache           protoimpl.SizeCache
 }
@@ -425,6 +426,13 @@ func (x *RaftKnobs) GetMaxInflightAppends() int64 {
 func (x *RaftKnobs) GetSnapshotEntries() int64 {
 	if x != nil {
 		return x.SnapshotEntries
+	}
+	return 0
+}
+
+func (x *RaftKnobs) GetKeepEntries() int64 {
+	if x != nil {
+		return x.KeepEntries
 	}
 	return 0
 }
@@ -1805,7 +1813,7 @@ const file_core_adapter_adapterpb_adapter_proto_rawDesc = "" +
 	"\tread_mode\x18\b \x01(\tR\breadMode\x1a:\n" +
 	"\fOptionsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xb8\x02\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xdb\x02\n" +
 	"\tRaftKnobs\x12.\n" +
 	"\x13election_timeout_ns\x18\x01 \x01(\x03R\x11electionTimeoutNs\x122\n" +
 	"\x15heartbeat_interval_ns\x18\x02 \x01(\x03R\x13heartbeatIntervalNs\x12\x19\n" +
@@ -1813,7 +1821,8 @@ const file_core_adapter_adapterpb_adapter_proto_rawDesc = "" +
 	"\fcheck_quorum\x18\x04 \x01(\tR\vcheckQuorum\x12,\n" +
 	"\x12max_append_entries\x18\x05 \x01(\x03R\x10maxAppendEntries\x120\n" +
 	"\x14max_inflight_appends\x18\x06 \x01(\x03R\x12maxInflightAppends\x12)\n" +
-	"\x10snapshot_entries\x18\a \x01(\x03R\x0fsnapshotEntries\"\x0f\n" +
+	"\x10snapshot_entries\x18\a \x01(\x03R\x0fsnapshotEntries\x12!\n" +
+	"\fkeep_entries\x18\b \x01(\x03R\vkeepEntries\"\x0f\n" +
 	"\rStartResponse\"s\n" +
 	"\aSetting\x12\x12\n" +
 	"\x04knob\x18\x01 \x01(\tR\x04knob\x12\x12\n" +

@@ -155,6 +155,15 @@ type Row struct {
 	// ReadHdrFile is the reads' latency histogram log (HdrFile of
 	// ReadsHdrPoint of the point id), as HdrFile is the writes'.
 	ReadHdrFile string
+	// Snapshots in the measured window, summed over the cluster's nodes
+	// (the growth of their adapter.Status counters from the window's start
+	// to its end): snapshots the nodes took of their state machines,
+	// snapshots followers installed from a leader, and the milliseconds
+	// spent taking them (what each backend measures: docs/backends.md).
+	// Zero in rows of older files.
+	Snapshots        uint64
+	SnapshotInstalls uint64
+	SnapshotMs       float64
 }
 
 // ReadsHdrPoint is the name under which a point's read latencies are
@@ -309,6 +318,9 @@ var resultColumns = []column[Row]{
 	uintColumn("read_errors", func(r *Row) *uint64 { return &r.ReadErrors }),
 	uintColumn("stale_reads", func(r *Row) *uint64 { return &r.StaleReads }),
 	textColumn("read_hdr_file", func(r *Row) *string { return &r.ReadHdrFile }),
+	uintColumn("snapshots", func(r *Row) *uint64 { return &r.Snapshots }),
+	uintColumn("snapshot_installs", func(r *Row) *uint64 { return &r.SnapshotInstalls }),
+	floatColumn("snapshot_ms", 1, func(r *Row) *float64 { return &r.SnapshotMs }),
 }
 
 // requiredColumns is how many of resultColumns every results.csv has: the

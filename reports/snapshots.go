@@ -12,12 +12,12 @@ import (
 // taking them, each the mean over the ok repeats (results.csv's snapshots,
 // snapshot_installs and snapshot_ms).
 func (a *Analysis) writeSnapshots(b *bytes.Buffer, s Scenario) {
-	any := slices.ContainsFunc(a.Points, func(p *PointStats) bool {
+	counted := slices.ContainsFunc(a.Points, func(p *PointStats) bool {
 		return p.Scenario == s && slices.ContainsFunc(p.OK, func(r Row) bool {
 			return r.Snapshots > 0 || r.SnapshotInstalls > 0 || r.SnapshotMs > 0
 		})
 	})
-	if !any {
+	if !counted {
 		return
 	}
 	mean := func(p *PointStats, f func(Row) float64) float64 {

@@ -40,7 +40,7 @@
 //     on a tick of their greatest common divisor in whole milliseconds
 //     (dragonboat's rule ElectionRTT > 2 x HeartbeatRTT may move one);
 //     prevote -> PreVote; checkquorum -> CheckQuorum; snapshot ->
-//     SnapshotEntries. append and inflight have no equivalent: a Replicate
+//     SnapshotEntries; keep -> CompactionOverhead. append and inflight have no equivalent: a Replicate
 //     message is bounded by bytes (64 MiB), not entries, and a follower in
 //     replicate state is sent appends with no in-flight window; both are
 //     reported unhonoured. A timing option (rtt_ms, election_rtt,
@@ -48,8 +48,14 @@
 //     the knob for the same thing, which is then reported unhonoured.
 //   - Snapshots: none (SnapshotEntries 0, the library's default; dragonboat
 //     has no production setting to follow, its examples' 10-100 are demo
-//     values); CompactionOverhead keeps dragonboat's default. The log grows
-//     for the length of a point.
+//     values); CompactionOverhead keeps dragonboat's default (0: the log is
+//     compacted up to the snapshot, so with snapshots on a follower even
+//     slightly behind is sent one). The log grows for the length of a
+//     point. The snapshot counters of Status (snapshots.go) come from
+//     dragonboat's system events and the state machine's SaveSnapshot: a
+//     snapshot is counted at its SnapshotCreated event and timed from
+//     SaveSnapshot's start to it; an install is a SnapshotRecovered event
+//     after the replica's first (its recovery at start).
 //   - Addressing: the node binds Config.Listen and reaches peer j at the
 //     address its own Config.Peers gives for j (raftcmp may put a proxy on
 //     every directed link). dragonboat's default node registry instead

@@ -25,13 +25,17 @@
 //     prevote -> PreVoteDisabled; checkquorum is the leader lease, always
 //     on; append -> MaxAppendEntries (at most 1024); inflight ->
 //     NetworkTransportConfig.MaxRPCsInFlight; snapshot -> SnapshotThreshold
-//     checked every second. What cannot be honoured is reported, and an
+//     checked every second; keep -> TrailingLogs. What cannot be honoured is reported, and an
 //     explicit option for the same setting wins over a knob.
 //   - Snapshots as Consul takes them (production): SnapshotThreshold 16384
 //     checked every SnapshotInterval 30 s (randomised by the library to
 //     30-60 s), TrailingLogs 10240, so a point of a few tens of seconds sees
 //     at most one check. --raft snapshot=off (the uniform profile) puts them
 //     out of reach; snapshot_threshold and snapshot_interval set them.
+//     Status counts a snapshot when the FSM snapshot's Persist has closed
+//     its sink, timed from the FSM's Snapshot call (log compaction, which
+//     follows, is not seen), and an install at each FSM Restore after
+//     NewRaft has returned (NewRaft restores the node's own snapshot).
 //   - Propose on a follower returns adapter.NotLeaderError with the leader's
 //     id: hashicorp/raft does not forward.
 package hashicorp

@@ -324,7 +324,7 @@ func checkSettingsAccounted(ctx context.Context, k *Kit) error {
 	odd := adapter.Raft{
 		ElectionTimeout: 1234 * time.Millisecond, HeartbeatInterval: 77 * time.Millisecond,
 		PreVote: adapter.SwitchOff, CheckQuorum: adapter.SwitchOff,
-		MaxAppendEntries: 7, MaxInflightAppends: 3, SnapshotEntries: 500,
+		MaxAppendEntries: 7, MaxInflightAppends: 3, SnapshotEntries: 500, KeepEntries: 77,
 	}
 	sources := []string{adapter.SourceLibrary, adapter.SourceProduction, adapter.SourceRaftcmp, adapter.SourceRequested}
 	nodes := checkNodes

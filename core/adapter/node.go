@@ -154,11 +154,13 @@ type Status struct {
 	SnapshotInstalls uint64
 	// SnapshotTime is the time spent taking the Snapshots. Each backend
 	// measures what its library lets it see, and its package documentation
-	// says what that is: the whole snapshot where the adapter drives it
-	// (etcd raft), the state machine's part where the library drives it
-	// (hashicorp/raft: from the FSM's Snapshot to the sink's Close,
-	// compaction excluded; dragonboat: the state machine's SaveSnapshot
-	// alone).
+	// says what that is: etcd raft, whose snapshots the adapter drives, the
+	// whole of them (state machine, snapshot file, WAL record, log
+	// compaction); hashicorp/raft from the FSM's Snapshot call to the
+	// snapshot sink's Close (file written and synced; the compaction that
+	// follows is not seen); dragonboat from the state machine's
+	// SaveSnapshot call to the library's SnapshotCreated event (file, LogDB
+	// record, compaction; not the work before SaveSnapshot).
 	SnapshotTime time.Duration
 }
 

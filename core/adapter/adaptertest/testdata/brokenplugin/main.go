@@ -9,6 +9,8 @@
 //     FSM, so the loss is simulated at the Status boundary, which is all a
 //     black-box check can observe anyway.)
 //   - "wrong-hint": a follower's NotLeaderError names the wrong leader.
+//   - "no-installs": Status never counts a snapshot installed from a
+//     leader (SnapshotInstalls stays 0).
 //   - "silent-knobs": Settings drops every shared Raft knob it was asked
 //     for without a word (no Setting for it, nothing reported not honoured).
 //   - "panic", "exit", "hang": after "broken_after" proposals (default
@@ -110,6 +112,9 @@ func (b *broken) Status(ctx context.Context) (adapter.Status, error) {
 	if b.mode == "lossy" && b.id == b.nodes && st.AppliedPayloads >= 1000 {
 		st.AppliedPayloads -= st.AppliedPayloads / 1000
 		st.Digest ^= 0x9e3779b97f4a7c15 // a different history, a different digest
+	}
+	if b.mode == "no-installs" {
+		st.SnapshotInstalls = 0
 	}
 	return st, err
 }

@@ -541,6 +541,7 @@ func (a *Analysis) writeScenario(b *bytes.Buffer, s Scenario) {
 	}
 	embed(figP99)
 	a.writeReads(b, s)
+	a.writeSnapshots(b, s)
 	if t, ok := a.CommonThreads(s); ok {
 		fmt.Fprintf(b, "### Latency percentiles at %d threads (µs)\n\n", t)
 		b.WriteString("| backend | p50 | p90 | p99 | p99.9 | max |\n|---|---:|---:|---:|---:|---:|\n")

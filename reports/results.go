@@ -168,6 +168,15 @@ type Row struct {
 	// the writes acknowledged before it and the payloads it saw. Empty when
 	// the point had no stale read.
 	StaleFile string
+	// Snapshots in the measured window, summed over the cluster's nodes
+	// (the growth of their adapter.Status counters from the window's start
+	// to its end): snapshots the nodes took of their state machines,
+	// snapshots followers installed from a leader, and the milliseconds
+	// spent taking them (what each backend measures: docs/backends.md).
+	// Zero in rows of older files.
+	Snapshots        uint64
+	SnapshotInstalls uint64
+	SnapshotMs       float64
 }
 
 // ReadsHdrPoint is the name under which a point's read latencies are
@@ -327,6 +336,9 @@ var resultColumns = []column[Row]{
 	floatColumn("read_queued_s", 3, func(r *Row) *float64 { return &r.ReadQueuedS }),
 	uintColumn("read_unsent", func(r *Row) *uint64 { return &r.ReadUnsent }),
 	textColumn("stale_file", func(r *Row) *string { return &r.StaleFile }),
+	uintColumn("snapshots", func(r *Row) *uint64 { return &r.Snapshots }),
+	uintColumn("snapshot_installs", func(r *Row) *uint64 { return &r.SnapshotInstalls }),
+	floatColumn("snapshot_ms", 1, func(r *Row) *float64 { return &r.SnapshotMs }),
 }
 
 // requiredColumns is how many of resultColumns every results.csv has: the

@@ -320,6 +320,7 @@ func TestExperimentFlagsRoundTrip(t *testing.T) {
 			s.Options = map[string]adapter.Options{"etcd": {"a": "1", "b": "x,y"}}
 		}},
 		{"raft", []string{"--raft", "uniform,election=2s"}, func(s *experiment.Spec) { s.Raft = "uniform,election=2s" }},
+		{"snapshot-every", []string{"--snapshot-every", "1000"}, func(s *experiment.Spec) { s.SnapshotEvery = "1000" }},
 		{"threads", []string{"--threads", "1,4"}, func(s *experiment.Spec) { s.Threads = []int{1, 4} }},
 		{"rate", []string{"--rate", "1500.5"}, func(s *experiment.Spec) { s.Rate = 1500.5 }},
 		{"client", []string{"--client", "external"}, func(s *experiment.Spec) { s.Client = "external" }},

@@ -103,6 +103,7 @@ func (c *Client) Status(ctx context.Context) (Status, error) {
 	return Status{
 		ID: pb.GetId(), Role: Role(pb.GetRole()), Leader: pb.GetLeader(), Term: pb.GetTerm(),
 		Commit: pb.GetCommit(), Applied: pb.GetApplied(), AppliedPayloads: pb.GetAppliedPayloads(), Digest: pb.GetDigest(),
+		Snapshots: pb.GetSnapshots(), SnapshotInstalls: pb.GetSnapshotInstalls(), SnapshotTime: time.Duration(pb.GetSnapshotTimeNs()),
 	}, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Node is one member of a Raft cluster, hosted in its own plugin process.
@@ -194,6 +195,28 @@ type Status struct {
 	// AppliedPayloads counts user payloads applied; Digest chains them.
 	AppliedPayloads uint64
 	Digest          uint64
+
+	// The snapshot counters count from this node's Start (a restarted
+	// node starts again at zero) and only grow.
+	//
+	// Snapshots is how many snapshots this node took of its own state
+	// machine (the library's automatic snapshots, which the snapshot knob
+	// paces); a snapshot received from a leader is not one.
+	Snapshots uint64
+	// SnapshotInstalls is how many snapshots this node received from a
+	// leader and restored into its state machine, replacing its state; a
+	// node restoring its own snapshot from disk at Start does not count.
+	SnapshotInstalls uint64
+	// SnapshotTime is the time spent taking the Snapshots. Each backend
+	// measures what its library lets it see, and its package documentation
+	// says what that is: etcd raft, whose snapshots the adapter drives, the
+	// whole of them (state machine, snapshot file, WAL record, log
+	// compaction); hashicorp/raft from the FSM's Snapshot call to the
+	// snapshot sink's Close (file written and synced; the compaction that
+	// follows is not seen); dragonboat from the state machine's
+	// SaveSnapshot call to the library's SnapshotCreated event (file, LogDB
+	// record, compaction; not the work before SaveSnapshot).
+	SnapshotTime time.Duration
 }
 
 // ReadMode is how a read is served; see the package documentation.

@@ -73,6 +73,7 @@ func (s *server) Status(ctx context.Context, _ *adapterpb.StatusRequest) (*adapt
 	return &adapterpb.NodeStatus{
 		Id: st.ID, Role: string(st.Role), Leader: st.Leader, Term: st.Term,
 		Commit: st.Commit, Applied: st.Applied, AppliedPayloads: st.AppliedPayloads, Digest: st.Digest,
+		Snapshots: st.Snapshots, SnapshotInstalls: st.SnapshotInstalls, SnapshotTimeNs: int64(st.SnapshotTime),
 	}, nil
 }
 
@@ -177,7 +178,7 @@ func configToPB(cfg Config) *adapterpb.StartRequest {
 			ElectionTimeoutNs: int64(r.ElectionTimeout), HeartbeatIntervalNs: int64(r.HeartbeatInterval),
 			PreVote: string(r.PreVote), CheckQuorum: string(r.CheckQuorum),
 			MaxAppendEntries: int64(r.MaxAppendEntries), MaxInflightAppends: int64(r.MaxInflightAppends),
-			SnapshotEntries: int64(r.SnapshotEntries),
+			SnapshotEntries: int64(r.SnapshotEntries), KeepEntries: int64(r.KeepEntries),
 		},
 	}
 	for _, p := range cfg.Peers {
@@ -200,7 +201,7 @@ func configFromPB(req *adapterpb.StartRequest) Config {
 			ElectionTimeout: time.Duration(r.GetElectionTimeoutNs()), HeartbeatInterval: time.Duration(r.GetHeartbeatIntervalNs()),
 			PreVote: Switch(r.GetPreVote()), CheckQuorum: Switch(r.GetCheckQuorum()),
 			MaxAppendEntries: int(r.GetMaxAppendEntries()), MaxInflightAppends: int(r.GetMaxInflightAppends()),
-			SnapshotEntries: int(r.GetSnapshotEntries()),
+			SnapshotEntries: int(r.GetSnapshotEntries()), KeepEntries: int(r.GetKeepEntries()),
 		},
 	}
 	for _, p := range req.GetPeers() {

@@ -366,6 +366,7 @@ type RaftKnobs struct {
 	MaxAppendEntries    int64                  `protobuf:"varint,5,opt,name=max_append_entries,json=maxAppendEntries,proto3" json:"max_append_entries,omitempty"`
 	MaxInflightAppends  int64                  `protobuf:"varint,6,opt,name=max_inflight_appends,json=maxInflightAppends,proto3" json:"max_inflight_appends,omitempty"`
 	SnapshotEntries     int64                  `protobuf:"varint,7,opt,name=snapshot_entries,json=snapshotEntries,proto3" json:"snapshot_entries,omitempty"`
+	KeepEntries         int64                  `protobuf:"varint,8,opt,name=keep_entries,json=keepEntries,proto3" json:"keep_entries,omitempty"`
 	unknownFields       protoimpl.UnknownFields
 	sizeCache           protoimpl.SizeCache
 }
@@ -445,6 +446,13 @@ func (x *RaftKnobs) GetMaxInflightAppends() int64 {
 func (x *RaftKnobs) GetSnapshotEntries() int64 {
 	if x != nil {
 		return x.SnapshotEntries
+	}
+	return 0
+}
+
+func (x *RaftKnobs) GetKeepEntries() int64 {
+	if x != nil {
+		return x.KeepEntries
 	}
 	return 0
 }
@@ -1091,8 +1099,12 @@ type NodeStatus struct {
 	Applied         uint64                 `protobuf:"varint,6,opt,name=applied,proto3" json:"applied,omitempty"`
 	AppliedPayloads uint64                 `protobuf:"varint,7,opt,name=applied_payloads,json=appliedPayloads,proto3" json:"applied_payloads,omitempty"`
 	Digest          uint64                 `protobuf:"varint,8,opt,name=digest,proto3" json:"digest,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Snapshot counters since this node's Start; see adapter.Status.
+	Snapshots        uint64 `protobuf:"varint,9,opt,name=snapshots,proto3" json:"snapshots,omitempty"`
+	SnapshotInstalls uint64 `protobuf:"varint,10,opt,name=snapshot_installs,json=snapshotInstalls,proto3" json:"snapshot_installs,omitempty"`
+	SnapshotTimeNs   int64  `protobuf:"varint,11,opt,name=snapshot_time_ns,json=snapshotTimeNs,proto3" json:"snapshot_time_ns,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *NodeStatus) Reset() {
@@ -1177,6 +1189,27 @@ func (x *NodeStatus) GetAppliedPayloads() uint64 {
 func (x *NodeStatus) GetDigest() uint64 {
 	if x != nil {
 		return x.Digest
+	}
+	return 0
+}
+
+func (x *NodeStatus) GetSnapshots() uint64 {
+	if x != nil {
+		return x.Snapshots
+	}
+	return 0
+}
+
+func (x *NodeStatus) GetSnapshotInstalls() uint64 {
+	if x != nil {
+		return x.SnapshotInstalls
+	}
+	return 0
+}
+
+func (x *NodeStatus) GetSnapshotTimeNs() int64 {
+	if x != nil {
+		return x.SnapshotTimeNs
 	}
 	return 0
 }
@@ -2026,7 +2059,7 @@ const file_core_adapter_adapterpb_adapter_proto_rawDesc = "" +
 	"\x04join\x18\t \x01(\bR\x04join\x1a:\n" +
 	"\fOptionsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xb8\x02\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xdb\x02\n" +
 	"\tRaftKnobs\x12.\n" +
 	"\x13election_timeout_ns\x18\x01 \x01(\x03R\x11electionTimeoutNs\x122\n" +
 	"\x15heartbeat_interval_ns\x18\x02 \x01(\x03R\x13heartbeatIntervalNs\x12\x19\n" +
@@ -2034,7 +2067,8 @@ const file_core_adapter_adapterpb_adapter_proto_rawDesc = "" +
 	"\fcheck_quorum\x18\x04 \x01(\tR\vcheckQuorum\x12,\n" +
 	"\x12max_append_entries\x18\x05 \x01(\x03R\x10maxAppendEntries\x120\n" +
 	"\x14max_inflight_appends\x18\x06 \x01(\x03R\x12maxInflightAppends\x12)\n" +
-	"\x10snapshot_entries\x18\a \x01(\x03R\x0fsnapshotEntries\"\x0f\n" +
+	"\x10snapshot_entries\x18\a \x01(\x03R\x0fsnapshotEntries\x12!\n" +
+	"\fkeep_entries\x18\b \x01(\x03R\vkeepEntries\"\x0f\n" +
 	"\rStartResponse\"s\n" +
 	"\aSetting\x12\x12\n" +
 	"\x04knob\x18\x01 \x01(\tR\x04knob\x12\x12\n" +
@@ -2081,7 +2115,7 @@ const file_core_adapter_adapterpb_adapter_proto_rawDesc = "" +
 	"\brequests\x18\x01 \x03(\v2\".raftcmp.adapter.v1.ProposeRequestR\brequests\"S\n" +
 	"\x0eProposeResults\x12A\n" +
 	"\tresponses\x18\x01 \x03(\v2#.raftcmp.adapter.v1.ProposeResponseR\tresponses\"\x0f\n" +
-	"\rStatusRequest\"\xd1\x01\n" +
+	"\rStatusRequest\"\xc6\x02\n" +
 	"\n" +
 	"NodeStatus\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x12\n" +
@@ -2091,7 +2125,11 @@ const file_core_adapter_adapterpb_adapter_proto_rawDesc = "" +
 	"\x06commit\x18\x05 \x01(\x04R\x06commit\x12\x18\n" +
 	"\aapplied\x18\x06 \x01(\x04R\aapplied\x12)\n" +
 	"\x10applied_payloads\x18\a \x01(\x04R\x0fappliedPayloads\x12\x16\n" +
-	"\x06digest\x18\b \x01(\x04R\x06digest\"\r\n" +
+	"\x06digest\x18\b \x01(\x04R\x06digest\x12\x1c\n" +
+	"\tsnapshots\x18\t \x01(\x04R\tsnapshots\x12+\n" +
+	"\x11snapshot_installs\x18\n" +
+	" \x01(\x04R\x10snapshotInstalls\x12(\n" +
+	"\x10snapshot_time_ns\x18\v \x01(\x03R\x0esnapshotTimeNs\"\r\n" +
 	"\vStopRequest\"\x0e\n" +
 	"\fStopResponse\"\xf9\x02\n" +
 	"\bLoadSpec\x12\x18\n" +

@@ -12,6 +12,8 @@
 //   - "bad-join": a node started to join a running cluster (Config.Join)
 //     reports a digest of a different history than the one it applied,
 //     as a joiner that missed or reordered entries would.
+//   - "no-installs": Status never counts a snapshot installed from a
+//     leader (SnapshotInstalls stays 0).
 //   - "silent-knobs": Settings drops every shared Raft knob it was asked
 //     for without a word (no Setting for it, nothing reported not honoured).
 //   - "panic", "exit", "hang": after "broken_after" proposals (default
@@ -117,6 +119,9 @@ func (b *broken) Status(ctx context.Context) (adapter.Status, error) {
 	}
 	if b.mode == "bad-join" && b.joined && st.AppliedPayloads > 0 {
 		st.Digest ^= 0x9e3779b97f4a7c15
+	}
+	if b.mode == "no-installs" {
+		st.SnapshotInstalls = 0
 	}
 	return st, err
 }

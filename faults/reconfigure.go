@@ -29,7 +29,9 @@ import (
 // from the leader's count of applied payloads every sampleEvery:
 // baseline_ops_s over the baseline before the removal, during_ops_s over
 // the whole change, min_ops_s the lowest sample during the change and
-// dip_ratio = min_ops_s / baseline_ops_s; change_at_s is when the removal
+// dip_ratio = min_ops_s / baseline_ops_s; added_snapshot_installs, the
+// snapshots the new node had installed when caught up (0: it caught up from
+// the log alone); change_at_s is when the removal
 // was requested, from the fault's start (timeseries.csv ts = at +
 // change_at_s).
 type reconfigure struct {
@@ -148,21 +150,25 @@ func (r *reconfigure) run(ctx context.Context, leader *cluster.Member) {
 	}
 	added := time.Now()
 	r.set("add_s", seconds(added.Sub(removed)))
-	if err := catchUp(ctx, r.c, m.ID); err != nil {
+	st, err := catchUp(ctx, r.c, m.ID)
+	if err != nil {
 		finish(fmt.Errorf("reconfigure: %w", err), time.Now())
 		return
 	}
 	end := time.Now()
+	r.set("added_snapshot_installs", strconv.FormatUint(st.SnapshotInstalls, 10))
 	r.set("catch_up_s", seconds(end.Sub(added)))
 	r.set("total_s", seconds(end.Sub(begin)))
 	finish(nil, end)
 }
 
 // catchUp waits until node id has applied the leader's commit index as it
-// was at the first poll: everything committed when the node was added.
-func catchUp(ctx context.Context, c *cluster.Cluster, id uint64) error {
+// was at the first poll: everything committed when the node was added. It
+// returns the node's status then.
+func catchUp(ctx context.Context, c *cluster.Cluster, id uint64) (adapter.Status, error) {
 	var goal uint64
-	return cluster.Poll(ctx, fmt.Sprintf("new node %d to apply everything committed when it was added", id), func(ctx context.Context) (bool, string, error) {
+	var last adapter.Status
+	err := cluster.Poll(ctx, fmt.Sprintf("new node %d to apply everything committed when it was added", id), func(ctx context.Context) (bool, string, error) {
 		st, errs := c.Statuses(ctx)
 		var mine *adapter.Status
 		for i := range st {
@@ -176,8 +182,10 @@ func catchUp(ctx context.Context, c *cluster.Cluster, id uint64) error {
 		if goal == 0 || mine == nil {
 			return false, "waiting for the leader's commit index and the node's status", nil
 		}
+		last = *mine
 		return mine.Applied >= goal, fmt.Sprintf("applied %d of %d", mine.Applied, goal), nil
 	})
+	return last, err
 }
 
 // sampleApplied records leader's applied payload count every sampleEvery

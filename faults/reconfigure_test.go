@@ -89,7 +89,7 @@ func TestReconfigureFollowerEveryBackend(t *testing.T) {
 			continue
 		}
 		eff := effectOf(r)
-		for _, k := range []string{"removed", "added", "remove_s", "add_s", "catch_up_s", "total_s", "baseline_ops_s", "min_ops_s", "dip_ratio"} {
+		for _, k := range []string{"removed", "added", "remove_s", "add_s", "catch_up_s", "total_s", "added_snapshot_installs", "baseline_ops_s", "min_ops_s", "dip_ratio"} {
 			if eff[k] == "" {
 				t.Errorf("%s: fault_effect %q lacks %s", r.Impl, r.FaultEffect, k)
 			}

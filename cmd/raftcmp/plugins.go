@@ -10,6 +10,7 @@ import (
 	"github.com/raftcmp/raftcmp/core/adapter"
 	"github.com/raftcmp/raftcmp/core/cluster"
 	"github.com/raftcmp/raftcmp/core/experiment"
+	"github.com/raftcmp/raftcmp/faults"
 )
 
 // pluginDirFlag is --plugin-dir, the same in every command that finds
@@ -108,6 +109,9 @@ func resolveBackends(c *cli.Context, s *experiment.Spec) (map[string]cluster.Plu
 // others are returned in warning, a line for the user before the run,
 // whose points will be recorded unsupported.
 func checkLimits(ctx context.Context, s experiment.Spec, plugins map[string]cluster.Plugin) (warning string, err error) {
+	if err := faults.CheckCombination(s.Faults); err != nil {
+		return "", err
+	}
 	var refusal error
 	var able []string
 	declared := map[string][]adapter.ReadMode{}
@@ -161,6 +165,10 @@ func limitsOf(impl string, caps adapter.Capabilities, s experiment.Spec) error {
 		}
 		supports = append(supports, nodes)
 		try = append(try, fmt.Sprintf("--nodes %d", caps.MaxNodes))
+	}
+	if !caps.Membership && faults.NeedsMembership(s.Faults) {
+		supports = append(supports, "no membership change (fault reconfigure)")
+		try = append(try, "--fault without reconfigure")
 	}
 	if len(supports) == 0 {
 		return nil

@@ -161,6 +161,7 @@ type Node struct {
 	nh      *dragonboat.NodeHost
 	session *client.Session
 	fsm     *stateMachine
+	book    *peerBook // the registry's address book (membership.go)
 	snaps   *snapshotCounters
 	id      uint64
 	applied resolved      // what Start ran with
@@ -187,6 +188,9 @@ func (n *Node) Describe() adapter.Description {
 			// dragonboat's reads are ReadIndex (SyncRead) and StaleRead;
 			// it has no lease-based read.
 			ReadModes: []adapter.ReadMode{adapter.ReadLinearizable, adapter.ReadStale},
+			// SyncRequestAddReplica / SyncRequestDeleteReplica, StartReplica
+			// with join: membership.go.
+			Membership: true,
 		},
 	}
 }
@@ -233,6 +237,7 @@ func (n *Node) Start(ctx context.Context, cfg adapter.Config) error {
 	}
 	setLogLevel(s.logLevel)
 
+	book := newPeerBook(cfg.Peers)
 	snaps := &snapshotCounters{}
 	nhc := config.NodeHostConfig{
 		NodeHostDir:    filepath.Join(cfg.DataDir, "nodehost"),
@@ -245,7 +250,7 @@ func (n *Node) Start(ctx context.Context, cfg adapter.Config) error {
 		SystemEventListener: snaps,
 		Expert: config.ExpertConfig{
 			LogDB:               s.logdbConfig,
-			NodeRegistryFactory: peerRegistry(cfg.Peers),
+			NodeRegistryFactory: book,
 		},
 	}
 	if s.logdb == "tan" {
@@ -262,7 +267,8 @@ func (n *Node) Start(ctx context.Context, cfg adapter.Config) error {
 	// membership from the log. Members are named by NodeHostID, so the
 	// replicated membership holds no address (see peerRegistry).
 	members := map[uint64]dragonboat.Target{}
-	if !nh.HasNodeInfo(shardID, cfg.ID) {
+	join := cfg.Join && !nh.HasNodeInfo(shardID, cfg.ID)
+	if !nh.HasNodeInfo(shardID, cfg.ID) && !join { // a joining replica is given no members
 		for _, p := range cfg.Peers {
 			members[p.ID] = nodeHostID(p.ID)
 		}
@@ -271,7 +277,7 @@ func (n *Node) Start(ctx context.Context, cfg adapter.Config) error {
 	shard := s.shard
 	shard.ReplicaID = cfg.ID
 	create := func(uint64, uint64) sm.IStateMachine { return fsm }
-	if err := nh.StartReplica(members, false, create, shard); err != nil {
+	if err := nh.StartReplica(members, join, create, shard); err != nil {
 		nh.Close()
 		return fmt.Errorf("start replica %d of shard %d: %w", cfg.ID, shardID, err)
 	}
@@ -279,6 +285,7 @@ func (n *Node) Start(ctx context.Context, cfg adapter.Config) error {
 	n.snaps = snaps
 	n.session = nh.GetNoOPSession(shardID)
 	n.fsm = fsm
+	n.book = book
 	n.id = cfg.ID
 	n.applied = s
 	n.done = make(chan struct{})

@@ -174,6 +174,8 @@ func (n *Node) Describe() adapter.Description {
 			// Lease reads are raft.ReadOnlyLeaseBased, a raft.Config
 			// setting for every read of a node: Config.ReadMode selects it.
 			ReadModes: []adapter.ReadMode{adapter.ReadLinearizable, adapter.ReadLease, adapter.ReadStale},
+			// ProposeConfChange / ApplyConfChange: membership.go.
+			Membership: true,
 		},
 	}
 }

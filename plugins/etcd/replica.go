@@ -136,7 +136,9 @@ func startReplica(cfg adapter.Config, s settings) (r *replica, err error) {
 
 	rc := s.raftConfig(cfg.ID, r.mem, r.snapIndex, raftLogger{log})
 	r.rc = *rc // before raft fills in its defaults
-	if restart {
+	if restart || cfg.Join {
+		// A joining node starts with no membership, as etcd's server joins
+		// an existing cluster: it learns it from the leader's log.
 		r.node = raft.RestartNode(rc)
 	} else {
 		peers := make([]raft.Peer, len(cfg.Peers))

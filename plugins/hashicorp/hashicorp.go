@@ -68,6 +68,7 @@ type Node struct {
 	mu        sync.Mutex
 	raft      *raft.Raft
 	transport *raft.NetworkTransport
+	book      *peerBook // the address book the transport dials by (membership.go)
 	closers   []io.Closer
 	fsm       *fsm
 	id        uint64
@@ -92,6 +93,8 @@ func (n *Node) Describe() adapter.Description {
 			// bounds how long a leader goes without contact before it
 			// steps down, and no API serves a read from it.
 			ReadModes: []adapter.ReadMode{adapter.ReadLinearizable, adapter.ReadStale},
+			// AddVoter / RemoveServer: membership.go.
+			Membership: true,
 		},
 	}
 }
@@ -130,7 +133,8 @@ func (n *Node) Start(ctx context.Context, cfg adapter.Config) error {
 	// contract: addresses may differ per node when raftcmp proxies links),
 	// never by an address from the replicated configuration.
 	tc := s.transport
-	tc.ServerAddressProvider = peerAddrs(cfg.Peers)
+	n.book = newPeerBook(cfg.Peers)
+	tc.ServerAddressProvider = n.book
 	tc.Logger = logger
 	trans, err := raft.NewTCPTransportWithConfig(listen, addr, &tc)
 	if err != nil {
@@ -144,7 +148,7 @@ func (n *Node) Start(ctx context.Context, cfg adapter.Config) error {
 		n.closeAll()
 		return fmt.Errorf("inspect existing state: %w", err)
 	}
-	if !existing {
+	if !existing && !cfg.Join { // a joining node waits to be added (AddVoter)
 		var servers []raft.Server
 		for _, p := range cfg.Peers {
 			servers = append(servers, raft.Server{Suffrage: raft.Voter, ID: serverID(p.ID), Address: raft.ServerAddress(p.Addr)})

@@ -78,7 +78,11 @@ type Description struct {
 	// (what a plugin built before this field existed sends).
 	MaxNodes uint32 `protobuf:"varint,9,opt,name=max_nodes,json=maxNodes,proto3" json:"max_nodes,omitempty"`
 	// read_modes are the adapter.ReadMode values Read serves.
-	ReadModes     []string `protobuf:"bytes,10,rep,name=read_modes,json=readModes,proto3" json:"read_modes,omitempty"`
+	ReadModes []string `protobuf:"bytes,10,rep,name=read_modes,json=readModes,proto3" json:"read_modes,omitempty"`
+	// membership: the node implements ChangeMembership and SetPeers and
+	// starts with join (adapter.Capabilities.Membership); false from a
+	// plugin built before this field existed.
+	Membership    bool `protobuf:"varint,11,opt,name=membership,proto3" json:"membership,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -183,6 +187,13 @@ func (x *Description) GetReadModes() []string {
 	return nil
 }
 
+func (x *Description) GetMembership() bool {
+	if x != nil {
+		return x.Membership
+	}
+	return false
+}
+
 type Peer struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Id            uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -245,7 +256,9 @@ type StartRequest struct {
 	Listen  string                 `protobuf:"bytes,6,opt,name=listen,proto3" json:"listen,omitempty"`
 	Raft    *RaftKnobs             `protobuf:"bytes,7,opt,name=raft,proto3" json:"raft,omitempty"`
 	// read_mode is adapter.Config.ReadMode; empty means linearizable.
-	ReadMode      string `protobuf:"bytes,8,opt,name=read_mode,json=readMode,proto3" json:"read_mode,omitempty"`
+	ReadMode string `protobuf:"bytes,8,opt,name=read_mode,json=readMode,proto3" json:"read_mode,omitempty"`
+	// join is adapter.Config.Join: start to join a running cluster.
+	Join          bool `protobuf:"varint,9,opt,name=join,proto3" json:"join,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -334,6 +347,13 @@ func (x *StartRequest) GetReadMode() string {
 		return x.ReadMode
 	}
 	return ""
+}
+
+func (x *StartRequest) GetJoin() bool {
+	if x != nil {
+		return x.Join
+	}
+	return false
 }
 
 // RaftKnobs are adapter.Raft on the wire; zero values mean unset.
@@ -1813,12 +1833,200 @@ func (x *StaleRead) GetApplied() uint64 {
 	return 0
 }
 
+// MemberChangeRequest is adapter.MemberChange: op "add" (peer is the node
+// to add, with the address the leader dials) or "remove" (peer.id).
+type MemberChangeRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Op            string                 `protobuf:"bytes,1,opt,name=op,proto3" json:"op,omitempty"`
+	Peer          *Peer                  `protobuf:"bytes,2,opt,name=peer,proto3" json:"peer,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MemberChangeRequest) Reset() {
+	*x = MemberChangeRequest{}
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MemberChangeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MemberChangeRequest) ProtoMessage() {}
+
+func (x *MemberChangeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MemberChangeRequest.ProtoReflect.Descriptor instead.
+func (*MemberChangeRequest) Descriptor() ([]byte, []int) {
+	return file_core_adapter_adapterpb_adapter_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *MemberChangeRequest) GetOp() string {
+	if x != nil {
+		return x.Op
+	}
+	return ""
+}
+
+func (x *MemberChangeRequest) GetPeer() *Peer {
+	if x != nil {
+		return x.Peer
+	}
+	return nil
+}
+
+// A change refused because this node is not the leader is an answer, as
+// for ProposeResponse; other failures are gRPC errors.
+type MemberChangeResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	NotLeader     bool                   `protobuf:"varint,1,opt,name=not_leader,json=notLeader,proto3" json:"not_leader,omitempty"`
+	LeaderHint    uint64                 `protobuf:"varint,2,opt,name=leader_hint,json=leaderHint,proto3" json:"leader_hint,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MemberChangeResponse) Reset() {
+	*x = MemberChangeResponse{}
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MemberChangeResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MemberChangeResponse) ProtoMessage() {}
+
+func (x *MemberChangeResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MemberChangeResponse.ProtoReflect.Descriptor instead.
+func (*MemberChangeResponse) Descriptor() ([]byte, []int) {
+	return file_core_adapter_adapterpb_adapter_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *MemberChangeResponse) GetNotLeader() bool {
+	if x != nil {
+		return x.NotLeader
+	}
+	return false
+}
+
+func (x *MemberChangeResponse) GetLeaderHint() uint64 {
+	if x != nil {
+		return x.LeaderHint
+	}
+	return 0
+}
+
+type SetPeersRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Peers         []*Peer                `protobuf:"bytes,1,rep,name=peers,proto3" json:"peers,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetPeersRequest) Reset() {
+	*x = SetPeersRequest{}
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetPeersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetPeersRequest) ProtoMessage() {}
+
+func (x *SetPeersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetPeersRequest.ProtoReflect.Descriptor instead.
+func (*SetPeersRequest) Descriptor() ([]byte, []int) {
+	return file_core_adapter_adapterpb_adapter_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *SetPeersRequest) GetPeers() []*Peer {
+	if x != nil {
+		return x.Peers
+	}
+	return nil
+}
+
+type SetPeersResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetPeersResponse) Reset() {
+	*x = SetPeersResponse{}
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetPeersResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetPeersResponse) ProtoMessage() {}
+
+func (x *SetPeersResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetPeersResponse.ProtoReflect.Descriptor instead.
+func (*SetPeersResponse) Descriptor() ([]byte, []int) {
+	return file_core_adapter_adapterpb_adapter_proto_rawDescGZIP(), []int{27}
+}
+
 var File_core_adapter_adapterpb_adapter_proto protoreflect.FileDescriptor
 
 const file_core_adapter_adapterpb_adapter_proto_rawDesc = "" +
 	"\n" +
 	"$core/adapter/adapterpb/adapter.proto\x12\x12raftcmp.adapter.v1\"\x11\n" +
-	"\x0fDescribeRequest\"\xbf\x02\n" +
+	"\x0fDescribeRequest\"\xdf\x02\n" +
 	"\vDescription\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06module\x18\x02 \x01(\tR\x06module\x12\x18\n" +
@@ -1832,10 +2040,13 @@ const file_core_adapter_adapterpb_adapter_proto_rawDesc = "" +
 	"\tmax_nodes\x18\t \x01(\rR\bmaxNodes\x12\x1d\n" +
 	"\n" +
 	"read_modes\x18\n" +
-	" \x03(\tR\treadModes\"*\n" +
+	" \x03(\tR\treadModes\x12\x1e\n" +
+	"\n" +
+	"membership\x18\v \x01(\bR\n" +
+	"membership\"*\n" +
 	"\x04Peer\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x12\n" +
-	"\x04addr\x18\x02 \x01(\tR\x04addr\"\xf0\x02\n" +
+	"\x04addr\x18\x02 \x01(\tR\x04addr\"\x84\x03\n" +
 	"\fStartRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12.\n" +
 	"\x05peers\x18\x02 \x03(\v2\x18.raftcmp.adapter.v1.PeerR\x05peers\x12\x19\n" +
@@ -1844,7 +2055,8 @@ const file_core_adapter_adapterpb_adapter_proto_rawDesc = "" +
 	"\aoptions\x18\x05 \x03(\v2-.raftcmp.adapter.v1.StartRequest.OptionsEntryR\aoptions\x12\x16\n" +
 	"\x06listen\x18\x06 \x01(\tR\x06listen\x121\n" +
 	"\x04raft\x18\a \x01(\v2\x1d.raftcmp.adapter.v1.RaftKnobsR\x04raft\x12\x1b\n" +
-	"\tread_mode\x18\b \x01(\tR\breadMode\x1a:\n" +
+	"\tread_mode\x18\b \x01(\tR\breadMode\x12\x12\n" +
+	"\x04join\x18\t \x01(\bR\x04join\x1a:\n" +
 	"\fOptionsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xdb\x02\n" +
@@ -1983,7 +2195,18 @@ const file_core_adapter_adapterpb_adapter_proto_rawDesc = "" +
 	"\tStaleRead\x12\x13\n" +
 	"\x05at_ns\x18\x01 \x01(\x03R\x04atNs\x12\x14\n" +
 	"\x05acked\x18\x02 \x01(\x04R\x05acked\x12\x18\n" +
-	"\aapplied\x18\x03 \x01(\x04R\aapplied2\xd5\x05\n" +
+	"\aapplied\x18\x03 \x01(\x04R\aapplied\"S\n" +
+	"\x13MemberChangeRequest\x12\x0e\n" +
+	"\x02op\x18\x01 \x01(\tR\x02op\x12,\n" +
+	"\x04peer\x18\x02 \x01(\v2\x18.raftcmp.adapter.v1.PeerR\x04peer\"V\n" +
+	"\x14MemberChangeResponse\x12\x1d\n" +
+	"\n" +
+	"not_leader\x18\x01 \x01(\bR\tnotLeader\x12\x1f\n" +
+	"\vleader_hint\x18\x02 \x01(\x04R\n" +
+	"leaderHint\"A\n" +
+	"\x0fSetPeersRequest\x12.\n" +
+	"\x05peers\x18\x01 \x03(\v2\x18.raftcmp.adapter.v1.PeerR\x05peers\"\x12\n" +
+	"\x10SetPeersResponse2\x93\a\n" +
 	"\x04Node\x12P\n" +
 	"\bDescribe\x12#.raftcmp.adapter.v1.DescribeRequest\x1a\x1f.raftcmp.adapter.v1.Description\x12R\n" +
 	"\bSettings\x12 .raftcmp.adapter.v1.StartRequest\x1a$.raftcmp.adapter.v1.SettingsResponse\x12L\n" +
@@ -1993,7 +2216,9 @@ const file_core_adapter_adapterpb_adapter_proto_rawDesc = "" +
 	"\x04Read\x12\x1f.raftcmp.adapter.v1.ReadRequest\x1a .raftcmp.adapter.v1.ReadResponse\x12K\n" +
 	"\x06Status\x12!.raftcmp.adapter.v1.StatusRequest\x1a\x1e.raftcmp.adapter.v1.NodeStatus\x12I\n" +
 	"\x04Stop\x12\x1f.raftcmp.adapter.v1.StopRequest\x1a .raftcmp.adapter.v1.StopResponse\x12G\n" +
-	"\aRunLoad\x12\x1c.raftcmp.adapter.v1.LoadSpec\x1a\x1e.raftcmp.adapter.v1.LoadResultB3Z1github.com/raftcmp/raftcmp/core/adapter/adapterpbb\x06proto3"
+	"\aRunLoad\x12\x1c.raftcmp.adapter.v1.LoadSpec\x1a\x1e.raftcmp.adapter.v1.LoadResult\x12e\n" +
+	"\x10ChangeMembership\x12'.raftcmp.adapter.v1.MemberChangeRequest\x1a(.raftcmp.adapter.v1.MemberChangeResponse\x12U\n" +
+	"\bSetPeers\x12#.raftcmp.adapter.v1.SetPeersRequest\x1a$.raftcmp.adapter.v1.SetPeersResponseB3Z1github.com/raftcmp/raftcmp/core/adapter/adapterpbb\x06proto3"
 
 var (
 	file_core_adapter_adapterpb_adapter_proto_rawDescOnce sync.Once
@@ -2007,73 +2232,83 @@ func file_core_adapter_adapterpb_adapter_proto_rawDescGZIP() []byte {
 	return file_core_adapter_adapterpb_adapter_proto_rawDescData
 }
 
-var file_core_adapter_adapterpb_adapter_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
+var file_core_adapter_adapterpb_adapter_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
 var file_core_adapter_adapterpb_adapter_proto_goTypes = []any{
-	(*DescribeRequest)(nil),  // 0: raftcmp.adapter.v1.DescribeRequest
-	(*Description)(nil),      // 1: raftcmp.adapter.v1.Description
-	(*Peer)(nil),             // 2: raftcmp.adapter.v1.Peer
-	(*StartRequest)(nil),     // 3: raftcmp.adapter.v1.StartRequest
-	(*RaftKnobs)(nil),        // 4: raftcmp.adapter.v1.RaftKnobs
-	(*StartResponse)(nil),    // 5: raftcmp.adapter.v1.StartResponse
-	(*Setting)(nil),          // 6: raftcmp.adapter.v1.Setting
-	(*Unhonoured)(nil),       // 7: raftcmp.adapter.v1.Unhonoured
-	(*SettingsResponse)(nil), // 8: raftcmp.adapter.v1.SettingsResponse
-	(*ProposeRequest)(nil),   // 9: raftcmp.adapter.v1.ProposeRequest
-	(*ProposeResponse)(nil),  // 10: raftcmp.adapter.v1.ProposeResponse
-	(*ReadRequest)(nil),      // 11: raftcmp.adapter.v1.ReadRequest
-	(*ReadResponse)(nil),     // 12: raftcmp.adapter.v1.ReadResponse
-	(*ProposeBatch)(nil),     // 13: raftcmp.adapter.v1.ProposeBatch
-	(*ProposeResults)(nil),   // 14: raftcmp.adapter.v1.ProposeResults
-	(*StatusRequest)(nil),    // 15: raftcmp.adapter.v1.StatusRequest
-	(*NodeStatus)(nil),       // 16: raftcmp.adapter.v1.NodeStatus
-	(*StopRequest)(nil),      // 17: raftcmp.adapter.v1.StopRequest
-	(*StopResponse)(nil),     // 18: raftcmp.adapter.v1.StopResponse
-	(*LoadSpec)(nil),         // 19: raftcmp.adapter.v1.LoadSpec
-	(*Interval)(nil),         // 20: raftcmp.adapter.v1.Interval
-	(*LoadResult)(nil),       // 21: raftcmp.adapter.v1.LoadResult
-	(*ReadResult)(nil),       // 22: raftcmp.adapter.v1.ReadResult
-	(*StaleRead)(nil),        // 23: raftcmp.adapter.v1.StaleRead
-	nil,                      // 24: raftcmp.adapter.v1.StartRequest.OptionsEntry
-	nil,                      // 25: raftcmp.adapter.v1.LoadResult.ErrorsEntry
-	nil,                      // 26: raftcmp.adapter.v1.ReadResult.ErrorsEntry
+	(*DescribeRequest)(nil),      // 0: raftcmp.adapter.v1.DescribeRequest
+	(*Description)(nil),          // 1: raftcmp.adapter.v1.Description
+	(*Peer)(nil),                 // 2: raftcmp.adapter.v1.Peer
+	(*StartRequest)(nil),         // 3: raftcmp.adapter.v1.StartRequest
+	(*RaftKnobs)(nil),            // 4: raftcmp.adapter.v1.RaftKnobs
+	(*StartResponse)(nil),        // 5: raftcmp.adapter.v1.StartResponse
+	(*Setting)(nil),              // 6: raftcmp.adapter.v1.Setting
+	(*Unhonoured)(nil),           // 7: raftcmp.adapter.v1.Unhonoured
+	(*SettingsResponse)(nil),     // 8: raftcmp.adapter.v1.SettingsResponse
+	(*ProposeRequest)(nil),       // 9: raftcmp.adapter.v1.ProposeRequest
+	(*ProposeResponse)(nil),      // 10: raftcmp.adapter.v1.ProposeResponse
+	(*ReadRequest)(nil),          // 11: raftcmp.adapter.v1.ReadRequest
+	(*ReadResponse)(nil),         // 12: raftcmp.adapter.v1.ReadResponse
+	(*ProposeBatch)(nil),         // 13: raftcmp.adapter.v1.ProposeBatch
+	(*ProposeResults)(nil),       // 14: raftcmp.adapter.v1.ProposeResults
+	(*StatusRequest)(nil),        // 15: raftcmp.adapter.v1.StatusRequest
+	(*NodeStatus)(nil),           // 16: raftcmp.adapter.v1.NodeStatus
+	(*StopRequest)(nil),          // 17: raftcmp.adapter.v1.StopRequest
+	(*StopResponse)(nil),         // 18: raftcmp.adapter.v1.StopResponse
+	(*LoadSpec)(nil),             // 19: raftcmp.adapter.v1.LoadSpec
+	(*Interval)(nil),             // 20: raftcmp.adapter.v1.Interval
+	(*LoadResult)(nil),           // 21: raftcmp.adapter.v1.LoadResult
+	(*ReadResult)(nil),           // 22: raftcmp.adapter.v1.ReadResult
+	(*StaleRead)(nil),            // 23: raftcmp.adapter.v1.StaleRead
+	(*MemberChangeRequest)(nil),  // 24: raftcmp.adapter.v1.MemberChangeRequest
+	(*MemberChangeResponse)(nil), // 25: raftcmp.adapter.v1.MemberChangeResponse
+	(*SetPeersRequest)(nil),      // 26: raftcmp.adapter.v1.SetPeersRequest
+	(*SetPeersResponse)(nil),     // 27: raftcmp.adapter.v1.SetPeersResponse
+	nil,                          // 28: raftcmp.adapter.v1.StartRequest.OptionsEntry
+	nil,                          // 29: raftcmp.adapter.v1.LoadResult.ErrorsEntry
+	nil,                          // 30: raftcmp.adapter.v1.ReadResult.ErrorsEntry
 }
 var file_core_adapter_adapterpb_adapter_proto_depIdxs = []int32{
 	2,  // 0: raftcmp.adapter.v1.StartRequest.peers:type_name -> raftcmp.adapter.v1.Peer
-	24, // 1: raftcmp.adapter.v1.StartRequest.options:type_name -> raftcmp.adapter.v1.StartRequest.OptionsEntry
+	28, // 1: raftcmp.adapter.v1.StartRequest.options:type_name -> raftcmp.adapter.v1.StartRequest.OptionsEntry
 	4,  // 2: raftcmp.adapter.v1.StartRequest.raft:type_name -> raftcmp.adapter.v1.RaftKnobs
 	6,  // 3: raftcmp.adapter.v1.SettingsResponse.values:type_name -> raftcmp.adapter.v1.Setting
 	7,  // 4: raftcmp.adapter.v1.SettingsResponse.unhonoured:type_name -> raftcmp.adapter.v1.Unhonoured
 	9,  // 5: raftcmp.adapter.v1.ProposeBatch.requests:type_name -> raftcmp.adapter.v1.ProposeRequest
 	10, // 6: raftcmp.adapter.v1.ProposeResults.responses:type_name -> raftcmp.adapter.v1.ProposeResponse
-	25, // 7: raftcmp.adapter.v1.LoadResult.errors:type_name -> raftcmp.adapter.v1.LoadResult.ErrorsEntry
+	29, // 7: raftcmp.adapter.v1.LoadResult.errors:type_name -> raftcmp.adapter.v1.LoadResult.ErrorsEntry
 	20, // 8: raftcmp.adapter.v1.LoadResult.intervals:type_name -> raftcmp.adapter.v1.Interval
 	22, // 9: raftcmp.adapter.v1.LoadResult.reads:type_name -> raftcmp.adapter.v1.ReadResult
-	26, // 10: raftcmp.adapter.v1.ReadResult.errors:type_name -> raftcmp.adapter.v1.ReadResult.ErrorsEntry
+	30, // 10: raftcmp.adapter.v1.ReadResult.errors:type_name -> raftcmp.adapter.v1.ReadResult.ErrorsEntry
 	20, // 11: raftcmp.adapter.v1.ReadResult.intervals:type_name -> raftcmp.adapter.v1.Interval
 	23, // 12: raftcmp.adapter.v1.ReadResult.stale_examples:type_name -> raftcmp.adapter.v1.StaleRead
-	0,  // 13: raftcmp.adapter.v1.Node.Describe:input_type -> raftcmp.adapter.v1.DescribeRequest
-	3,  // 14: raftcmp.adapter.v1.Node.Settings:input_type -> raftcmp.adapter.v1.StartRequest
-	3,  // 15: raftcmp.adapter.v1.Node.Start:input_type -> raftcmp.adapter.v1.StartRequest
-	9,  // 16: raftcmp.adapter.v1.Node.Propose:input_type -> raftcmp.adapter.v1.ProposeRequest
-	13, // 17: raftcmp.adapter.v1.Node.ProposeStream:input_type -> raftcmp.adapter.v1.ProposeBatch
-	11, // 18: raftcmp.adapter.v1.Node.Read:input_type -> raftcmp.adapter.v1.ReadRequest
-	15, // 19: raftcmp.adapter.v1.Node.Status:input_type -> raftcmp.adapter.v1.StatusRequest
-	17, // 20: raftcmp.adapter.v1.Node.Stop:input_type -> raftcmp.adapter.v1.StopRequest
-	19, // 21: raftcmp.adapter.v1.Node.RunLoad:input_type -> raftcmp.adapter.v1.LoadSpec
-	1,  // 22: raftcmp.adapter.v1.Node.Describe:output_type -> raftcmp.adapter.v1.Description
-	8,  // 23: raftcmp.adapter.v1.Node.Settings:output_type -> raftcmp.adapter.v1.SettingsResponse
-	5,  // 24: raftcmp.adapter.v1.Node.Start:output_type -> raftcmp.adapter.v1.StartResponse
-	10, // 25: raftcmp.adapter.v1.Node.Propose:output_type -> raftcmp.adapter.v1.ProposeResponse
-	14, // 26: raftcmp.adapter.v1.Node.ProposeStream:output_type -> raftcmp.adapter.v1.ProposeResults
-	12, // 27: raftcmp.adapter.v1.Node.Read:output_type -> raftcmp.adapter.v1.ReadResponse
-	16, // 28: raftcmp.adapter.v1.Node.Status:output_type -> raftcmp.adapter.v1.NodeStatus
-	18, // 29: raftcmp.adapter.v1.Node.Stop:output_type -> raftcmp.adapter.v1.StopResponse
-	21, // 30: raftcmp.adapter.v1.Node.RunLoad:output_type -> raftcmp.adapter.v1.LoadResult
-	22, // [22:31] is the sub-list for method output_type
-	13, // [13:22] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	2,  // 13: raftcmp.adapter.v1.MemberChangeRequest.peer:type_name -> raftcmp.adapter.v1.Peer
+	2,  // 14: raftcmp.adapter.v1.SetPeersRequest.peers:type_name -> raftcmp.adapter.v1.Peer
+	0,  // 15: raftcmp.adapter.v1.Node.Describe:input_type -> raftcmp.adapter.v1.DescribeRequest
+	3,  // 16: raftcmp.adapter.v1.Node.Settings:input_type -> raftcmp.adapter.v1.StartRequest
+	3,  // 17: raftcmp.adapter.v1.Node.Start:input_type -> raftcmp.adapter.v1.StartRequest
+	9,  // 18: raftcmp.adapter.v1.Node.Propose:input_type -> raftcmp.adapter.v1.ProposeRequest
+	13, // 19: raftcmp.adapter.v1.Node.ProposeStream:input_type -> raftcmp.adapter.v1.ProposeBatch
+	11, // 20: raftcmp.adapter.v1.Node.Read:input_type -> raftcmp.adapter.v1.ReadRequest
+	15, // 21: raftcmp.adapter.v1.Node.Status:input_type -> raftcmp.adapter.v1.StatusRequest
+	17, // 22: raftcmp.adapter.v1.Node.Stop:input_type -> raftcmp.adapter.v1.StopRequest
+	19, // 23: raftcmp.adapter.v1.Node.RunLoad:input_type -> raftcmp.adapter.v1.LoadSpec
+	24, // 24: raftcmp.adapter.v1.Node.ChangeMembership:input_type -> raftcmp.adapter.v1.MemberChangeRequest
+	26, // 25: raftcmp.adapter.v1.Node.SetPeers:input_type -> raftcmp.adapter.v1.SetPeersRequest
+	1,  // 26: raftcmp.adapter.v1.Node.Describe:output_type -> raftcmp.adapter.v1.Description
+	8,  // 27: raftcmp.adapter.v1.Node.Settings:output_type -> raftcmp.adapter.v1.SettingsResponse
+	5,  // 28: raftcmp.adapter.v1.Node.Start:output_type -> raftcmp.adapter.v1.StartResponse
+	10, // 29: raftcmp.adapter.v1.Node.Propose:output_type -> raftcmp.adapter.v1.ProposeResponse
+	14, // 30: raftcmp.adapter.v1.Node.ProposeStream:output_type -> raftcmp.adapter.v1.ProposeResults
+	12, // 31: raftcmp.adapter.v1.Node.Read:output_type -> raftcmp.adapter.v1.ReadResponse
+	16, // 32: raftcmp.adapter.v1.Node.Status:output_type -> raftcmp.adapter.v1.NodeStatus
+	18, // 33: raftcmp.adapter.v1.Node.Stop:output_type -> raftcmp.adapter.v1.StopResponse
+	21, // 34: raftcmp.adapter.v1.Node.RunLoad:output_type -> raftcmp.adapter.v1.LoadResult
+	25, // 35: raftcmp.adapter.v1.Node.ChangeMembership:output_type -> raftcmp.adapter.v1.MemberChangeResponse
+	27, // 36: raftcmp.adapter.v1.Node.SetPeers:output_type -> raftcmp.adapter.v1.SetPeersResponse
+	26, // [26:37] is the sub-list for method output_type
+	15, // [15:26] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_core_adapter_adapterpb_adapter_proto_init() }
@@ -2087,7 +2322,7 @@ func file_core_adapter_adapterpb_adapter_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_core_adapter_adapterpb_adapter_proto_rawDesc), len(file_core_adapter_adapterpb_adapter_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   27,
+			NumMessages:   31,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -97,6 +97,7 @@ func Checks() []Check {
 		{"snapshot-catch-up", "with durable storage, a follower killed while the leader compacts its log past it (snapshot=200,keep=100) catches up through a snapshot when restarted: it counts an install and applies the same payloads with the same digest", checkSnapshotCatchUp},
 		{"status-consistent", "Status stays consistent under load: commit >= applied, term, applied index and payload count never decrease", checkStatusConsistent},
 		{"settings-accounted", "Settings answers before Start, the same each time, with a source for every value, and accounts for every shared knob asked: applied as asked or reported not honoured", checkSettingsAccounted},
+		{"membership", "with Membership declared, a follower is replaced under proposals (removed by the leader and stopped, a fresh node started to join and added by the leader) and every node, the new one included, applies the acknowledged log; ChangeMembership on a follower returns NotLeaderError", checkMembership},
 		{"stop-releases", "Stop releases the node's Raft port and closes its files, while the process lives on", checkStopReleases},
 	}
 }

@@ -120,6 +120,9 @@ type mechanism struct {
 	// controllers are the cgroup controllers a cgroups kind needs on its
 	// targets' machines (cgroup.Controller* names).
 	controllers []string
+	// membership says the kind changes the cluster's membership, which
+	// needs a backend declaring adapter.Capabilities.Membership.
+	membership bool
 	// new binds the kind to its targets.
 	new func(Binding) (Fault, error)
 }
@@ -143,6 +146,23 @@ func register(kind string, m mechanism) {
 // NeedsCgroups reports whether any of the faults acts through cgroups.
 func NeedsCgroups(specs []faultspec.Spec) bool {
 	return slices.ContainsFunc(specs, func(s faultspec.Spec) bool { return mechanisms[s.Kind].cgroups })
+}
+
+// NeedsMembership reports whether any of the faults changes the cluster's
+// membership: every backend of the run must then declare
+// adapter.Capabilities.Membership.
+func NeedsMembership(specs []faultspec.Spec) bool {
+	return slices.ContainsFunc(specs, func(s faultspec.Spec) bool { return mechanisms[s.Kind].membership })
+}
+
+// CheckCombination refuses faults that cannot share a run: a membership
+// change with a network fault (every point of such a run is proxied, and
+// the link proxies are laid out for the initial members only).
+func CheckCombination(specs []faultspec.Spec) error {
+	if NeedsMembership(specs) && NeedsProxies(specs) {
+		return fmt.Errorf("--fault: reconfigure cannot be combined with network faults (net-*, partition): the link proxies are set up for the initial members only; run them in separate experiments")
+	}
+	return nil
 }
 
 // NeedsProxies reports whether any of the faults acts through link proxies.

@@ -64,7 +64,20 @@ type PointStats struct {
 	Pooled            *Pooled
 	throughputs, p99s []float64
 	perRepeat         [5][]float64 // p50, p90, p99, p99.9, max of each ok repeat
+	// The reads of a mixed load (Row.Reads), as the figures above are the
+	// writes': ReadThroughput in ops/s and ReadP99 the Summary of the
+	// rows' own read p99s over the repeats, StaleReads of their stale
+	// reads; ReadPooled the reads' latency distribution pooled over the
+	// repeats (hdr/POINT+reads.hlog added up), nil when a repeat has no
+	// read histogram log or the point did not read (ReadsMeasured).
+	ReadThroughput, ReadP99, StaleReads Summary
+	ReadPooled                          *Pooled
+	readThroughputs, readP99s           []float64
+	readPerRepeat                       [5][]float64
 }
+
+// ReadsMeasured reports whether the point's ok repeats read.
+func (p *PointStats) ReadsMeasured() bool { return len(p.OK) > 0 && p.OK[0].Reads() }
 
 // Pooled is a latency distribution pooled over a point's ok repeats, in
 // µs.
@@ -78,15 +91,15 @@ type Pooled struct {
 	P50, P90, P99, P999, Max int64
 }
 
-// pooled sums the histograms of the rows and takes their percentiles; nil
-// if a row has none.
-func pooled(rows []Row, hists map[string]*hdrhistogram.PackedHistogram) *Pooled {
+// pooled sums the histograms of the rows (hists by key(point id)) and
+// takes their percentiles; nil if a row has none.
+func pooled(rows []Row, hists map[string]*hdrhistogram.PackedHistogram, key func(string) string) *Pooled {
 	if len(rows) == 0 {
 		return nil
 	}
 	var sum *hdrhistogram.Histogram
 	for _, r := range rows {
-		h := hists[r.Point]
+		h := hists[key(r.Point)]
 		if h == nil {
 			return nil
 		}
@@ -116,15 +129,32 @@ const (
 // histograms, the mean of the repeats' own; Lo and Hi are the smallest and
 // largest of the repeats' own, the spread over repeats.
 func (p *PointStats) LatFigure(which int) (value, lo, hi float64) {
-	xs := p.perRepeat[which]
+	return latFigure(p.Pooled, p.perRepeat[which], which)
+}
+
+// ReadLatFigure is LatFigure of the point's reads.
+func (p *PointStats) ReadLatFigure(which int) (value, lo, hi float64) {
+	return latFigure(p.ReadPooled, p.readPerRepeat[which], which)
+}
+
+// ReadLatP99 is the reads' p99 as reports show it, as LatP99 is the
+// writes'.
+func (p *PointStats) ReadLatP99() float64 {
+	v, _, _ := p.ReadLatFigure(LatP99)
+	return v
+}
+
+// latFigure is latency figure which of a distribution pooled over repeats
+// (nil without histograms) and the repeats' own figures xs.
+func latFigure(pooled *Pooled, xs []float64, which int) (value, lo, hi float64) {
 	if len(xs) == 0 {
 		return math.NaN(), math.NaN(), math.NaN()
 	}
 	lo, hi = slices.Min(xs), slices.Max(xs)
-	if p.Pooled == nil {
+	if pooled == nil {
 		return Summarize(xs).Mean, lo, hi
 	}
-	return float64([]int64{p.Pooled.P50, p.Pooled.P90, p.Pooled.P99, p.Pooled.P999, p.Pooled.Max}[which]), lo, hi
+	return float64([]int64{pooled.P50, pooled.P90, pooled.P99, pooled.P999, pooled.Max}[which]), lo, hi
 }
 
 // LatP99 is the point's p99 as reports show it: pooled over the repeats,
@@ -136,8 +166,15 @@ func (p *PointStats) LatP99() float64 {
 
 func newPointStats(k PointKey, rows []Row, hists map[string]*hdrhistogram.PackedHistogram) *PointStats {
 	p := &PointStats{PointKey: k, Rows: rows}
-	var avg, p50, p90, p99, p999, mx, errs []float64
+	var avg, p50, p90, p99, p999, mx, errs, stale []float64
 	for _, r := range rows {
+		if r.Status == StatusOK && r.Reads() {
+			p.readThroughputs = append(p.readThroughputs, r.ReadThroughputOps)
+			for i, v := range []int64{r.ReadLatP50Us, r.ReadLatP90Us, r.ReadLatP99Us, r.ReadLatP999Us, r.ReadLatMaxUs} {
+				p.readPerRepeat[i] = append(p.readPerRepeat[i], float64(v))
+			}
+			stale = append(stale, float64(r.StaleReads))
+		}
 		if r.Status == StatusOK {
 			p.OK = append(p.OK, r)
 			p.throughputs = append(p.throughputs, r.ThroughputOps)
@@ -152,7 +189,12 @@ func newPointStats(k PointKey, rows []Row, hists map[string]*hdrhistogram.Packed
 	}
 	p.p99s = p99
 	p.perRepeat = [5][]float64{p50, p90, p99, p999, mx}
-	p.Pooled = pooled(p.OK, hists)
+	p.Pooled = pooled(p.OK, hists, func(id string) string { return id })
+	p.readP99s = p.readPerRepeat[LatP99]
+	if p.ReadsMeasured() {
+		p.ReadPooled = pooled(p.OK, hists, ReadsHdrPoint)
+	}
+	p.ReadThroughput, p.ReadP99, p.StaleReads = Summarize(p.readThroughputs), Summarize(p.readP99s), Summarize(stale)
 	p.Throughput = Summarize(p.throughputs)
 	p.LatAvg, p.P50, p.P90, p.P99, p.P999, p.Max = Summarize(avg), Summarize(p50), Summarize(p90), Summarize(p99), Summarize(p999), Summarize(mx)
 	p.Errors = Summarize(errs)

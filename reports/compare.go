@@ -21,7 +21,15 @@ type Delta struct {
 	ThroughputChange, P99Change float64
 	// ThroughputTest and P99Test are Welch's t-tests over the repeats.
 	ThroughputTest, P99Test TTest
+	// The reads' figures likewise, when either side read
+	// (PointStats.ReadsMeasured): ReadThroughputChange and ReadP99Change
+	// are NaN when a side did not, and their tests then not OK.
+	ReadThroughputChange, ReadP99Change float64
+	ReadThroughputTest, ReadP99Test     TTest
 }
+
+// Reads reports whether either side of the delta measured reads.
+func (d Delta) Reads() bool { return d.A.ReadsMeasured() || d.B.ReadsMeasured() }
 
 // Comparison is the outcome of Compare.
 type Comparison struct {
@@ -74,6 +82,13 @@ func Compare(a, b []Row) Comparison {
 		}
 		d.ThroughputTest = WelchTest(pa.throughputs, pb.throughputs)
 		d.P99Test = WelchTest(pa.p99s, pb.p99s)
+		d.ReadThroughputChange, d.ReadP99Change = math.NaN(), math.NaN()
+		if pa.ReadsMeasured() && pb.ReadsMeasured() {
+			d.ReadThroughputChange = relChange(pa.ReadThroughput.Mean, pb.ReadThroughput.Mean)
+			d.ReadP99Change = relChange(pa.ReadP99.Mean, pb.ReadP99.Mean)
+		}
+		d.ReadThroughputTest = WelchTest(pa.readThroughputs, pb.readThroughputs)
+		d.ReadP99Test = WelchTest(pa.readP99s, pb.readP99s)
 		c.Deltas = append(c.Deltas, d)
 	}
 	for _, pb := range ab.Points {
@@ -137,19 +152,38 @@ func (c Comparison) name(k PointKey) string {
 
 // compareMetric is one table of the comparison: a figure of each side and
 // its change. The text shows it in a scaled unit (title, scale, prec); the
-// CSV in its base unit (name, unit).
+// CSV in its base unit (name, unit). A reads metric covers only the
+// deltas that read (Delta.Reads), and is left out when none does.
 type compareMetric struct {
 	title, name, unit string
 	stat              func(*PointStats) Summary
 	change            func(Delta) (float64, TTest)
 	scale             float64
 	prec              int
+	reads             bool
 }
 
-// compareMetrics are the figures compared, in output order.
+// compareMetrics are the figures compared, in output order: with reads,
+// the throughput and p99 tables are the writes'.
 var compareMetrics = []compareMetric{
-	{"throughput (Kops/s)", "throughput", "ops/s", func(p *PointStats) Summary { return p.Throughput }, func(d Delta) (float64, TTest) { return d.ThroughputChange, d.ThroughputTest }, 1000, 2},
-	{"p99 latency (µs)", "p99", "us", func(p *PointStats) Summary { return p.P99 }, func(d Delta) (float64, TTest) { return d.P99Change, d.P99Test }, 1, 0},
+	{"throughput (Kops/s)", "throughput", "ops/s", func(p *PointStats) Summary { return p.Throughput }, func(d Delta) (float64, TTest) { return d.ThroughputChange, d.ThroughputTest }, 1000, 2, false},
+	{"p99 latency (µs)", "p99", "us", func(p *PointStats) Summary { return p.P99 }, func(d Delta) (float64, TTest) { return d.P99Change, d.P99Test }, 1, 0, false},
+	{"read throughput (Kops/s)", "read_throughput", "ops/s", func(p *PointStats) Summary { return p.ReadThroughput }, func(d Delta) (float64, TTest) { return d.ReadThroughputChange, d.ReadThroughputTest }, 1000, 2, true},
+	{"read p99 latency (µs)", "read_p99", "us", func(p *PointStats) Summary { return p.ReadP99 }, func(d Delta) (float64, TTest) { return d.ReadP99Change, d.ReadP99Test }, 1, 0, true},
+}
+
+// deltasOf are the deltas metric m covers.
+func (c Comparison) deltasOf(m compareMetric) []Delta {
+	if !m.reads {
+		return c.Deltas
+	}
+	var out []Delta
+	for _, d := range c.Deltas {
+		if d.Reads() {
+			out = append(out, d)
+		}
+	}
+	return out
 }
 
 // Write prints the comparison in the manner of benchstat: per point the
@@ -166,13 +200,14 @@ func (c Comparison) Write(w io.Writer, nameA, nameB string) error {
 		fmt.Fprintln(w, "\nNo point is in both.")
 	}
 	for _, m := range compareMetrics {
-		if len(c.Deltas) == 0 {
-			break
+		deltas := c.deltasOf(m)
+		if len(deltas) == 0 {
+			continue
 		}
 		fmt.Fprintln(w)
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		fmt.Fprintf(tw, "%s\tA\tB\tdelta\n", m.title)
-		for _, d := range c.Deltas {
+		for _, d := range deltas {
 			ch, t := m.change(d)
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", c.name(d.Key), sideText(d.A, m.stat(d.A), m.scale, m.prec),
 				sideText(d.B, m.stat(d.B), m.scale, m.prec), deltaText(ch, t))
@@ -201,6 +236,9 @@ func sideText(p *PointStats, s Summary, scale float64, prec int) string {
 	if len(p.OK) == 0 {
 		return p.Rows[0].Status
 	}
+	if s.N == 0 {
+		return "–" // a figure this side did not measure (reads of a write-only run)
+	}
 	v := fmt.Sprintf("%.*f", prec, s.Mean/scale)
 	if s.N > 1 && s.Mean != 0 {
 		v += fmt.Sprintf(" ± %.0f%%", 100*s.CIHalf/math.Abs(s.Mean))
@@ -227,10 +265,11 @@ func deltaText(change float64, t TTest) string {
 	return fmt.Sprintf("%s (%s)", fmtPct(change), p)
 }
 
-// Significant lists the deltas whose throughput or p99 change is
-// significant.
+// Significant lists the deltas whose throughput or p99 change, of the
+// writes or of the reads, is significant.
 func (c Comparison) Significant() []Delta {
 	return slices.DeleteFunc(slices.Clone(c.Deltas), func(d Delta) bool {
-		return !d.ThroughputTest.Significant() && !d.P99Test.Significant()
+		return !d.ThroughputTest.Significant() && !d.P99Test.Significant() &&
+			!d.ReadThroughputTest.Significant() && !d.ReadP99Test.Significant()
 	})
 }

@@ -3,6 +3,7 @@ package reports
 import (
 	"bytes"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"testing"
@@ -170,5 +171,68 @@ func TestCanonicalPoint(t *testing.T) {
 		if got := CanonicalPoint(in); got != want {
 			t.Errorf("CanonicalPoint(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// withReads gives compareRows' rows reads: read throughput at level
+// (with the same noise as the writes') and read p99 at p99 µs.
+func withReads(rows []Row, impl string, level float64, p99 int64) []Row {
+	noise := []float64{-0.012, 0.004, 0.010, -0.003, 0.006}
+	out := slices.Clone(rows)
+	for i := range out {
+		r := &out[i]
+		r.ReadRatio, r.ReadMode, r.ReadFrom = 0.5, "linearizable", "leader"
+		r.ReadOps, r.ReadThroughputOps, r.ReadLatP99Us = 1000, 5000*(1+noise[r.Repeat-1]), 900
+		if r.Impl == impl {
+			r.ReadThroughputOps = level * (1 + noise[r.Repeat-1])
+			r.ReadLatP99Us = p99
+		}
+	}
+	return out
+}
+
+// With reads, compare tests the reads' throughput and p99 beside the
+// writes', with the same statistics; a write-only comparison has no read
+// tables.
+func TestCompareReads(t *testing.T) {
+	before := withReads(compareRows(10000, 10000), "etcd", 5000, 900)
+	after := withReads(compareRows(10000, 10000), "etcd", 4000, 1800) // etcd reads -20%, p99 doubled
+	c := Compare(before, after)
+	var etcd Delta
+	for _, d := range c.Deltas {
+		if d.Key.Impl == "etcd" {
+			etcd = d
+		}
+	}
+	if !etcd.Reads() || math.Abs(etcd.ReadThroughputChange+0.2) > 1e-9 || !etcd.ReadThroughputTest.Significant() ||
+		math.Abs(etcd.ReadP99Change-1) > 1e-9 || etcd.ThroughputTest.Significant() {
+		t.Errorf("etcd delta: reads %v, read throughput %+.3f (%+v), read p99 %+.3f, writes significant %v",
+			etcd.Reads(), etcd.ReadThroughputChange, etcd.ReadThroughputTest, etcd.ReadP99Change, etcd.ThroughputTest.Significant())
+	}
+	if sig := c.Significant(); len(sig) != 1 || sig[0].Key.Impl != "etcd" {
+		t.Errorf("significant: %v, want etcd's reads", sig)
+	}
+	var out bytes.Buffer
+	if err := c.Write(&out, "a", "b"); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"read throughput (Kops/s)", "read p99 latency (µs)", "-20.0% (p"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("comparison lacks %q:\n%s", want, out.String())
+		}
+	}
+	var csvOut bytes.Buffer
+	if err := c.WriteCSV(&csvOut); err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(csvOut.String(), ",read_p99,us,"); n != 2 {
+		t.Errorf("%d read_p99 CSV rows, want 2:\n%s", n, csvOut.String())
+	}
+	out.Reset()
+	if err := Compare(compareRows(1, 1), compareRows(1, 1)).Write(&out, "a", "b"); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(out.String(), "read") {
+		t.Errorf("a write-only comparison shows reads:\n%s", out.String())
 	}
 }

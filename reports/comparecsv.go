@@ -17,7 +17,7 @@ var CompareCSVColumns = []string{
 
 // WriteCSV writes the comparison as RFC 4180 CSV with a header line: the
 // same rows as Write's tables (each metric's table in turn, the points in
-// A's order), with the figures in their base units and full precision.
+// A's order; read_throughput and read_p99 only for points that read), with the figures in their base units and full precision.
 // point is the label Write shows; the columns after it are the point's
 // key. mean_a and mean_b are means over the ok repeats, empty for a side
 // without any; n_a and n_b count those repeats; change is B/A - 1 as a
@@ -31,7 +31,7 @@ func (c Comparison) WriteCSV(w io.Writer) error {
 		return err
 	}
 	for _, m := range compareMetrics {
-		for _, d := range c.Deltas {
+		for _, d := range c.deltasOf(m) {
 			k := d.Key
 			ch, t := m.change(d)
 			p := ""

@@ -32,7 +32,11 @@ func TestCompareCSV(t *testing.T) {
 		t.Fatalf("header %q, want %q", recs[0], CompareCSVColumns)
 	}
 	// The text output's rows: one per metric and point in both.
-	if got, want := len(recs)-1, len(compareMetrics)*len(c.Deltas); got != want {
+	want := 0
+	for _, m := range compareMetrics {
+		want += len(c.deltasOf(m))
+	}
+	if got := len(recs) - 1; got != want || want != 2*len(c.Deltas) {
 		t.Fatalf("%d rows, want %d", got, want)
 	}
 	col := func(rec []string, name string) string { return rec[slices.Index(CompareCSVColumns, name)] }

@@ -188,28 +188,41 @@ func ReadHdrLog(path string) (*hdrhistogram.Histogram, error) {
 	return sum, nil
 }
 
-// ReadHdrLogs reads the histogram log of every ok row of dir's results
-// that names one (Row.HdrFile), by point id, each checked to hold the
-// row's ops. A log that is missing, unreadable or does not match its row
-// is an error naming it: the report would otherwise mix pooled and
-// unpooled figures without saying why.
+// ReadHdrLogs reads the histogram logs of every ok row of dir's results
+// that names them, by point id: the writes' (Row.HdrFile) under the
+// point's id, each checked to hold the row's ops, and the reads'
+// (Row.ReadHdrFile) under ReadsHdrPoint of it, each checked to hold the
+// row's read_ops. A log that is missing, unreadable or does not match its
+// row is an error naming the point and the log: the report would
+// otherwise mix pooled and unpooled figures without saying why.
 func ReadHdrLogs(dir string, rows []Row) (map[string]*hdrhistogram.PackedHistogram, error) {
 	out := map[string]*hdrhistogram.PackedHistogram{}
 	for _, r := range rows {
-		if r.Status != StatusOK || r.HdrFile == "" {
+		if r.Status != StatusOK {
 			continue
 		}
-		h, err := ReadHdrLog(filepath.Join(dir, filepath.FromSlash(r.HdrFile)))
-		if err != nil {
-			return nil, fmt.Errorf("histogram log of point %s: %w", r.Point, err)
+		for _, l := range []struct {
+			key, file, what string
+			count           uint64
+		}{
+			{r.Point, r.HdrFile, "ops", r.Ops},
+			{ReadsHdrPoint(r.Point), r.ReadHdrFile, "read_ops", r.ReadOps},
+		} {
+			if l.file == "" {
+				continue
+			}
+			h, err := ReadHdrLog(filepath.Join(dir, filepath.FromSlash(l.file)))
+			if err != nil {
+				return nil, fmt.Errorf("histogram log of point %s: %w", r.Point, err)
+			}
+			if uint64(h.TotalCount()) != l.count {
+				return nil, fmt.Errorf("histogram log of point %s: %s holds %d latencies, its row %d %s", r.Point, l.file, h.TotalCount(), l.count, l.what)
+			}
+			// Kept sparse: a report may read thousands of points.
+			p := hdrhistogram.NewPacked(h.LowestTrackableValue(), h.HighestTrackableValue(), int(h.SignificantFigures()))
+			p.MergeFrom(h)
+			out[l.key] = p
 		}
-		if uint64(h.TotalCount()) != r.Ops {
-			return nil, fmt.Errorf("histogram log of point %s: %s holds %d latencies, its row %d ops", r.Point, r.HdrFile, h.TotalCount(), r.Ops)
-		}
-		// Kept sparse: a report may read thousands of points.
-		p := hdrhistogram.NewPacked(h.LowestTrackableValue(), h.HighestTrackableValue(), int(h.SignificantFigures()))
-		p.MergeFrom(h)
-		out[r.Point] = p
 	}
 	return out, nil
 }

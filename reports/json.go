@@ -32,6 +32,47 @@ type SummaryJSON struct {
 	Failed   []FailedJSON   `json:"failed"`
 	Rows     RowCountsJSON  `json:"rows"`
 	Faults   []FaultWinJSON `json:"faults"`
+	// LoadCurves are the open-loop rate sweeps (Analysis.LoadCurves):
+	// latency against achieved throughput per backend, with the knee.
+	LoadCurves []LoadCurveJSON `json:"load_curves"`
+}
+
+// LoadCurveJSON is one backend's latency-vs-throughput curve over an
+// open-loop rate sweep, for one configuration and thread count.
+type LoadCurveJSON struct {
+	Impl         string `json:"impl"`
+	Fault        string `json:"fault"`
+	Storage      string `json:"storage"`
+	Nodes        int    `json:"nodes"`
+	PayloadBytes int    `json:"payload_bytes"`
+	Payload      string `json:"payload,omitempty"`
+	Threads      int    `json:"threads"`
+	// KneeOps is the offered rate of the saturation knee (LoadCurve.Knee),
+	// null when even the lowest rate was not sustained; Saturated is
+	// false when every rate was sustained, so the knee lies above the
+	// sweep and KneeOps is its highest rate.
+	KneeOps   *float64        `json:"knee_offered_ops"`
+	Saturated bool            `json:"saturated"`
+	Points    []LoadPointJSON `json:"points"`
+}
+
+// LoadPointJSON is one offered rate of a curve: achieved throughput (mean
+// over the ok repeats, ops/s), p50 and p99 (µs, pooled where histograms
+// are), queued and unsent requests summed over the repeats. OK is false,
+// and the figures null, when the rate has no ok repeat.
+type LoadPointJSON struct {
+	OfferedOps  float64  `json:"offered_ops"`
+	AchievedOps *float64 `json:"achieved_ops"`
+	P50Us       *float64 `json:"p50_us"`
+	P99Us       *float64 `json:"p99_us"`
+	Queued      uint64   `json:"queued"`
+	Unsent      uint64   `json:"unsent"`
+	OK          bool     `json:"ok"`
+	Sustained   bool     `json:"sustained"`
+	// ReadP99Us is the reads' p99 when the point read; achieved_ops,
+	// queued and unsent then count reads and writes together (the offered
+	// rate schedules both), p50_us and p99_us are the writes'.
+	ReadP99Us *float64 `json:"read_p99_us,omitempty"`
 }
 
 // BackendJSON names a backend's Raft library.
@@ -90,6 +131,24 @@ type PointJSON struct {
 	Pooled *PooledJSON `json:"pooled_lat_us,omitempty"`
 	// FaultEffects are the rows' fault_effect values, by repeat.
 	FaultEffects []string `json:"fault_effects,omitempty"`
+	// Reads is set when the point read (a mixed load): the figures above
+	// are then the writes'.
+	Reads *PointReadsJSON `json:"reads,omitempty"`
+}
+
+// PointReadsJSON is a point's reads over its repeats, as PointJSON's
+// figures are its writes': read throughput in ops/s, the statistics of
+// the repeats' own read p99s (µs), the reads' latency distribution pooled
+// over the repeats (absent when a repeat has no read histogram log) and
+// the stale reads per repeat.
+type PointReadsJSON struct {
+	Ratio         float64     `json:"read_ratio"`
+	Mode          string      `json:"read_mode"`
+	From          string      `json:"read_from"`
+	ThroughputOps StatJSON    `json:"throughput_ops"`
+	LatP99Us      StatJSON    `json:"lat_p99_us"`
+	Pooled        *PooledJSON `json:"pooled_lat_us,omitempty"`
+	StaleReads    StatJSON    `json:"stale_reads"`
 }
 
 // PooledJSON is a Pooled distribution.
@@ -207,8 +266,12 @@ func (a *Analysis) JSONSummary() SummaryJSON {
 			ThroughputOps: statJSON(p.Throughput), LatAvgUs: statJSON(p.LatAvg), LatP50Us: statJSON(p.P50),
 			LatP90Us: statJSON(p.P90), LatP99Us: statJSON(p.P99), LatP999Us: statJSON(p.P999), LatMaxUs: statJSON(p.Max),
 			Errors: statJSON(p.Errors)}
-		if q := p.Pooled; q != nil {
-			pj.Pooled = &PooledJSON{Count: q.Count, Mean: math.Round(q.Mean*1000) / 1000, P50: q.P50, P90: q.P90, P99: q.P99, P999: q.P999, Max: q.Max}
+		pj.Pooled = pooledJSON(p.Pooled)
+		if p.ReadsMeasured() {
+			r := p.OK[0]
+			pj.Reads = &PointReadsJSON{Ratio: r.ReadRatio, Mode: r.ReadMode, From: r.ReadFrom,
+				ThroughputOps: statJSON(p.ReadThroughput), LatP99Us: statJSON(p.ReadP99), Pooled: pooledJSON(p.ReadPooled),
+				StaleReads: statJSON(p.StaleReads)}
 		}
 		for _, r := range p.Rows {
 			pj.Rows = append(pj.Rows, r.Point)
@@ -254,7 +317,34 @@ func (a *Analysis) JSONSummary() SummaryJSON {
 	for _, r := range a.failures() {
 		out.Failed = append(out.Failed, FailedJSON{Point: r.Point, Status: r.Status, Error: r.Error})
 	}
+	out.LoadCurves = []LoadCurveJSON{}
+	for _, c := range a.LoadCurves() {
+		cj := LoadCurveJSON{Impl: c.Impl, Fault: c.Config.Fault, Storage: c.Config.Storage, Nodes: c.Config.Nodes,
+			PayloadBytes: c.Config.PayloadBytes, Payload: c.Config.Payload, Threads: c.Threads, Saturated: c.Saturated()}
+		if c.Knee >= 0 {
+			cj.KneeOps = num(c.Points[c.Knee].Offered)
+		}
+		for _, lp := range c.Points {
+			pj := LoadPointJSON{OfferedOps: lp.Offered, Queued: lp.Queued, Unsent: lp.Unsent, OK: lp.OK, Sustained: lp.Sustained()}
+			if lp.OK {
+				pj.AchievedOps, pj.P50Us, pj.P99Us = num(math.Round(lp.Achieved*1000)/1000), num(lp.P50), num(lp.P99)
+				if lp.Reads {
+					pj.ReadP99Us = num(lp.ReadP99)
+				}
+			}
+			cj.Points = append(cj.Points, pj)
+		}
+		out.LoadCurves = append(out.LoadCurves, cj)
+	}
 	return out
+}
+
+// pooledJSON is q for summary.json, nil if q is.
+func pooledJSON(q *Pooled) *PooledJSON {
+	if q == nil {
+		return nil
+	}
+	return &PooledJSON{Count: q.Count, Mean: math.Round(q.Mean*1000) / 1000, P50: q.P50, P90: q.P90, P99: q.P99, P999: q.P999, Max: q.Max}
 }
 
 // JSON renders summary.json, indented, with a final newline.

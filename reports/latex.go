@@ -3,6 +3,7 @@ package reports
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -27,17 +28,74 @@ func (a *Analysis) LaTeX() []byte {
 		fmt.Fprintf(&b, "%% Command: %s\n", strings.Join(strings.Fields(strings.Join(m.Command, " ")), " "))
 	}
 	b.WriteString("\n")
-	for _, s := range a.Scenarios {
-		if len(a.implsWithData(s)) == 0 {
+	for _, sec := range a.sections() {
+		if !slices.ContainsFunc(sec, func(s Scenario) bool { return len(a.implsWithData(s)) > 0 }) {
 			continue
 		}
-		a.texMatrix(&b, s, "throughput", fmt.Sprintf("Throughput (Kops/s) under fault \\texttt{%s}", texEscape(a.Label(s))),
+		where := fmt.Sprintf("under fault \\texttt{%s}", texEscape(a.Label(sec[0])))
+		if len(sec) > 1 {
+			where = fmt.Sprintf("under fault \\texttt{%s}, offered rate swept", texEscape(a.sweepLabel(sec[0])))
+		}
+		a.texMatrix(&b, sec, "throughput", "Throughput (Kops/s) "+where,
 			func(p *PointStats) string { return a.texCell(p.Throughput, 1000, 2) })
-		a.texMatrix(&b, s, "p99", fmt.Sprintf("p99 latency (\\textmu s) under fault \\texttt{%s}", texEscape(a.Label(s))),
+		a.texMatrix(&b, sec, "p99", "p99 latency (\\textmu s) "+where,
 			func(p *PointStats) string { return a.texLatCell(p, LatP99) })
+		if !slices.ContainsFunc(a.Points, func(p *PointStats) bool { return slices.Contains(sec, p.Scenario) && p.ReadsMeasured() }) {
+			continue
+		}
+		a.texMatrix(&b, sec, "read-throughput", "Read throughput (Kops/s) "+where+" (the throughput table above is the writes')",
+			func(p *PointStats) string { return a.texCell(p.ReadThroughput, 1000, 2) })
+		a.texMatrix(&b, sec, "read-p99", "Read p99 latency (\\textmu s) "+where,
+			func(p *PointStats) string {
+				return a.texLatCellOf(p.ReadPooled, p.readPerRepeat[LatP99], LatP99, p.ReadP99.Noisy())
+			})
 	}
 	a.texImpact(&b)
+	a.texLoadCurves(&b)
 	return b.Bytes()
+}
+
+// texLoadCurves writes a table per backend with an open-loop rate sweep:
+// each offered rate with the achieved throughput, p50, p99 and whether it
+// was sustained, the knee marked, as report.md's load-curve tables.
+func (a *Analysis) texLoadCurves(b *bytes.Buffer) {
+	curves := a.LoadCurves()
+	for _, impl := range a.Impls {
+		var mine []LoadCurve
+		for _, c := range curves {
+			if c.Impl == impl {
+				mine = append(mine, c)
+			}
+		}
+		if len(mine) == 0 {
+			continue
+		}
+		b.WriteString("\\begin{table}[htbp]\n\\centering\n\\small\n")
+		fmt.Fprintf(b, "\\caption{Latency vs offered load, %s (open loop): achieved throughput and latency (p50, p99, \\textmu s; pooled over repeats where histograms are) per offered rate; knee: the last rate up to which every rate was sustained (achieved within %.0f\\%% of offered, none queued or unsent).}\n", texEscape(impl), KneeTolerance*100)
+		fmt.Fprintf(b, "\\label{tab:raftcmp-loadcurve-%s}\n", slugify(impl))
+		b.WriteString("\\begin{tabular}{lrrrrl}\n\\toprule\n")
+		b.WriteString("Curve & Offered ops/s & Achieved ops/s & p50 & p99 & \\\\\n\\midrule\n")
+		for _, c := range mine {
+			label := texEscape(a.curveLabel(c, mine))
+			for i, lp := range c.Points {
+				if !lp.OK {
+					fmt.Fprintf(b, "%s & %s & -- & -- & -- & failed \\\\\n", label, fmtG(lp.Offered))
+					continue
+				}
+				note := ""
+				switch {
+				case i == c.Knee && !c.Saturated():
+					note = "no knee in range"
+				case i == c.Knee:
+					note = "knee"
+				case !lp.Sustained():
+					note = "not sustained"
+				}
+				fmt.Fprintf(b, "%s & %s & %.0f & %s & %s & %s \\\\\n", label, fmtG(lp.Offered), lp.Achieved, us(lp.P50), us(lp.P99), note)
+			}
+		}
+		b.WriteString("\\bottomrule\n\\end{tabular}\n\\end{table}\n\n")
+	}
 }
 
 // texEscape escapes LaTeX's special characters in text.
@@ -74,38 +132,62 @@ func (a *Analysis) texCell(s Summary, scale float64, prec int) string {
 
 // texLatCell is latCell for LaTeX.
 func (a *Analysis) texLatCell(p *PointStats, which int) string {
-	if p.Pooled == nil {
-		v := a.texCell(Summarize(p.perRepeat[which]), 1, 0)
-		if pooled, _ := a.pooledPoints(); pooled > 0 {
+	return a.texLatCellOf(p.Pooled, p.perRepeat[which], which, p.P99.Noisy())
+}
+
+// texLatCellOf is latCellOf for LaTeX.
+func (a *Analysis) texLatCellOf(pooled *Pooled, xs []float64, which int, noisy bool) string {
+	if pooled == nil {
+		v := a.texCell(Summarize(xs), 1, 0)
+		if n, _ := a.pooledPoints(); n > 0 {
 			v += "$^{m}$"
 		}
 		return v
 	}
-	val, lo, hi := p.LatFigure(which)
+	val, lo, hi := latFigure(pooled, xs, which)
 	v := texNum(us(val))
-	if len(p.OK) > 1 {
+	if len(xs) > 1 {
 		v += " [" + us(lo) + "--" + us(hi) + "]"
 	}
-	if p.P99.Noisy() {
+	if noisy {
 		v += "\\,\\dag"
 	}
-	if len(p.OK) < a.Repeats {
-		v += fmt.Sprintf(" ($n{=}%d$)", len(p.OK))
+	if len(xs) < a.Repeats {
+		v += fmt.Sprintf(" ($n{=}%d$)", len(xs))
 	}
 	return v
 }
 
-func (a *Analysis) texMatrix(b *bytes.Buffer, s Scenario, kind, caption string, cell func(*PointStats) string) {
+// texMatrix writes a threads × backend table of the scenarios of one
+// section (sec, as sections makes them): one scenario, or a rate sweep,
+// whose table then has a row per offered rate and thread count, the rate
+// a column, as report.md's.
+func (a *Analysis) texMatrix(b *bytes.Buffer, sec []Scenario, kind, caption string, cell func(*PointStats) string) {
+	swept := len(sec) > 1
+	slug := a.Slug(sec[0])
+	if swept {
+		slug = slugify(a.sweepLabel(sec[0])) + "-rates"
+	}
 	b.WriteString("\\begin{table}[htbp]\n\\centering\n\\small\n")
 	fmt.Fprintf(b, "\\caption{%s: mean $\\pm$ 95\\%% CI over repeats.}\n", caption)
-	fmt.Fprintf(b, "\\label{tab:raftcmp-%s-%s}\n", kind, a.Slug(s))
-	fmt.Fprintf(b, "\\begin{tabular}{r%s}\n\\toprule\n", strings.Repeat("r", len(a.Impls)))
+	fmt.Fprintf(b, "\\label{tab:raftcmp-%s-%s}\n", kind, slug)
+	cols := "r"
+	if swept {
+		cols = "rr"
+	}
+	fmt.Fprintf(b, "\\begin{tabular}{%s%s}\n\\toprule\n", cols, strings.Repeat("r", len(a.Impls)))
+	if swept {
+		b.WriteString("Offered ops/s & ")
+	}
 	b.WriteString("Threads")
 	for _, impl := range a.Impls {
 		fmt.Fprintf(b, " & %s", texEscape(impl))
 	}
 	b.WriteString(" \\\\\n\\midrule\n")
-	for _, t := range a.Threads {
+	row := func(s Scenario, t int) {
+		if swept {
+			b.WriteString(texEscape(rateCell(s.RateOps)) + " & ")
+		}
 		b.WriteString(strconv.Itoa(t))
 		for _, impl := range a.Impls {
 			if p := a.okPoint(s, impl, t); p != nil {
@@ -117,6 +199,13 @@ func (a *Analysis) texMatrix(b *bytes.Buffer, s Scenario, kind, caption string, 
 			}
 		}
 		b.WriteString(" \\\\\n")
+	}
+	if swept {
+		a.sweepRows(sec, row)
+	} else {
+		for _, t := range a.Threads {
+			row(sec[0], t)
+		}
 	}
 	b.WriteString("\\bottomrule\n\\end{tabular}\n\\end{table}\n\n")
 }

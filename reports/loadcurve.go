@@ -46,11 +46,16 @@ func (c LoadCurve) Saturated() bool { return c.Knee < len(c.Points)-1 }
 
 // LoadPoint is one rate of a LoadCurve: the point's figures over its ok
 // repeats (throughput their mean, latency pooled where histograms are).
+// The offered rate schedules every operation, so with reads (a mixed
+// load) Achieved, Queued and Unsent count reads and writes together, P50
+// and P99 are the writes' latency and ReadP99 the reads'.
 type LoadPoint struct {
 	Offered, Achieved float64 // ops/s
 	P50, P99          float64 // µs
 	Queued, Unsent    uint64  // summed over the repeats
 	OK                bool    // false: no ok repeat; the figures are zero
+	Reads             bool    // the point read; ReadP99 is set
+	ReadP99           float64 // µs
 }
 
 // Sustained reports whether the rate was kept up with (Knee's rule).
@@ -107,9 +112,14 @@ func (a *Analysis) LoadCurves() []LoadCurve {
 				lp.Achieved = p.Throughput.Mean
 				lp.P50, _, _ = p.LatFigure(LatP50)
 				lp.P99, _, _ = p.LatFigure(LatP99)
+				if p.ReadsMeasured() {
+					lp.Reads, lp.Achieved, lp.ReadP99 = true, lp.Achieved+p.ReadThroughput.Mean, p.ReadLatP99()
+				}
 				for _, row := range p.OK {
-					lp.Queued += row.Queued
-					lp.Unsent += row.Unsent
+					// Rows written before read_queued existed counted
+					// reads in queued and unsent already, and have 0 there.
+					lp.Queued += row.Queued + row.ReadQueued
+					lp.Unsent += row.Unsent + row.ReadUnsent
 				}
 			}
 			if sustained = sustained && lp.Sustained(); sustained {
@@ -252,8 +262,14 @@ func (a *Analysis) writeLoadCurves(b *bytes.Buffer) {
 		if i := slices.IndexFunc(figs, func(f figure) bool { return f.impl == impl }); i >= 0 {
 			fmt.Fprintf(b, "![%s](%s/%s.svg)\n\n", figs[i].title, PlotsDir, figs[i].name)
 		}
+		reads := slices.ContainsFunc(mine, func(c LoadCurve) bool {
+			return slices.ContainsFunc(c.Points, func(lp LoadPoint) bool { return lp.Reads })
+		})
+		if reads {
+			b.WriteString("With reads, the offered rate schedules reads and writes: achieved, queued and unsent count both, p50 and p99 are the writes' latency and read p99 the reads'.\n\n")
+		}
 		writeHeading(b, text("curve"), number("offered ops/s"), number("achieved ops/s"), number("p50 µs"), number("p99 µs"),
-			number("queued"), number("unsent"), text("knee"))
+			number("read p99 µs").only(reads), number("queued"), number("unsent"), text("knee"))
 		for _, c := range mine {
 			label := a.curveLabel(c, mine)
 			for i, lp := range c.Points {
@@ -270,12 +286,22 @@ func (a *Analysis) writeLoadCurves(b *bytes.Buffer) {
 				case i > c.Knee:
 					knee = "past the knee"
 				}
+				readCell := ""
+				if reads {
+					readCell = " – |"
+					if lp.Reads {
+						readCell = " " + us(lp.ReadP99) + " |"
+					}
+				}
 				if !lp.OK {
-					fmt.Fprintf(b, "| %s | %s | | | | | | %s |\n", cellEscape(label), fmtG(lp.Offered), knee)
+					if reads {
+						readCell = " |"
+					}
+					fmt.Fprintf(b, "| %s | %s | | | |%s | | %s |\n", cellEscape(label), fmtG(lp.Offered), readCell, knee)
 					continue
 				}
-				fmt.Fprintf(b, "| %s | %s | %.0f | %s | %s | %d | %d | %s |\n", cellEscape(label), fmtG(lp.Offered), lp.Achieved,
-					us(lp.P50), us(lp.P99), lp.Queued, lp.Unsent, knee)
+				fmt.Fprintf(b, "| %s | %s | %.0f | %s | %s |%s %d | %d | %s |\n", cellEscape(label), fmtG(lp.Offered), lp.Achieved,
+					us(lp.P50), us(lp.P99), readCell, lp.Queued, lp.Unsent, knee)
 			}
 		}
 		b.WriteString("\n")

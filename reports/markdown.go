@@ -31,8 +31,12 @@ func (a *Analysis) Markdown() []byte {
 	a.writeHowToRead(&b)
 	a.writeHeadline(&b)
 	a.writeImpact(&b)
-	for _, s := range a.Scenarios {
-		a.writeScenario(&b, s)
+	for _, sec := range a.sections() {
+		if len(sec) == 1 {
+			a.writeScenario(&b, sec[0])
+		} else {
+			a.writeSweep(&b, sec)
+		}
 	}
 	a.writeLoadCurves(&b)
 	a.writeCost(&b)
@@ -314,23 +318,35 @@ func (a *Analysis) pooledPoints() (pooled, unpooled int) {
 // points are pooled. "†" when noisy, "(n=2)" when short of the usual
 // repeats.
 func (a *Analysis) latCell(p *PointStats, which int, noisy bool) string {
-	if p.Pooled == nil {
-		v := a.cell(Summarize(p.perRepeat[which]), noisy, 1, 0)
-		if pooled, _ := a.pooledPoints(); pooled > 0 {
+	return a.latCellOf(p.Pooled, p.perRepeat[which], which, noisy)
+}
+
+// readLatCell is latCell of the point's reads.
+func (a *Analysis) readLatCell(p *PointStats, which int, noisy bool) string {
+	return a.latCellOf(p.ReadPooled, p.readPerRepeat[which], which, noisy)
+}
+
+// latCellOf renders latency figure which of a distribution pooled over
+// the ok repeats (nil without histograms) and the repeats' own figures xs
+// (one per ok repeat).
+func (a *Analysis) latCellOf(pooled *Pooled, xs []float64, which int, noisy bool) string {
+	if pooled == nil {
+		v := a.cell(Summarize(xs), noisy, 1, 0)
+		if n, _ := a.pooledPoints(); n > 0 {
 			v += unpooledMarkText
 		}
 		return v
 	}
-	val, lo, hi := p.LatFigure(which)
+	val, lo, hi := latFigure(pooled, xs, which)
 	v := us(val)
-	if len(p.OK) > 1 {
+	if len(xs) > 1 {
 		v += " [" + us(lo) + "–" + us(hi) + "]"
 	}
 	if noisy {
 		v += " †"
 	}
-	if len(p.OK) < a.Repeats {
-		v += fmt.Sprintf(" (n=%d)", len(p.OK))
+	if len(xs) < a.Repeats {
+		v += fmt.Sprintf(" (n=%d)", len(xs))
 	}
 	return v
 }
@@ -504,23 +520,7 @@ func (a *Analysis) writeImpact(b *bytes.Buffer) {
 }
 
 func (a *Analysis) writeScenario(b *bytes.Buffer, s Scenario) {
-	if s.IsBaseline() {
-		fmt.Fprintf(b, "## Fault: `%s` (baseline)\n\n", a.Label(s))
-	} else {
-		fmt.Fprintf(b, "## Fault: `%s`\n\n", a.Label(s))
-		spec, err := faultspec.Parse(s.Fault)
-		if err == nil {
-			fmt.Fprintf(b, "Kind `%s`, target %s", spec.Kind, spec.Target)
-			if k, ok := faultspec.Kinds[spec.Kind]; ok && k.Doc != "" {
-				fmt.Fprintf(b, ": %s", k.Doc)
-			}
-			b.WriteString(".")
-		}
-		if w, ok := FaultWindow(s.Fault, a.durationOf(s)); ok {
-			fmt.Fprintf(b, " Fault window: %s.", w.describe())
-		}
-		b.WriteString("\n\n")
-	}
+	a.writeScenarioHeading(b, s, a.Label(s), "")
 	figs := a.figuresOf(s)
 	embed := func(kind figureKind) {
 		for _, f := range figs {
@@ -541,6 +541,7 @@ func (a *Analysis) writeScenario(b *bytes.Buffer, s Scenario) {
 	}
 	embed(figP99)
 	a.writeReads(b, s)
+	a.writeSnapshots(b, s)
 	if t, ok := a.CommonThreads(s); ok {
 		fmt.Fprintf(b, "### Latency percentiles at %d threads (µs)\n\n", t)
 		b.WriteString("| backend | p50 | p90 | p99 | p99.9 | max |\n|---|---:|---:|---:|---:|---:|\n")
@@ -577,26 +578,51 @@ func (a *Analysis) writeScenario(b *bytes.Buffer, s Scenario) {
 		if a.partialWindow(s) {
 			b.WriteString("### Throughput inside the fault window (Kops/s)\n\n")
 			b.WriteString("Mean over repeats of each repeat's throughput over the `timeseries.csv` intervals wholly inside the fault window, and its change against the baseline's whole-window throughput.\n\n")
-			a.writeMatrix(b, s, func(p *PointStats) string {
-				im, ok := a.ImpactAt(s, p.Impl, p.Threads)
-				switch {
-				case ok && im.InWindow.N > 0:
-					return fmt.Sprintf("%s (%s%s)", a.cell(im.InWindow, im.InWindow.Noisy(), 1000, 2), fmtPct(im.WindowChange), tilde(im.WindowTest))
-				case ok:
-					return "no interval inside"
-				}
-				if in := Summarize(a.WindowThroughput(p)); in.N > 0 {
-					return a.cell(in, in.Noisy(), 1000, 2) + " (no baseline)"
-				}
-				return "–"
-			})
+			a.writeMatrix(b, s, a.windowCell)
 		}
 		a.writeEffects(b, s)
 	}
 }
 
-// writeMatrix writes a threads × backend table whose cells cell renders
-// from each point with ok rows.
+// windowCell is a point's throughput inside its fault window and the
+// change against its baseline, for the in-window table.
+func (a *Analysis) windowCell(p *PointStats) string {
+	im, ok := a.ImpactAt(p.Scenario, p.Impl, p.Threads)
+	switch {
+	case ok && im.InWindow.N > 0:
+		return fmt.Sprintf("%s (%s%s)", a.cell(im.InWindow, im.InWindow.Noisy(), 1000, 2), fmtPct(im.WindowChange), tilde(im.WindowTest))
+	case ok:
+		return "no interval inside"
+	}
+	if in := Summarize(a.WindowThroughput(p)); in.N > 0 {
+		return a.cell(in, in.Noisy(), 1000, 2) + " (no baseline)"
+	}
+	return "–"
+}
+
+// writeScenarioHeading writes a scenario's section heading, labelled
+// label with suffix after the baseline's or fault's name, and for a fault
+// what it does and when.
+func (a *Analysis) writeScenarioHeading(b *bytes.Buffer, s Scenario, label, suffix string) {
+	if s.IsBaseline() {
+		fmt.Fprintf(b, "## Fault: `%s` (baseline)%s\n\n", label, suffix)
+		return
+	}
+	fmt.Fprintf(b, "## Fault: `%s`%s\n\n", label, suffix)
+	spec, err := faultspec.Parse(s.Fault)
+	if err == nil {
+		fmt.Fprintf(b, "Kind `%s`, target %s", spec.Kind, spec.Target)
+		if k, ok := faultspec.Kinds[spec.Kind]; ok && k.Doc != "" {
+			fmt.Fprintf(b, ": %s", k.Doc)
+		}
+		b.WriteString(".")
+	}
+	if w, ok := FaultWindow(s.Fault, a.durationOf(s)); ok {
+		fmt.Fprintf(b, " Fault window: %s.", w.describe())
+	}
+	b.WriteString("\n\n")
+}
+
 // writeCost writes what each backend spent per operation: CPU time of all
 // nodes and bytes they wrote to storage (and sent to each other, in
 // proxied runs), means over the ok repeats, per fault and thread count.
@@ -638,9 +664,15 @@ func (a *Analysis) writeCost(b *bytes.Buffer) {
 // throughput, p99 and stale reads, each the mean over the ok repeats. The
 // throughput and latency tables above are then the writes' alone.
 func (a *Analysis) writeReads(b *bytes.Buffer, s Scenario) {
+	a.writeReadsOf(b, []Scenario{s}, func(cell func(*PointStats) string) { a.writeMatrix(b, s, cell) })
+}
+
+// writeReadsOf writes the reads' tables of the scenarios ss of one
+// section, each table by matrix.
+func (a *Analysis) writeReadsOf(b *bytes.Buffer, ss []Scenario, matrix func(cell func(*PointStats) string)) {
 	var first *Row
 	for _, p := range a.Points {
-		if p.Scenario == s && len(p.OK) > 0 && p.OK[0].Reads() {
+		if slices.Contains(ss, p.Scenario) && len(p.OK) > 0 && p.OK[0].Reads() {
 			first = &p.OK[0]
 			break
 		}
@@ -648,22 +680,24 @@ func (a *Analysis) writeReads(b *bytes.Buffer, s Scenario) {
 	if first == nil {
 		return
 	}
-	fmt.Fprintf(b, "With reads (%s of operations, %s, from the %s), the two tables above are the writes'; the reads' follow. A stale read missed a write acknowledged before it began; a stale linearizable read fails its point.\n\n",
+	fmt.Fprintf(b, "With reads (%s of operations, %s, from the %s), the two tables above are the writes'; the reads' follow, their p99 pooled from the reads' own histogram logs (`hdr/…+reads.hlog`) as the writes' is. A stale read missed a write acknowledged before it began; a stale linearizable read fails its point.\n\n",
 		fmt.Sprintf("%.0f%%", first.ReadRatio*100), first.ReadMode, first.ReadFrom)
-	mean := func(p *PointStats, f func(Row) float64) float64 {
-		var sum float64
-		for _, r := range p.OK {
-			sum += f(r)
-		}
-		return sum / float64(len(p.OK))
-	}
 	b.WriteString("### Read throughput (Kops/s)\n\n")
-	a.writeMatrix(b, s, func(p *PointStats) string { return kops(mean(p, func(r Row) float64 { return r.ReadThroughputOps })) })
+	matrix(func(p *PointStats) string {
+		return a.cell(p.ReadThroughput, p.ReadThroughput.Noisy(), 1000, 2) + interferenceMark(p)
+	})
 	b.WriteString("### Read p99 latency (µs)\n\n")
-	a.writeMatrix(b, s, func(p *PointStats) string { return us(mean(p, func(r Row) float64 { return float64(r.ReadLatP99Us) })) })
+	matrix(func(p *PointStats) string {
+		return a.readLatCell(p, LatP99, p.ReadP99.Noisy()) + interferenceMark(p)
+	})
 	b.WriteString("### Stale reads (per point)\n\n")
-	a.writeMatrix(b, s, func(p *PointStats) string {
-		return fmt.Sprintf("%.0f of %.0f", mean(p, func(r Row) float64 { return float64(r.StaleReads) }), mean(p, func(r Row) float64 { return float64(r.ReadOps) }))
+	b.WriteString("Stale reads of all the ok repeats, of the reads they answered; `stale/` lists the first of each repeat (`stale_file`).\n\n")
+	matrix(func(p *PointStats) string {
+		var stale, reads uint64
+		for _, r := range p.OK {
+			stale, reads = stale+r.StaleReads, reads+r.ReadOps
+		}
+		return fmt.Sprintf("%d of %d", stale, reads)
 	})
 }
 
@@ -702,12 +736,13 @@ func (a *Analysis) writeImpactByThreads(b *bytes.Buffer, s Scenario) {
 	})
 }
 
-func (a *Analysis) writeEffects(b *bytes.Buffer, s Scenario) {
+func (a *Analysis) writeEffects(b *bytes.Buffer, ss ...Scenario) {
 	b.WriteString("### Fault effect\n\n")
 	b.WriteString("What the fault was measured to do (`fault_targets`, `fault_effect`), per repeat.\n\n")
-	b.WriteString("| backend | threads | repeat | targets | observed effect |\n|---|---:|---:|---|---|\n")
+	swept := len(ss) > 1
+	writeHeading(b, text("backend"), number("offered ops/s").only(swept), number("threads"), number("repeat"), text("targets"), text("observed effect"))
 	for _, p := range a.Points {
-		if p.Scenario != s {
+		if !slices.Contains(ss, p.Scenario) {
 			continue
 		}
 		for _, r := range p.OK {
@@ -719,7 +754,11 @@ func (a *Analysis) writeEffects(b *bytes.Buffer, s Scenario) {
 			if targets == "" {
 				targets = "–"
 			}
-			fmt.Fprintf(b, "| %s | %d | %d | %s | %s |\n", p.Impl, p.Threads, r.Repeat, cellEscape(targets), cellEscape(effect))
+			fmt.Fprintf(b, "| %s |", p.Impl)
+			if swept {
+				fmt.Fprintf(b, " %s |", rateCell(p.RateOps))
+			}
+			fmt.Fprintf(b, " %d | %d | %s | %s |\n", p.Threads, r.Repeat, cellEscape(targets), cellEscape(effect))
 		}
 	}
 	b.WriteString("\n")
@@ -870,7 +909,14 @@ func RemoveResults(dir string) error {
 	if err := removePlots(dir); err != nil {
 		return err
 	}
-	return os.RemoveAll(filepath.Join(dir, "logs"))
+	// hdr/ and stale/ are named by rows: an older run's files left beside
+	// a new run's rows would be read as the new run's evidence.
+	for _, sub := range []string{"logs", HdrDir, StaleDir} {
+		if err := os.RemoveAll(filepath.Join(dir, sub)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // heading is one column of a Markdown table: its title, and whether its

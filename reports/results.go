@@ -155,6 +155,28 @@ type Row struct {
 	// ReadHdrFile is the reads' latency histogram log (HdrFile of
 	// ReadsHdrPoint of the point id), as HdrFile is the writes'.
 	ReadHdrFile string
+	// The reads' share of the offered load, as Issued, Queued, QueuedS and
+	// Unsent are the writes' (see core/load). In rows written before these
+	// columns existed, Issued ... Unsent counted the open loop's reads and
+	// writes together, and these are 0.
+	ReadIssued  uint64
+	ReadQueued  uint64
+	ReadQueuedS float64
+	ReadUnsent  uint64
+	// StaleFile is the file, relative to the results directory, listing the
+	// first stale reads of the point (StaleFile of its id): when each began,
+	// the writes acknowledged before it and the payloads it saw. Empty when
+	// the point had no stale read.
+	StaleFile string
+	// Snapshots in the measured window, summed over the cluster's nodes
+	// (the growth of their adapter.Status counters from the window's start
+	// to its end): snapshots the nodes took of their state machines,
+	// snapshots followers installed from a leader, and the milliseconds
+	// spent taking them (what each backend measures: docs/backends.md).
+	// Zero in rows of older files.
+	Snapshots        uint64
+	SnapshotInstalls uint64
+	SnapshotMs       float64
 }
 
 // ReadsHdrPoint is the name under which a point's read latencies are
@@ -309,6 +331,14 @@ var resultColumns = []column[Row]{
 	uintColumn("read_errors", func(r *Row) *uint64 { return &r.ReadErrors }),
 	uintColumn("stale_reads", func(r *Row) *uint64 { return &r.StaleReads }),
 	textColumn("read_hdr_file", func(r *Row) *string { return &r.ReadHdrFile }),
+	uintColumn("read_issued", func(r *Row) *uint64 { return &r.ReadIssued }),
+	uintColumn("read_queued", func(r *Row) *uint64 { return &r.ReadQueued }),
+	floatColumn("read_queued_s", 3, func(r *Row) *float64 { return &r.ReadQueuedS }),
+	uintColumn("read_unsent", func(r *Row) *uint64 { return &r.ReadUnsent }),
+	textColumn("stale_file", func(r *Row) *string { return &r.StaleFile }),
+	uintColumn("snapshots", func(r *Row) *uint64 { return &r.Snapshots }),
+	uintColumn("snapshot_installs", func(r *Row) *uint64 { return &r.SnapshotInstalls }),
+	floatColumn("snapshot_ms", 1, func(r *Row) *float64 { return &r.SnapshotMs }),
 }
 
 // requiredColumns is how many of resultColumns every results.csv has: the

@@ -89,7 +89,7 @@ func setDistinct(t *testing.T, f reflect.Value, name string) {
 // The header is the table's names; the columns every file must have are
 // those of the first published schema, which ended with gomaxprocs.
 func TestResultsHeader(t *testing.T) {
-	if len(Columns) != len(resultColumns) || Columns[0] != "point" || Columns[len(Columns)-1] != "read_hdr_file" {
+	if len(Columns) != len(resultColumns) || Columns[0] != "point" || Columns[len(Columns)-1] != "snapshot_ms" {
 		t.Errorf("Columns = %v", Columns)
 	}
 	if requiredColumns != 41 || Columns[requiredColumns-1] != "gomaxprocs" {

@@ -18,7 +18,8 @@ func compareCommand() *cli.Command {
 		Usage:     "compare two results directories point by point, with a significance test over the repeats",
 		ArgsUsage: "DIR_A DIR_B",
 		Description: "For every point in both (same backend, fault, threads, storage, nodes, payload and rate),\n" +
-			"prints the mean throughput and p99 of each side and the change from A to B with Welch's\n" +
+			"prints the mean throughput and p99 of each side (the writes', and the reads' beside them\n" +
+			"where a point read) and the change from A to B with Welch's\n" +
 			"t-test over the repeats, or ~ when the change is within noise (p >= 0.05 or too few repeats).\n" +
 			"Reads each directory's results.csv only. --csv FILE also writes the same rows as CSV\n" +
 			"(docs/results-format.md); --csv - writes the CSV to stdout instead of the table.",

@@ -87,6 +87,8 @@ func TestBadInput(t *testing.T) {
 		{"unparsable nodes", []string{"--nodes", "three"}, `--nodes "three": want a cluster size (3) or a list of sizes (3,5,7)`},
 		{"bad storage", []string{"--storage", "ssd"}, `--storage "ssd": must be one of disk, tmpfs, memory`},
 		{"bad option syntax", []string{"--opt", "hashicorp"}, `--opt "hashicorp": want IMPL.KEY=VALUE`},
+		{"read mode the backend does not serve", []string{"--read-ratio", "0.5", "--read-mode", "lease"},
+			`--read-mode "lease": hashicorp does not serve it: it declares linearizable, stale; try --read-mode linearizable`},
 		{"stray argument", []string{"hashicorp"}, `run takes no arguments`},
 		{"unknown flag", []string{"--thread", "2"}, `flag provided but not defined: -thread`},
 	}
@@ -318,6 +320,7 @@ func TestExperimentFlagsRoundTrip(t *testing.T) {
 			s.Options = map[string]adapter.Options{"etcd": {"a": "1", "b": "x,y"}}
 		}},
 		{"raft", []string{"--raft", "uniform,election=2s"}, func(s *experiment.Spec) { s.Raft = "uniform,election=2s" }},
+		{"snapshot-every", []string{"--snapshot-every", "1000"}, func(s *experiment.Spec) { s.SnapshotEvery = "1000" }},
 		{"threads", []string{"--threads", "1,4"}, func(s *experiment.Spec) { s.Threads = []int{1, 4} }},
 		{"rate", []string{"--rate", "1500.5"}, func(s *experiment.Spec) { s.Rate = 1500.5 }},
 		{"client", []string{"--client", "external"}, func(s *experiment.Spec) { s.Client = "external" }},

@@ -10,6 +10,7 @@ import (
 	"github.com/raftcmp/raftcmp/core/adapter"
 	"github.com/raftcmp/raftcmp/core/cluster"
 	"github.com/raftcmp/raftcmp/core/experiment"
+	"github.com/raftcmp/raftcmp/faults"
 )
 
 // pluginDirFlag is --plugin-dir, the same in every command that finds
@@ -103,15 +104,23 @@ func resolveBackends(c *cli.Context, s *experiment.Spec) (map[string]cluster.Plu
 // process each) and refuses an experiment one of them cannot run, before
 // anything starts: one line naming the backend, what it supports and the
 // flags that would make it run. Run calls it once its interrupt handling is
-// in place, since it starts processes.
-func checkLimits(ctx context.Context, s experiment.Spec, plugins map[string]cluster.Plugin) error {
+// in place, since it starts processes. A read mode is refused only when no
+// backend serves it (experiment.Spec.CheckReadModes); when some do, the
+// others are returned in warning, a line for the user before the run,
+// whose points will be recorded unsupported.
+func checkLimits(ctx context.Context, s experiment.Spec, plugins map[string]cluster.Plugin) (warning string, err error) {
+	if err := faults.CheckCombination(s.Faults); err != nil {
+		return "", err
+	}
 	var refusal error
 	var able []string
+	declared := map[string][]adapter.ReadMode{}
 	for _, impl := range s.Impls {
 		d, err := cluster.Describe(ctx, plugins[impl])
 		if err != nil {
-			return fmt.Errorf("--impl %s: ask the plugin what it supports: %v", impl, oneLineErr(err))
+			return "", fmt.Errorf("--impl %s: ask the plugin what it supports: %v", impl, oneLineErr(err))
 		}
+		declared[impl] = d.Capabilities.ReadModes
 		if err := limitsOf(impl, d.Capabilities, s); err == nil {
 			able = append(able, impl)
 		} else if refusal == nil {
@@ -119,9 +128,22 @@ func checkLimits(ctx context.Context, s experiment.Spec, plugins map[string]clus
 		}
 	}
 	if refusal != nil && len(able) > 0 {
-		return fmt.Errorf("%w, or --impl %s", refusal, strings.Join(able, ","))
+		return "", fmt.Errorf("%w, or --impl %s", refusal, strings.Join(able, ","))
 	}
-	return refusal
+	if refusal != nil {
+		return "", refusal
+	}
+	return readModeWarning(s, declared)
+}
+
+// readModeWarning is checkLimits' read-mode check: the refusal when no
+// backend serves s's read mode, else a warning naming those that do not.
+func readModeWarning(s experiment.Spec, declared map[string][]adapter.ReadMode) (string, error) {
+	unserved, err := s.CheckReadModes(declared)
+	if err != nil || len(unserved) == 0 {
+		return "", err
+	}
+	return fmt.Sprintf("warning: read mode %s is not served by %s: their points will be recorded unsupported (never emulated); the others run", s.ReadMode, strings.Join(unserved, ", ")), nil
 }
 
 // limitsOf says what of s backend impl, with capabilities caps, cannot
@@ -143,6 +165,10 @@ func limitsOf(impl string, caps adapter.Capabilities, s experiment.Spec) error {
 		}
 		supports = append(supports, nodes)
 		try = append(try, fmt.Sprintf("--nodes %d", caps.MaxNodes))
+	}
+	if !caps.Membership && faults.NeedsMembership(s.Faults) {
+		supports = append(supports, "no membership change (fault reconfigure)")
+		try = append(try, "--fault without reconfigure")
 	}
 	if len(supports) == 0 {
 		return nil

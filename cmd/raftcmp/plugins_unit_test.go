@@ -37,6 +37,45 @@ func TestLimitsOf(t *testing.T) {
 	}
 }
 
+// A read mode no backend of the experiment serves is refused, naming the
+// setting, each backend and what it declares; one that some serve runs,
+// with a warning naming the others.
+func TestReadModeWarning(t *testing.T) {
+	lin, lease, stale := adapter.ReadLinearizable, adapter.ReadLease, adapter.ReadStale
+	declared := map[string][]adapter.ReadMode{
+		"etcd": {lin, lease, stale}, "hashicorp": {lin, stale}, "dragonboat": {lin, stale}, "old": nil,
+	}
+	for _, tc := range []struct {
+		name          string
+		impls         []string
+		ratio         float64
+		mode          string
+		warning, fail string
+	}{
+		{"served by all", []string{"etcd", "hashicorp"}, 0.5, "linearizable", "", ""},
+		{"write-only", []string{"hashicorp"}, 0, "lease", "", ""},
+		{"one backend, not served", []string{"hashicorp"}, 0.5, "lease", "",
+			`--read-mode "lease": hashicorp does not serve it: it declares linearizable, stale; try --read-mode linearizable`},
+		{"a plugin without reads", []string{"old"}, 0.5, "stale", "", `--read-mode "stale": old does not serve it: it declares no read mode`},
+		{"no backend serves it", []string{"hashicorp", "dragonboat"}, 0.5, "lease", "",
+			`--read-mode "lease": no backend of the experiment serves it: hashicorp (linearizable, stale), dragonboat (linearizable, stale) declare only those`},
+		{"some serve it", []string{"etcd", "hashicorp", "dragonboat"}, 0.5, "lease",
+			"warning: read mode lease is not served by hashicorp (linearizable, stale), dragonboat (linearizable, stale): their points will be recorded unsupported (never emulated); the others run", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := experiment.Spec{Impls: tc.impls, ReadRatio: tc.ratio, ReadMode: tc.mode}
+			warning, err := readModeWarning(s, declared)
+			fail := ""
+			if err != nil {
+				fail = err.Error()
+			}
+			if warning != tc.warning || fail != tc.fail {
+				t.Errorf("warning %q, error %q; want %q, %q", warning, fail, tc.warning, tc.fail)
+			}
+		})
+	}
+}
+
 func TestNoneRanAndReasons(t *testing.T) {
 	ok := reports.Row{Status: reports.StatusOK}
 	unsup := reports.Row{Status: reports.StatusUnsupported, Error: "start cluster: storage disk: not supported"}

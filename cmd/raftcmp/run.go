@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -192,8 +193,12 @@ func runAction(c *cli.Context) error {
 
 	soft, hard, stopSignals := interrupts(c.App.ErrWriter)
 	defer stopSignals()
-	if err := checkLimits(soft, spec, plugins); err != nil && soft.Err() == nil {
+	warning, err := checkLimits(soft, spec, plugins)
+	if err != nil && soft.Err() == nil {
 		return usageError(err)
+	}
+	if warning != "" {
+		fmt.Fprintln(c.App.ErrWriter, "raftcmp: "+warning)
 	}
 	noticeLeftovers(c.App.ErrWriter, dataRoot)
 	noticeHostLeftovers(c.Context, c.App.ErrWriter, launcher, c.String("hosts"))
@@ -212,7 +217,7 @@ func runAction(c *cli.Context) error {
 	})
 	obs.Done()
 	if sum != nil {
-		printTable(c.App.Writer, sum.Rows)
+		printTable(c.App.Writer, spec, sum.Rows)
 		fmt.Fprintf(c.App.ErrWriter, "raftcmp: report in %s\n", filepath.Join(out, reports.ReportFile))
 	}
 	switch {
@@ -294,16 +299,49 @@ func interrupts(w io.Writer) (soft, hard context.Context, stop func()) {
 }
 
 // printTable prints the original experiment's table (threads, Kops/s, avg
-// latency) with p99, errors and status added, one row per point.
-func printTable(w io.Writer, rows []reports.Row) {
+// latency) with p99, errors and status added, one row per point. A
+// cluster size or offered rate that spec sweeps gets a column (nodes,
+// rate ops/s) after the fault; with reads, the figures are the writes'
+// and the reads' throughput, p99 and stale count follow them.
+func printTable(w io.Writer, spec experiment.Spec, rows []reports.Row) {
+	nodes, rate, reads := len(spec.NodeSizes()) > 1, len(spec.Rates()) > 1, spec.ReadRatio > 0
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "impl\tfault\tthreads\trepeat\tKops/s\tavg µs\tp99 µs\terrors\tstatus\t")
+	head := []string{"impl", "fault"}
+	if nodes {
+		head = append(head, "nodes")
+	}
+	if rate {
+		head = append(head, "rate ops/s")
+	}
+	head = append(head, "threads", "repeat", "Kops/s", "avg µs", "p99 µs", "errors")
+	if reads {
+		head = append(head, "read Kops/s", "read p99 µs", "stale")
+	}
+	fmt.Fprintln(tw, strings.Join(append(head, "status"), "\t")+"\t")
 	for _, r := range rows {
-		if r.Status != reports.StatusOK {
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t-\t-\t-\t-\t%s\t\n", r.Impl, r.Fault, r.Threads, r.Repeat, r.Status)
-			continue
+		cells := []string{r.Impl, r.Fault}
+		if nodes {
+			cells = append(cells, strconv.Itoa(r.Nodes))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%.2f\t%.0f\t%d\t%d\t%s\t\n", r.Impl, r.Fault, r.Threads, r.Repeat, r.ThroughputOps/1000, r.LatAvgUs, r.LatP99Us, r.Errors, r.Status)
+		if rate {
+			cells = append(cells, strconv.FormatFloat(r.RateOps, 'f', -1, 64))
+		}
+		cells = append(cells, strconv.Itoa(r.Threads), strconv.Itoa(r.Repeat))
+		if r.Status != reports.StatusOK {
+			figures := 4
+			if reads {
+				figures += 3
+			}
+			for range figures {
+				cells = append(cells, "-")
+			}
+		} else {
+			cells = append(cells, fmt.Sprintf("%.2f", r.ThroughputOps/1000), fmt.Sprintf("%.0f", r.LatAvgUs), strconv.FormatInt(r.LatP99Us, 10), strconv.FormatUint(r.Errors, 10))
+			if reads {
+				cells = append(cells, fmt.Sprintf("%.2f", r.ReadThroughputOps/1000), strconv.FormatInt(r.ReadLatP99Us, 10), strconv.FormatUint(r.StaleReads, 10))
+			}
+		}
+		fmt.Fprintln(tw, strings.Join(append(cells, r.Status), "\t")+"\t")
 	}
 	tw.Flush()
 }

@@ -103,12 +103,40 @@ func (c *Client) Status(ctx context.Context) (Status, error) {
 	return Status{
 		ID: pb.GetId(), Role: Role(pb.GetRole()), Leader: pb.GetLeader(), Term: pb.GetTerm(),
 		Commit: pb.GetCommit(), Applied: pb.GetApplied(), AppliedPayloads: pb.GetAppliedPayloads(), Digest: pb.GetDigest(),
+		Snapshots: pb.GetSnapshots(), SnapshotInstalls: pb.GetSnapshotInstalls(), SnapshotTime: time.Duration(pb.GetSnapshotTimeNs()),
 	}, nil
 }
 
 // Stop stops the node; see Node.Stop.
 func (c *Client) Stop(ctx context.Context) error {
 	_, err := c.rpc.Stop(ctx, &adapterpb.StopRequest{})
+	return fromStatus(err)
+}
+
+// Client implements Reconfigurer over gRPC; a plugin whose backend does
+// not answers ErrUnsupported.
+var _ Reconfigurer = (*Client)(nil)
+
+// ChangeMembership makes a membership change through the node; see
+// Reconfigurer.
+func (c *Client) ChangeMembership(ctx context.Context, ch MemberChange) error {
+	resp, err := c.rpc.ChangeMembership(ctx, &adapterpb.MemberChangeRequest{Op: string(ch.Op), Peer: &adapterpb.Peer{Id: ch.Peer.ID, Addr: ch.Peer.Addr}})
+	if err != nil {
+		return fromStatus(err)
+	}
+	if resp.GetNotLeader() {
+		return &NotLeaderError{Leader: resp.GetLeaderHint()}
+	}
+	return nil
+}
+
+// SetPeers replaces the node's address book; see Reconfigurer.
+func (c *Client) SetPeers(ctx context.Context, peers []Peer) error {
+	req := &adapterpb.SetPeersRequest{}
+	for _, p := range peers {
+		req.Peers = append(req.Peers, &adapterpb.Peer{Id: p.ID, Addr: p.Addr})
+	}
+	_, err := c.rpc.SetPeers(ctx, req)
 	return fromStatus(err)
 }
 

@@ -73,6 +73,21 @@
 // Stop shuts the node down and releases its ports, files and goroutines. The
 // process itself is ended by raftcmp afterwards.
 //
+// # Membership changes
+//
+// A backend that declares Capabilities.Membership also implements
+// Reconfigurer: ChangeMembership adds or removes one voter through the
+// library's own membership API and returns once the new configuration is
+// committed (a node that is not the leader returns a *NotLeaderError);
+// SetPeers replaces the node's address book, which it keeps dialling by
+// id. A node started with Config.Join joins a running cluster instead of
+// forming one: it bootstraps no membership and waits for the leader to add
+// it. raftcmp adds a node by starting it with Join, calling SetPeers on
+// every running member and then ChangeMembership on the leader; it removes
+// one with ChangeMembership on the leader, then stops its process and
+// calls SetPeers on the others. A backend without Membership is refused
+// the membership fault before the run starts.
+//
 // # Storage modes
 //
 // Config.Storage is one of StorageDisk (the library's standard durable store

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Node is one member of a Raft cluster, hosted in its own plugin process.
@@ -90,6 +91,13 @@ type Config struct {
 	// ReadOnlyOption) is configured from it, and its Read in the other
 	// consistent mode returns ErrUnsupported. ReadStale is always served.
 	ReadMode ReadMode
+	// Join starts a node that joins a running cluster instead of forming
+	// one: it must not bootstrap a membership of its own (not even from
+	// Peers) and learns the membership from the leader, which adds it with
+	// Reconfigurer.ChangeMembership. Peers then lists the running members
+	// and this node, so it can reach them. Only sent to a backend whose
+	// Capabilities declare Membership, on an empty DataDir.
+	Join bool
 }
 
 // ListenAddr is the address this node's Raft transport binds: Listen, or,
@@ -113,6 +121,54 @@ func (c Config) Self() (Peer, error) {
 		}
 	}
 	return Peer{}, fmt.Errorf("node %d is not among its peers", c.ID)
+}
+
+// Reconfigurer is what a backend whose Capabilities declare Membership
+// implements besides Node: a membership change through the leader, and an
+// address book raftcmp can replace while the node runs. raftcmp adds a
+// node by starting a fresh one with Config.Join, giving every running
+// member the new peer list with SetPeers, then calling ChangeMembership on
+// the leader; it removes one with ChangeMembership on the leader, then
+// stops its process and gives the others the shorter list.
+type Reconfigurer interface {
+	// ChangeMembership makes the change through the library's own
+	// membership API and returns once the new configuration is committed
+	// (and applied on this node). It is called on the leader; any other
+	// node returns a *NotLeaderError. One change at a time: raftcmp waits
+	// for each before the next.
+	ChangeMembership(ctx context.Context, ch MemberChange) error
+	// SetPeers replaces the node's address book: peers is every member
+	// this node must reach (itself included), with the address to dial,
+	// as Config.Peers. A peer no longer listed is no longer dialled.
+	// Changing the address of a peer that stays listed may be refused.
+	SetPeers(ctx context.Context, peers []Peer) error
+}
+
+// MemberOp is the kind of a membership change.
+type MemberOp string
+
+// The membership changes.
+const (
+	// MemberAdd adds MemberChange.Peer as a voter.
+	MemberAdd MemberOp = "add"
+	// MemberRemove removes the node MemberChange.Peer.ID.
+	MemberRemove MemberOp = "remove"
+)
+
+// MemberChange is one membership change: add Peer (its id and the address
+// the leader dials it at, which a library may also record in its
+// replicated configuration), or remove the node Peer.ID.
+type MemberChange struct {
+	Op   MemberOp
+	Peer Peer
+}
+
+// String is "add node 4 at ADDR" or "remove node 2".
+func (c MemberChange) String() string {
+	if c.Op == MemberAdd {
+		return fmt.Sprintf("add node %d at %s", c.Peer.ID, c.Peer.Addr)
+	}
+	return fmt.Sprintf("%s node %d", c.Op, c.Peer.ID)
 }
 
 // Role is a node's part in the cluster as the library reports it.
@@ -139,6 +195,28 @@ type Status struct {
 	// AppliedPayloads counts user payloads applied; Digest chains them.
 	AppliedPayloads uint64
 	Digest          uint64
+
+	// The snapshot counters count from this node's Start (a restarted
+	// node starts again at zero) and only grow.
+	//
+	// Snapshots is how many snapshots this node took of its own state
+	// machine (the library's automatic snapshots, which the snapshot knob
+	// paces); a snapshot received from a leader is not one.
+	Snapshots uint64
+	// SnapshotInstalls is how many snapshots this node received from a
+	// leader and restored into its state machine, replacing its state; a
+	// node restoring its own snapshot from disk at Start does not count.
+	SnapshotInstalls uint64
+	// SnapshotTime is the time spent taking the Snapshots. Each backend
+	// measures what its library lets it see, and its package documentation
+	// says what that is: etcd raft, whose snapshots the adapter drives, the
+	// whole of them (state machine, snapshot file, WAL record, log
+	// compaction); hashicorp/raft from the FSM's Snapshot call to the
+	// snapshot sink's Close (file written and synced; the compaction that
+	// follows is not seen); dragonboat from the state machine's
+	// SaveSnapshot call to the library's SnapshotCreated event (file, LogDB
+	// record, compaction; not the work before SaveSnapshot).
+	SnapshotTime time.Duration
 }
 
 // ReadMode is how a read is served; see the package documentation.
@@ -194,6 +272,11 @@ type Capabilities struct {
 	MaxNodes int
 	// ReadModes lists the read modes Read serves.
 	ReadModes []ReadMode
+	// Membership: the node implements Reconfigurer (a membership change
+	// through the leader, an address book that can be replaced) and
+	// starts with Config.Join. raftcmp refuses a membership fault on a
+	// backend without it before the run starts.
+	Membership bool
 }
 
 // SupportsRead reports whether the backend serves reads in mode m.

@@ -37,6 +37,11 @@ type Raft struct {
 	// SnapshotEntries: snapshot the state machine (and compact the log)
 	// every this many applied entries; SnapshotsOff never.
 	SnapshotEntries int
+	// KeepEntries is how many log entries a node keeps behind its latest
+	// snapshot when it compacts its log: a follower that lags by more than
+	// this (a restarted one, a slow one) can only catch up through a
+	// snapshot. It matters only when snapshots are taken.
+	KeepEntries int
 }
 
 // SnapshotsOff is Raft.SnapshotEntries for "never snapshot".
@@ -81,10 +86,11 @@ const (
 	KnobAppend      = "append"
 	KnobInflight    = "inflight"
 	KnobSnapshot    = "snapshot"
+	KnobKeep        = "keep"
 )
 
 // Knobs lists the shared knobs in print order.
-var Knobs = []string{KnobElection, KnobHeartbeat, KnobPreVote, KnobCheckQuorum, KnobAppend, KnobInflight, KnobSnapshot}
+var Knobs = []string{KnobElection, KnobHeartbeat, KnobPreVote, KnobCheckQuorum, KnobAppend, KnobInflight, KnobSnapshot, KnobKeep}
 
 // The named profiles of --raft.
 const (
@@ -102,7 +108,10 @@ const (
 // quorum on (what etcd runs and hashicorp/raft has built in), 64 entries per
 // append (hashicorp's MaxAppendEntries), 128 appends in flight per follower
 // (between hashicorp's 2 and etcd's 512; dragonboat has no such window),
-// and no snapshots in the measured window. Where a library cannot take a
+// no snapshots in the measured window, and, where snapshots are asked for
+// (uniform,snapshot=N), 5000 entries kept behind a compaction (etcd's
+// --snapshot-catchup-entries, between dragonboat's 0 and hashicorp's
+// 10240). Where a library cannot take a
 // value, its Settings say so and every row records it.
 var Uniform = Raft{
 	ElectionTimeout:    time.Second,
@@ -112,6 +121,7 @@ var Uniform = Raft{
 	MaxAppendEntries:   64,
 	MaxInflightAppends: 128,
 	SnapshotEntries:    SnapshotsOff,
+	KeepEntries:        5000,
 }
 
 // Value is knob's value in r as --raft spells it, "" when unset.
@@ -134,6 +144,8 @@ func (r Raft) Value(knob string) string {
 			return "off"
 		}
 		return formatCount(r.SnapshotEntries)
+	case KnobKeep:
+		return formatCount(r.KeepEntries)
 	}
 	return ""
 }
@@ -172,6 +184,9 @@ func (r Raft) Over(o Raft) Raft {
 	}
 	if o.SnapshotEntries != 0 {
 		r.SnapshotEntries = o.SnapshotEntries
+	}
+	if o.KeepEntries != 0 {
+		r.KeepEntries = o.KeepEntries
 	}
 	return r
 }
@@ -267,6 +282,12 @@ func (r *Raft) set(knob, val string) error {
 			return bad("off or a positive number of entries")
 		}
 		r.SnapshotEntries = n
+	case KnobKeep:
+		n, err := strconv.Atoi(val)
+		if err != nil || n < 1 || n > 1<<30 {
+			return bad("an integer from 1 to 1073741824")
+		}
+		r.KeepEntries = n
 	default:
 		return fmt.Errorf("unknown knob %q: knobs are %s", knob, strings.Join(Knobs, ", "))
 	}

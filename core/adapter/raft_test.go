@@ -11,17 +11,19 @@ func TestParseRaft(t *testing.T) {
 		in, profile, knobs, err string
 	}{
 		{in: "production", profile: "production", knobs: ""},
-		{in: "uniform", profile: "uniform", knobs: "election=1s,heartbeat=100ms,prevote=on,checkquorum=on,append=64,inflight=128,snapshot=off"},
-		{in: "uniform, election=2s", profile: "uniform,election=2s", knobs: "election=2s,heartbeat=100ms,prevote=on,checkquorum=on,append=64,inflight=128,snapshot=off"},
+		{in: "uniform", profile: "uniform", knobs: "election=1s,heartbeat=100ms,prevote=on,checkquorum=on,append=64,inflight=128,snapshot=off,keep=5000"},
+		{in: "uniform, election=2s", profile: "uniform,election=2s", knobs: "election=2s,heartbeat=100ms,prevote=on,checkquorum=on,append=64,inflight=128,snapshot=off,keep=5000"},
 		{in: "prevote=on,election=1s,heartbeat=100ms", profile: "production,election=1s,heartbeat=100ms,prevote=on", knobs: "election=1s,heartbeat=100ms,prevote=on"},
 		{in: "snapshot=1000", profile: "production,snapshot=1000", knobs: "snapshot=1000"},
+		{in: "snapshot=1000,keep=100", profile: "production,snapshot=1000,keep=100", knobs: "snapshot=1000,keep=100"},
+		{in: "keep=0", err: `keep="0": must be an integer from 1 to 1073741824`},
 		{in: "fast", err: `"fast": must be a profile (production or uniform) first`},
 		{in: "election=1s,uniform", err: `"uniform": must be a profile`},
 		{in: "election=soon", err: `election="soon": must be a duration from 1ms to 1m`},
 		{in: "prevote=yes", err: `prevote="yes": must be on or off`},
 		{in: "append=0", err: `append="0": must be an integer from 1 to 1048576`},
 		{in: "snapshot=-5", err: `snapshot="-5": must be off or a positive number`},
-		{in: "leases=on", err: `unknown knob "leases": knobs are election, heartbeat, prevote, checkquorum, append, inflight, snapshot`},
+		{in: "leases=on", err: `unknown knob "leases": knobs are election, heartbeat, prevote, checkquorum, append, inflight, snapshot, keep`},
 	}
 	for _, tt := range tests {
 		profile, r, err := ParseRaft(tt.in)

@@ -73,6 +73,7 @@ func (s *server) Status(ctx context.Context, _ *adapterpb.StatusRequest) (*adapt
 	return &adapterpb.NodeStatus{
 		Id: st.ID, Role: string(st.Role), Leader: st.Leader, Term: st.Term,
 		Commit: st.Commit, Applied: st.Applied, AppliedPayloads: st.AppliedPayloads, Digest: st.Digest,
+		Snapshots: st.Snapshots, SnapshotInstalls: st.SnapshotInstalls, SnapshotTimeNs: int64(st.SnapshotTime),
 	}, nil
 }
 
@@ -81,6 +82,41 @@ func (s *server) Stop(ctx context.Context, _ *adapterpb.StopRequest) (*adapterpb
 		return nil, toStatus(err)
 	}
 	return &adapterpb.StopResponse{}, nil
+}
+
+func (s *server) ChangeMembership(ctx context.Context, req *adapterpb.MemberChangeRequest) (*adapterpb.MemberChangeResponse, error) {
+	r, ok := s.impl.(Reconfigurer)
+	if !ok {
+		return nil, toStatus(fmt.Errorf("membership change: %w", ErrUnsupported))
+	}
+	ch := MemberChange{Op: MemberOp(req.GetOp()), Peer: Peer{ID: req.GetPeer().GetId(), Addr: req.GetPeer().GetAddr()}}
+	if ch.Op != MemberAdd && ch.Op != MemberRemove {
+		return nil, status.Errorf(codes.InvalidArgument, "membership change op %q: want add or remove", ch.Op)
+	}
+	err := r.ChangeMembership(ctx, ch)
+	var nl *NotLeaderError
+	if errors.As(err, &nl) {
+		return &adapterpb.MemberChangeResponse{NotLeader: true, LeaderHint: nl.Leader}, nil
+	}
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &adapterpb.MemberChangeResponse{}, nil
+}
+
+func (s *server) SetPeers(ctx context.Context, req *adapterpb.SetPeersRequest) (*adapterpb.SetPeersResponse, error) {
+	r, ok := s.impl.(Reconfigurer)
+	if !ok {
+		return nil, toStatus(fmt.Errorf("set peers: %w", ErrUnsupported))
+	}
+	var peers []Peer
+	for _, p := range req.GetPeers() {
+		peers = append(peers, Peer{ID: p.GetId(), Addr: p.GetAddr()})
+	}
+	if err := r.SetPeers(ctx, peers); err != nil {
+		return nil, toStatus(err)
+	}
+	return &adapterpb.SetPeersResponse{}, nil
 }
 
 func (s *server) RunLoad(ctx context.Context, spec *adapterpb.LoadSpec) (*adapterpb.LoadResult, error) {
@@ -109,7 +145,7 @@ func descriptionToPB(d Description) *adapterpb.Description {
 	pb := &adapterpb.Description{
 		Name: d.Name, Module: d.Module, Version: d.Version, Pid: int64(d.PID), GoVersion: d.GoVersion,
 		ForwardsProposals: d.Capabilities.ForwardsProposals, ProtocolVersion: ProtocolVersion,
-		MaxNodes: uint32(max(d.Capabilities.MaxNodes, 0)),
+		MaxNodes: uint32(max(d.Capabilities.MaxNodes, 0)), Membership: d.Capabilities.Membership,
 	}
 	for _, m := range d.Capabilities.Storage {
 		pb.StorageModes = append(pb.StorageModes, string(m))
@@ -123,7 +159,7 @@ func descriptionToPB(d Description) *adapterpb.Description {
 func descriptionFromPB(pb *adapterpb.Description) Description {
 	d := Description{
 		Name: pb.GetName(), Module: pb.GetModule(), Version: pb.GetVersion(), PID: int(pb.GetPid()), GoVersion: pb.GetGoVersion(),
-		Capabilities: Capabilities{ForwardsProposals: pb.GetForwardsProposals(), MaxNodes: int(pb.GetMaxNodes())},
+		Capabilities: Capabilities{ForwardsProposals: pb.GetForwardsProposals(), MaxNodes: int(pb.GetMaxNodes()), Membership: pb.GetMembership()},
 	}
 	for _, m := range pb.GetStorageModes() {
 		d.Capabilities.Storage = append(d.Capabilities.Storage, Storage(m))
@@ -137,12 +173,12 @@ func descriptionFromPB(pb *adapterpb.Description) Description {
 func configToPB(cfg Config) *adapterpb.StartRequest {
 	r := cfg.Raft
 	req := &adapterpb.StartRequest{
-		Id: cfg.ID, Listen: cfg.Listen, DataDir: cfg.DataDir, Storage: string(cfg.Storage), Options: cfg.Options, ReadMode: string(cfg.ReadMode),
+		Id: cfg.ID, Listen: cfg.Listen, DataDir: cfg.DataDir, Storage: string(cfg.Storage), Options: cfg.Options, ReadMode: string(cfg.ReadMode), Join: cfg.Join,
 		Raft: &adapterpb.RaftKnobs{
 			ElectionTimeoutNs: int64(r.ElectionTimeout), HeartbeatIntervalNs: int64(r.HeartbeatInterval),
 			PreVote: string(r.PreVote), CheckQuorum: string(r.CheckQuorum),
 			MaxAppendEntries: int64(r.MaxAppendEntries), MaxInflightAppends: int64(r.MaxInflightAppends),
-			SnapshotEntries: int64(r.SnapshotEntries),
+			SnapshotEntries: int64(r.SnapshotEntries), KeepEntries: int64(r.KeepEntries),
 		},
 	}
 	for _, p := range cfg.Peers {
@@ -160,11 +196,12 @@ func configFromPB(req *adapterpb.StartRequest) Config {
 		Storage:  Storage(req.GetStorage()),
 		Options:  Options(req.GetOptions()),
 		ReadMode: ReadMode(req.GetReadMode()),
+		Join:     req.GetJoin(),
 		Raft: Raft{
 			ElectionTimeout: time.Duration(r.GetElectionTimeoutNs()), HeartbeatInterval: time.Duration(r.GetHeartbeatIntervalNs()),
 			PreVote: Switch(r.GetPreVote()), CheckQuorum: Switch(r.GetCheckQuorum()),
 			MaxAppendEntries: int(r.GetMaxAppendEntries()), MaxInflightAppends: int(r.GetMaxInflightAppends()),
-			SnapshotEntries: int(r.GetSnapshotEntries()),
+			SnapshotEntries: int(r.GetSnapshotEntries()), KeepEntries: int(r.GetKeepEntries()),
 		},
 	}
 	for _, p := range req.GetPeers() {
@@ -244,7 +281,8 @@ func loadResultToPB(r *load.Result) (*adapterpb.LoadResult, error) {
 		if err != nil {
 			return nil, fmt.Errorf("encode read latency histogram: %w", err)
 		}
-		pb.Reads = &adapterpb.ReadResult{Mode: rr.Mode, Ops: rr.Ops, Errors: rr.Errors, Histogram: hist, Stale: rr.Stale}
+		pb.Reads = &adapterpb.ReadResult{Mode: rr.Mode, Ops: rr.Ops, Errors: rr.Errors, Histogram: hist, Stale: rr.Stale,
+			Issued: rr.Issued, Queued: rr.Queued, QueuedTimeNs: int64(rr.QueuedTime), Unsent: rr.Unsent}
 		if pb.Reads.Intervals, err = intervalsToPB(rr.Intervals); err != nil {
 			return nil, fmt.Errorf("reads: %w", err)
 		}
@@ -293,7 +331,8 @@ func loadResultFromPB(pb *adapterpb.LoadResult) (*load.Result, error) {
 		if err != nil {
 			return nil, fmt.Errorf("decode read latency histogram: %w", err)
 		}
-		rr := &load.ReadResult{Mode: rp.GetMode(), Ops: rp.GetOps(), Errors: rp.GetErrors(), Latency: hist, Stale: rp.GetStale()}
+		rr := &load.ReadResult{Mode: rp.GetMode(), Ops: rp.GetOps(), Errors: rp.GetErrors(), Latency: hist, Stale: rp.GetStale(),
+			Issued: rp.GetIssued(), Queued: rp.GetQueued(), QueuedTime: time.Duration(rp.GetQueuedTimeNs()), Unsent: rp.GetUnsent()}
 		if rr.Errors == nil {
 			rr.Errors = map[string]uint64{}
 		}

@@ -138,9 +138,17 @@ func (m *Member) WaitExit(d time.Duration) bool {
 type Cluster struct {
 	spec    Spec
 	dataDir string
+	mmu     sync.RWMutex // guards members, which AddMember appends to
 	members []*Member
 	stop    sync.Once
 	stopErr error
+}
+
+// all is the members, in id order, as of now.
+func (c *Cluster) all() []*Member {
+	c.mmu.RLock()
+	defer c.mmu.RUnlock()
+	return slices.Clone(c.members)
 }
 
 // Start launches spec.Nodes node processes, starts a Raft node in each
@@ -263,10 +271,13 @@ func (c *Cluster) launch(ctx context.Context, m *Member) error {
 
 // each runs f for every member concurrently. Its error says each reason
 // once, naming the nodes that failed with it ("nodes 1,2,3: ...").
-func (c *Cluster) each(f func(*Member) error) error {
-	errs := make([]error, len(c.members))
+func (c *Cluster) each(f func(*Member) error) error { return c.eachOf(c.all(), f) }
+
+// eachOf is each over the given members.
+func (c *Cluster) eachOf(members []*Member, f func(*Member) error) error {
+	errs := make([]error, len(members))
 	var wg sync.WaitGroup
-	for i, m := range c.members {
+	for i, m := range members {
 		wg.Go(func() { errs[i] = f(m) })
 	}
 	wg.Wait()
@@ -280,7 +291,7 @@ func (c *Cluster) each(f func(*Member) error) error {
 			out = append(out, &NodesError{Err: err})
 			j = len(out) - 1
 		}
-		out[j].IDs = append(out[j].IDs, c.members[i].ID)
+		out[j].IDs = append(out[j].IDs, members[i].ID)
 	}
 	joined := make([]error, len(out))
 	for i, e := range out {
@@ -311,11 +322,14 @@ func (e *NodesError) Error() string {
 // Unwrap returns the reason.
 func (e *NodesError) Unwrap() error { return e.Err }
 
-// Members returns the cluster's nodes in id order.
-func (c *Cluster) Members() []*Member { return c.members }
+// Members returns the cluster's nodes in id order, those removed from
+// its membership (RemoveMember) and those added (AddMember) included.
+func (c *Cluster) Members() []*Member { return c.all() }
 
 // Member returns the node with the given id, or nil.
 func (c *Cluster) Member(id uint64) *Member {
+	c.mmu.RLock()
+	defer c.mmu.RUnlock()
 	if id < 1 || id > uint64(len(c.members)) {
 		return nil
 	}
@@ -323,13 +337,13 @@ func (c *Cluster) Member(id uint64) *Member {
 }
 
 // Description is the backend's description as its first node reported it.
-func (c *Cluster) Description() adapter.Description { return c.members[0].Node().Describe() }
+func (c *Cluster) Description() adapter.Description { return c.all()[0].Node().Describe() }
 
 // Settings is what the first node said, before it started, that it runs:
 // every node of a cluster gets the same configuration but its id and
 // addresses.
 func (c *Cluster) Settings() adapter.Settings {
-	m := c.members[0]
+	m := c.all()[0]
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.settings == nil {
@@ -344,7 +358,7 @@ func (c *Cluster) DataDir() string { return c.dataDir }
 // Live returns the members meant to be running, in id order.
 func (c *Cluster) Live() []*Member {
 	var live []*Member
-	for _, m := range c.members {
+	for _, m := range c.all() {
 		if m.Live() {
 			live = append(live, m)
 		}
@@ -468,7 +482,7 @@ func (c *Cluster) Stop(ctx context.Context) error {
 		var errs []error
 		var mu sync.Mutex
 		var wg sync.WaitGroup
-		for _, m := range c.members {
+		for _, m := range c.all() {
 			if m == nil || m.Process() == nil {
 				continue
 			}

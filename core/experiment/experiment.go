@@ -52,6 +52,12 @@ type Spec struct {
 	// Raft is the shared Raft knobs as --raft spells them, canonical: a
 	// profile, then overrides ("uniform,election=2s"); RaftKnobs reads it.
 	Raft string
+	// SnapshotEvery is --snapshot-every: "" (unset: Raft decides, by
+	// default each library's own interval), "off", or a number of entries.
+	// It is the snapshot knob of Raft spelt apart: RaftKnobs and
+	// RaftProfile fold it in, and Validate refuses a Raft that sets the
+	// knob to anything else.
+	SnapshotEvery string `json:",omitempty"`
 	// Threads are the client thread counts swept.
 	Threads []int
 	// Rate is the total target ops/s (0 = unthrottled); with several
@@ -249,19 +255,32 @@ func (s Spec) ForPoint(p Point) Spec {
 	return s
 }
 
-// RaftKnobs is the knobs Raft names; production (all unset) when Raft is
-// empty. Raft was checked when it was set, so it parses.
+// RaftKnobs is the knobs Raft names, with SnapshotEvery's snapshot knob
+// over them; production (all unset) when both are empty. Both were
+// checked when they were set, so they parse.
 func (s Spec) RaftKnobs() adapter.Raft {
-	_, r, err := adapter.ParseRaft(cmp.Or(s.Raft, adapter.ProfileProduction))
+	_, r, err := adapter.ParseRaft(s.RaftProfile())
 	if err != nil {
 		return adapter.Raft{}
 	}
 	return r
 }
 
-// RaftProfile is Raft, or production when it is empty (specs recorded
-// before --raft existed).
-func (s Spec) RaftProfile() string { return cmp.Or(s.Raft, adapter.ProfileProduction) }
+// RaftProfile is Raft in its canonical spelling with SnapshotEvery folded
+// in as the snapshot knob ("production,snapshot=1000"), or production when
+// both are empty (specs recorded before --raft existed). It is what
+// meta.json and every row record as the profile.
+func (s Spec) RaftProfile() string {
+	profile := cmp.Or(s.Raft, adapter.ProfileProduction)
+	if s.SnapshotEvery == "" {
+		return profile
+	}
+	canonical, _, err := adapter.ParseRaft(profile + "," + adapter.KnobSnapshot + "=" + s.SnapshotEvery)
+	if err != nil {
+		return profile
+	}
+	return canonical
+}
 
 // Point is one measurement: a backend under a fault, with a cluster size
 // and a target rate, at a thread count, one repeat.

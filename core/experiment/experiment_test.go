@@ -242,6 +242,7 @@ var settingCases = []struct {
 		s.Options = map[string]adapter.Options{"etcd": {"max_inflight_msgs": "256"}}
 	}},
 	{"raft", "raft: [uniform, election=2s]", func(s *Spec) { s.Raft = "uniform,election=2s" }},
+	{"snapshot_every", "snapshot_every: 1000", func(s *Spec) { s.SnapshotEvery = "1000" }},
 	{"threads", "threads: [1, 4]", func(s *Spec) { s.Threads = []int{1, 4} }},
 	{"rate", "rate: 1500.5", func(s *Spec) { s.Rate = 1500.5 }},
 	{"client", "client: external", func(s *Spec) { s.Client = "external" }},
@@ -327,7 +328,7 @@ func TestErrorsNameTheSource(t *testing.T) {
 		want       string // the whole error
 	}{
 		{"nodes", "nodes: 20", nil, `x.yaml:1: nodes "20": must be from 1 to 9`},
-		{"raft", "raft: [election=2s, uniform]", nil, `x.yaml:1: raft "election=2s,uniform": "uniform": must be a profile (production or uniform) first, then knob=value pairs with knobs election, heartbeat, prevote, checkquorum, append, inflight, snapshot`},
+		{"raft", "raft: [election=2s, uniform]", nil, `x.yaml:1: raft "election=2s,uniform": "uniform": must be a profile (production or uniform) first, then knob=value pairs with knobs election, heartbeat, prevote, checkquorum, append, inflight, snapshot, keep`},
 		{"raft knob", "raft: uniform,prevote=maybe", nil, `x.yaml:1: raft "uniform,prevote=maybe": prevote="maybe": must be on or off`},
 		{"storage", "\nstorage: ssd", nil, `x.yaml:2: storage "ssd": must be one of disk, tmpfs, memory`},
 		{"loop", "loop: spiral", nil, `x.yaml:1: loop "spiral": must be closed or open`},
@@ -371,7 +372,13 @@ func TestErrorsNameTheSource(t *testing.T) {
 			`x.yaml:1: options "dragonboat": names a backend not in impls (etcd)`},
 		// From flags alone, errors name flags, as they always did.
 		{"nodes flag", "", fakeFlags{"nodes": "20"}, `--nodes "20": must be from 1 to 9`},
-		{"raft flag", "", fakeFlags{"raft": "fast"}, `--raft "fast": "fast": must be a profile (production or uniform) first, then knob=value pairs with knobs election, heartbeat, prevote, checkquorum, append, inflight, snapshot`},
+		{"snapshot_every", "snapshot_every: often", nil, `x.yaml:1: snapshot_every "often": must be off or a positive number of entries`},
+		{"snapshot_every against raft", "raft: snapshot=500\nsnapshot_every: 1000", nil,
+			`x.yaml:2: snapshot_every "1000": raft sets snapshot=500 and snapshot_every sets 1000: they name the same knob; give one`},
+		{"snapshot_every flag against a file's raft", "raft: uniform", fakeFlags{"snapshot-every": "1000"},
+			`--snapshot-every "1000": raft sets snapshot=off and --snapshot-every sets 1000: they name the same knob; give one`},
+		{"snapshot_every agreeing with raft", "raft: uniform\nsnapshot_every: 'off'", nil, ""},
+		{"raft flag", "", fakeFlags{"raft": "fast"}, `--raft "fast": "fast": must be a profile (production or uniform) first, then knob=value pairs with knobs election, heartbeat, prevote, checkquorum, append, inflight, snapshot, keep`},
 		{"threads flag", "", fakeFlags{"threads": "2:x"}, `--threads "2:x": want a count (8), a list (2,4,8) or a range FROM:TO:STEP (2:20:2) of positive integers`},
 		{"fault flag", "", fakeFlags{"fault": []string{"meteor"}}, `--fault "meteor": unknown kind "meteor"; kinds: ` + strings.Join(faultspec.KindNames(), ", ")},
 	}
@@ -490,5 +497,38 @@ func TestExamplesAndDocs(t *testing.T) {
 	block, _, _ = strings.Cut(block, "```")
 	if _, err := ParseFile("docs/experiment-format.md", []byte(block)); err != nil || !strings.Contains(block, "faults:") {
 		t.Errorf("the documented file: %v", err)
+	}
+}
+
+// --snapshot-every is the snapshot knob of --raft spelt apart: the nodes
+// run it, rows record it in the profile, and a run with either spelling
+// resumes the other's.
+func TestSnapshotEveryIsTheSnapshotKnob(t *testing.T) {
+	tests := []struct {
+		raft, every, profile string
+		entries              int
+	}{
+		{"", "", "production", 0},
+		{"", "1000", "production,snapshot=1000", 1000},
+		{"uniform", "off", "uniform,snapshot=off", adapter.SnapshotsOff},
+		{"uniform,snapshot=200", "200", "uniform,snapshot=200", 200},
+		{"production,keep=10", "50", "production,snapshot=50,keep=10", 50},
+	}
+	for _, tt := range tests {
+		s := Default()
+		s.Raft, s.SnapshotEvery = tt.raft, tt.every
+		if got := s.RaftProfile(); got != tt.profile {
+			t.Errorf("raft %q, snapshot-every %q: profile %q, want %q", tt.raft, tt.every, got, tt.profile)
+		}
+		if got := s.RaftKnobs().SnapshotEntries; got != tt.entries {
+			t.Errorf("raft %q, snapshot-every %q: SnapshotEntries %d, want %d", tt.raft, tt.every, got, tt.entries)
+		}
+	}
+	every, knob := Default(), Default()
+	every.SnapshotEvery, knob.Raft = "1000", "production,snapshot=1000"
+	a, _ := every.Comparable()
+	b, _ := knob.Comparable()
+	if string(a) != string(b) {
+		t.Errorf("fingerprints differ: %s against %s", a, b)
 	}
 }

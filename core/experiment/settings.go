@@ -96,6 +96,9 @@ var settings = []setting{
 		usage: "shared Raft knobs: a profile (production: each library as its maintainers run it; uniform: the same values for all), then KNOB=VALUE overrides, e.g. uniform,election=2s; knobs: " + strings.Join(adapter.Knobs, ", "),
 		field: func(s *Spec) any { return &s.Raft }, parse: parseRaft,
 		fingerprint: "raft", compared: comparedRaft, optional: true},
+	{key: "snapshot_every", flag: "snapshot-every", kind: kindText,
+		usage: "snapshot (and compact the log) every N applied entries, or off; the same as --raft snapshot=N (default: each library's own interval, recorded in raft_applied)",
+		field: func(s *Spec) any { return &s.SnapshotEvery }, parse: parseSnapshotEvery, check: checkSnapshotEvery},
 	{key: "threads", flag: "threads", kind: kindText, def: "2:20:2", usage: "client threads: N, a list N,M or a range FROM:TO:STEP",
 		field: func(s *Spec) any { return &s.Threads },
 		parse: func(t string) (any, error) { return ParseThreads(t) }, check: checkThreads},
@@ -180,11 +183,49 @@ func parseRaft(t string) (any, error) {
 
 // comparedRaft keeps the production profile out of the fingerprint, so
 // that runs recorded before --raft existed (all production) still resume.
+// It is the profile with --snapshot-every folded in, so that
+// --snapshot-every N and --raft snapshot=N resume each other's runs.
 func comparedRaft(s *Spec) any {
-	if s.Raft == "" || s.Raft == adapter.ProfileProduction {
+	if p := s.RaftProfile(); p != adapter.ProfileProduction {
+		return p
+	}
+	return nil
+}
+
+// parseSnapshotEvery reads --snapshot-every: off or a positive number of
+// entries, as --raft's snapshot knob takes it ("" leaves it unset).
+func parseSnapshotEvery(t string) (any, error) {
+	t = strings.TrimSpace(t)
+	if t == "" {
+		return "", nil
+	}
+	_, r, err := adapter.ParseRaft(adapter.KnobSnapshot + "=" + t)
+	if err != nil || r.SnapshotEntries == 0 {
+		return nil, fieldErr("--snapshot-every", t, "must be off or a positive number of entries")
+	}
+	return r.Value(adapter.KnobSnapshot), nil
+}
+
+// checkSnapshotEvery refuses a --raft that sets the snapshot knob to
+// something else: the two spell the same knob.
+func checkSnapshotEvery(s *Spec) *problem {
+	if s.SnapshotEvery == "" {
 		return nil
 	}
-	return s.Raft
+	_, r, err := adapter.ParseRaft(cmp.Or(s.Raft, adapter.ProfileProduction))
+	if err != nil {
+		return nil // the raft check reported it
+	}
+	if v := r.Value(adapter.KnobSnapshot); v != "" && v != s.SnapshotEvery {
+		key := s.blame("snapshot_every", "raft")
+		val := s.SnapshotEvery
+		if key == "raft" {
+			val = s.Raft
+		}
+		return s.bad(key, val, "%s sets snapshot=%s and %s sets %s: they name the same knob; give one",
+			s.ref("raft", "snapshot_every"), v, s.ref("snapshot_every", "raft"), s.SnapshotEvery)
+	}
+	return nil
 }
 
 func checkStorage(s *Spec) *problem {

@@ -1,8 +1,13 @@
 package experiment
 
 import (
+	"cmp"
 	"fmt"
 	"maps"
+	"slices"
+	"strings"
+
+	"github.com/raftcmp/raftcmp/core/adapter"
 )
 
 // FieldError is a rejected input: the setting as the user gave it, the
@@ -127,4 +132,49 @@ func (s *Spec) fieldError(p *problem) *FieldError {
 		}
 	}
 	return fe
+}
+
+// CheckReadModes checks the experiment's read mode against the read modes
+// each backend declares (adapter.Capabilities.ReadModes, by backend; every
+// backend of Impls must be in declared). A backend that does not serve the
+// mode would record every point unsupported, never an emulation. So when
+// no backend of the experiment serves it, nothing could run and it is
+// refused with a *FieldError naming the read-mode setting as the user gave
+// it, each backend and the modes it declares. When some serve it, the run
+// compares them and records the others unsupported: CheckReadModes
+// returns those others, each with its declared modes ("hashicorp
+// (linearizable, stale)"), for a warning before the run starts. A write-only
+// experiment (ReadRatio 0) reads nothing and passes.
+func (s Spec) CheckReadModes(declared map[string][]adapter.ReadMode) (unserved []string, err error) {
+	if s.ReadRatio <= 0 {
+		return nil, nil
+	}
+	mode := adapter.ReadMode(s.ReadMode)
+	for _, impl := range s.Impls {
+		modes := declared[impl]
+		if slices.Contains(modes, mode) {
+			continue
+		}
+		names := make([]string, len(modes))
+		for i, m := range modes {
+			names[i] = string(m)
+		}
+		unserved = append(unserved, fmt.Sprintf("%s (%s)", impl, cmp.Or(strings.Join(names, ", "), "no read mode")))
+	}
+	if len(unserved) < len(s.Impls) {
+		return unserved, nil
+	}
+	if len(s.Impls) == 1 {
+		impl := s.Impls[0]
+		var names []string
+		for _, m := range declared[impl] {
+			names = append(names, string(m))
+		}
+		allowed := fmt.Sprintf("%s does not serve it: it declares %s", impl, cmp.Or(strings.Join(names, ", "), "no read mode"))
+		if len(names) > 0 {
+			allowed += "; try " + s.ref("read_mode", "read_mode") + " " + names[0]
+		}
+		return nil, s.fieldError(s.bad("read_mode", s.ReadMode, "%s", allowed))
+	}
+	return nil, s.fieldError(s.bad("read_mode", s.ReadMode, "no backend of the experiment serves it: %s declare only those", strings.Join(unserved, ", ")))
 }

@@ -116,7 +116,10 @@
 // proposal: a hash of the client and its operation number (in the open
 // loop, of the request number) against the ratio, so a spec makes the same
 // mix every run. Reads are booked apart, in Result.Reads, with the same
-// window rules, latency rules and time series as writes. Every
+// window rules, latency rules and time series as writes, and the offered
+// load too: Issued, Queued, QueuedTime and Unsent count each kind's own
+// requests (in the open loop, the kind of request k is a hash of k, so the
+// schedule's reads are known exactly). Every
 // acknowledged write reports its position (ProposeFunc); the generator
 // keeps the highest position acknowledged so far, takes it as the floor
 // before each read is sent, and counts a read that answers inside the
@@ -303,9 +306,9 @@ type Result struct {
 	// Unsent. Zero in the closed loop.
 	Unsent uint64
 	// Reads is what the reads measured when Spec.ReadRatio is above 0,
-	// nil otherwise; the figures above are then the writes' alone, except
-	// the open loop's Issued, Queued, QueuedTime and Unsent, which count
-	// requests of either kind (the schedule does not tell them apart).
+	// nil otherwise; the figures above, Issued, Queued, QueuedTime and
+	// Unsent included, are then the writes' alone, and Reads has the
+	// reads'.
 	Reads *ReadResult
 }
 

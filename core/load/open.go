@@ -37,14 +37,25 @@ func runOpen(ctx context.Context, s Spec, t0 time.Time, w window, propose Propos
 	wg.Wait()
 
 	r := merge(recs, s, w)
-	r.Issued = o.end - o.first
-	var sent uint64
+	// Each request's kind is a hash of its number (isRead), so the
+	// schedule's reads and writes are counted apart exactly.
+	var readsIssued, sent, readsSent uint64
+	if s.ReadRatio > 0 {
+		for k := o.first; k < o.end; k++ {
+			if m.isRead(0, k) {
+				readsIssued++
+			}
+		}
+	}
 	for _, sh := range shards {
 		sent += sh.sent
+		readsSent += sh.readsSent
 	}
+	r.Issued = o.end - o.first - readsIssued
 	r.Unsent = r.Issued - sent
 	if s.ReadRatio > 0 {
 		r.Reads = m.result(readRecs, s)
+		r.Reads.Issued, r.Reads.Unsent = readsIssued, readsIssued-readsSent
 	}
 	return r
 }
@@ -68,11 +79,12 @@ type openLoop struct {
 
 // shard is the figures and payload identity a group of workers shares.
 type shard struct {
-	mu    sync.Mutex
-	sent  uint64 // requests of the window sent
-	pay   payloads
-	rec   *recorder
-	reads *recorder
+	mu        sync.Mutex
+	sent      uint64 // write requests of the window sent
+	readsSent uint64 // read requests of the window sent
+	pay       payloads
+	rec       *recorder
+	reads     *recorder
 }
 
 // due is the intended start of request k.
@@ -140,10 +152,16 @@ func (o *openLoop) worker(ctx context.Context, sh *shard) {
 		}
 		sh.mu.Lock()
 		if k >= o.first {
-			sh.sent++
+			rec := sh.rec
+			if read {
+				rec = sh.reads
+				sh.readsSent++
+			} else {
+				sh.sent++
+			}
 			if queued {
-				sh.rec.queued++
-				sh.rec.queuedTime += now.Sub(due)
+				rec.queued++
+				rec.queuedTime += now.Sub(due)
 			}
 		}
 		if read {

@@ -45,6 +45,14 @@ type ReadResult struct {
 	// StaleExamples are the first few of them (at most MaxStaleExamples),
 	// in the order they were found.
 	StaleExamples []StaleRead
+	// Issued, Queued, QueuedTime and Unsent are Result's fields of the
+	// same names for the reads alone: the reads offered in the window, and
+	// in the open loop those that waited for an in-flight slot, their
+	// total wait and those never sent. Result's own count the writes.
+	Issued     uint64
+	Queued     uint64
+	QueuedTime time.Duration
+	Unsent     uint64
 }
 
 // MaxStaleExamples bounds ReadResult.StaleExamples.
@@ -141,7 +149,8 @@ func (m *mix) check(rec *recorder, start, latencyFrom, done time.Time, floor, ap
 // result adds up the read recorders.
 func (m *mix) result(recs []*recorder, s Spec) *ReadResult {
 	r := merge(recs, s, m.w)
-	rr := &ReadResult{Mode: m.mode, Ops: r.Ops, Errors: r.Errors, Latency: r.Latency, Intervals: r.Intervals, StaleExamples: m.examples}
+	rr := &ReadResult{Mode: m.mode, Ops: r.Ops, Errors: r.Errors, Latency: r.Latency, Intervals: r.Intervals, StaleExamples: m.examples,
+		Issued: r.Issued, Queued: r.Queued, QueuedTime: r.QueuedTime}
 	for _, rec := range recs {
 		rr.Stale += rec.stale
 	}

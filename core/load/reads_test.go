@@ -163,3 +163,68 @@ func TestReadSpec(t *testing.T) {
 		t.Error("a read ratio without a reader ran")
 	}
 }
+
+// The open loop books its offered load per kind: of a schedule of 100
+// requests, 10 ms each at one in flight (the "slow node" case of
+// TestOpenLoop), request 0 is sent on time, 1..9 wait for the slot and
+// 10..99 are never sent, and each request's kind is isRead of its number.
+// Writes' and reads' issued, queued and unsent are those of their own
+// requests, and add up to the write-only figures.
+func TestOpenLoopOfferedPerKind(t *testing.T) {
+	const ms = time.Millisecond
+	clk := newFakeClock()
+	serve := func() { clk.advance(10 * ms) }
+	spec := Spec{
+		Loop: LoopOpen, Threads: 1, MaxInFlight: 1, Rate: 1000, PayloadBytes: 64,
+		Duration: 100 * ms, Interval: 10 * ms, ReadRatio: 0.5, ReadMode: "stale",
+	}
+	var applied uint64
+	c := Client{
+		Propose: func(context.Context, []byte) (uint64, error) { serve(); applied++; return applied, nil },
+		Read:    func(context.Context, string) (uint64, error) { serve(); return applied, nil },
+	}
+	r, err := run(context.Background(), spec, c, clk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &mix{ratio: spec.ReadRatio}
+	type books struct {
+		issued, queued, unsent uint64
+		queuedTime             time.Duration
+	}
+	var want [2]books // writes, reads
+	for k := uint64(0); k < 100; k++ {
+		b := &want[boolInt(m.isRead(0, k))]
+		b.issued++
+		switch {
+		case k >= 1 && k <= 9:
+			b.queued++
+			b.queuedTime += time.Duration(9*k) * ms // sent at 10k ms, due at k ms
+		case k >= 10:
+			b.unsent++
+		}
+	}
+	if want[0].issued == 0 || want[1].issued == 0 || want[0].queued == 0 || want[1].queued == 0 {
+		t.Fatalf("the schedule does not mix kinds: %+v", want)
+	}
+	rr := r.Reads
+	got := [2]books{
+		{r.Issued, r.Queued, r.Unsent, r.QueuedTime},
+		{rr.Issued, rr.Queued, rr.Unsent, rr.QueuedTime},
+	}
+	for i, kind := range []string{"writes", "reads"} {
+		if got[i] != want[i] {
+			t.Errorf("%s: issued/queued/unsent/queued time %+v, want %+v", kind, got[i], want[i])
+		}
+	}
+	if total := r.Issued + rr.Issued; total != 100 || r.Unsent+rr.Unsent != 90 || r.Queued+rr.Queued != 9 || r.QueuedTime+rr.QueuedTime != 405*ms {
+		t.Errorf("together: issued %d, unsent %d, queued %d (%v); want 100, 90, 9 (405ms)", total, r.Unsent+rr.Unsent, r.Queued+rr.Queued, r.QueuedTime+rr.QueuedTime)
+	}
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}

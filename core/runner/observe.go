@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/procfs"
 
+	"github.com/raftcmp/raftcmp/core/adapter"
 	"github.com/raftcmp/raftcmp/core/cluster"
 	"github.com/raftcmp/raftcmp/faults"
 	"github.com/raftcmp/raftcmp/reports"
@@ -34,6 +35,7 @@ type observer struct {
 
 	mu      sync.Mutex
 	changes []time.Duration
+	snaps   map[uint64]*snapshotTally // by node id, from every Status polled
 	stop    context.CancelFunc
 	done    chan struct{}
 }
@@ -42,6 +44,7 @@ type observer struct {
 func (o *observer) begin(ctx context.Context, c *cluster.Cluster) {
 	o.c, o.start = c, time.Now()
 	o.before, o.procs, o.netFrom = map[uint64]cluster.Usage{}, map[uint64]cluster.Process{}, map[uint64]uint64{}
+	o.snaps = map[uint64]*snapshotTally{}
 	for _, m := range c.Live() {
 		p := m.Process()
 		o.procs[m.ID] = p
@@ -87,6 +90,7 @@ func (o *observer) watchLeader(ctx context.Context) {
 	var last uint64
 	for {
 		st, errs := o.c.Statuses(ctx)
+		o.tallySnapshots(st, errs)
 		var leader uint64
 		for i, s := range st {
 			if errs[i] == nil && s.Leader != 0 {
@@ -121,6 +125,10 @@ func (o *observer) end(row *reports.Row, ops uint64) {
 	}
 	o.stop()
 	<-o.done
+	// The window's last look at the snapshot counters.
+	sctx, cancel := context.WithTimeout(context.Background(), endStatusTimeout)
+	o.tallySnapshots(o.c.Statuses(sctx))
+	cancel()
 	if o.host != nil {
 		o.host.end(time.Now(), row)
 	}
@@ -164,4 +172,64 @@ func (o *observer) end(row *reports.Row, ops uint64) {
 	}
 	row.LeaderChangeS = strings.Join(at, ";")
 	row.Redirects = o.redirects
+	var snapTime time.Duration
+	for _, t := range o.snaps {
+		taken, installs, spent := t.total()
+		row.Snapshots += taken
+		row.SnapshotInstalls += installs
+		snapTime += spent
+	}
+	row.SnapshotMs = float64(snapTime.Microseconds()) / 1000
+}
+
+// endStatusTimeout bounds the observer's last Status round at the end of
+// the window; a node that does not answer keeps the counts seen before.
+const endStatusTimeout = 5 * time.Second
+
+// tallySnapshots folds one round of statuses into the snapshot tallies.
+func (o *observer) tallySnapshots(st []adapter.Status, errs []error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for i, s := range st {
+		if errs[i] != nil {
+			continue
+		}
+		t := o.snaps[s.ID]
+		if t == nil {
+			t = &snapshotTally{}
+			o.snaps[s.ID] = t
+		}
+		t.see(s)
+	}
+}
+
+// snapshotTally is one node's snapshot counters over the window: their
+// growth from the first Status seen (at the window's start, or when the
+// node first answered) to the last. A node's counters start again at zero
+// when it restarts; a counter seen going down marks a restart, and the
+// growth before it is kept.
+type snapshotTally struct {
+	seen        bool
+	base, last  adapter.Status
+	taken, inst uint64
+	spent       time.Duration
+}
+
+func (t *snapshotTally) see(s adapter.Status) {
+	switch {
+	case !t.seen:
+		t.base, t.last, t.seen = s, s, true
+		return
+	case s.Snapshots < t.last.Snapshots || s.SnapshotInstalls < t.last.SnapshotInstalls || s.SnapshotTime < t.last.SnapshotTime:
+		t.taken, t.inst, t.spent = t.total()
+		t.base = adapter.Status{}
+	}
+	t.last = s
+}
+
+// total is the growth seen: snapshots taken, installed, time taken.
+func (t *snapshotTally) total() (taken, installs uint64, spent time.Duration) {
+	return t.taken + t.last.Snapshots - t.base.Snapshots,
+		t.inst + t.last.SnapshotInstalls - t.base.SnapshotInstalls,
+		t.spent + t.last.SnapshotTime - t.base.SnapshotTime
 }

@@ -380,7 +380,7 @@ func measure(ctx context.Context, cfg Config, p experiment.Point, row *reports.R
 	}
 	obs.end(row, res.Ops)
 	fillFigures(row, res)
-	if err := checkReads(p, s, res); err != nil {
+	if err := checkReads(cfg.OutDir, p, s, res, row); err != nil {
 		return nil, err
 	}
 
@@ -559,27 +559,37 @@ func fillReadFigures(row *reports.Row, rr *load.ReadResult, measured time.Durati
 	}
 	row.ReadErrors = rr.ErrorCount()
 	row.StaleReads = rr.Stale
+	row.ReadIssued, row.ReadQueued, row.ReadQueuedS, row.ReadUnsent = rr.Issued, rr.Queued, rr.QueuedTime.Seconds(), rr.Unsent
 }
 
-// checkReads logs the first stale reads of the point and fails it if its
-// reads were to be linearizable: a linearizable read that missed an
-// acknowledged write is a safety violation. For lease and stale reads the
-// count is a measured figure.
-func checkReads(p experiment.Point, s experiment.Spec, res *load.Result) error {
+// checkReads records the first stale reads of the point in its stale-read
+// file (reports.WriteStaleReads, named in row.StaleFile) and the log, and
+// fails the point if its reads were to be linearizable: a linearizable
+// read that missed an acknowledged write is a safety violation, and its
+// file is the evidence. For lease and stale reads the count is a measured
+// figure.
+func checkReads(outDir string, p experiment.Point, s experiment.Spec, res *load.Result, row *reports.Row) error {
 	rr := res.Reads
 	if rr == nil || rr.Stale == 0 {
 		return nil
 	}
-	for _, ex := range rr.StaleExamples {
+	examples := make([]reports.StaleRead, len(rr.StaleExamples))
+	for i, ex := range rr.StaleExamples {
 		slog.Warn("stale read", "point", p.ID, "mode", rr.Mode, "read_from", s.ReadFrom,
 			"at", ex.At, "acknowledged", ex.Acked, "applied", ex.Applied)
+		examples[i] = reports.StaleRead{AtS: ex.At.Seconds(), Acked: ex.Acked, Applied: ex.Applied}
 	}
+	rel, err := reports.WriteStaleReads(outDir, p.ID, rr.Mode, s.ReadFrom, examples)
+	if err != nil {
+		return fmt.Errorf("record stale reads: %w", err)
+	}
+	row.StaleFile = rel
 	if rr.Mode != string(adapter.ReadLinearizable) {
 		return nil
 	}
 	ex := rr.StaleExamples[0]
-	return fmt.Errorf("safety: %d linearizable reads were stale, the first %v into the window saw %d payloads applied after %d were acknowledged",
-		rr.Stale, ex.At, ex.Applied, ex.Acked)
+	return fmt.Errorf("safety: %d linearizable reads were stale, the first %v into the window saw %d payloads applied after %d were acknowledged (examples in %s)",
+		rr.Stale, ex.At, ex.Applied, ex.Acked, rel)
 }
 
 func samples(p experiment.Point, res *load.Result) []reports.Sample {

@@ -21,6 +21,9 @@ type Kind struct {
 	DefaultTarget Role
 	// SingleTarget kinds act on one node only.
 	SingleTarget bool
+	// FollowerOnly kinds act on a follower: target follower or node:ID
+	// (which must be a follower when the fault starts), never leader.
+	FollowerOnly bool
 	Params       []Param
 }
 
@@ -145,6 +148,8 @@ var Kinds = byName([]Kind{
 	{Name: "net-bandwidth", Doc: "cap the bandwidth of every link of the target (proxied)", DefaultTarget: RoleFollower, Params: []Param{
 		{"rate", "1MiB", "bytes per second per link and direction", "bytes"}}},
 	{Name: "partition", Doc: "cut the target off from every peer (proxied)", DefaultTarget: RoleFollower},
+	{Name: "reconfigure", Doc: "under load, remove the target follower from the membership through the leader, stop it, start a fresh node (new id, empty data dir, new address) and add it through the leader, each with the library's own API; measures each step, the new node's catch-up and the throughput dip", DefaultTarget: RoleFollower, SingleTarget: true, FollowerOnly: true, Params: []Param{
+		{"baseline", "1s", "throughput is sampled this long before the removal starts, as the reference for the dip", "duration"}}},
 })
 
 // byName indexes kinds by name.

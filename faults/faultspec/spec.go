@@ -265,6 +265,9 @@ func (s Spec) Validate() error {
 	if !ok {
 		return fmt.Errorf("unknown kind %q; kinds: %s", s.Kind, strings.Join(KindNames(), ", "))
 	}
+	if k.FollowerOnly && s.Target.Role != RoleFollower && s.Target.Role != RoleNode {
+		return fmt.Errorf("%s acts on one follower; target follower or node:ID (removing the leader is not offered: the libraries hand leadership over differently on removal, e.g. etcd raft keeps a removed leader leading unless StepDownOnRemoval is set)", s.Kind)
+	}
 	if k.SingleTarget && s.Target.Role == RoleFollowers {
 		return fmt.Errorf("%s acts on one node; target leader, follower or node:ID", s.Kind)
 	}

@@ -40,7 +40,7 @@
 //     on a tick of their greatest common divisor in whole milliseconds
 //     (dragonboat's rule ElectionRTT > 2 x HeartbeatRTT may move one);
 //     prevote -> PreVote; checkquorum -> CheckQuorum; snapshot ->
-//     SnapshotEntries. append and inflight have no equivalent: a Replicate
+//     SnapshotEntries; keep -> CompactionOverhead. append and inflight have no equivalent: a Replicate
 //     message is bounded by bytes (64 MiB), not entries, and a follower in
 //     replicate state is sent appends with no in-flight window; both are
 //     reported unhonoured. A timing option (rtt_ms, election_rtt,
@@ -48,8 +48,14 @@
 //     the knob for the same thing, which is then reported unhonoured.
 //   - Snapshots: none (SnapshotEntries 0, the library's default; dragonboat
 //     has no production setting to follow, its examples' 10-100 are demo
-//     values); CompactionOverhead keeps dragonboat's default. The log grows
-//     for the length of a point.
+//     values); CompactionOverhead keeps dragonboat's default (0: the log is
+//     compacted up to the snapshot, so with snapshots on a follower even
+//     slightly behind is sent one). The log grows for the length of a
+//     point. The snapshot counters of Status (snapshots.go) come from
+//     dragonboat's system events and the state machine's SaveSnapshot: a
+//     snapshot is counted at its SnapshotCreated event and timed from
+//     SaveSnapshot's start to it; an install is a SnapshotRecovered event
+//     after the replica's first (its recovery at start).
 //   - Addressing: the node binds Config.Listen and reaches peer j at the
 //     address its own Config.Peers gives for j (raftcmp may put a proxy on
 //     every directed link). dragonboat's default node registry instead
@@ -155,6 +161,8 @@ type Node struct {
 	nh      *dragonboat.NodeHost
 	session *client.Session
 	fsm     *stateMachine
+	book    *peerBook // the registry's address book (membership.go)
+	snaps   *snapshotCounters
 	id      uint64
 	applied resolved      // what Start ran with
 	done    chan struct{} // closed when Stop begins
@@ -180,6 +188,9 @@ func (n *Node) Describe() adapter.Description {
 			// dragonboat's reads are ReadIndex (SyncRead) and StaleRead;
 			// it has no lease-based read.
 			ReadModes: []adapter.ReadMode{adapter.ReadLinearizable, adapter.ReadStale},
+			// SyncRequestAddReplica / SyncRequestDeleteReplica, StartReplica
+			// with join: membership.go.
+			Membership: true,
 		},
 	}
 }
@@ -226,15 +237,20 @@ func (n *Node) Start(ctx context.Context, cfg adapter.Config) error {
 	}
 	setLogLevel(s.logLevel)
 
+	book := newPeerBook(cfg.Peers)
+	snaps := &snapshotCounters{}
 	nhc := config.NodeHostConfig{
 		NodeHostDir:    filepath.Join(cfg.DataDir, "nodehost"),
 		WALDir:         filepath.Join(cfg.DataDir, "wal"),
 		RTTMillisecond: s.rttMillis,
 		RaftAddress:    listen,
 		NodeHostID:     nodeHostID(cfg.ID),
+		// One NodeHost per node and one shard per NodeHost: every event
+		// is this replica's.
+		SystemEventListener: snaps,
 		Expert: config.ExpertConfig{
 			LogDB:               s.logdbConfig,
-			NodeRegistryFactory: peerRegistry(cfg.Peers),
+			NodeRegistryFactory: book,
 		},
 	}
 	if s.logdb == "tan" {
@@ -251,22 +267,25 @@ func (n *Node) Start(ctx context.Context, cfg adapter.Config) error {
 	// membership from the log. Members are named by NodeHostID, so the
 	// replicated membership holds no address (see peerRegistry).
 	members := map[uint64]dragonboat.Target{}
-	if !nh.HasNodeInfo(shardID, cfg.ID) {
+	join := cfg.Join && !nh.HasNodeInfo(shardID, cfg.ID)
+	if !nh.HasNodeInfo(shardID, cfg.ID) && !join { // a joining replica is given no members
 		for _, p := range cfg.Peers {
 			members[p.ID] = nodeHostID(p.ID)
 		}
 	}
-	fsm := &stateMachine{}
+	fsm := &stateMachine{counters: snaps}
 	shard := s.shard
 	shard.ReplicaID = cfg.ID
 	create := func(uint64, uint64) sm.IStateMachine { return fsm }
-	if err := nh.StartReplica(members, false, create, shard); err != nil {
+	if err := nh.StartReplica(members, join, create, shard); err != nil {
 		nh.Close()
 		return fmt.Errorf("start replica %d of shard %d: %w", cfg.ID, shardID, err)
 	}
 	n.nh = nh
+	n.snaps = snaps
 	n.session = nh.GetNoOPSession(shardID)
 	n.fsm = fsm
+	n.book = book
 	n.id = cfg.ID
 	n.applied = s
 	n.done = make(chan struct{})
@@ -565,14 +584,18 @@ func (n *Node) Status(ctx context.Context) (adapter.Status, error) {
 	}
 	sum, count, idx := n.fsm.state()
 	applied := max(idx, n.floor.Load())
+	snapshots, installs, snapTime := n.snaps.get()
 	st := adapter.Status{
-		ID:              n.id,
-		Role:            adapter.RoleUnknown,
-		Term:            term,
-		Commit:          max(commit, applied), // an applied entry is committed
-		Applied:         applied,
-		AppliedPayloads: count,
-		Digest:          sum,
+		Snapshots:        snapshots,
+		SnapshotInstalls: installs,
+		SnapshotTime:     snapTime,
+		ID:               n.id,
+		Role:             adapter.RoleUnknown,
+		Term:             term,
+		Commit:           max(commit, applied), // an applied entry is committed
+		Applied:          applied,
+		AppliedPayloads:  count,
+		Digest:           sum,
 	}
 	if valid {
 		st.Leader = leader
@@ -680,9 +703,10 @@ func (n *Node) Stop(ctx context.Context) error {
 // the snapshot methods from one goroutine at a time; Status reads the state
 // concurrently, hence mu.
 type stateMachine struct {
-	mu    sync.Mutex
-	d     adapter.Digest
-	index uint64
+	mu       sync.Mutex
+	d        adapter.Digest
+	index    uint64
+	counters *snapshotCounters // told when a SaveSnapshot begins
 }
 
 func (f *stateMachine) state() (sum, count, index uint64) {
@@ -713,6 +737,7 @@ func (f *stateMachine) Lookup(any) (any, error) {
 
 // SaveSnapshot writes the digest state and the index: 24 bytes.
 func (f *stateMachine) SaveSnapshot(w io.Writer, _ sm.ISnapshotFileCollection, _ <-chan struct{}) error {
+	f.counters.saveBegins()
 	sum, count, index := f.state()
 	var b [24]byte
 	binary.LittleEndian.PutUint64(b[0:], sum)

@@ -202,8 +202,19 @@ func resolve(cfg adapter.Config) (resolved, error) {
 			"0 = no automatic snapshots (the zero value); raftcmp keeps it so no snapshot lands in a measured window (examples use 10-100, demo values)")
 	}
 	res.shard.CompactionOverhead = o.compaction
-	rep.Add("", "CompactionOverhead", strconv.FormatUint(o.compaction, 10), adapter.SourceOf(o.given["compaction_overhead"], adapter.SourceLibrary),
-		"entries kept after a snapshot's log compaction (zero value 0)")
+	switch {
+	case o.given["compaction_overhead"]:
+		rep.Add(adapter.KnobKeep, "CompactionOverhead", strconv.FormatUint(o.compaction, 10), adapter.SourceRequested, "--opt dragonboat.compaction_overhead")
+		if k.KeepEntries != 0 {
+			rep.Refuse(adapter.KnobKeep, k.Value(adapter.KnobKeep), adapter.OverriddenBy("compaction_overhead", cfg.Options))
+		}
+	case k.KeepEntries != 0:
+		res.shard.CompactionOverhead = uint64(k.KeepEntries)
+		rep.Add(adapter.KnobKeep, "CompactionOverhead", strconv.Itoa(k.KeepEntries), adapter.SourceRequested, "--raft keep: entries kept after a snapshot's log compaction")
+	default:
+		rep.Add(adapter.KnobKeep, "CompactionOverhead", strconv.FormatUint(o.compaction, 10), adapter.SourceLibrary,
+			"entries kept after a snapshot's log compaction (zero value 0)")
+	}
 
 	// The backend's own settings.
 	res.shard.MaxInMemLogSize = o.maxInMem

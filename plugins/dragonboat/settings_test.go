@@ -27,7 +27,7 @@ func TestSettings(t *testing.T) {
 	}{
 		{
 			name:    "production",
-			applied: "election=200ms,heartbeat=20ms,prevote=off,checkquorum=on,snapshot=off",
+			applied: "election=200ms,heartbeat=20ms,prevote=off,checkquorum=on,snapshot=off,keep=0",
 			timing:  timing{5, 40, 4},
 			check: func(t *testing.T, r dragonboat.Resolved) {
 				want(t, "LogDB", r.LogDB, "pebble")
@@ -38,7 +38,7 @@ func TestSettings(t *testing.T) {
 		{
 			name:       "uniform keeps the 5ms tick",
 			raft:       adapter.ProfileUniform,
-			applied:    "election=1s,heartbeat=100ms,prevote=on,checkquorum=on,snapshot=off",
+			applied:    "election=1s,heartbeat=100ms,prevote=on,checkquorum=on,snapshot=off,keep=5000",
 			timing:     timing{5, 200, 20},
 			unhonoured: []string{"append:bytes", "inflight:no in-flight limit"},
 			check: func(t *testing.T, r dragonboat.Resolved) {
@@ -49,7 +49,7 @@ func TestSettings(t *testing.T) {
 		{
 			name:    "not multiples of 5ms: a tick of their gcd",
 			raft:    "election=333ms,heartbeat=21ms",
-			applied: "election=333ms,heartbeat=21ms,prevote=off,checkquorum=on,snapshot=off",
+			applied: "election=333ms,heartbeat=21ms,prevote=off,checkquorum=on,snapshot=off,keep=0",
 			timing:  timing{3, 111, 7},
 		},
 		{
@@ -90,14 +90,14 @@ func TestSettings(t *testing.T) {
 			name:       "switch options win over the knobs",
 			raft:       "prevote=on,checkquorum=off,snapshot=1000",
 			opts:       adapter.Options{"pre_vote": "false", "check_quorum": "true", "snapshot_entries": "50"},
-			applied:    "election=200ms,heartbeat=20ms,prevote=off,checkquorum=on,snapshot=50",
+			applied:    "election=200ms,heartbeat=20ms,prevote=off,checkquorum=on,snapshot=50,keep=0",
 			timing:     timing{5, 40, 4},
 			unhonoured: []string{"prevote:overridden", "checkquorum:overridden", "snapshot:overridden"},
 		},
 		{
 			name:    "check quorum off and snapshots",
 			raft:    "checkquorum=off,snapshot=1000",
-			applied: "election=200ms,heartbeat=20ms,prevote=off,checkquorum=off,snapshot=1000",
+			applied: "election=200ms,heartbeat=20ms,prevote=off,checkquorum=off,snapshot=1000,keep=0",
 			timing:  timing{5, 40, 4},
 			check: func(t *testing.T, r dragonboat.Resolved) {
 				want(t, "CheckQuorum", r.Shard.CheckQuorum, false)

@@ -109,7 +109,11 @@
 //     MemoryStorage alone every 100 (etcd's memorySnapshotCount), and after
 //     either the in-memory log compacted to snapshot_catchup_entries (etcd's
 //     5000) behind it, so a follower further behind than that catches up
-//     from a snapshot. --raft snapshot=off (the uniform profile) or
+//     from a snapshot (--raft keep sets snapshot_catchup_entries). Status
+//     counts the snapshots of every snapshot_entries (not the memory ones),
+//     timed from CreateSnapshot to the end of the compaction after it, and
+//     an install for each Ready carrying a leader's snapshot (MsgSnap).
+//     --raft snapshot=off (the uniform profile) or
 //     snapshot_entries=0 turns both off; the log then grows for the length
 //     of a point, which with storage memory is payload × ops in RAM per
 //     node.
@@ -170,6 +174,8 @@ func (n *Node) Describe() adapter.Description {
 			// Lease reads are raft.ReadOnlyLeaseBased, a raft.Config
 			// setting for every read of a node: Config.ReadMode selects it.
 			ReadModes: []adapter.ReadMode{adapter.ReadLinearizable, adapter.ReadLease, adapter.ReadStale},
+			// ProposeConfChange / ApplyConfChange: membership.go.
+			Membership: true,
 		},
 	}
 }

@@ -74,7 +74,8 @@ func listenHTTP(self uint64, addr string, peers map[uint64]string, dialTimeout t
 }
 
 // rafthttpRaft is what rafthttp delivers to: raft.Node, with no member
-// ever removed (raftcmp's clusters have a fixed membership).
+// reported removed (raftcmp stops a removed member's process right after
+// its removal, and SetPeers takes it out of the transport).
 type rafthttpRaft struct{ r reporter }
 
 func (a rafthttpRaft) Process(ctx context.Context, m *raftpb.Message) error { return a.r.Step(ctx, m) }
@@ -119,9 +120,9 @@ func (t *httpTransport) run(r reporter) {
 		}
 	}()
 	// rafthttp reports a critical error (this member removed, a peer of
-	// another cluster) on ErrorC; etcd's server stops on one. Here the
-	// membership is fixed and the cluster id a constant, so one is a bug
-	// worth a log line, not a reason to stop the point.
+	// another cluster) on ErrorC; etcd's server stops on one. Here a
+	// removed member is stopped at once and the cluster id is a constant,
+	// so one is a bug worth a log line, not a reason to stop the point.
 	t.wg.Go(func() {
 		select {
 		case err := <-t.errc:

@@ -51,6 +51,11 @@ type replica struct {
 	snapIndex    uint64 // the last snapshot saved (to disk, if any) or restored
 	memSnapIndex uint64 // the last snapshot of MemoryStorage, whose log is compacted behind it
 
+	// The snapshot counters of adapter.Status, written by the Ready loop.
+	snapshots     atomic.Uint64 // snapshots taken every snapshot_entries (not the memory ones)
+	installs      atomic.Uint64 // snapshots from a leader (a Ready's Snapshot) restored
+	snapshotNanos atomic.Int64  // the snapshots' CreateSnapshot, save to disk and compaction
+
 	stopc    chan struct{} // closed by stop
 	loopDone chan struct{} // closed when the Ready loop has returned
 	stopOnce sync.Once
@@ -131,7 +136,9 @@ func startReplica(cfg adapter.Config, s settings) (r *replica, err error) {
 
 	rc := s.raftConfig(cfg.ID, r.mem, r.snapIndex, raftLogger{log})
 	r.rc = *rc // before raft fills in its defaults
-	if restart {
+	if restart || cfg.Join {
+		// A joining node starts with no membership, as etcd's server joins
+		// an existing cluster: it learns it from the leader's log.
 		r.node = raft.RestartNode(rc)
 	} else {
 		peers := make([]raft.Peer, len(cfg.Peers))
@@ -205,6 +212,9 @@ func (r *replica) handle(rd raft.Ready) error {
 		if err := r.applyReady(rd, hasSnap); err != nil {
 			return err
 		}
+		if hasSnap {
+			r.installs.Add(1)
+		}
 		return r.maybeSnapshot()
 	}
 
@@ -238,6 +248,7 @@ func (r *replica) handle(rd raft.Ready) error {
 		if err := r.restoreSnapshot(rd.Snapshot); err != nil {
 			return err
 		}
+		r.installs.Add(1)
 	}
 	return r.maybeSnapshot()
 }
@@ -407,7 +418,8 @@ func (r *replica) restoreSnapshot(s *raftpb.Snapshot) error {
 // applied entries a snapshot saved to disk, and every 100 a snapshot of
 // MemoryStorage alone; after either, the in-memory log is compacted to
 // snapshot_catchup_entries behind it for slow followers. With snapshots
-// off, neither.
+// off, neither. A snapshot to disk counts in Status.Snapshots, with the
+// time from CreateSnapshot to the end of the compaction after it.
 func (r *replica) maybeSnapshot() error {
 	if r.set.snapshotEntries == 0 {
 		return nil
@@ -419,6 +431,7 @@ func (r *replica) maybeSnapshot() error {
 	if !toDisk && applied-r.memSnapIndex < memorySnapshotEntries {
 		return nil
 	}
+	began := time.Now()
 	r.mu.Lock()
 	data := snapshotData(&r.digest)
 	r.mu.Unlock()
@@ -440,6 +453,10 @@ func (r *replica) maybeSnapshot() error {
 		if err != nil && !errors.Is(err, raft.ErrCompacted) {
 			return fmt.Errorf("compact log to %d: %w", applied-r.set.snapshotCatchUpEntries, err)
 		}
+	}
+	if toDisk {
+		r.snapshots.Add(1)
+		r.snapshotNanos.Add(int64(time.Since(began)))
 	}
 	return nil
 }
@@ -591,14 +608,17 @@ func (r *replica) status() (adapter.Status, error) {
 	}
 	st := r.node.Status()
 	return adapter.Status{
-		ID:              r.id,
-		Role:            role(st.RaftState),
-		Leader:          st.Lead,
-		Term:            st.HardState.GetTerm(),
-		Commit:          st.HardState.GetCommit(),
-		Applied:         applied,
-		AppliedPayloads: count,
-		Digest:          sum,
+		ID:               r.id,
+		Role:             role(st.RaftState),
+		Leader:           st.Lead,
+		Term:             st.HardState.GetTerm(),
+		Commit:           st.HardState.GetCommit(),
+		Applied:          applied,
+		AppliedPayloads:  count,
+		Digest:           sum,
+		Snapshots:        r.snapshots.Load(),
+		SnapshotInstalls: r.installs.Load(),
+		SnapshotTime:     time.Duration(r.snapshotNanos.Load()),
 	}, nil
 }
 

@@ -281,14 +281,20 @@ func resolve(cfg adapter.Config) (settings, error) {
 		Note: "etcd hands committed entries to an apply goroutine before persisting; the state machine here is a digest, cheaper than that hand-off, so the loop applies at the same point itself"})
 	add(adapter.Setting{Name: "DisableProposalForwarding", Value: "true", Source: adapter.SourceRaftcmp,
 		Note: "a follower returns NotLeaderError, as with hashicorp/raft; etcd's server forwards (library default false)"})
-	catchSource := src("snapshot_catchup_entries", adapter.SourceProduction)
+	catchSource, catchNote := adapter.SourceProduction, "entries kept behind a compaction for slow followers: etcd --snapshot-catchup-entries default 5000 (DefaultSnapshotCatchUpEntries, etcdserver/server.go)"
+	if _, ok := given("snapshot_catchup_entries"); ok {
+		catchSource, catchNote = adapter.SourceRequested, "option snapshot_catchup_entries"
+		overridden(adapter.KnobKeep, "snapshot_catchup_entries")
+	} else if knobs.KeepEntries != 0 {
+		s.snapshotCatchUpEntries = uint64(knobs.KeepEntries)
+		catchSource, catchNote = adapter.SourceRequested, "--raft keep: entries kept behind a compaction (etcd --snapshot-catchup-entries)"
+	}
+	add(adapter.Setting{Knob: adapter.KnobKeep, Name: "SnapshotCatchUpEntries", Value: strconv.FormatUint(s.snapshotCatchUpEntries, 10), Source: catchSource, Note: catchNote})
 	if s.snapshotEntries == 0 {
 		add(adapter.Setting{Name: "log compaction", Value: "never", Source: snapSource, Note: "snapshots off: the log grows for the length of the run"})
 	} else {
-		add(adapter.Setting{Name: "SnapshotCatchUpEntries", Value: strconv.FormatUint(s.snapshotCatchUpEntries, 10), Source: catchSource,
-			Note: "entries kept behind a compaction for slow followers: etcd --snapshot-catchup-entries default 5000 (DefaultSnapshotCatchUpEntries, etcdserver/server.go)"})
 		add(adapter.Setting{Name: "memory snapshot", Value: "every " + strconv.Itoa(memorySnapshotEntries) + " entries", Source: adapter.SourceProduction,
-			Note: "etcd also snapshots raft's MemoryStorage and compacts it every 100 applied entries (memorySnapshotCount, etcdserver/server.go)"})
+			Note: "etcd also snapshots raft's MemoryStorage and compacts it every 100 applied entries (memorySnapshotCount, etcdserver/server.go); not counted as a snapshot taken"})
 	}
 	s.report = rep
 	return s, nil

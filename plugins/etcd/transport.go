@@ -135,6 +135,7 @@ type peer struct {
 type transport struct {
 	self  uint64
 	ln    net.Listener
+	pmu   sync.RWMutex // guards peers, which setPeers (membership.go) changes
 	peers map[uint64]*peer
 	log   *slog.Logger
 	raft  reporter
@@ -169,6 +170,8 @@ func listen(self uint64, addr string, peers map[uint64]string, queue int, log *s
 func (t *transport) run(r reporter) {
 	t.raft = r
 	t.wg.Go(t.accept)
+	t.pmu.RLock()
+	defer t.pmu.RUnlock()
 	for _, p := range t.peers {
 		t.wg.Go(func() { t.write(p) })
 	}
@@ -181,7 +184,9 @@ func (t *transport) run(r reporter) {
 // unreachable, as etcd's rafthttp does; raft retransmits.
 func (t *transport) send(msgs []*raftpb.Message) {
 	for _, m := range msgs {
+		t.pmu.RLock()
 		p := t.peers[m.GetTo()]
+		t.pmu.RUnlock()
 		if p == nil {
 			t.log.Warn("message to unknown peer dropped", "to", m.GetTo(), "type", m.GetType().String())
 			continue

@@ -25,13 +25,17 @@
 //     prevote -> PreVoteDisabled; checkquorum is the leader lease, always
 //     on; append -> MaxAppendEntries (at most 1024); inflight ->
 //     NetworkTransportConfig.MaxRPCsInFlight; snapshot -> SnapshotThreshold
-//     checked every second. What cannot be honoured is reported, and an
+//     checked every second; keep -> TrailingLogs. What cannot be honoured is reported, and an
 //     explicit option for the same setting wins over a knob.
 //   - Snapshots as Consul takes them (production): SnapshotThreshold 16384
 //     checked every SnapshotInterval 30 s (randomised by the library to
 //     30-60 s), TrailingLogs 10240, so a point of a few tens of seconds sees
 //     at most one check. --raft snapshot=off (the uniform profile) puts them
 //     out of reach; snapshot_threshold and snapshot_interval set them.
+//     Status counts a snapshot when the FSM snapshot's Persist has closed
+//     its sink, timed from the FSM's Snapshot call (log compaction, which
+//     follows, is not seen), and an install at each FSM Restore after
+//     NewRaft has returned (NewRaft restores the node's own snapshot).
 //   - Propose on a follower returns adapter.NotLeaderError with the leader's
 //     id: hashicorp/raft does not forward.
 package hashicorp
@@ -64,6 +68,7 @@ type Node struct {
 	mu        sync.Mutex
 	raft      *raft.Raft
 	transport *raft.NetworkTransport
+	book      *peerBook // the address book the transport dials by (membership.go)
 	closers   []io.Closer
 	fsm       *fsm
 	id        uint64
@@ -88,6 +93,8 @@ func (n *Node) Describe() adapter.Description {
 			// bounds how long a leader goes without contact before it
 			// steps down, and no API serves a read from it.
 			ReadModes: []adapter.ReadMode{adapter.ReadLinearizable, adapter.ReadStale},
+			// AddVoter / RemoveServer: membership.go.
+			Membership: true,
 		},
 	}
 }
@@ -126,7 +133,8 @@ func (n *Node) Start(ctx context.Context, cfg adapter.Config) error {
 	// contract: addresses may differ per node when raftcmp proxies links),
 	// never by an address from the replicated configuration.
 	tc := s.transport
-	tc.ServerAddressProvider = peerAddrs(cfg.Peers)
+	n.book = newPeerBook(cfg.Peers)
+	tc.ServerAddressProvider = n.book
 	tc.Logger = logger
 	trans, err := raft.NewTCPTransportWithConfig(listen, addr, &tc)
 	if err != nil {
@@ -140,7 +148,7 @@ func (n *Node) Start(ctx context.Context, cfg adapter.Config) error {
 		n.closeAll()
 		return fmt.Errorf("inspect existing state: %w", err)
 	}
-	if !existing {
+	if !existing && !cfg.Join { // a joining node waits to be added (AddVoter)
 		var servers []raft.Server
 		for _, p := range cfg.Peers {
 			servers = append(servers, raft.Server{Suffrage: raft.Voter, ID: serverID(p.ID), Address: raft.ServerAddress(p.Addr)})
@@ -153,11 +161,15 @@ func (n *Node) Start(ctx context.Context, cfg adapter.Config) error {
 		}
 	}
 	n.fsm = &fsm{}
+	// NewRaft restores the node's own latest snapshot, if any, before it
+	// returns and before any leader can reach it: that Restore is not an
+	// install, and the FSM counts only those after started is set.
 	r, err := raft.NewRaft(&conf, n.fsm, logs, stable, snaps, trans)
 	if err != nil {
 		n.closeAll()
 		return fmt.Errorf("start raft: %w", err)
 	}
+	n.fsm.started.Store(true)
 	n.raft = r
 	n.id = cfg.ID
 	n.applied = s
@@ -367,14 +379,17 @@ func (n *Node) Status(ctx context.Context) (adapter.Status, error) {
 	applied := r.AppliedIndex()
 	_, leader := r.LeaderWithID()
 	return adapter.Status{
-		ID:              n.id,
-		Role:            role(r.State()),
-		Leader:          parseID(leader),
-		Term:            r.CurrentTerm(),
-		Commit:          r.CommitIndex(),
-		Applied:         applied,
-		AppliedPayloads: count,
-		Digest:          sum,
+		ID:               n.id,
+		Role:             role(r.State()),
+		Leader:           parseID(leader),
+		Term:             r.CurrentTerm(),
+		Commit:           r.CommitIndex(),
+		Applied:          applied,
+		AppliedPayloads:  count,
+		Digest:           sum,
+		Snapshots:        n.fsm.snapshots.Load(),
+		SnapshotInstalls: n.fsm.installs.Load(),
+		SnapshotTime:     time.Duration(n.fsm.snapshotNanos.Load()),
 	}, nil
 }
 
@@ -424,10 +439,21 @@ func role(s raft.RaftState) adapter.Role {
 }
 
 // fsm is the replicated state machine: the digest of applied payloads.
+// Its snapshot is the digest (sum and count), so a node restored from one,
+// its own or a leader's, continues the same chain.
 type fsm struct {
 	mu   sync.Mutex
 	d    adapter.Digest
 	wake chan struct{} // closed and replaced at each applied command; nil until asked for
+
+	// The snapshot counters of adapter.Status. started is set once NewRaft
+	// has returned: a Restore after it is a snapshot installed from a
+	// leader (hashicorp/raft restores a node's own snapshot only inside
+	// NewRaft, and this adapter never calls Raft.Restore).
+	started       atomic.Bool
+	snapshots     atomic.Uint64 // snapshots persisted
+	installs      atomic.Uint64 // leader snapshots restored
+	snapshotNanos atomic.Int64  // from Snapshot to the sink's Close, per persisted snapshot
 }
 
 // Apply folds a command into the digest and returns its position (uint64).
@@ -461,9 +487,11 @@ func (f *fsm) digest() (sum, count uint64) {
 	return f.d.Sum(), f.d.Count()
 }
 
+// Snapshot captures the digest; Persist writes it. hashicorp/raft calls
+// Snapshot on its FSM goroutine and Persist on its snapshot goroutine.
 func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 	sum, count := f.digest()
-	return snapshot{sum: sum, count: count}, nil
+	return snapshot{sum: sum, count: count, fsm: f, began: time.Now()}, nil
 }
 
 func (f *fsm) Restore(rc io.ReadCloser) error {
@@ -474,12 +502,27 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	}
 	f.mu.Lock()
 	f.d.Restore(binary.LittleEndian.Uint64(b[0:]), binary.LittleEndian.Uint64(b[8:]))
+	if f.wake != nil {
+		close(f.wake)
+		f.wake = nil
+	}
 	f.mu.Unlock()
+	if f.started.Load() {
+		f.installs.Add(1)
+	}
 	return nil
 }
 
-type snapshot struct{ sum, count uint64 }
+// snapshot is the digest as Snapshot captured it, and when.
+type snapshot struct {
+	sum, count uint64
+	fsm        *fsm
+	began      time.Time
+}
 
+// Persist writes the digest and, once the sink is closed (the snapshot
+// store has it: for the file store, written, synced and renamed into
+// place), counts the snapshot and the time since Snapshot.
 func (s snapshot) Persist(sink raft.SnapshotSink) error {
 	var b [16]byte
 	binary.LittleEndian.PutUint64(b[0:], s.sum)
@@ -488,7 +531,12 @@ func (s snapshot) Persist(sink raft.SnapshotSink) error {
 		sink.Cancel()
 		return err
 	}
-	return sink.Close()
+	if err := sink.Close(); err != nil {
+		return err
+	}
+	s.fsm.snapshots.Add(1)
+	s.fsm.snapshotNanos.Add(int64(time.Since(s.began)))
+	return nil
 }
 
 func (snapshot) Release() {}

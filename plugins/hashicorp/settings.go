@@ -248,8 +248,19 @@ func resolve(cfg adapter.Config) (resolved, error) {
 
 	resolveSnapshots(&c, def, k, opts, o.snapshotThreshold, o.snapshotInterval, &rep)
 	c.TrailingLogs = uint64(o.trailing)
-	rep.Add("", "TrailingLogs", strconv.FormatUint(c.TrailingLogs, 10), adapter.SourceOf(given("trailing_logs"), adapter.SourceLibrary),
-		"log entries kept after a snapshot; raft.DefaultConfig 10240, Consul the same")
+	switch {
+	case given("trailing_logs"):
+		rep.Add(adapter.KnobKeep, "TrailingLogs", strconv.FormatUint(c.TrailingLogs, 10), adapter.SourceRequested, "--opt hashicorp.trailing_logs")
+		if k.KeepEntries != 0 {
+			rep.Refuse(adapter.KnobKeep, k.Value(adapter.KnobKeep), adapter.OverriddenBy("trailing_logs", opts))
+		}
+	case k.KeepEntries != 0:
+		c.TrailingLogs = uint64(k.KeepEntries)
+		rep.Add(adapter.KnobKeep, "TrailingLogs", strconv.Itoa(k.KeepEntries), adapter.SourceRequested, "--raft keep: log entries kept after a snapshot")
+	default:
+		rep.Add(adapter.KnobKeep, "TrailingLogs", strconv.FormatUint(c.TrailingLogs, 10), adapter.SourceLibrary,
+			"log entries kept after a snapshot; raft.DefaultConfig 10240, Consul the same")
+	}
 
 	// The backend's own settings.
 	c.CommitTimeout = o.commitTimeout

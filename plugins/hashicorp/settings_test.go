@@ -29,7 +29,7 @@ func TestSettings(t *testing.T) {
 	}{
 		{
 			name:    "production",
-			applied: "election=1s,heartbeat=100ms,prevote=on,checkquorum=on,append=64,inflight=2,snapshot=16384",
+			applied: "election=1s,heartbeat=100ms,prevote=on,checkquorum=on,append=64,inflight=2,snapshot=16384,keep=10240",
 			check: func(t *testing.T, r hashicorp.Resolved) {
 				def := raft.DefaultConfig()
 				want(t, "HeartbeatTimeout", r.Conf.HeartbeatTimeout, def.HeartbeatTimeout)
@@ -58,7 +58,7 @@ func TestSettings(t *testing.T) {
 		{
 			name:    "shorter election scales the candidate wait and the lease",
 			raft:    "election=200ms",
-			applied: "election=200ms,heartbeat=20ms,prevote=on,checkquorum=on,append=64,inflight=2,snapshot=16384",
+			applied: "election=200ms,heartbeat=20ms,prevote=on,checkquorum=on,append=64,inflight=2,snapshot=16384,keep=10240",
 			check: func(t *testing.T, r hashicorp.Resolved) {
 				want(t, "HeartbeatTimeout", r.Conf.HeartbeatTimeout, 200*time.Millisecond)
 				want(t, "ElectionTimeout", r.Conf.ElectionTimeout, 200*time.Millisecond)
@@ -68,7 +68,7 @@ func TestSettings(t *testing.T) {
 		{
 			name:       "heartbeat not a tenth of the election timeout",
 			raft:       "heartbeat=50ms",
-			applied:    "election=1s,heartbeat=100ms,prevote=on,checkquorum=on,append=64,inflight=2,snapshot=16384",
+			applied:    "election=1s,heartbeat=100ms,prevote=on,checkquorum=on,append=64,inflight=2,snapshot=16384,keep=10240",
 			unhonoured: []string{"heartbeat:HeartbeatTimeout/10"},
 		},
 		{
@@ -88,7 +88,7 @@ func TestSettings(t *testing.T) {
 		{
 			name:    "pre-vote off",
 			raft:    "prevote=off",
-			applied: "election=1s,heartbeat=100ms,prevote=off,checkquorum=on,append=64,inflight=2,snapshot=16384",
+			applied: "election=1s,heartbeat=100ms,prevote=off,checkquorum=on,append=64,inflight=2,snapshot=16384,keep=10240",
 			check:   func(t *testing.T, r hashicorp.Resolved) { want(t, "PreVoteDisabled", r.Conf.PreVoteDisabled, true) },
 		},
 		{

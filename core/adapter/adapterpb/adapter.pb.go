@@ -78,7 +78,11 @@ type Description struct {
 	// (what a plugin built before this field existed sends).
 	MaxNodes uint32 `protobuf:"varint,9,opt,name=max_nodes,json=maxNodes,proto3" json:"max_nodes,omitempty"`
 	// read_modes are the adapter.ReadMode values Read serves.
-	ReadModes     []string `protobuf:"bytes,10,rep,name=read_modes,json=readModes,proto3" json:"read_modes,omitempty"`
+	ReadModes []string `protobuf:"bytes,10,rep,name=read_modes,json=readModes,proto3" json:"read_modes,omitempty"`
+	// membership: the node implements ChangeMembership and SetPeers and
+	// starts with join (adapter.Capabilities.Membership); false from a
+	// plugin built before this field existed.
+	Membership    bool `protobuf:"varint,11,opt,name=membership,proto3" json:"membership,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -183,6 +187,13 @@ func (x *Description) GetReadModes() []string {
 	return nil
 }
 
+func (x *Description) GetMembership() bool {
+	if x != nil {
+		return x.Membership
+	}
+	return false
+}
+
 type Peer struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Id            uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -245,7 +256,9 @@ type StartRequest struct {
 	Listen  string                 `protobuf:"bytes,6,opt,name=listen,proto3" json:"listen,omitempty"`
 	Raft    *RaftKnobs             `protobuf:"bytes,7,opt,name=raft,proto3" json:"raft,omitempty"`
 	// read_mode is adapter.Config.ReadMode; empty means linearizable.
-	ReadMode      string `protobuf:"bytes,8,opt,name=read_mode,json=readMode,proto3" json:"read_mode,omitempty"`
+	ReadMode string `protobuf:"bytes,8,opt,name=read_mode,json=readMode,proto3" json:"read_mode,omitempty"`
+	// join is adapter.Config.Join: start to join a running cluster.
+	Join          bool `protobuf:"varint,9,opt,name=join,proto3" json:"join,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -336,6 +349,13 @@ func (x *StartRequest) GetReadMode() string {
 	return ""
 }
 
+func (x *StartRequest) GetJoin() bool {
+	if x != nil {
+		return x.Join
+	}
+	return false
+}
+
 // RaftKnobs are adapter.Raft on the wire; zero values mean unset.
 type RaftKnobs struct {
 	state               protoimpl.MessageState `protogen:"open.v1"`
@@ -346,6 +366,7 @@ type RaftKnobs struct {
 	MaxAppendEntries    int64                  `protobuf:"varint,5,opt,name=max_append_entries,json=maxAppendEntries,proto3" json:"max_append_entries,omitempty"`
 	MaxInflightAppends  int64                  `protobuf:"varint,6,opt,name=max_inflight_appends,json=maxInflightAppends,proto3" json:"max_inflight_appends,omitempty"`
 	SnapshotEntries     int64                  `protobuf:"varint,7,opt,name=snapshot_entries,json=snapshotEntries,proto3" json:"snapshot_entries,omitempty"`
+	KeepEntries         int64                  `protobuf:"varint,8,opt,name=keep_entries,json=keepEntries,proto3" json:"keep_entries,omitempty"`
 	unknownFields       protoimpl.UnknownFields
 	sizeCache           protoimpl.SizeCache
 }
@@ -425,6 +446,13 @@ func (x *RaftKnobs) GetMaxInflightAppends() int64 {
 func (x *RaftKnobs) GetSnapshotEntries() int64 {
 	if x != nil {
 		return x.SnapshotEntries
+	}
+	return 0
+}
+
+func (x *RaftKnobs) GetKeepEntries() int64 {
+	if x != nil {
+		return x.KeepEntries
 	}
 	return 0
 }
@@ -1071,8 +1099,12 @@ type NodeStatus struct {
 	Applied         uint64                 `protobuf:"varint,6,opt,name=applied,proto3" json:"applied,omitempty"`
 	AppliedPayloads uint64                 `protobuf:"varint,7,opt,name=applied_payloads,json=appliedPayloads,proto3" json:"applied_payloads,omitempty"`
 	Digest          uint64                 `protobuf:"varint,8,opt,name=digest,proto3" json:"digest,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Snapshot counters since this node's Start; see adapter.Status.
+	Snapshots        uint64 `protobuf:"varint,9,opt,name=snapshots,proto3" json:"snapshots,omitempty"`
+	SnapshotInstalls uint64 `protobuf:"varint,10,opt,name=snapshot_installs,json=snapshotInstalls,proto3" json:"snapshot_installs,omitempty"`
+	SnapshotTimeNs   int64  `protobuf:"varint,11,opt,name=snapshot_time_ns,json=snapshotTimeNs,proto3" json:"snapshot_time_ns,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *NodeStatus) Reset() {
@@ -1157,6 +1189,27 @@ func (x *NodeStatus) GetAppliedPayloads() uint64 {
 func (x *NodeStatus) GetDigest() uint64 {
 	if x != nil {
 		return x.Digest
+	}
+	return 0
+}
+
+func (x *NodeStatus) GetSnapshots() uint64 {
+	if x != nil {
+		return x.Snapshots
+	}
+	return 0
+}
+
+func (x *NodeStatus) GetSnapshotInstalls() uint64 {
+	if x != nil {
+		return x.SnapshotInstalls
+	}
+	return 0
+}
+
+func (x *NodeStatus) GetSnapshotTimeNs() int64 {
+	if x != nil {
+		return x.SnapshotTimeNs
 	}
 	return 0
 }
@@ -1603,6 +1656,12 @@ type ReadResult struct {
 	Intervals     []*Interval  `protobuf:"bytes,5,rep,name=intervals,proto3" json:"intervals,omitempty"`
 	Stale         uint64       `protobuf:"varint,6,opt,name=stale,proto3" json:"stale,omitempty"`
 	StaleExamples []*StaleRead `protobuf:"bytes,7,rep,name=stale_examples,json=staleExamples,proto3" json:"stale_examples,omitempty"`
+	// The reads' share of the offered load (LoadResult's issued ... unsent
+	// are then the writes').
+	Issued        uint64 `protobuf:"varint,8,opt,name=issued,proto3" json:"issued,omitempty"`
+	Queued        uint64 `protobuf:"varint,9,opt,name=queued,proto3" json:"queued,omitempty"`
+	QueuedTimeNs  int64  `protobuf:"varint,10,opt,name=queued_time_ns,json=queuedTimeNs,proto3" json:"queued_time_ns,omitempty"`
+	Unsent        uint64 `protobuf:"varint,11,opt,name=unsent,proto3" json:"unsent,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1686,6 +1745,34 @@ func (x *ReadResult) GetStaleExamples() []*StaleRead {
 	return nil
 }
 
+func (x *ReadResult) GetIssued() uint64 {
+	if x != nil {
+		return x.Issued
+	}
+	return 0
+}
+
+func (x *ReadResult) GetQueued() uint64 {
+	if x != nil {
+		return x.Queued
+	}
+	return 0
+}
+
+func (x *ReadResult) GetQueuedTimeNs() int64 {
+	if x != nil {
+		return x.QueuedTimeNs
+	}
+	return 0
+}
+
+func (x *ReadResult) GetUnsent() uint64 {
+	if x != nil {
+		return x.Unsent
+	}
+	return 0
+}
+
 type StaleRead struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	AtNs          int64                  `protobuf:"varint,1,opt,name=at_ns,json=atNs,proto3" json:"at_ns,omitempty"`
@@ -1746,12 +1833,200 @@ func (x *StaleRead) GetApplied() uint64 {
 	return 0
 }
 
+// MemberChangeRequest is adapter.MemberChange: op "add" (peer is the node
+// to add, with the address the leader dials) or "remove" (peer.id).
+type MemberChangeRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Op            string                 `protobuf:"bytes,1,opt,name=op,proto3" json:"op,omitempty"`
+	Peer          *Peer                  `protobuf:"bytes,2,opt,name=peer,proto3" json:"peer,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MemberChangeRequest) Reset() {
+	*x = MemberChangeRequest{}
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MemberChangeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MemberChangeRequest) ProtoMessage() {}
+
+func (x *MemberChangeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MemberChangeRequest.ProtoReflect.Descriptor instead.
+func (*MemberChangeRequest) Descriptor() ([]byte, []int) {
+	return file_core_adapter_adapterpb_adapter_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *MemberChangeRequest) GetOp() string {
+	if x != nil {
+		return x.Op
+	}
+	return ""
+}
+
+func (x *MemberChangeRequest) GetPeer() *Peer {
+	if x != nil {
+		return x.Peer
+	}
+	return nil
+}
+
+// A change refused because this node is not the leader is an answer, as
+// for ProposeResponse; other failures are gRPC errors.
+type MemberChangeResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	NotLeader     bool                   `protobuf:"varint,1,opt,name=not_leader,json=notLeader,proto3" json:"not_leader,omitempty"`
+	LeaderHint    uint64                 `protobuf:"varint,2,opt,name=leader_hint,json=leaderHint,proto3" json:"leader_hint,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MemberChangeResponse) Reset() {
+	*x = MemberChangeResponse{}
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MemberChangeResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MemberChangeResponse) ProtoMessage() {}
+
+func (x *MemberChangeResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MemberChangeResponse.ProtoReflect.Descriptor instead.
+func (*MemberChangeResponse) Descriptor() ([]byte, []int) {
+	return file_core_adapter_adapterpb_adapter_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *MemberChangeResponse) GetNotLeader() bool {
+	if x != nil {
+		return x.NotLeader
+	}
+	return false
+}
+
+func (x *MemberChangeResponse) GetLeaderHint() uint64 {
+	if x != nil {
+		return x.LeaderHint
+	}
+	return 0
+}
+
+type SetPeersRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Peers         []*Peer                `protobuf:"bytes,1,rep,name=peers,proto3" json:"peers,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetPeersRequest) Reset() {
+	*x = SetPeersRequest{}
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetPeersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetPeersRequest) ProtoMessage() {}
+
+func (x *SetPeersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetPeersRequest.ProtoReflect.Descriptor instead.
+func (*SetPeersRequest) Descriptor() ([]byte, []int) {
+	return file_core_adapter_adapterpb_adapter_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *SetPeersRequest) GetPeers() []*Peer {
+	if x != nil {
+		return x.Peers
+	}
+	return nil
+}
+
+type SetPeersResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetPeersResponse) Reset() {
+	*x = SetPeersResponse{}
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetPeersResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetPeersResponse) ProtoMessage() {}
+
+func (x *SetPeersResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_core_adapter_adapterpb_adapter_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetPeersResponse.ProtoReflect.Descriptor instead.
+func (*SetPeersResponse) Descriptor() ([]byte, []int) {
+	return file_core_adapter_adapterpb_adapter_proto_rawDescGZIP(), []int{27}
+}
+
 var File_core_adapter_adapterpb_adapter_proto protoreflect.FileDescriptor
 
 const file_core_adapter_adapterpb_adapter_proto_rawDesc = "" +
 	"\n" +
 	"$core/adapter/adapterpb/adapter.proto\x12\x12raftcmp.adapter.v1\"\x11\n" +
-	"\x0fDescribeRequest\"\xbf\x02\n" +
+	"\x0fDescribeRequest\"\xdf\x02\n" +
 	"\vDescription\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06module\x18\x02 \x01(\tR\x06module\x12\x18\n" +
@@ -1765,10 +2040,13 @@ const file_core_adapter_adapterpb_adapter_proto_rawDesc = "" +
 	"\tmax_nodes\x18\t \x01(\rR\bmaxNodes\x12\x1d\n" +
 	"\n" +
 	"read_modes\x18\n" +
-	" \x03(\tR\treadModes\"*\n" +
+	" \x03(\tR\treadModes\x12\x1e\n" +
+	"\n" +
+	"membership\x18\v \x01(\bR\n" +
+	"membership\"*\n" +
 	"\x04Peer\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x12\n" +
-	"\x04addr\x18\x02 \x01(\tR\x04addr\"\xf0\x02\n" +
+	"\x04addr\x18\x02 \x01(\tR\x04addr\"\x84\x03\n" +
 	"\fStartRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12.\n" +
 	"\x05peers\x18\x02 \x03(\v2\x18.raftcmp.adapter.v1.PeerR\x05peers\x12\x19\n" +
@@ -1777,10 +2055,11 @@ const file_core_adapter_adapterpb_adapter_proto_rawDesc = "" +
 	"\aoptions\x18\x05 \x03(\v2-.raftcmp.adapter.v1.StartRequest.OptionsEntryR\aoptions\x12\x16\n" +
 	"\x06listen\x18\x06 \x01(\tR\x06listen\x121\n" +
 	"\x04raft\x18\a \x01(\v2\x1d.raftcmp.adapter.v1.RaftKnobsR\x04raft\x12\x1b\n" +
-	"\tread_mode\x18\b \x01(\tR\breadMode\x1a:\n" +
+	"\tread_mode\x18\b \x01(\tR\breadMode\x12\x12\n" +
+	"\x04join\x18\t \x01(\bR\x04join\x1a:\n" +
 	"\fOptionsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xb8\x02\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xdb\x02\n" +
 	"\tRaftKnobs\x12.\n" +
 	"\x13election_timeout_ns\x18\x01 \x01(\x03R\x11electionTimeoutNs\x122\n" +
 	"\x15heartbeat_interval_ns\x18\x02 \x01(\x03R\x13heartbeatIntervalNs\x12\x19\n" +
@@ -1788,7 +2067,8 @@ const file_core_adapter_adapterpb_adapter_proto_rawDesc = "" +
 	"\fcheck_quorum\x18\x04 \x01(\tR\vcheckQuorum\x12,\n" +
 	"\x12max_append_entries\x18\x05 \x01(\x03R\x10maxAppendEntries\x120\n" +
 	"\x14max_inflight_appends\x18\x06 \x01(\x03R\x12maxInflightAppends\x12)\n" +
-	"\x10snapshot_entries\x18\a \x01(\x03R\x0fsnapshotEntries\"\x0f\n" +
+	"\x10snapshot_entries\x18\a \x01(\x03R\x0fsnapshotEntries\x12!\n" +
+	"\fkeep_entries\x18\b \x01(\x03R\vkeepEntries\"\x0f\n" +
 	"\rStartResponse\"s\n" +
 	"\aSetting\x12\x12\n" +
 	"\x04knob\x18\x01 \x01(\tR\x04knob\x12\x12\n" +
@@ -1835,7 +2115,7 @@ const file_core_adapter_adapterpb_adapter_proto_rawDesc = "" +
 	"\brequests\x18\x01 \x03(\v2\".raftcmp.adapter.v1.ProposeRequestR\brequests\"S\n" +
 	"\x0eProposeResults\x12A\n" +
 	"\tresponses\x18\x01 \x03(\v2#.raftcmp.adapter.v1.ProposeResponseR\tresponses\"\x0f\n" +
-	"\rStatusRequest\"\xd1\x01\n" +
+	"\rStatusRequest\"\xc6\x02\n" +
 	"\n" +
 	"NodeStatus\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x12\n" +
@@ -1845,7 +2125,11 @@ const file_core_adapter_adapterpb_adapter_proto_rawDesc = "" +
 	"\x06commit\x18\x05 \x01(\x04R\x06commit\x12\x18\n" +
 	"\aapplied\x18\x06 \x01(\x04R\aapplied\x12)\n" +
 	"\x10applied_payloads\x18\a \x01(\x04R\x0fappliedPayloads\x12\x16\n" +
-	"\x06digest\x18\b \x01(\x04R\x06digest\"\r\n" +
+	"\x06digest\x18\b \x01(\x04R\x06digest\x12\x1c\n" +
+	"\tsnapshots\x18\t \x01(\x04R\tsnapshots\x12+\n" +
+	"\x11snapshot_installs\x18\n" +
+	" \x01(\x04R\x10snapshotInstalls\x12(\n" +
+	"\x10snapshot_time_ns\x18\v \x01(\x03R\x0esnapshotTimeNs\"\r\n" +
 	"\vStopRequest\"\x0e\n" +
 	"\fStopResponse\"\xf9\x02\n" +
 	"\bLoadSpec\x12\x18\n" +
@@ -1890,7 +2174,7 @@ const file_core_adapter_adapterpb_adapter_proto_rawDesc = "" +
 	"\x05reads\x18\f \x01(\v2\x1e.raftcmp.adapter.v1.ReadResultR\x05reads\x1a9\n" +
 	"\vErrorsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\"\xe7\x02\n" +
+	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\"\xd5\x03\n" +
 	"\n" +
 	"ReadResult\x12\x12\n" +
 	"\x04mode\x18\x01 \x01(\tR\x04mode\x12\x10\n" +
@@ -1899,14 +2183,30 @@ const file_core_adapter_adapterpb_adapter_proto_rawDesc = "" +
 	"\thistogram\x18\x04 \x01(\fR\thistogram\x12:\n" +
 	"\tintervals\x18\x05 \x03(\v2\x1c.raftcmp.adapter.v1.IntervalR\tintervals\x12\x14\n" +
 	"\x05stale\x18\x06 \x01(\x04R\x05stale\x12D\n" +
-	"\x0estale_examples\x18\a \x03(\v2\x1d.raftcmp.adapter.v1.StaleReadR\rstaleExamples\x1a9\n" +
+	"\x0estale_examples\x18\a \x03(\v2\x1d.raftcmp.adapter.v1.StaleReadR\rstaleExamples\x12\x16\n" +
+	"\x06issued\x18\b \x01(\x04R\x06issued\x12\x16\n" +
+	"\x06queued\x18\t \x01(\x04R\x06queued\x12$\n" +
+	"\x0equeued_time_ns\x18\n" +
+	" \x01(\x03R\fqueuedTimeNs\x12\x16\n" +
+	"\x06unsent\x18\v \x01(\x04R\x06unsent\x1a9\n" +
 	"\vErrorsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\"P\n" +
 	"\tStaleRead\x12\x13\n" +
 	"\x05at_ns\x18\x01 \x01(\x03R\x04atNs\x12\x14\n" +
 	"\x05acked\x18\x02 \x01(\x04R\x05acked\x12\x18\n" +
-	"\aapplied\x18\x03 \x01(\x04R\aapplied2\xd5\x05\n" +
+	"\aapplied\x18\x03 \x01(\x04R\aapplied\"S\n" +
+	"\x13MemberChangeRequest\x12\x0e\n" +
+	"\x02op\x18\x01 \x01(\tR\x02op\x12,\n" +
+	"\x04peer\x18\x02 \x01(\v2\x18.raftcmp.adapter.v1.PeerR\x04peer\"V\n" +
+	"\x14MemberChangeResponse\x12\x1d\n" +
+	"\n" +
+	"not_leader\x18\x01 \x01(\bR\tnotLeader\x12\x1f\n" +
+	"\vleader_hint\x18\x02 \x01(\x04R\n" +
+	"leaderHint\"A\n" +
+	"\x0fSetPeersRequest\x12.\n" +
+	"\x05peers\x18\x01 \x03(\v2\x18.raftcmp.adapter.v1.PeerR\x05peers\"\x12\n" +
+	"\x10SetPeersResponse2\x93\a\n" +
 	"\x04Node\x12P\n" +
 	"\bDescribe\x12#.raftcmp.adapter.v1.DescribeRequest\x1a\x1f.raftcmp.adapter.v1.Description\x12R\n" +
 	"\bSettings\x12 .raftcmp.adapter.v1.StartRequest\x1a$.raftcmp.adapter.v1.SettingsResponse\x12L\n" +
@@ -1916,7 +2216,9 @@ const file_core_adapter_adapterpb_adapter_proto_rawDesc = "" +
 	"\x04Read\x12\x1f.raftcmp.adapter.v1.ReadRequest\x1a .raftcmp.adapter.v1.ReadResponse\x12K\n" +
 	"\x06Status\x12!.raftcmp.adapter.v1.StatusRequest\x1a\x1e.raftcmp.adapter.v1.NodeStatus\x12I\n" +
 	"\x04Stop\x12\x1f.raftcmp.adapter.v1.StopRequest\x1a .raftcmp.adapter.v1.StopResponse\x12G\n" +
-	"\aRunLoad\x12\x1c.raftcmp.adapter.v1.LoadSpec\x1a\x1e.raftcmp.adapter.v1.LoadResultB3Z1github.com/raftcmp/raftcmp/core/adapter/adapterpbb\x06proto3"
+	"\aRunLoad\x12\x1c.raftcmp.adapter.v1.LoadSpec\x1a\x1e.raftcmp.adapter.v1.LoadResult\x12e\n" +
+	"\x10ChangeMembership\x12'.raftcmp.adapter.v1.MemberChangeRequest\x1a(.raftcmp.adapter.v1.MemberChangeResponse\x12U\n" +
+	"\bSetPeers\x12#.raftcmp.adapter.v1.SetPeersRequest\x1a$.raftcmp.adapter.v1.SetPeersResponseB3Z1github.com/raftcmp/raftcmp/core/adapter/adapterpbb\x06proto3"
 
 var (
 	file_core_adapter_adapterpb_adapter_proto_rawDescOnce sync.Once
@@ -1930,73 +2232,83 @@ func file_core_adapter_adapterpb_adapter_proto_rawDescGZIP() []byte {
 	return file_core_adapter_adapterpb_adapter_proto_rawDescData
 }
 
-var file_core_adapter_adapterpb_adapter_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
+var file_core_adapter_adapterpb_adapter_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
 var file_core_adapter_adapterpb_adapter_proto_goTypes = []any{
-	(*DescribeRequest)(nil),  // 0: raftcmp.adapter.v1.DescribeRequest
-	(*Description)(nil),      // 1: raftcmp.adapter.v1.Description
-	(*Peer)(nil),             // 2: raftcmp.adapter.v1.Peer
-	(*StartRequest)(nil),     // 3: raftcmp.adapter.v1.StartRequest
-	(*RaftKnobs)(nil),        // 4: raftcmp.adapter.v1.RaftKnobs
-	(*StartResponse)(nil),    // 5: raftcmp.adapter.v1.StartResponse
-	(*Setting)(nil),          // 6: raftcmp.adapter.v1.Setting
-	(*Unhonoured)(nil),       // 7: raftcmp.adapter.v1.Unhonoured
-	(*SettingsResponse)(nil), // 8: raftcmp.adapter.v1.SettingsResponse
-	(*ProposeRequest)(nil),   // 9: raftcmp.adapter.v1.ProposeRequest
-	(*ProposeResponse)(nil),  // 10: raftcmp.adapter.v1.ProposeResponse
-	(*ReadRequest)(nil),      // 11: raftcmp.adapter.v1.ReadRequest
-	(*ReadResponse)(nil),     // 12: raftcmp.adapter.v1.ReadResponse
-	(*ProposeBatch)(nil),     // 13: raftcmp.adapter.v1.ProposeBatch
-	(*ProposeResults)(nil),   // 14: raftcmp.adapter.v1.ProposeResults
-	(*StatusRequest)(nil),    // 15: raftcmp.adapter.v1.StatusRequest
-	(*NodeStatus)(nil),       // 16: raftcmp.adapter.v1.NodeStatus
-	(*StopRequest)(nil),      // 17: raftcmp.adapter.v1.StopRequest
-	(*StopResponse)(nil),     // 18: raftcmp.adapter.v1.StopResponse
-	(*LoadSpec)(nil),         // 19: raftcmp.adapter.v1.LoadSpec
-	(*Interval)(nil),         // 20: raftcmp.adapter.v1.Interval
-	(*LoadResult)(nil),       // 21: raftcmp.adapter.v1.LoadResult
-	(*ReadResult)(nil),       // 22: raftcmp.adapter.v1.ReadResult
-	(*StaleRead)(nil),        // 23: raftcmp.adapter.v1.StaleRead
-	nil,                      // 24: raftcmp.adapter.v1.StartRequest.OptionsEntry
-	nil,                      // 25: raftcmp.adapter.v1.LoadResult.ErrorsEntry
-	nil,                      // 26: raftcmp.adapter.v1.ReadResult.ErrorsEntry
+	(*DescribeRequest)(nil),      // 0: raftcmp.adapter.v1.DescribeRequest
+	(*Description)(nil),          // 1: raftcmp.adapter.v1.Description
+	(*Peer)(nil),                 // 2: raftcmp.adapter.v1.Peer
+	(*StartRequest)(nil),         // 3: raftcmp.adapter.v1.StartRequest
+	(*RaftKnobs)(nil),            // 4: raftcmp.adapter.v1.RaftKnobs
+	(*StartResponse)(nil),        // 5: raftcmp.adapter.v1.StartResponse
+	(*Setting)(nil),              // 6: raftcmp.adapter.v1.Setting
+	(*Unhonoured)(nil),           // 7: raftcmp.adapter.v1.Unhonoured
+	(*SettingsResponse)(nil),     // 8: raftcmp.adapter.v1.SettingsResponse
+	(*ProposeRequest)(nil),       // 9: raftcmp.adapter.v1.ProposeRequest
+	(*ProposeResponse)(nil),      // 10: raftcmp.adapter.v1.ProposeResponse
+	(*ReadRequest)(nil),          // 11: raftcmp.adapter.v1.ReadRequest
+	(*ReadResponse)(nil),         // 12: raftcmp.adapter.v1.ReadResponse
+	(*ProposeBatch)(nil),         // 13: raftcmp.adapter.v1.ProposeBatch
+	(*ProposeResults)(nil),       // 14: raftcmp.adapter.v1.ProposeResults
+	(*StatusRequest)(nil),        // 15: raftcmp.adapter.v1.StatusRequest
+	(*NodeStatus)(nil),           // 16: raftcmp.adapter.v1.NodeStatus
+	(*StopRequest)(nil),          // 17: raftcmp.adapter.v1.StopRequest
+	(*StopResponse)(nil),         // 18: raftcmp.adapter.v1.StopResponse
+	(*LoadSpec)(nil),             // 19: raftcmp.adapter.v1.LoadSpec
+	(*Interval)(nil),             // 20: raftcmp.adapter.v1.Interval
+	(*LoadResult)(nil),           // 21: raftcmp.adapter.v1.LoadResult
+	(*ReadResult)(nil),           // 22: raftcmp.adapter.v1.ReadResult
+	(*StaleRead)(nil),            // 23: raftcmp.adapter.v1.StaleRead
+	(*MemberChangeRequest)(nil),  // 24: raftcmp.adapter.v1.MemberChangeRequest
+	(*MemberChangeResponse)(nil), // 25: raftcmp.adapter.v1.MemberChangeResponse
+	(*SetPeersRequest)(nil),      // 26: raftcmp.adapter.v1.SetPeersRequest
+	(*SetPeersResponse)(nil),     // 27: raftcmp.adapter.v1.SetPeersResponse
+	nil,                          // 28: raftcmp.adapter.v1.StartRequest.OptionsEntry
+	nil,                          // 29: raftcmp.adapter.v1.LoadResult.ErrorsEntry
+	nil,                          // 30: raftcmp.adapter.v1.ReadResult.ErrorsEntry
 }
 var file_core_adapter_adapterpb_adapter_proto_depIdxs = []int32{
 	2,  // 0: raftcmp.adapter.v1.StartRequest.peers:type_name -> raftcmp.adapter.v1.Peer
-	24, // 1: raftcmp.adapter.v1.StartRequest.options:type_name -> raftcmp.adapter.v1.StartRequest.OptionsEntry
+	28, // 1: raftcmp.adapter.v1.StartRequest.options:type_name -> raftcmp.adapter.v1.StartRequest.OptionsEntry
 	4,  // 2: raftcmp.adapter.v1.StartRequest.raft:type_name -> raftcmp.adapter.v1.RaftKnobs
 	6,  // 3: raftcmp.adapter.v1.SettingsResponse.values:type_name -> raftcmp.adapter.v1.Setting
 	7,  // 4: raftcmp.adapter.v1.SettingsResponse.unhonoured:type_name -> raftcmp.adapter.v1.Unhonoured
 	9,  // 5: raftcmp.adapter.v1.ProposeBatch.requests:type_name -> raftcmp.adapter.v1.ProposeRequest
 	10, // 6: raftcmp.adapter.v1.ProposeResults.responses:type_name -> raftcmp.adapter.v1.ProposeResponse
-	25, // 7: raftcmp.adapter.v1.LoadResult.errors:type_name -> raftcmp.adapter.v1.LoadResult.ErrorsEntry
+	29, // 7: raftcmp.adapter.v1.LoadResult.errors:type_name -> raftcmp.adapter.v1.LoadResult.ErrorsEntry
 	20, // 8: raftcmp.adapter.v1.LoadResult.intervals:type_name -> raftcmp.adapter.v1.Interval
 	22, // 9: raftcmp.adapter.v1.LoadResult.reads:type_name -> raftcmp.adapter.v1.ReadResult
-	26, // 10: raftcmp.adapter.v1.ReadResult.errors:type_name -> raftcmp.adapter.v1.ReadResult.ErrorsEntry
+	30, // 10: raftcmp.adapter.v1.ReadResult.errors:type_name -> raftcmp.adapter.v1.ReadResult.ErrorsEntry
 	20, // 11: raftcmp.adapter.v1.ReadResult.intervals:type_name -> raftcmp.adapter.v1.Interval
 	23, // 12: raftcmp.adapter.v1.ReadResult.stale_examples:type_name -> raftcmp.adapter.v1.StaleRead
-	0,  // 13: raftcmp.adapter.v1.Node.Describe:input_type -> raftcmp.adapter.v1.DescribeRequest
-	3,  // 14: raftcmp.adapter.v1.Node.Settings:input_type -> raftcmp.adapter.v1.StartRequest
-	3,  // 15: raftcmp.adapter.v1.Node.Start:input_type -> raftcmp.adapter.v1.StartRequest
-	9,  // 16: raftcmp.adapter.v1.Node.Propose:input_type -> raftcmp.adapter.v1.ProposeRequest
-	13, // 17: raftcmp.adapter.v1.Node.ProposeStream:input_type -> raftcmp.adapter.v1.ProposeBatch
-	11, // 18: raftcmp.adapter.v1.Node.Read:input_type -> raftcmp.adapter.v1.ReadRequest
-	15, // 19: raftcmp.adapter.v1.Node.Status:input_type -> raftcmp.adapter.v1.StatusRequest
-	17, // 20: raftcmp.adapter.v1.Node.Stop:input_type -> raftcmp.adapter.v1.StopRequest
-	19, // 21: raftcmp.adapter.v1.Node.RunLoad:input_type -> raftcmp.adapter.v1.LoadSpec
-	1,  // 22: raftcmp.adapter.v1.Node.Describe:output_type -> raftcmp.adapter.v1.Description
-	8,  // 23: raftcmp.adapter.v1.Node.Settings:output_type -> raftcmp.adapter.v1.SettingsResponse
-	5,  // 24: raftcmp.adapter.v1.Node.Start:output_type -> raftcmp.adapter.v1.StartResponse
-	10, // 25: raftcmp.adapter.v1.Node.Propose:output_type -> raftcmp.adapter.v1.ProposeResponse
-	14, // 26: raftcmp.adapter.v1.Node.ProposeStream:output_type -> raftcmp.adapter.v1.ProposeResults
-	12, // 27: raftcmp.adapter.v1.Node.Read:output_type -> raftcmp.adapter.v1.ReadResponse
-	16, // 28: raftcmp.adapter.v1.Node.Status:output_type -> raftcmp.adapter.v1.NodeStatus
-	18, // 29: raftcmp.adapter.v1.Node.Stop:output_type -> raftcmp.adapter.v1.StopResponse
-	21, // 30: raftcmp.adapter.v1.Node.RunLoad:output_type -> raftcmp.adapter.v1.LoadResult
-	22, // [22:31] is the sub-list for method output_type
-	13, // [13:22] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	2,  // 13: raftcmp.adapter.v1.MemberChangeRequest.peer:type_name -> raftcmp.adapter.v1.Peer
+	2,  // 14: raftcmp.adapter.v1.SetPeersRequest.peers:type_name -> raftcmp.adapter.v1.Peer
+	0,  // 15: raftcmp.adapter.v1.Node.Describe:input_type -> raftcmp.adapter.v1.DescribeRequest
+	3,  // 16: raftcmp.adapter.v1.Node.Settings:input_type -> raftcmp.adapter.v1.StartRequest
+	3,  // 17: raftcmp.adapter.v1.Node.Start:input_type -> raftcmp.adapter.v1.StartRequest
+	9,  // 18: raftcmp.adapter.v1.Node.Propose:input_type -> raftcmp.adapter.v1.ProposeRequest
+	13, // 19: raftcmp.adapter.v1.Node.ProposeStream:input_type -> raftcmp.adapter.v1.ProposeBatch
+	11, // 20: raftcmp.adapter.v1.Node.Read:input_type -> raftcmp.adapter.v1.ReadRequest
+	15, // 21: raftcmp.adapter.v1.Node.Status:input_type -> raftcmp.adapter.v1.StatusRequest
+	17, // 22: raftcmp.adapter.v1.Node.Stop:input_type -> raftcmp.adapter.v1.StopRequest
+	19, // 23: raftcmp.adapter.v1.Node.RunLoad:input_type -> raftcmp.adapter.v1.LoadSpec
+	24, // 24: raftcmp.adapter.v1.Node.ChangeMembership:input_type -> raftcmp.adapter.v1.MemberChangeRequest
+	26, // 25: raftcmp.adapter.v1.Node.SetPeers:input_type -> raftcmp.adapter.v1.SetPeersRequest
+	1,  // 26: raftcmp.adapter.v1.Node.Describe:output_type -> raftcmp.adapter.v1.Description
+	8,  // 27: raftcmp.adapter.v1.Node.Settings:output_type -> raftcmp.adapter.v1.SettingsResponse
+	5,  // 28: raftcmp.adapter.v1.Node.Start:output_type -> raftcmp.adapter.v1.StartResponse
+	10, // 29: raftcmp.adapter.v1.Node.Propose:output_type -> raftcmp.adapter.v1.ProposeResponse
+	14, // 30: raftcmp.adapter.v1.Node.ProposeStream:output_type -> raftcmp.adapter.v1.ProposeResults
+	12, // 31: raftcmp.adapter.v1.Node.Read:output_type -> raftcmp.adapter.v1.ReadResponse
+	16, // 32: raftcmp.adapter.v1.Node.Status:output_type -> raftcmp.adapter.v1.NodeStatus
+	18, // 33: raftcmp.adapter.v1.Node.Stop:output_type -> raftcmp.adapter.v1.StopResponse
+	21, // 34: raftcmp.adapter.v1.Node.RunLoad:output_type -> raftcmp.adapter.v1.LoadResult
+	25, // 35: raftcmp.adapter.v1.Node.ChangeMembership:output_type -> raftcmp.adapter.v1.MemberChangeResponse
+	27, // 36: raftcmp.adapter.v1.Node.SetPeers:output_type -> raftcmp.adapter.v1.SetPeersResponse
+	26, // [26:37] is the sub-list for method output_type
+	15, // [15:26] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_core_adapter_adapterpb_adapter_proto_init() }
@@ -2010,7 +2322,7 @@ func file_core_adapter_adapterpb_adapter_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_core_adapter_adapterpb_adapter_proto_rawDesc), len(file_core_adapter_adapterpb_adapter_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   27,
+			NumMessages:   31,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -26,15 +26,17 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Node_Describe_FullMethodName      = "/raftcmp.adapter.v1.Node/Describe"
-	Node_Settings_FullMethodName      = "/raftcmp.adapter.v1.Node/Settings"
-	Node_Start_FullMethodName         = "/raftcmp.adapter.v1.Node/Start"
-	Node_Propose_FullMethodName       = "/raftcmp.adapter.v1.Node/Propose"
-	Node_ProposeStream_FullMethodName = "/raftcmp.adapter.v1.Node/ProposeStream"
-	Node_Read_FullMethodName          = "/raftcmp.adapter.v1.Node/Read"
-	Node_Status_FullMethodName        = "/raftcmp.adapter.v1.Node/Status"
-	Node_Stop_FullMethodName          = "/raftcmp.adapter.v1.Node/Stop"
-	Node_RunLoad_FullMethodName       = "/raftcmp.adapter.v1.Node/RunLoad"
+	Node_Describe_FullMethodName         = "/raftcmp.adapter.v1.Node/Describe"
+	Node_Settings_FullMethodName         = "/raftcmp.adapter.v1.Node/Settings"
+	Node_Start_FullMethodName            = "/raftcmp.adapter.v1.Node/Start"
+	Node_Propose_FullMethodName          = "/raftcmp.adapter.v1.Node/Propose"
+	Node_ProposeStream_FullMethodName    = "/raftcmp.adapter.v1.Node/ProposeStream"
+	Node_Read_FullMethodName             = "/raftcmp.adapter.v1.Node/Read"
+	Node_Status_FullMethodName           = "/raftcmp.adapter.v1.Node/Status"
+	Node_Stop_FullMethodName             = "/raftcmp.adapter.v1.Node/Stop"
+	Node_RunLoad_FullMethodName          = "/raftcmp.adapter.v1.Node/RunLoad"
+	Node_ChangeMembership_FullMethodName = "/raftcmp.adapter.v1.Node/ChangeMembership"
+	Node_SetPeers_FullMethodName         = "/raftcmp.adapter.v1.Node/SetPeers"
 )
 
 // NodeClient is the client API for Node service.
@@ -69,6 +71,11 @@ type NodeClient interface {
 	// RunLoad runs the embedded load generator inside this process against
 	// the local node and returns its measurements when the load ends.
 	RunLoad(ctx context.Context, in *LoadSpec, opts ...grpc.CallOption) (*LoadResult, error)
+	// ChangeMembership adds or removes one voter through the leader
+	// (adapter.Reconfigurer); a follower answers not_leader.
+	ChangeMembership(ctx context.Context, in *MemberChangeRequest, opts ...grpc.CallOption) (*MemberChangeResponse, error)
+	// SetPeers replaces the node's address book (adapter.Reconfigurer).
+	SetPeers(ctx context.Context, in *SetPeersRequest, opts ...grpc.CallOption) (*SetPeersResponse, error)
 }
 
 type nodeClient struct {
@@ -172,6 +179,26 @@ func (c *nodeClient) RunLoad(ctx context.Context, in *LoadSpec, opts ...grpc.Cal
 	return out, nil
 }
 
+func (c *nodeClient) ChangeMembership(ctx context.Context, in *MemberChangeRequest, opts ...grpc.CallOption) (*MemberChangeResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(MemberChangeResponse)
+	err := c.cc.Invoke(ctx, Node_ChangeMembership_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *nodeClient) SetPeers(ctx context.Context, in *SetPeersRequest, opts ...grpc.CallOption) (*SetPeersResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SetPeersResponse)
+	err := c.cc.Invoke(ctx, Node_SetPeers_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // NodeServer is the server API for Node service.
 // All implementations must embed UnimplementedNodeServer
 // for forward compatibility.
@@ -204,6 +231,11 @@ type NodeServer interface {
 	// RunLoad runs the embedded load generator inside this process against
 	// the local node and returns its measurements when the load ends.
 	RunLoad(context.Context, *LoadSpec) (*LoadResult, error)
+	// ChangeMembership adds or removes one voter through the leader
+	// (adapter.Reconfigurer); a follower answers not_leader.
+	ChangeMembership(context.Context, *MemberChangeRequest) (*MemberChangeResponse, error)
+	// SetPeers replaces the node's address book (adapter.Reconfigurer).
+	SetPeers(context.Context, *SetPeersRequest) (*SetPeersResponse, error)
 	mustEmbedUnimplementedNodeServer()
 }
 
@@ -240,6 +272,12 @@ func (UnimplementedNodeServer) Stop(context.Context, *StopRequest) (*StopRespons
 }
 func (UnimplementedNodeServer) RunLoad(context.Context, *LoadSpec) (*LoadResult, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method RunLoad not implemented")
+}
+func (UnimplementedNodeServer) ChangeMembership(context.Context, *MemberChangeRequest) (*MemberChangeResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ChangeMembership not implemented")
+}
+func (UnimplementedNodeServer) SetPeers(context.Context, *SetPeersRequest) (*SetPeersResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method SetPeers not implemented")
 }
 func (UnimplementedNodeServer) mustEmbedUnimplementedNodeServer() {}
 func (UnimplementedNodeServer) testEmbeddedByValue()              {}
@@ -413,6 +451,42 @@ func _Node_RunLoad_Handler(srv interface{}, ctx context.Context, dec func(interf
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Node_ChangeMembership_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(MemberChangeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(NodeServer).ChangeMembership(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Node_ChangeMembership_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(NodeServer).ChangeMembership(ctx, req.(*MemberChangeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Node_SetPeers_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetPeersRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(NodeServer).SetPeers(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Node_SetPeers_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(NodeServer).SetPeers(ctx, req.(*SetPeersRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Node_ServiceDesc is the grpc.ServiceDesc for Node service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -451,6 +525,14 @@ var Node_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RunLoad",
 			Handler:    _Node_RunLoad_Handler,
+		},
+		{
+			MethodName: "ChangeMembership",
+			Handler:    _Node_ChangeMembership_Handler,
+		},
+		{
+			MethodName: "SetPeers",
+			Handler:    _Node_SetPeers_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

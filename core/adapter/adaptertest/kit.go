@@ -94,8 +94,10 @@ func Checks() []Check {
 		{"follower-propose", "Propose on a follower forwards, or returns NotLeaderError naming the leader, as the plugin declares", checkFollowerPropose},
 		{"leader-failover", "killing the leader yields a new leader and proposals continue", checkLeaderFailover},
 		{"restart-recovers", "with durable storage, a node stopped and restarted recovers its log and catches up", checkRestartRecovers},
+		{"snapshot-catch-up", "with durable storage, a follower killed while the leader compacts its log past it (snapshot=200,keep=100) catches up through a snapshot when restarted: it counts an install and applies the same payloads with the same digest", checkSnapshotCatchUp},
 		{"status-consistent", "Status stays consistent under load: commit >= applied, term, applied index and payload count never decrease", checkStatusConsistent},
 		{"settings-accounted", "Settings answers before Start, the same each time, with a source for every value, and accounts for every shared knob asked: applied as asked or reported not honoured", checkSettingsAccounted},
+		{"membership", "with Membership declared, a follower is replaced under proposals (removed by the leader and stopped, a fresh node started to join and added by the leader) and every node, the new one included, applies the acknowledged log; ChangeMembership on a follower returns NotLeaderError", checkMembership},
 		{"stop-releases", "Stop releases the node's Raft port and closes its files, while the process lives on", checkStopReleases},
 	}
 }
@@ -323,7 +325,7 @@ func checkSettingsAccounted(ctx context.Context, k *Kit) error {
 	odd := adapter.Raft{
 		ElectionTimeout: 1234 * time.Millisecond, HeartbeatInterval: 77 * time.Millisecond,
 		PreVote: adapter.SwitchOff, CheckQuorum: adapter.SwitchOff,
-		MaxAppendEntries: 7, MaxInflightAppends: 3, SnapshotEntries: 500,
+		MaxAppendEntries: 7, MaxInflightAppends: 3, SnapshotEntries: 500, KeepEntries: 77,
 	}
 	sources := []string{adapter.SourceLibrary, adapter.SourceProduction, adapter.SourceRaftcmp, adapter.SourceRequested}
 	nodes := checkNodes

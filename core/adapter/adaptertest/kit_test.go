@@ -24,6 +24,8 @@ func TestKitCatchesBrokenAdapters(t *testing.T) {
 	}{
 		{"lossy", []string{"replicated-in-order"}, "replicated-in-order", "safety"},
 		{"wrong-hint", nil, "follower-propose", "names node"},
+		{"bad-join", []string{"membership"}, "membership", "adding node 4"},
+		{"no-installs", []string{"snapshot-catch-up"}, "snapshot-catch-up", "reports 0 snapshot installs"},
 		{"silent-knobs", []string{"settings-accounted"}, "settings-accounted", "uniform: election=1s is neither applied"},
 	}
 	for _, tc := range tests {

@@ -9,6 +9,11 @@
 //     FSM, so the loss is simulated at the Status boundary, which is all a
 //     black-box check can observe anyway.)
 //   - "wrong-hint": a follower's NotLeaderError names the wrong leader.
+//   - "bad-join": a node started to join a running cluster (Config.Join)
+//     reports a digest of a different history than the one it applied,
+//     as a joiner that missed or reordered entries would.
+//   - "no-installs": Status never counts a snapshot installed from a
+//     leader (SnapshotInstalls stays 0).
 //   - "silent-knobs": Settings drops every shared Raft knob it was asked
 //     for without a word (no Setting for it, nothing reported not honoured).
 //   - "panic", "exit", "hang": after "broken_after" proposals (default
@@ -42,6 +47,7 @@ type broken struct {
 	proposals atomic.Int64
 	id        uint64
 	nodes     uint64
+	joined    bool
 }
 
 // own takes the fixture's own options out of cfg, leaving the hashicorp
@@ -79,7 +85,7 @@ func (b *broken) Settings(cfg adapter.Config) (adapter.Settings, error) {
 
 func (b *broken) Start(ctx context.Context, cfg adapter.Config) error {
 	cfg = b.own(cfg)
-	b.id, b.nodes = cfg.ID, uint64(len(cfg.Peers))
+	b.id, b.nodes, b.joined = cfg.ID, uint64(len(cfg.Peers)), cfg.Join
 	return b.Node.Start(ctx, cfg)
 }
 
@@ -110,6 +116,12 @@ func (b *broken) Status(ctx context.Context) (adapter.Status, error) {
 	if b.mode == "lossy" && b.id == b.nodes && st.AppliedPayloads >= 1000 {
 		st.AppliedPayloads -= st.AppliedPayloads / 1000
 		st.Digest ^= 0x9e3779b97f4a7c15 // a different history, a different digest
+	}
+	if b.mode == "bad-join" && b.joined && st.AppliedPayloads > 0 {
+		st.Digest ^= 0x9e3779b97f4a7c15
+	}
+	if b.mode == "no-installs" {
+		st.SnapshotInstalls = 0
 	}
 	return st, err
 }

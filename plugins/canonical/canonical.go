@@ -76,6 +76,7 @@ import (
 	"path/filepath"
 	"runtime/cgo"
 	"sync"
+	"time"
 	"unsafe"
 
 	"github.com/raftcmp/raftcmp/core/adapter"
@@ -137,6 +138,7 @@ func (n *Node) Describe() adapter.Description {
 			ForwardsProposals: false,
 			Storage:           []adapter.Storage{adapter.StorageDisk, adapter.StorageTmpfs},
 			ReadModes:         []adapter.ReadMode{adapter.ReadLinearizable, adapter.ReadStale},
+			Membership:        true,
 		},
 	}
 }
@@ -201,6 +203,9 @@ func (n *Node) Start(ctx context.Context, cfg adapter.Config) error {
 	cc.connect_retry_ms = C.unsigned(res.retry.Milliseconds())
 	if res.nodelay {
 		cc.nodelay = 1
+	}
+	if cfg.Join {
+		cc.join = 1
 	}
 
 	f := &fsm{}
@@ -326,28 +331,30 @@ func (n *Node) Status(ctx context.Context) (adapter.Status, error) {
 	st := n.status()
 	rs := n.fsm.state()
 	return adapter.Status{
-		ID:              n.id,
-		Role:            role(int(st.state)),
-		Leader:          uint64(st.leader),
-		Term:            uint64(st.term),
-		Commit:          uint64(st.commit),
-		Applied:         uint64(st.applied),
-		AppliedPayloads: rs.AppliedPayloads,
-		Digest:          rs.Digest,
+		ID:               n.id,
+		Role:             role(int(st.state)),
+		Leader:           uint64(st.leader),
+		Term:             uint64(st.term),
+		Commit:           uint64(st.commit),
+		Applied:          uint64(st.applied),
+		AppliedPayloads:  rs.AppliedPayloads,
+		Digest:           rs.Digest,
+		Snapshots:        uint64(st.snapshots_taken),
+		SnapshotInstalls: uint64(st.snapshots_installed),
+		SnapshotTime:     time.Duration(st.snapshot_ns),
 	}, nil
 }
 
-// snapshots is how many snapshots this node took and restored (from its
-// own disk at Start or from a leader) since Start: the counters Status
-// will carry once the contract has them.
-func (n *Node) snapshots() (taken, restored uint64) {
+// snapshots is how many snapshots this node took, restored from its own
+// disk at Start, and installed from a leader, since Start.
+func (n *Node) snapshots() (taken, restored, installed uint64) {
 	n.mu.RLock()
 	defer n.mu.RUnlock()
 	if n.c == nil {
-		return 0, 0
+		return 0, 0, 0
 	}
 	st := n.status()
-	return uint64(st.snapshots_taken), uint64(st.snapshots_restored)
+	return uint64(st.snapshots_taken), uint64(st.snapshots_restored), uint64(st.snapshots_installed)
 }
 
 // status is the loop's latest copy of libraft's state; n.mu held.

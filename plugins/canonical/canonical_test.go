@@ -153,7 +153,7 @@ func TestSnapshotsCounted(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if taken, _ := nodes[0].Snapshots(); taken == 0 {
+	if taken, _, _ := nodes[0].Snapshots(); taken == 0 {
 		t.Fatal("no snapshot counted after 20 entries with a threshold of 8")
 	}
 }

@@ -9,4 +9,4 @@ var CHeapInUse = cHeapInUse
 var LiveObjects = liveObjects
 
 // Snapshots is snapshots for tests.
-func (n *Node) Snapshots() (taken, restored uint64) { return n.snapshots() }
+func (n *Node) Snapshots() (taken, restored, installed uint64) { return n.snapshots() }

@@ -49,17 +49,24 @@ struct rc_connect {
 	struct raft_uv_connect *outer;
 	raft_uv_connect_cb outer_cb;
 	int nodelay;
+	char *addr; // the address dialled, copied from the peer list
 };
+
+// RC_ASSIGN is the second step of RC_ADD, queued by the loop itself.
+enum { RC_ASSIGN = 100 };
 
 typedef struct rc_req {
 	int kind;
 	uintptr_t handle;
 	struct raft_buffer buf;
+	raft_id id;  // RC_ADD, RC_ASSIGN, RC_REMOVE: the server
+	char *addr;  // RC_ADD: its address (malloc'd)
 	rc_node *node;
 	struct rc_req *next;
 	union {
 		struct raft_apply apply;
 		struct raft_barrier barrier;
+		struct raft_change change;
 	} u;
 } rc_req;
 
@@ -73,17 +80,22 @@ struct rc_node {
 	struct raft raft;
 	uintptr_t fsm_handle;
 
+	pthread_mutex_t peers_mu; // guards the peer list, which SetPeers replaces
 	unsigned n_peers;
 	raft_id *peer_ids;
 	char **peer_addrs;
 
-	int closing; // loop thread only: raft_close was called
+	// Loop thread only (and rc_open before the loop runs).
+	int closing;          // raft_close was called
+	int started;          // raft_start returned: a restore now is an install
+	int timing;           // an FSM snapshot is in progress in libraft
+	uint64_t snap_start;  // uv_hrtime at its FSM snapshot call
 
 	pthread_mutex_t mu; // guards the fields below
 	rc_req *head, *tail;
 	int stopping;
 	rc_status st;
-	uint64_t snapshots_taken, snapshots_restored;
+	uint64_t snapshots_taken, snapshots_restored, snapshots_installed, snapshot_ns;
 };
 
 // Live objects the glue allocated, for the leak test (rc_live).
@@ -142,6 +154,7 @@ static void rct_connected(struct raft_uv_connect *req, struct uv_stream_s *strea
 	}
 	raft_uv_connect_cb cb = c->outer_cb;
 	struct raft_uv_connect *outer = c->outer;
+	free(c->addr);
 	free(c);
 	__atomic_sub_fetch(&live_connects, 1, __ATOMIC_SEQ_CST);
 	cb(outer, stream, status);
@@ -167,26 +180,40 @@ static int rct_connect(struct raft_uv_transport *t, struct raft_uv_connect *req,
 	struct rc_transport *w = wrapper(t);
 	rc_node *n = w->node;
 	(void)address; // the replicated configuration's address: not ours to dial
+	char *addr = NULL;
+	pthread_mutex_lock(&n->peers_mu);
 	for (unsigned i = 0; i < n->n_peers; i++) {
 		if (n->peer_ids[i] == id) {
-			struct rc_connect *c = calloc(1, sizeof *c);
-			if (c == NULL) {
+			addr = strdup(n->peer_addrs[i]);
+			if (addr == NULL) {
+				pthread_mutex_unlock(&n->peers_mu);
 				return RAFT_NOMEM;
 			}
-			__atomic_add_fetch(&live_connects, 1, __ATOMIC_SEQ_CST);
-			c->inner.data = c;
-			c->outer = req;
-			c->outer_cb = cb;
-			c->nodelay = w->nodelay;
-			w->tcp.data = t->data;
-			int rv = w->tcp.connect(&w->tcp, &c->inner, id, n->peer_addrs[i], rct_connected);
-			if (rv != 0) {
-				free(c);
-				__atomic_sub_fetch(&live_connects, 1, __ATOMIC_SEQ_CST);
-				memcpy(t->errmsg, w->tcp.errmsg, sizeof t->errmsg);
-			}
-			return rv;
+			break;
 		}
+	}
+	pthread_mutex_unlock(&n->peers_mu);
+	if (addr != NULL) {
+		struct rc_connect *c = calloc(1, sizeof *c);
+		if (c == NULL) {
+			free(addr);
+			return RAFT_NOMEM;
+		}
+		__atomic_add_fetch(&live_connects, 1, __ATOMIC_SEQ_CST);
+		c->inner.data = c;
+		c->outer = req;
+		c->outer_cb = cb;
+		c->nodelay = w->nodelay;
+		c->addr = addr;
+		w->tcp.data = t->data;
+		int rv = w->tcp.connect(&w->tcp, &c->inner, id, addr, rct_connected);
+		if (rv != 0) {
+			free(c->addr);
+			free(c);
+			__atomic_sub_fetch(&live_connects, 1, __ATOMIC_SEQ_CST);
+			memcpy(t->errmsg, w->tcp.errmsg, sizeof t->errmsg);
+		}
+		return rv;
 	}
 	snprintf(t->errmsg, sizeof t->errmsg, "no peer with id %llu in this node's peer list", id);
 	return RAFT_NOCONNECTION;
@@ -254,6 +281,10 @@ static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsign
 	put_le64((unsigned char *)b->base + 8, count);
 	*bufs = b;
 	*n_bufs = 1;
+	// libraft now stores it (snapshot_put) and compacts the log; until
+	// then r->snapshot.pending.term is non-zero (refresh_status).
+	n->timing = 1;
+	n->snap_start = uv_hrtime();
 	pthread_mutex_lock(&n->mu);
 	n->snapshots_taken++;
 	pthread_mutex_unlock(&n->mu);
@@ -261,6 +292,8 @@ static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsign
 }
 
 // fsm_restore takes over buf's memory on success, as libraft hands it over.
+// Before raft_start returned it is this node's own snapshot, loaded from
+// disk; after, one installed from a leader.
 static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
 {
 	rc_node *n = fsm->data;
@@ -270,7 +303,11 @@ static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
 	rcGoRestore(n->fsm_handle, get_le64(buf->base), get_le64((unsigned char *)buf->base + 8));
 	raft_free(buf->base);
 	pthread_mutex_lock(&n->mu);
-	n->snapshots_restored++;
+	if (n->started) {
+		n->snapshots_installed++;
+	} else {
+		n->snapshots_restored++;
+	}
 	pthread_mutex_unlock(&n->mu);
 	return 0;
 }
@@ -285,6 +322,7 @@ static void complete(rc_req *req, int status, uint64_t pos)
 		raft_leader(&req->node->raft, &leader, &addr);
 	}
 	rcGoDone(req->handle, status, pos, leader);
+	free(req->addr);
 	free(req);
 	__atomic_sub_fetch(&live_reqs, 1, __ATOMIC_SEQ_CST);
 }
@@ -296,6 +334,40 @@ static void apply_cb(struct raft_apply *a, int status, void *result)
 
 static void barrier_cb(struct raft_barrier *b, int status) { complete(b->data, status, 0); }
 
+static void change_cb(struct raft_change *c, int status) { complete(c->data, status, 0); }
+
+// enqueue puts req at the end of the queue and wakes the loop.
+static void enqueue(rc_node *n, rc_req *req)
+{
+	req->next = NULL;
+	if (n->tail == NULL) {
+		n->head = req;
+	} else {
+		n->tail->next = req;
+	}
+	n->tail = req;
+	// Sent under mu: rc_stop sets stopping under mu, and the loop closes
+	// the handle only after it saw stopping, so no send follows the close.
+	uv_async_send(&n->async);
+}
+
+// add_cb: the new server is in the configuration (as a spare); promote it
+// to voter in a second change, from the queue, not from inside libraft's
+// apply loop that called us.
+static void add_cb(struct raft_change *c, int status)
+{
+	rc_req *req = c->data;
+	rc_node *n = req->node;
+	if (status != 0) {
+		complete(req, status, 0);
+		return;
+	}
+	req->kind = RC_ASSIGN;
+	pthread_mutex_lock(&n->mu);
+	enqueue(n, req);
+	pthread_mutex_unlock(&n->mu);
+}
+
 static void submit(rc_node *n, rc_req *req)
 {
 	int rv;
@@ -306,9 +378,36 @@ static void submit(rc_node *n, rc_req *req)
 		if (rv != 0) {
 			raft_free(req->buf.base);
 		}
-	} else {
+	} else if (req->kind == RC_BARRIER) {
 		req->u.barrier.data = req;
 		rv = raft_barrier(&n->raft, &req->u.barrier, barrier_cb);
+	} else if (req->kind == RC_ADD) {
+		req->u.change.data = req;
+		rv = raft_add(&n->raft, &req->u.change, req->id, req->addr, add_cb);
+		if (rv == RAFT_DUPLICATEID) {
+			// Already in the configuration (a retry): promote it.
+			req->kind = RC_ASSIGN;
+			rv = 0;
+			pthread_mutex_lock(&n->mu);
+			enqueue(n, req);
+			pthread_mutex_unlock(&n->mu);
+		}
+	} else if (req->kind == RC_ASSIGN) {
+		req->u.change.data = req;
+		rv = raft_assign(&n->raft, &req->u.change, req->id, RAFT_VOTER, change_cb);
+		if (rv == RAFT_BADROLE) {
+			// Already a voter.
+			complete(req, 0, 0);
+			return;
+		}
+	} else {
+		req->u.change.data = req;
+		rv = raft_remove(&n->raft, &req->u.change, req->id, change_cb);
+		if (rv == RAFT_BADID) {
+			// Not in the configuration (a retry).
+			complete(req, 0, 0);
+			return;
+		}
 	}
 	if (rv != 0) {
 		complete(req, rv, 0);
@@ -327,9 +426,17 @@ static void refresh_status(rc_node *n)
 	st.applied = raft_last_applied(&n->raft);
 	st.last_index = raft_last_index(&n->raft);
 	st.snapshot_index = n->raft.log.snapshot.last_index;
+	uint64_t took = 0;
+	if (n->timing && n->raft.snapshot.pending.term == 0) {
+		n->timing = 0;
+		took = uv_hrtime() - n->snap_start;
+	}
 	pthread_mutex_lock(&n->mu);
+	n->snapshot_ns += took;
 	st.snapshots_taken = n->snapshots_taken;
 	st.snapshots_restored = n->snapshots_restored;
+	st.snapshots_installed = n->snapshots_installed;
+	st.snapshot_ns = n->snapshot_ns;
 	n->st = st;
 	pthread_mutex_unlock(&n->mu);
 }
@@ -361,7 +468,7 @@ static void async_cb(uv_async_t *h)
 			if (q->kind == RC_APPLY) {
 				raft_free(q->buf.base);
 			}
-			complete(q, RC_STOPPED, 0);
+			complete(q, RC_STOPPED, 0); // frees q->addr
 		} else {
 			submit(n, q);
 		}
@@ -413,6 +520,7 @@ rc_node *rc_open(const rc_config *cfg, char *errmsg, size_t errlen)
 	}
 	__atomic_add_fetch(&live_nodes, 1, __ATOMIC_SEQ_CST);
 	pthread_mutex_init(&n->mu, NULL);
+	pthread_mutex_init(&n->peers_mu, NULL);
 	n->fsm_handle = cfg->fsm;
 	n->n_peers = cfg->n_peers;
 	n->peer_ids = calloc(cfg->n_peers, sizeof *n->peer_ids);
@@ -490,21 +598,25 @@ rc_node *rc_open(const rc_config *cfg, char *errmsg, size_t errlen)
 	// addresses it dials itself; the transport wrapper dials by id anyway.
 	// A node with state already on disk refuses (RAFT_CANTBOOTSTRAP) and
 	// recovers from it instead.
-	struct raft_configuration conf;
-	raft_configuration_init(&conf);
-	for (unsigned i = 0; i < cfg->n_peers; i++) {
-		rv = raft_configuration_add(&conf, cfg->peer_ids[i], cfg->peer_addrs[i], RAFT_VOTER);
-		if (rv != 0) {
-			raft_configuration_close(&conf);
-			set_err(errmsg, errlen, "raft_configuration_add", raft_strerror(rv));
+	// A joining node bootstraps nothing: it starts with an empty
+	// configuration and learns one from the leader that adds it.
+	if (!cfg->join) {
+		struct raft_configuration conf;
+		raft_configuration_init(&conf);
+		for (unsigned i = 0; i < cfg->n_peers; i++) {
+			rv = raft_configuration_add(&conf, cfg->peer_ids[i], cfg->peer_addrs[i], RAFT_VOTER);
+			if (rv != 0) {
+				raft_configuration_close(&conf);
+				set_err(errmsg, errlen, "raft_configuration_add", raft_strerror(rv));
+				goto err_raft;
+			}
+		}
+		rv = raft_bootstrap(&n->raft, &conf);
+		raft_configuration_close(&conf);
+		if (rv != 0 && rv != RAFT_CANTBOOTSTRAP) {
+			set_err(errmsg, errlen, "raft_bootstrap", n->raft.errmsg[0] ? n->raft.errmsg : raft_strerror(rv));
 			goto err_raft;
 		}
-	}
-	rv = raft_bootstrap(&n->raft, &conf);
-	raft_configuration_close(&conf);
-	if (rv != 0 && rv != RAFT_CANTBOOTSTRAP) {
-		set_err(errmsg, errlen, "raft_bootstrap", n->raft.errmsg[0] ? n->raft.errmsg : raft_strerror(rv));
-		goto err_raft;
 	}
 
 	rv = raft_start(&n->raft);
@@ -512,6 +624,7 @@ rc_node *rc_open(const rc_config *cfg, char *errmsg, size_t errlen)
 		set_err(errmsg, errlen, "raft_start", n->raft.errmsg[0] ? n->raft.errmsg : raft_strerror(rv));
 		goto err_raft;
 	}
+	n->started = 1;
 	uv_async_init(&n->loop, &n->async, async_cb);
 	n->async.data = n;
 	uv_check_init(&n->loop, &n->check);
@@ -569,16 +682,80 @@ int rc_submit(rc_node *n, int kind, uintptr_t handle, const void *data, size_t l
 		__atomic_sub_fetch(&live_reqs, 1, __ATOMIC_SEQ_CST);
 		return RC_STOPPED;
 	}
-	if (n->tail == NULL) {
-		n->head = req;
-	} else {
-		n->tail->next = req;
-	}
-	n->tail = req;
-	// Sent under mu: rc_stop sets stopping under mu, and the loop closes
-	// the handle only after it saw stopping, so no send follows the close.
-	uv_async_send(&n->async);
+	enqueue(n, req);
 	pthread_mutex_unlock(&n->mu);
+	return 0;
+}
+
+int rc_change(rc_node *n, int kind, uintptr_t handle, raft_id id, const char *addr)
+{
+	if (kind != RC_ADD && kind != RC_REMOVE) {
+		return RAFT_INVALID;
+	}
+	rc_req *req = calloc(1, sizeof *req);
+	if (req == NULL) {
+		return RAFT_NOMEM;
+	}
+	__atomic_add_fetch(&live_reqs, 1, __ATOMIC_SEQ_CST);
+	req->kind = kind;
+	req->handle = handle;
+	req->node = n;
+	req->id = id;
+	if (kind == RC_ADD) {
+		req->addr = strdup(addr);
+		if (req->addr == NULL) {
+			free(req);
+			__atomic_sub_fetch(&live_reqs, 1, __ATOMIC_SEQ_CST);
+			return RAFT_NOMEM;
+		}
+	}
+	pthread_mutex_lock(&n->mu);
+	if (n->stopping) {
+		pthread_mutex_unlock(&n->mu);
+		free(req->addr);
+		free(req);
+		__atomic_sub_fetch(&live_reqs, 1, __ATOMIC_SEQ_CST);
+		return RC_STOPPED;
+	}
+	enqueue(n, req);
+	pthread_mutex_unlock(&n->mu);
+	return 0;
+}
+
+int rc_set_peers(rc_node *n, unsigned n_peers, const raft_id *ids, const char *const *addrs)
+{
+	raft_id *pids = calloc(n_peers > 0 ? n_peers : 1, sizeof *pids);
+	char **paddrs = calloc(n_peers > 0 ? n_peers : 1, sizeof *paddrs);
+	if (pids == NULL || paddrs == NULL) {
+		free(pids);
+		free(paddrs);
+		return RAFT_NOMEM;
+	}
+	for (unsigned i = 0; i < n_peers; i++) {
+		pids[i] = ids[i];
+		paddrs[i] = strdup(addrs[i]);
+		if (paddrs[i] == NULL) {
+			for (unsigned j = 0; j < i; j++) {
+				free(paddrs[j]);
+			}
+			free(pids);
+			free(paddrs);
+			return RAFT_NOMEM;
+		}
+	}
+	pthread_mutex_lock(&n->peers_mu);
+	unsigned old_n = n->n_peers;
+	raft_id *old_ids = n->peer_ids;
+	char **old_addrs = n->peer_addrs;
+	n->n_peers = n_peers;
+	n->peer_ids = pids;
+	n->peer_addrs = paddrs;
+	pthread_mutex_unlock(&n->peers_mu);
+	for (unsigned i = 0; i < old_n; i++) {
+		free(old_addrs[i]);
+	}
+	free(old_addrs);
+	free(old_ids);
 	return 0;
 }
 
@@ -602,6 +779,7 @@ void rc_get_status(rc_node *n, rc_status *out)
 void rc_free(rc_node *n)
 {
 	free_peers(n);
+	pthread_mutex_destroy(&n->peers_mu);
 	pthread_mutex_destroy(&n->mu);
 	free(n);
 	__atomic_sub_fetch(&live_nodes, 1, __ATOMIC_SEQ_CST);

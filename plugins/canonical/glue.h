@@ -12,7 +12,7 @@
 #include <raft.h>
 
 // Kinds of request Go hands to the loop.
-enum { RC_APPLY = 1, RC_BARRIER = 2 };
+enum { RC_APPLY = 1, RC_BARRIER = 2, RC_ADD = 3, RC_REMOVE = 4 };
 
 // Status codes the glue adds to libraft's (all above libraft's range).
 enum { RC_STOPPED = 1000 };
@@ -35,6 +35,7 @@ typedef struct rc_config {
 	int pre_vote;
 	unsigned connect_retry_ms;
 	int nodelay; // TCP_NODELAY on every connection between nodes
+	int join;    // join a running cluster: no bootstrap
 	uintptr_t fsm; // cgo.Handle of the Go state machine
 } rc_config;
 
@@ -47,8 +48,10 @@ typedef struct rc_status {
 	raft_index applied;
 	raft_index last_index;
 	raft_index snapshot_index; // last index covered by a snapshot
-	uint64_t snapshots_taken;  // FSM snapshots taken by this node
-	uint64_t snapshots_restored; // FSM restores (from disk or a leader)
+	uint64_t snapshots_taken;    // FSM snapshots taken by this node
+	uint64_t snapshots_restored; // FSM restores from this node's own disk at start
+	uint64_t snapshots_installed; // FSM restores of a snapshot from a leader
+	uint64_t snapshot_ns; // time from each FSM snapshot to libraft's completion of it
 } rc_status;
 
 // rc_open creates, bootstraps (when fresh) and starts a node, without running
@@ -67,6 +70,17 @@ int rc_run(rc_node *n);
 // thread, or on the calling thread when rc_submit returns non-zero (the
 // node is stopping): then nothing was queued and no completion follows.
 int rc_submit(rc_node *n, int kind, uintptr_t handle, const void *data, size_t len);
+
+// rc_change queues a membership change for the loop: RC_ADD adds id at
+// addr as a voter (raft_add, then raft_assign to RAFT_VOTER once the add
+// is committed), RC_REMOVE removes id (raft_remove). Completion as for
+// rc_submit, once the last change is committed and applied here; a change
+// already in effect completes with 0.
+int rc_change(rc_node *n, int kind, uintptr_t handle, raft_id id, const char *addr);
+
+// rc_set_peers replaces the address book the transport dials by id (the
+// arrays are copied). Safe from any thread.
+int rc_set_peers(rc_node *n, unsigned n_peers, const raft_id *ids, const char *const *addrs);
 
 // rc_stop asks the loop to fail queued requests and close libraft, libuv's
 // handles and the transport; rc_run returns once they are closed.

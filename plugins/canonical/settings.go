@@ -178,12 +178,22 @@ func resolve(cfg adapter.Config) (resolved, error) {
 		rep.Add(adapter.KnobSnapshot, "snapshot_threshold", strconv.Itoa(dqliteThreshold), adapter.SourceProduction,
 			"dqlite's (raft_set_snapshot_threshold(1024)), also libraft's default; "+thresholdNote)
 	}
-	res.trailing = uint32(o.trailing)
-	if given("snapshot_trailing") {
-		rep.Add("", "snapshot_trailing", strconv.Itoa(o.trailing), adapter.SourceRequested, "--opt canonical.snapshot_trailing; log entries kept after a snapshot")
-	} else {
-		rep.Add("", "snapshot_trailing", strconv.Itoa(dqliteTrailing), adapter.SourceProduction,
-			fmt.Sprintf("dqlite's (raft_set_snapshot_trailing(8192)); libraft's default %d; log entries kept after a snapshot, so a follower a little behind gets entries, not a snapshot", libTrailing))
+	// keep: raft_set_snapshot_trailing.
+	const trailingNote = "raft_set_snapshot_trailing: log entries kept behind a snapshot, so a follower a little behind gets entries, not a snapshot"
+	switch {
+	case given("snapshot_trailing"):
+		res.trailing = uint32(o.trailing)
+		rep.Add(adapter.KnobKeep, "snapshot_trailing", strconv.Itoa(o.trailing), adapter.SourceRequested, "--opt canonical.snapshot_trailing; "+trailingNote)
+		if k.KeepEntries != 0 {
+			rep.Refuse(adapter.KnobKeep, k.Value(adapter.KnobKeep), adapter.OverriddenBy("snapshot_trailing", opts))
+		}
+	case k.KeepEntries > 0:
+		res.trailing = uint32(min(k.KeepEntries, math.MaxUint32))
+		rep.Add(adapter.KnobKeep, "snapshot_trailing", strconv.FormatUint(uint64(res.trailing), 10), adapter.SourceRequested, "--raft keep; "+trailingNote)
+	default:
+		res.trailing = dqliteTrailing
+		rep.Add(adapter.KnobKeep, "snapshot_trailing", strconv.Itoa(dqliteTrailing), adapter.SourceProduction,
+			fmt.Sprintf("dqlite's (raft_set_snapshot_trailing(8192)); libraft's default %d; %s", libTrailing, trailingNote))
 	}
 
 	// The backend's own settings.

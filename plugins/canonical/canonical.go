@@ -44,11 +44,23 @@
 //     of the previous one once several are in flight (35 times slower,
 //     measured); dqlite in production dials with Go's net package, which
 //     sets it. Option tcp_nodelay=false gives the library's behaviour.
-//   - libraft 0.15.0 corrupts the entries a follower applies after it
-//     caught up by InstallSnapshot (TestSnapshotInstallCarriesDigest); the
-//     safety check fails such a point. Production keeps 8192 entries
-//     behind each snapshot, so a follower needs one only when that far
-//     behind.
+//   - Every payload is padded to a multiple of 8 bytes (1 to 8 bytes, each
+//     holding the pad's length; apply strips it): libraft 0.15 sends the
+//     entries of an AppendEntries back to back but decodes each at an
+//     8-byte boundary, so several entries of other lengths in one message
+//     reach a follower at the wrong offsets (glue.c, fsm_apply). dqlite's
+//     commands are always a multiple of 8 bytes. This, not InstallSnapshot,
+//     was what part 1 of this backend took for a libraft snapshot bug.
+//   - Snapshot counters: Snapshots counts the FSM snapshots libraft asks
+//     for; SnapshotInstalls the FSM restores after raft_start returned
+//     (a snapshot from a leader; the restore of the node's own snapshot
+//     inside raft_start is not one); SnapshotTime runs from the FSM
+//     snapshot call to libraft's completion of it (snapshot written by
+//     raft_uv and the log compacted: r->snapshot.pending cleared), as the
+//     loop sees it after each iteration.
+//   - Membership through libraft's API, as dqlite does it: raft_add (a
+//     spare), then raft_assign to voter, which catches the new server up
+//     before it counts; raft_remove. A joining node bootstraps nothing.
 //   - No forwarding: a follower returns NotLeaderError with the leader.
 //   - Reads: libraft has no ReadIndex and no lease read; a linearizable read
 //     is a raft_barrier, as dqlite makes its reads linearizable; stale reads

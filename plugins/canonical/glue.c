@@ -9,7 +9,8 @@
 // status copy, all under mu.
 //
 // Memory: a request (rc_req) is malloc'd by rc_submit and freed by the loop
-// after its completion was delivered. A payload is copied into a buffer from
+// after its completion was delivered. A payload is copied, padded to a
+// multiple of 8 bytes (fsm_apply says why), into a buffer from
 // raft_malloc; raft_apply takes it over when it accepts the entry, otherwise
 // the loop frees it. Snapshot buffers are raft_malloc'd and freed by libraft
 // (fsm version 1); a restored snapshot's buffer is freed here, as libraft
@@ -236,10 +237,27 @@ static void rct_close(struct raft_uv_transport *t, raft_uv_transport_close_cb cb
 
 /* The state machine: the digest lives in Go (adapter.Digest). */
 
+// An entry's data is the payload padded to a multiple of 8 bytes with 1 to
+// 8 bytes, each holding the pad's length (as PKCS#7 pads to its block).
+// libraft 0.15 needs entries whose length is a multiple of 8: raft_uv_tcp
+// sends the entries of an AppendEntries back to back, unpadded
+// (uvEncodeMessage), while the receiver finds each entry's data at the
+// previous one's end rounded up to 8 bytes (uvDecodeEntriesBatch). An
+// AppendEntries that carries several entries of other lengths (a follower
+// catching up, concurrent proposals) is decoded at the wrong offsets and
+// the follower applies garbage. dqlite's commands are always padded to 8
+// bytes, so dqlite never meets it; raft.h does not say so.
+static size_t padded_len(size_t len) { return len + (8 - len % 8); }
+
 static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void **result)
 {
 	rc_node *n = fsm->data;
-	GoUint64 pos = rcGoApply(n->fsm_handle, buf->base, buf->len);
+	const unsigned char *b = buf->base;
+	size_t pad = buf->len > 0 ? b[buf->len - 1] : 0;
+	if (buf->len % 8 != 0 || pad < 1 || pad > 8) {
+		return RAFT_MALFORMED;
+	}
+	GoUint64 pos = rcGoApply(n->fsm_handle, buf->base, buf->len - pad);
 	*result = (void *)(uintptr_t)pos;
 	return 0;
 }
@@ -661,7 +679,8 @@ int rc_submit(rc_node *n, int kind, uintptr_t handle, const void *data, size_t l
 	req->handle = handle;
 	req->node = n;
 	if (kind == RC_APPLY) {
-		req->buf.base = raft_malloc(len > 0 ? len : 1);
+		size_t plen = padded_len(len);
+		req->buf.base = raft_malloc(plen);
 		if (req->buf.base == NULL) {
 			free(req);
 			__atomic_sub_fetch(&live_reqs, 1, __ATOMIC_SEQ_CST);
@@ -670,7 +689,8 @@ int rc_submit(rc_node *n, int kind, uintptr_t handle, const void *data, size_t l
 		if (len > 0) {
 			memcpy(req->buf.base, data, len);
 		}
-		req->buf.len = len;
+		memset((unsigned char *)req->buf.base + len, (int)(plen - len), plen - len);
+		req->buf.len = plen;
 	}
 	pthread_mutex_lock(&n->mu);
 	if (n->stopping) {

@@ -65,7 +65,8 @@ rc_node *rc_open(const rc_config *cfg, char *errmsg, size_t errlen);
 int rc_run(rc_node *n);
 
 // rc_submit queues one request for the loop. For RC_APPLY it copies len
-// bytes of data into memory libraft owns once raft_apply accepts it. The
+// bytes of data, padded to a multiple of 8 bytes as libraft needs (glue.c,
+// fsm_apply), into memory libraft owns once raft_apply accepts it. The
 // completion arrives exactly once, through rcGoDone(handle, ...), on the loop
 // thread, or on the calling thread when rc_submit returns non-zero (the
 // node is stopping): then nothing was queued and no completion follows.

@@ -23,7 +23,7 @@ func TestSettings(t *testing.T) {
 	}{
 		{
 			name:    "production is dqlite's",
-			applied: "election=3s,heartbeat=500ms,prevote=on,checkquorum=on,append=no limit,inflight=no limit,snapshot=1024",
+			applied: "election=3s,heartbeat=500ms,prevote=on,checkquorum=on,append=no limit,inflight=no limit,snapshot=1024,keep=8192",
 			check: func(t *testing.T, r resolved) {
 				if r.election != 3*time.Second || r.heartbeat != 500*time.Millisecond || !r.preVote || r.threshold != 1024 || r.trailing != 8192 {
 					t.Errorf("resolved %+v", r)
@@ -33,7 +33,7 @@ func TestSettings(t *testing.T) {
 		{
 			name:       "uniform",
 			raft:       adapter.Uniform,
-			applied:    "election=1s,heartbeat=100ms,prevote=on,checkquorum=on,append=no limit,inflight=no limit,snapshot=off",
+			applied:    "election=1s,heartbeat=100ms,prevote=on,checkquorum=on,append=no limit,inflight=no limit,snapshot=off,keep=5000",
 			unhonoured: []string{"append:no limit", "inflight:no window"},
 			check: func(t *testing.T, r resolved) {
 				if r.threshold != snapshotsOff {
@@ -44,7 +44,7 @@ func TestSettings(t *testing.T) {
 		{
 			name:    "a short election keeps dqlite's heartbeat ratio",
 			raft:    adapter.Raft{ElectionTimeout: 300 * time.Millisecond},
-			applied: "election=300ms,heartbeat=50ms,prevote=on,checkquorum=on,append=no limit,inflight=no limit,snapshot=1024",
+			applied: "election=300ms,heartbeat=50ms,prevote=on,checkquorum=on,append=no limit,inflight=no limit,snapshot=1024,keep=8192",
 		},
 		{
 			name:       "sub-millisecond values run in whole milliseconds",
@@ -60,8 +60,25 @@ func TestSettings(t *testing.T) {
 			name:       "an option wins over the knob",
 			raft:       adapter.Raft{ElectionTimeout: time.Second, SnapshotEntries: 100},
 			opts:       adapter.Options{"election_timeout": "2s", "snapshot_threshold": "50"},
-			applied:    "election=2s,heartbeat=500ms,prevote=on,checkquorum=on,append=no limit,inflight=no limit,snapshot=50",
+			applied:    "election=2s,heartbeat=500ms,prevote=on,checkquorum=on,append=no limit,inflight=no limit,snapshot=50,keep=8192",
 			unhonoured: []string{"election:overridden by option election_timeout=2s", "snapshot:overridden by option snapshot_threshold=50"},
+		},
+		{
+			name:    "keep is snapshot_trailing",
+			raft:    adapter.Raft{SnapshotEntries: 200, KeepEntries: 100},
+			applied: "election=3s,heartbeat=500ms,prevote=on,checkquorum=on,append=no limit,inflight=no limit,snapshot=200,keep=100",
+			check: func(t *testing.T, r resolved) {
+				if r.threshold != 200 || r.trailing != 100 {
+					t.Errorf("threshold %d, trailing %d; want 200, 100", r.threshold, r.trailing)
+				}
+			},
+		},
+		{
+			name:       "the snapshot_trailing option wins over keep",
+			raft:       adapter.Raft{KeepEntries: 100},
+			opts:       adapter.Options{"snapshot_trailing": "7"},
+			applied:    "election=3s,heartbeat=500ms,prevote=on,checkquorum=on,append=no limit,inflight=no limit,snapshot=1024,keep=7",
+			unhonoured: []string{"keep:overridden by option snapshot_trailing=7"},
 		},
 		{
 			name: "heartbeat not below the election timeout",

@@ -48,7 +48,8 @@
 //     holding the pad's length; apply strips it): libraft 0.15 sends the
 //     entries of an AppendEntries back to back but decodes each at an
 //     8-byte boundary, so several entries of other lengths in one message
-//     reach a follower at the wrong offsets (glue.c, fsm_apply). dqlite's
+//     reach a follower at the wrong offsets, and its disk log cannot be
+//     read back after a restart (glue.c, fsm_apply). dqlite's
 //     commands are always a multiple of 8 bytes. This, not InstallSnapshot,
 //     was what part 1 of this backend took for a libraft snapshot bug.
 //   - Snapshot counters: Snapshots counts the FSM snapshots libraft asks

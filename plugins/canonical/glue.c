@@ -245,8 +245,10 @@ static void rct_close(struct raft_uv_transport *t, raft_uv_transport_close_cb cb
 // previous one's end rounded up to 8 bytes (uvDecodeEntriesBatch). An
 // AppendEntries that carries several entries of other lengths (a follower
 // catching up, concurrent proposals) is decoded at the wrong offsets and
-// the follower applies garbage. dqlite's commands are always padded to 8
-// bytes, so dqlite never meets it; raft.h does not say so.
+// the follower applies garbage. Its disk log assumes the same: a node
+// restarted on segments holding such entries fails to load them (header
+// checksum mismatch). dqlite's commands are always padded to 8 bytes, so
+// dqlite never meets it; raft.h does not say so.
 static size_t padded_len(size_t len) { return len + (8 - len % 8); }
 
 static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void **result)

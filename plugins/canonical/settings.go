@@ -216,7 +216,7 @@ func resolve(cfg adapter.Config) (resolved, error) {
 			"never the address in the replicated configuration (the contract: raftcmp may proxy every directed link)")
 	rep.Add("", "state machine", "raft_fsm.apply on the libuv loop thread", adapter.SourceRaftcmp,
 		"fsm version 1; apply folds the payload into the digest in Go (one cgo call per entry); a snapshot is the digest and payload count; "+
-			"each entry is the payload padded to a multiple of 8 bytes (1-8 bytes), which libraft 0.15's TCP transport needs to decode several entries in one AppendEntries")
+			"each entry is the payload padded to a multiple of 8 bytes (1-8 bytes), which libraft 0.15 needs to decode several entries in one AppendEntries or in its disk log")
 	rep.Add("", "proposal forwarding", "none", adapter.SourceLibrary, "libraft does not forward: raft_apply on a follower fails with RAFT_NOTLEADER; a follower returns NotLeaderError with the leader it knows")
 	rep.Add("", "linearizable read", "raft_barrier per read", adapter.SourceRaftcmp,
 		"libraft has no ReadIndex or lease read; a barrier entry, applied by the leader after every earlier entry, is how dqlite makes a read linearizable (leader__barrier): a log write per read")

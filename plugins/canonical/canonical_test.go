@@ -192,21 +192,54 @@ func converged(t *testing.T, ctx context.Context, c *cluster.Cluster, want adapt
 	}
 }
 
-// The snapshot counters the loop keeps: a node in process takes snapshots
-// at the threshold.
+// The snapshot counters: a node in process takes snapshots at the
+// threshold, counts them and the time they took in Status; restarted on
+// its directory, it restores its own snapshot inside raft_start, which is
+// not an install. Run under -race too (Makefile).
 func TestSnapshotsCounted(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	nodes := inProcess(t, ctx, 1, t.TempDir(), adapter.Raft{SnapshotEntries: 8})
-	defer nodes[0].Stop(ctx)
+	root := t.TempDir()
+	knobs := adapter.Raft{SnapshotEntries: 8, KeepEntries: 2}
+	nodes := inProcess(t, ctx, 1, root, knobs)
 	waitLeader(t, ctx, nodes)
 	for i := 0; i < 20; i++ {
 		if _, err := nodes[0].Propose(ctx, []byte("x")); err != nil {
+			nodes[0].Stop(ctx)
 			t.Fatal(err)
 		}
 	}
-	if taken, _, _ := nodes[0].Snapshots(); taken == 0 {
-		t.Fatal("no snapshot counted after 20 entries with a threshold of 8")
+	// The time of a snapshot is added once libraft has finished it, an
+	// iteration of the loop or more after the state machine's call.
+	var st adapter.Status
+	for st.Snapshots == 0 || st.SnapshotTime == 0 {
+		var err error
+		if st, err = nodes[0].Status(ctx); err != nil {
+			nodes[0].Stop(ctx)
+			t.Fatal(err)
+		}
+		select {
+		case <-ctx.Done():
+			nodes[0].Stop(ctx)
+			t.Fatalf("after 20 entries with a threshold of 8: %d snapshots in %v", st.Snapshots, st.SnapshotTime)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	if st.SnapshotInstalls != 0 {
+		t.Errorf("a lone node counts %d snapshot installs", st.SnapshotInstalls)
+	}
+	if err := nodes[0].Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	nodes = inProcess(t, ctx, 1, root, knobs)
+	defer nodes[0].Stop(ctx)
+	taken, restored, installed := nodes[0].Snapshots()
+	if taken != 0 || restored != 1 || installed != 0 {
+		t.Errorf("restarted on its own snapshot: %d taken, %d restored, %d installed; want 0, 1, 0", taken, restored, installed)
+	}
+	if st, err := nodes[0].Status(ctx); err != nil || st.SnapshotInstalls != 0 || st.Snapshots != 0 {
+		t.Errorf("restarted on its own snapshot: status %+v, %v; want no snapshots and no installs", st, err)
 	}
 }
 

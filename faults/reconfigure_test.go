@@ -97,6 +97,13 @@ func TestReconfigureFollowerEveryBackend(t *testing.T) {
 		if eff["removed"] != r.FaultTargets || eff["added"] != "4" || r.Ops == 0 {
 			t.Errorf("%s: removed %s (targets %s), added %s, %d ops: want the target replaced by node 4 under load", r.Impl, eff["removed"], r.FaultTargets, eff["added"], r.Ops)
 		}
+		// The resource columns count the removed node up to its removal
+		// and the added one from its start.
+		for _, id := range []string{eff["removed"], "4"} {
+			if !strings.Contains(";"+r.NodeCPUS, ";"+id+"=") {
+				t.Errorf("%s: node_cpu_s %q lacks node %s", r.Impl, r.NodeCPUS, id)
+			}
+		}
 	}
 }
 

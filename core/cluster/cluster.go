@@ -89,6 +89,38 @@ type Member struct {
 	mu       sync.Mutex
 	proc     Process
 	down     bool // stopped or killed on purpose
+	// final holds, for each process of this member that raftcmp stopped
+	// or killed, its Usage read just before: an ended process's counters
+	// can no longer be read (FinalUsage).
+	final map[Process]Usage
+}
+
+// FinalUsage is what process p of this member had used when raftcmp
+// stopped or killed it (read just before), and whether that was recorded:
+// not for a process that is still running, crashed on its own, or whose
+// counters could not be read.
+func (m *Member) FinalUsage(p Process) (Usage, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	u, ok := m.final[p]
+	return u, ok
+}
+
+// recordFinalUsage keeps p's usage before raftcmp ends it; see FinalUsage.
+func (m *Member) recordFinalUsage(p Process) {
+	if p == nil || p.Exited() {
+		return
+	}
+	u, err := p.Usage()
+	if err != nil {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.final == nil {
+		m.final = map[Process]Usage{}
+	}
+	m.final[p] = u
 }
 
 // Process is the member's current process (nil before launch).
@@ -544,6 +576,7 @@ func (c *Cluster) StopMember(ctx context.Context, id uint64) error {
 	m.mu.Lock()
 	m.down = true
 	m.mu.Unlock()
+	m.recordFinalUsage(m.Process())
 	return m.stopProcess(context.WithoutCancel(ctx))
 }
 
@@ -558,6 +591,7 @@ func (c *Cluster) KillMember(id uint64) error {
 	m.down = true
 	p := m.proc
 	m.mu.Unlock()
+	m.recordFinalUsage(p)
 	if err := p.Kill(); err != nil {
 		return fmt.Errorf("kill node %d: %w", id, err)
 	}

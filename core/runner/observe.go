@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -27,8 +28,8 @@ type observer struct {
 	host    *hostSampler
 	c       *cluster.Cluster
 	start   time.Time
-	before  map[uint64]cluster.Usage
-	procs   map[uint64]cluster.Process
+	procs   []trackedProcess // the node processes live when the window began
+	atBegin map[uint64]bool  // node ids live when the window began
 	netFrom map[uint64]uint64
 
 	redirects uint64 // of the external client, set when its load ends
@@ -43,13 +44,13 @@ type observer struct {
 // begin takes the window's starting samples and starts watching leaders.
 func (o *observer) begin(ctx context.Context, c *cluster.Cluster) {
 	o.c, o.start = c, time.Now()
-	o.before, o.procs, o.netFrom = map[uint64]cluster.Usage{}, map[uint64]cluster.Process{}, map[uint64]uint64{}
+	o.procs, o.atBegin, o.netFrom = nil, map[uint64]bool{}, map[uint64]uint64{}
 	o.snaps = map[uint64]*snapshotTally{}
 	for _, m := range c.Live() {
 		p := m.Process()
-		o.procs[m.ID] = p
+		o.atBegin[m.ID] = true
 		if s, err := p.Usage(); err == nil {
-			o.before[m.ID] = s
+			o.procs = append(o.procs, trackedProcess{m: m, p: p, before: s})
 		}
 		if sent, ok := o.env.SentBytes(m.ID); ok {
 			o.netFrom[m.ID] = sent
@@ -71,8 +72,8 @@ func (o *observer) beginHost() {
 		return
 	}
 	var pids []int
-	for _, p := range o.procs {
-		pids = append(pids, p.PID())
+	for _, t := range o.procs {
+		pids = append(pids, t.p.PID())
 	}
 	o.host = &hostSampler{r: hostReader{fs: fs, self: os.Getpid(), nodes: pids}}
 	o.host.begin(o.start)
@@ -135,24 +136,28 @@ func (o *observer) end(row *reports.Row, ops uint64) {
 	var cpu time.Duration
 	var written, peak, net uint64
 	var perNode []string
+	nodeCPU := map[uint64]time.Duration{}
+	for _, t := range o.windowProcesses() {
+		a, ok := t.after()
+		if !ok {
+			continue // crashed in the window: its counters are gone
+		}
+		d := a.CPU - t.before.CPU
+		cpu += d
+		written += a.WriteBytes - t.before.WriteBytes
+		peak = max(peak, a.PeakRSS)
+		nodeCPU[t.m.ID] += d
+	}
 	for _, m := range o.c.Members() {
-		b, ok := o.before[m.ID]
+		d, ok := nodeCPU[m.ID]
 		if !ok {
 			continue
 		}
-		a, err := o.procs[m.ID].Usage()
-		if err != nil {
-			continue // the node died in the window (a kill fault): not counted
-		}
-		d := a.CPU - b.CPU
-		cpu += d
-		written += a.WriteBytes - b.WriteBytes
-		peak = max(peak, a.PeakRSS)
 		perNode = append(perNode, fmt.Sprintf("%d=%.3f", m.ID, d.Seconds()))
 		if m.ID == row.LeaderID && ops > 0 {
 			row.LeaderCPUUsPerOp = float64(d.Microseconds()) / float64(ops)
 		}
-		if sent, ok := o.env.SentBytes(m.ID); ok {
+		if sent, ok := o.env.SentBytes(m.ID); ok && o.atBegin[m.ID] {
 			net += sent - o.netFrom[m.ID]
 		}
 	}
@@ -182,6 +187,40 @@ func (o *observer) end(row *reports.Row, ops uint64) {
 	row.SnapshotMs = float64(snapTime.Microseconds()) / 1000
 }
 
+// trackedProcess is one node process whose use the window counts, and its
+// counters when the window began (zero for a process started in it).
+type trackedProcess struct {
+	m      *cluster.Member
+	p      cluster.Process
+	before cluster.Usage
+}
+
+// after is the process's counters at the window's end: read now if it
+// runs, or as raftcmp read them just before stopping or killing it in the
+// window (a kill, restart or reconfigure fault). A process that crashed
+// on its own has none.
+func (t trackedProcess) after() (cluster.Usage, bool) {
+	if u, err := t.p.Usage(); err == nil {
+		return u, true
+	}
+	return t.m.FinalUsage(t.p)
+}
+
+// windowProcesses is every node process the window saw: those live when
+// it began, and those started in it (a restarted node's new process, a
+// node added by a membership change), counted from their start.
+func (o *observer) windowProcesses() []trackedProcess {
+	procs := slices.Clone(o.procs)
+	for _, m := range o.c.Members() {
+		p := m.Process()
+		if p == nil || slices.ContainsFunc(procs, func(t trackedProcess) bool { return t.p == p }) {
+			continue
+		}
+		procs = append(procs, trackedProcess{m: m, p: p})
+	}
+	return procs
+}
+
 // endStatusTimeout bounds the observer's last Status round at the end of
 // the window; a node that does not answer keeps the counts seen before.
 const endStatusTimeout = 5 * time.Second
@@ -197,6 +236,9 @@ func (o *observer) tallySnapshots(st []adapter.Status, errs []error) {
 		t := o.snaps[s.ID]
 		if t == nil {
 			t = &snapshotTally{}
+			// A node that joined in the window (reconfigure) counts from
+			// its Start: all it took or installed belongs to the window.
+			t.seen = !o.atBegin[s.ID]
 			o.snaps[s.ID] = t
 		}
 		t.see(s)

@@ -38,3 +38,13 @@ func TestSnapshotTally(t *testing.T) {
 		})
 	}
 }
+
+// A node that joined in the window counts everything from its Start: the
+// snapshot it caught up through is the window's.
+func TestSnapshotTallyOfAJoinedNode(t *testing.T) {
+	tally := snapshotTally{seen: true} // as tallySnapshots makes it for a node not live at the window's start
+	tally.see(adapter.Status{SnapshotInstalls: 1, Snapshots: 2, SnapshotTime: 7 * time.Millisecond})
+	if taken, installs, spent := tally.total(); taken != 2 || installs != 1 || spent != 7*time.Millisecond {
+		t.Errorf("total = %d, %d, %v; want 2, 1, 7ms", taken, installs, spent)
+	}
+}

@@ -307,10 +307,13 @@ func (c Capabilities) Supports(s Storage) bool {
 type Description struct {
 	// Name is the backend's short name, as used by --impl ("hashicorp").
 	Name string
-	// Module is the Go module path of the Raft library the backend wraps;
-	// Serve looks its version up in the plugin's build info.
+	// Module is the Go module path of the Raft library the backend wraps
+	// (for a C library, its source repository); Serve looks its version up
+	// in the plugin's build info unless Version is set.
 	Module string
-	// Version is Module's version as built into the plugin.
+	// Version is Module's version as built into the plugin. A backend
+	// whose library is not a Go module (a C library linked through cgo)
+	// sets it itself, from the library; Serve fills it in otherwise.
 	Version string
 	// PID is the plugin process's id.
 	PID int

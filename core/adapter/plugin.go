@@ -79,12 +79,16 @@ func (p *nodePlugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, c *grpc
 }
 
 // describe completes n's Description with what only the running process
-// knows: its PID, toolchain and the version of the wrapped library.
+// knows: its PID, toolchain and the version of the wrapped library, which
+// it looks up in the build info unless the backend gave it (a library
+// that is not a Go module, linked through cgo, reports its own).
 func describe(n Node) Description {
 	d := n.Describe()
 	d.PID = os.Getpid()
 	d.GoVersion = runtime.Version()
-	d.Version = moduleVersion(d.Module)
+	if d.Version == "" {
+		d.Version = moduleVersion(d.Module)
+	}
 	return d
 }
 

@@ -27,6 +27,20 @@ var (
 // through TestMain's RemoveBuilds, or left in the OS temp dir otherwise.
 func BuildPlugin(t testing.TB, name, pkg string) cluster.Plugin {
 	t.Helper()
+	return build(t, name, pkg, false)
+}
+
+// BuildCgoPlugin is BuildPlugin for a plugin that links a C library through
+// cgo (plugins/canonical): built with CGO_ENABLED=1 and the extra go build
+// flags given (such as -ldflags), as the Makefile builds it, into the same
+// directory and manifest as the others.
+func BuildCgoPlugin(t testing.TB, name, pkg string, flags ...string) cluster.Plugin {
+	t.Helper()
+	return build(t, name, pkg, true, flags...)
+}
+
+func build(t testing.TB, name, pkg string, cgo bool, flags ...string) cluster.Plugin {
+	t.Helper()
 	buildMu.Lock()
 	defer buildMu.Unlock()
 	if path, ok := built[pkg]; ok {
@@ -40,8 +54,11 @@ func BuildPlugin(t testing.TB, name, pkg string) cluster.Plugin {
 		buildDir = dir
 	}
 	path := filepath.Join(buildDir, cluster.PluginPrefix+name)
-	cmd := exec.Command("go", "build", "-o", path, pkg)
+	cmd := exec.Command("go", append(append([]string{"build"}, flags...), "-o", path, pkg)...)
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if cgo {
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=1")
+	}
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("build plugin %s: %v\n%s", pkg, err, out)
 	}

@@ -208,6 +208,7 @@ func (n *Node) Start(ctx context.Context, cfg adapter.Config) error {
 	cc.peer_addrs = &addrs[0]
 	cc.election_ms = C.unsigned(res.election.Milliseconds())
 	cc.heartbeat_ms = C.unsigned(res.heartbeat.Milliseconds())
+	cc.install_snapshot_ms = C.unsigned(res.install.Milliseconds())
 	cc.snapshot_threshold = C.unsigned(res.threshold)
 	cc.snapshot_trailing = C.unsigned(res.trailing)
 	if res.preVote {

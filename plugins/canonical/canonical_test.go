@@ -81,12 +81,21 @@ func TestConformanceSnapshots(t *testing.T) {
 // AppendEntries, and libraft 0.15 decodes several entries of a length that
 // is not a multiple of 8 at the wrong offsets (glue.c, fsm_apply;
 // TestOddLengthPayloadsInOneAppend). The glue now pads every payload.
+//
+// Part 3: it stalled 30s in 2 runs of 25, the follower stuck at its own
+// snapshot. libraft 0.15 drops, unanswered, an InstallSnapshot that reaches
+// a follower taking its own snapshot (RAFT_BUSY), and the leader waited
+// install_snapshot_timeout (libraft's 30s) before sending it again; the
+// glue now sets it to the election timeout (settings.go).
 func TestSnapshotInstallCarriesDigest(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	c, err := cluster.Start(ctx, cluster.Spec{
 		Plugin: plugin(t).Plugin, Nodes: 3, Storage: adapter.StorageDisk, ReadyTimeout: time.Minute,
 		Raft: adapter.Raft{ElectionTimeout: 300 * time.Millisecond, SnapshotEntries: 8, KeepEntries: 2},
+		// For diagnosis: CANONICAL_DEBUG_LOGDIR=DIR LIBRAFT_TRACE=1 keeps
+		// each node's stderr, libraft's trace with it, in DIR/node-<id>.log.
+		LogDir: os.Getenv("CANONICAL_DEBUG_LOGDIR"),
 	})
 	if err != nil {
 		t.Fatal(err)

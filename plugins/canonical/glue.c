@@ -606,6 +606,10 @@ rc_node *rc_open(const rc_config *cfg, char *errmsg, size_t errlen)
 	if (cfg->heartbeat_ms != 0) {
 		raft_set_heartbeat_timeout(&n->raft, cfg->heartbeat_ms);
 	}
+	if (cfg->install_snapshot_ms != 0) {
+		// settings.go (install_snapshot_timeout) says why.
+		raft_set_install_snapshot_timeout(&n->raft, cfg->install_snapshot_ms);
+	}
 	if (cfg->snapshot_threshold != 0) {
 		raft_set_snapshot_threshold(&n->raft, cfg->snapshot_threshold);
 	}

@@ -30,6 +30,7 @@ typedef struct rc_config {
 	const char *const *peer_addrs; // the address THIS node dials for each peer
 	unsigned election_ms;
 	unsigned heartbeat_ms;
+	unsigned install_snapshot_ms; // raft_set_install_snapshot_timeout; 0: libraft's default
 	unsigned snapshot_threshold;
 	unsigned snapshot_trailing;
 	int pre_vote;

@@ -20,6 +20,7 @@ const (
 	libThreshold = 1024
 	libTrailing  = 128
 	libRetry     = 1000 * time.Millisecond
+	libInstall   = 30000 * time.Millisecond
 
 	dqliteElection  = 3000 * time.Millisecond
 	dqliteHeartbeat = 500 * time.Millisecond
@@ -38,6 +39,7 @@ type resolved struct {
 	preVote             bool
 	threshold, trailing uint32
 	retry               time.Duration
+	install             time.Duration
 	nodelay             bool
 	report              adapter.Settings
 }
@@ -50,14 +52,15 @@ func resolve(cfg adapter.Config) (resolved, error) {
 	given := func(key string) bool { _, ok := opts[key]; return ok }
 	r := opts.Reader()
 	o := struct {
-		election, heartbeat, retry time.Duration
-		threshold, trailing        int
-		nodelay                    bool
+		election, heartbeat, retry, install time.Duration
+		threshold, trailing                 int
+		nodelay                             bool
 	}{
 		nodelay:   r.Bool("tcp_nodelay", true),
 		election:  r.Duration("election_timeout", dqliteElection, time.Millisecond),
 		heartbeat: r.Duration("heartbeat_timeout", dqliteHeartbeat, time.Millisecond),
 		retry:     r.Duration("connect_retry_delay", libRetry, time.Millisecond),
+		install:   r.Duration("install_snapshot_timeout", 0, time.Millisecond),
 		threshold: r.Int("snapshot_threshold", dqliteThreshold, 1, math.MaxUint32-1),
 		trailing:  r.Int("snapshot_trailing", dqliteTrailing, 0, math.MaxUint32),
 	}
@@ -200,6 +203,32 @@ func resolve(cfg adapter.Config) (resolved, error) {
 	res.retry = wholeMillis(o.retry)
 	rep.Add("", "connect_retry_delay", fmtDur(res.retry), adapter.SourceOf(given("connect_retry_delay"), adapter.SourceLibrary),
 		"raft_uv_set_connect_retry_delay; libraft's default 1000ms, which dqlite keeps: after a failed or dropped connection a peer is dialled again after it")
+	// install_snapshot_timeout: how long a leader waits for the answer to
+	// an InstallSnapshot before it sends the snapshot again. libraft 0.15
+	// has a follower that is taking its own snapshot drop an
+	// InstallSnapshot without answering (replicationInstallSnapshot fails
+	// with RAFT_BUSY, "already taking or installing snapshot", and
+	// recv_install_snapshot.c sends nothing), while the leader, waiting for
+	// that answer, ignores the follower's AppendEntries rejections: the
+	// follower makes no progress for the whole timeout, 30s by default. A
+	// follower catching up by entries up to a snapshot threshold, then
+	// offered the leader's snapshot, meets it (TestSnapshotInstallCarriesDigest
+	// stalled in 2 of 25 traced runs; the leader's trace shows no resend in
+	// the 30s). Our snapshots are 16 bytes, so the election timeout, the
+	// time in which the cluster already decides a silent peer is gone,
+	// bounds the stall and leaves an install ample time to answer; a
+	// timeout that fires anyway only costs a resend (traced: "snapshot
+	// timed out", the snapshot sent again, installed).
+	const installNote = "raft_set_install_snapshot_timeout: a leader sends a snapshot again when its InstallSnapshot has no answer after it; " +
+		"libraft 0.15 drops an InstallSnapshot without answer when the follower is taking its own snapshot (RAFT_BUSY), so the follower waits this long"
+	if given("install_snapshot_timeout") {
+		res.install = wholeMillis(o.install)
+		rep.Add("", "install_snapshot_timeout", fmtDur(res.install), adapter.SourceRequested, "--opt canonical.install_snapshot_timeout; "+installNote)
+	} else {
+		res.install = res.election
+		rep.Add("", "install_snapshot_timeout", fmtDur(res.install), adapter.SourceRaftcmp,
+			"the election timeout; libraft's default "+fmtDur(libInstall)+", a 30s stall of a follower whose InstallSnapshot was dropped; "+installNote)
+	}
 	res.nodelay = o.nodelay
 	rep.Add("", "TCP_NODELAY", strconv.FormatBool(res.nodelay), adapter.SourceOf(given("tcp_nodelay"), adapter.SourceProduction),
 		"Nagle's algorithm off on every connection between nodes (uv_tcp_nodelay), as in dqlite's production use: LXD and go-dqlite dial "+

@@ -81,6 +81,32 @@ func TestSettings(t *testing.T) {
 			unhonoured: []string{"keep:overridden by option snapshot_trailing=7"},
 		},
 		{
+			// libraft 0.15 drops an InstallSnapshot that reaches a follower
+			// taking its own snapshot, unanswered: the leader sends it again
+			// after this timeout, 30s in libraft, the election timeout here.
+			name: "the install snapshot timeout is the election timeout",
+			raft: adapter.Raft{ElectionTimeout: 300 * time.Millisecond},
+			check: func(t *testing.T, r resolved) {
+				if r.install != 300*time.Millisecond {
+					t.Errorf("install snapshot timeout %s, want 300ms", r.install)
+				}
+			},
+		},
+		{
+			name: "the install_snapshot_timeout option",
+			opts: adapter.Options{"install_snapshot_timeout": "30s"},
+			check: func(t *testing.T, r resolved) {
+				if r.install != 30*time.Second {
+					t.Errorf("install snapshot timeout %s, want 30s", r.install)
+				}
+			},
+		},
+		{
+			name: "an install_snapshot_timeout below a millisecond",
+			opts: adapter.Options{"install_snapshot_timeout": "100us"},
+			err:  "install_snapshot_timeout",
+		},
+		{
 			name: "heartbeat not below the election timeout",
 			raft: adapter.Raft{HeartbeatInterval: 5 * time.Second},
 			err:  "heartbeat 5s is not below the election timeout 3s",

@@ -50,8 +50,7 @@
 //     8-byte boundary, so several entries of other lengths in one message
 //     reach a follower at the wrong offsets, and its disk log cannot be
 //     read back after a restart (glue.c, fsm_apply). dqlite's
-//     commands are always a multiple of 8 bytes. This, not InstallSnapshot,
-//     was what part 1 of this backend took for a libraft snapshot bug.
+//     commands are always a multiple of 8 bytes.
 //   - Snapshot counters: Snapshots counts the FSM snapshots libraft asks
 //     for; SnapshotInstalls the FSM restores after raft_start returned
 //     (a snapshot from a leader; the restore of the node's own snapshot

@@ -75,18 +75,16 @@ func TestConformanceSnapshots(t *testing.T) {
 // must end with the acknowledged count and digest, having counted the
 // install. Real plugin processes.
 //
-// Part 1 of this backend saw the caught-up follower apply garbage after
-// the snapshot and took it for a libraft bug in InstallSnapshot. It was
-// not the snapshot: the entries after it reached the follower in one
-// AppendEntries, and libraft 0.15 decodes several entries of a length that
-// is not a multiple of 8 at the wrong offsets (glue.c, fsm_apply;
-// TestOddLengthPayloadsInOneAppend). The glue now pads every payload.
-//
-// Part 3: it stalled 30s in 2 runs of 25, the follower stuck at its own
-// snapshot. libraft 0.15 drops, unanswered, an InstallSnapshot that reaches
-// a follower taking its own snapshot (RAFT_BUSY), and the leader waited
-// install_snapshot_timeout (libraft's 30s) before sending it again; the
-// glue now sets it to the election timeout (settings.go).
+// Two libraft 0.15 behaviours this test has caught, both handled in the
+// glue. Entries whose length is not a multiple of 8 reach a follower at the
+// wrong offsets when several travel in one AppendEntries, as the entries
+// after the snapshot do here: the glue pads every payload (glue.c,
+// fsm_apply; TestOddLengthPayloadsInOneAppend). And an InstallSnapshot that
+// reaches a follower while it takes its own snapshot is dropped unanswered
+// (RAFT_BUSY); the leader sends it again only after
+// install_snapshot_timeout, libraft's 30 s, which the glue sets to the
+// election timeout (settings.go). Without it the follower stalled 30 s in
+// 2 runs of 25.
 func TestSnapshotInstallCarriesDigest(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()

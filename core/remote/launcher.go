@@ -531,14 +531,20 @@ func (p *process) Close() error {
 			p.log.Close()
 		}
 	})
+	var err error
 	if p.run != nil && p.run.sess != nil {
 		select {
 		case <-p.run.done:
 		default:
-			return p.run.Kill(context.Background())
+			err = p.run.Kill(context.Background())
 		}
 	}
-	return nil
+	if p.run != nil && p.run.dir != "" {
+		// go-plugin leaves its directory behind when the process never
+		// started or was killed from outside it.
+		err = errors.Join(err, os.RemoveAll(p.run.dir))
+	}
+	return err
 }
 
 func (p *process) StderrTail() string { return p.tail.String() }

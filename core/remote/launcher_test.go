@@ -271,8 +271,12 @@ func checkProcessOps(t *testing.T, c *cluster.Cluster, hs []hosts.Host) {
 	follower := c.Member(leader.ID%3 + 1)
 	fh := hs[follower.ID-1]
 	pid := follower.PID()
+	sockDir := follower.Process().(*process).run.dir
 	if err := c.KillMember(follower.ID); err != nil {
 		t.Fatal(err)
+	}
+	if _, err := os.Stat(sockDir); !os.IsNotExist(err) {
+		t.Errorf("killed node %d: its local socket directory %s is still there (%v)", follower.ID, sockDir, err)
 	}
 	if procs := onHost(t, fh, pluginProcs); procs != "" {
 		t.Errorf("killed node %d (pid %d): host %s still runs %s", follower.ID, pid, fh.Name, procs)

@@ -48,6 +48,10 @@ type sessionRunner struct {
 	c       *conn
 	cmdline string // the helper's command line, quoted
 	name    string // host:plugin path, for go-plugin's logs
+	// dir is go-plugin's temporary directory for this plugin on this
+	// machine (the forwarded socket's). go-plugin removes it only when it
+	// kills a process it saw start; process.Close removes it always.
+	dir string
 
 	sess   *ssh.Session
 	stdout io.Reader
@@ -72,7 +76,7 @@ var _ runner.Runner = (*sessionRunner)(nil)
 // c; localDir is go-plugin's temporary directory on this machine, where
 // the forwarded socket goes.
 func newSessionRunner(c *conn, cmdline, name, localDir string) *sessionRunner {
-	return &sessionRunner{c: c, cmdline: cmdline, name: name, sock: filepath.Join(localDir, "plugin.sock"), done: make(chan struct{})}
+	return &sessionRunner{c: c, cmdline: cmdline, name: name, dir: localDir, sock: filepath.Join(localDir, "plugin.sock"), done: make(chan struct{})}
 }
 
 // Start runs the helper and reads its pid line. A helper that refuses

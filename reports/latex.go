@@ -61,12 +61,7 @@ func (a *Analysis) LaTeX() []byte {
 func (a *Analysis) texLoadCurves(b *bytes.Buffer) {
 	curves := a.LoadCurves()
 	for _, impl := range a.Impls {
-		var mine []LoadCurve
-		for _, c := range curves {
-			if c.Impl == impl {
-				mine = append(mine, c)
-			}
-		}
+		mine := curvesOf(curves, impl)
 		if len(mine) == 0 {
 			continue
 		}

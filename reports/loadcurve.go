@@ -63,6 +63,17 @@ func (p LoadPoint) Sustained() bool {
 	return p.OK && p.Achieved >= (1-KneeTolerance)*p.Offered && p.Queued == 0 && p.Unsent == 0
 }
 
+// curvesOf is the curves of backend impl, in their order.
+func curvesOf(curves []LoadCurve, impl string) []LoadCurve {
+	var mine []LoadCurve
+	for _, c := range curves {
+		if c.Impl == impl {
+			mine = append(mine, c)
+		}
+	}
+	return mine
+}
+
 // LoadCurves are the rate sweeps of the open-loop rows: one curve per
 // backend, configuration and thread count that ran at more than one
 // offered rate, in scenario, thread and backend order.
@@ -249,12 +260,7 @@ func (a *Analysis) writeLoadCurves(b *bytes.Buffer) {
 		"Past the knee latency is measured from the schedule, so it includes the backlog. A curve that sustained every rate has no knee in the sweep and no ring.\n\n", KneeTolerance*100)
 	figs := a.loadCurveFigures()
 	for _, impl := range a.Impls {
-		var mine []LoadCurve
-		for _, c := range curves {
-			if c.Impl == impl {
-				mine = append(mine, c)
-			}
-		}
+		mine := curvesOf(curves, impl)
 		if len(mine) == 0 {
 			continue
 		}

@@ -107,55 +107,44 @@ func (e *externalClient) close() {
 
 // propose is the load.ProposeFunc of the external client.
 func (e *externalClient) propose(ctx context.Context, payload []byte) (uint64, error) {
-	var err error
-	var pos uint64
-	for attempt := 0; attempt <= maxRedirects; attempt++ {
-		m := e.target.Load()
-		var p *adapter.StreamProposer
-		if p, err = e.stream(ctx, m); err == nil {
-			pos, err = p.Propose(ctx, payload)
-		}
-		if err == nil || ctx.Err() != nil {
-			return pos, err
-		}
-		var nl *adapter.NotLeaderError
-		switch {
-		case errors.As(err, &nl) && nl.Leader != 0 && nl.Leader != m.ID && e.c.Member(nl.Leader) != nil:
-			e.target.CompareAndSwap(m, e.c.Member(nl.Leader))
-		case errors.As(err, &nl) || !m.Live() || m.Exited():
-			e.resolve(ctx, m)
-		default:
-			return 0, err // an answer from a live leader: the proposal failed
-		}
-		e.redirects.Add(1)
-	}
-	return 0, err
+	return e.onLeader(ctx, func(p *adapter.StreamProposer) (uint64, error) { return p.Propose(ctx, payload) })
 }
 
 // read is the load.ReadFunc of the external client.
 func (e *externalClient) read(ctx context.Context, mode string) (uint64, error) {
-	if e.readFrom != "leader" {
-		m, err := e.readTarget()
-		if err != nil {
-			return 0, err
-		}
-		p, err := e.stream(ctx, m)
-		if err != nil {
-			return 0, err
-		}
+	readOn := func(p *adapter.StreamProposer) (uint64, error) {
 		rs, err := p.Read(ctx, adapter.ReadMode(mode))
 		return rs.AppliedPayloads, err
 	}
+	if e.readFrom == "leader" {
+		return e.onLeader(ctx, readOn)
+	}
+	m, err := e.readTarget()
+	if err != nil {
+		return 0, err
+	}
+	p, err := e.stream(ctx, m)
+	if err != nil {
+		return 0, err
+	}
+	return readOn(p)
+}
+
+// onLeader runs op on the stream of the node believed to lead, following
+// a NotLeaderError's hint or finding the leader again (a node that says
+// it does not lead, or that is gone) up to maxRedirects times. An error
+// from a live leader is op's answer and is returned as is.
+func (e *externalClient) onLeader(ctx context.Context, op func(*adapter.StreamProposer) (uint64, error)) (uint64, error) {
 	var err error
 	for attempt := 0; attempt <= maxRedirects; attempt++ {
 		m := e.target.Load()
 		var p *adapter.StreamProposer
-		var rs adapter.ReadState
+		var v uint64
 		if p, err = e.stream(ctx, m); err == nil {
-			rs, err = p.Read(ctx, adapter.ReadMode(mode))
+			v, err = op(p)
 		}
 		if err == nil || ctx.Err() != nil {
-			return rs.AppliedPayloads, err
+			return v, err
 		}
 		var nl *adapter.NotLeaderError
 		switch {
@@ -164,7 +153,7 @@ func (e *externalClient) read(ctx context.Context, mode string) (uint64, error) 
 		case errors.As(err, &nl) || !m.Live() || m.Exited():
 			e.resolve(ctx, m)
 		default:
-			return 0, err
+			return 0, err // an answer from a live leader: the operation failed
 		}
 		e.redirects.Add(1)
 	}

@@ -642,10 +642,6 @@ func joinInts(v []int) string {
 	return strings.Join(parts, ",")
 }
 
-// diskFaults are the fault kinds that act on the block device under the
-// nodes' data directories.
-var diskFaults = map[string]bool{"disk-slow": true, "disk-contention": true}
-
 func checkFaults(s *Spec) *problem {
 	if len(s.Faults) == 0 {
 		return s.bad("faults", "", "name at least one fault, or none for the baseline")
@@ -671,7 +667,7 @@ func checkFaults(s *Spec) *problem {
 				return s.bad("duration", s.Duration, "must be at least %v: fault %s runs until then", f.At+f.For, f)
 			}
 			return s.bad("faults", f, "at+for (%v) must fit in the measured window (%s %v)", f.At+f.For, s.ref("duration", "faults"), s.Duration).at(item)
-		case diskFaults[f.Kind] && s.Storage != adapter.StorageDisk:
+		case faultspec.Kinds[f.Kind].OnDisk && s.Storage != adapter.StorageDisk:
 			// tmpfs and memory keep the log off any block device: a disk
 			// fault there would throttle or compete with nothing, and its
 			// points would read as a disk fault that did not matter.

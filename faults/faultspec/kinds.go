@@ -24,7 +24,10 @@ type Kind struct {
 	// FollowerOnly kinds act on a follower: target follower or node:ID
 	// (which must be a follower when the fault starts), never leader.
 	FollowerOnly bool
-	Params       []Param
+	// OnDisk kinds act on the block device under the target's data dir:
+	// they need storage disk (tmpfs and memory keep the log on none).
+	OnDisk bool
+	Params []Param
 }
 
 // Param is one parameter of a kind.
@@ -129,12 +132,12 @@ var Kinds = byName([]Kind{
 	{Name: "memory", Doc: "limit the target's memory; with oom_kill=false the node stalls at the limit instead of dying", DefaultTarget: RoleFollower, Params: []Param{
 		{"limit", "64MiB", "memory limit, e.g. 64MiB", "bytes"},
 		{"oom_kill", "true", "let the kernel kill the node at the limit", "bool"}}},
-	{Name: "disk-slow", Doc: "throttle the target's I/O on the device holding its data dir", DefaultTarget: RoleFollower, Params: []Param{
+	{Name: "disk-slow", Doc: "throttle the target's I/O on the device holding its data dir", DefaultTarget: RoleFollower, OnDisk: true, Params: []Param{
 		{"write_iops", "100", "write operations per second, 0 = no limit", "int"},
 		{"write_bps", "0", "write bytes per second, 0 = no limit", "int"},
 		{"read_iops", "0", "read operations per second, 0 = no limit", "int"},
 		{"read_bps", "0", "read bytes per second, 0 = no limit", "int"}}},
-	{Name: "disk-contention", Doc: "a competing writer does write+fdatasync on the device holding the target's data dir", DefaultTarget: RoleFollower, SingleTarget: true, Params: []Param{
+	{Name: "disk-contention", Doc: "a competing writer does write+fdatasync on the device holding the target's data dir", DefaultTarget: RoleFollower, SingleTarget: true, OnDisk: true, Params: []Param{
 		{"block", "4KiB", "bytes per write", "bytes"},
 		{"writers", "1", "competing writers", "int"}}},
 	{Name: "pause", Doc: "freeze every thread of the target (cgroup freezer), then thaw it", DefaultTarget: RoleFollower},
